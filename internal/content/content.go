@@ -1,0 +1,67 @@
+// Package content defines the blob [Store]: the bytes of blobs, keyed by digest
+// alone and shared by every repository, and the bytes of uploads in progress.
+//
+// A Store knows nothing of repositories, manifests or metadata. The registry
+// service hashes upload bytes as they stream and records progress in the
+// metadata store; the content store only keeps bytes and makes an upload become
+// a blob atomically. Nothing ever reads a half-written blob: upload bytes live
+// apart from blobs until [Store.Commit] moves them into place.
+//
+// Drivers live in sub-packages (fs, s3) and must pass contenttest.Run.
+package content
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors a Store returns, possibly wrapped.
+var (
+	// ErrNotFound: no such blob or upload.
+	ErrNotFound = errors.New("content not found")
+	// ErrOffset: an Append started somewhere other than the upload's end.
+	ErrOffset = errors.New("upload offset mismatch")
+	// ErrSize: Commit found the upload's size is not what the caller proved.
+	ErrSize = errors.New("upload size mismatch")
+)
+
+// Store keeps blob and upload bytes.
+type Store interface {
+	// Stat returns the size of blob d, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open opens blob d for reading and returns its size. On a local disk the
+	// reader is an *os.File, so serving it can use sendfile.
+	Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, int64, error)
+	// Delete removes blob d. Deleting a missing blob is not an error.
+	Delete(ctx context.Context, d digest.Digest) error
+	// Walk calls fn for every stored blob, in no particular order.
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
+
+	// Append writes r to upload id starting at offset and returns the number
+	// of bytes written. Bytes already stored past offset (left by a write that
+	// was never acknowledged) are discarded first. When fewer than offset bytes
+	// are stored, it returns ErrOffset. An upload is created by its first Append
+	// at offset 0. When Append returns, the bytes are durable.
+	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	// ReadUpload reads upload id from offset, for re-hashing with another
+	// digest algorithm than the one hashed while streaming.
+	ReadUpload(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
+	// Commit makes the first size bytes of upload id the blob d, atomically,
+	// and removes the upload. The caller has proven the digest. If blob d
+	// already exists the upload is simply removed. It returns ErrSize if the
+	// upload does not hold exactly size bytes.
+	Commit(ctx context.Context, id string, size int64, d digest.Digest) error
+	// Abort removes upload id. Aborting a missing upload is not an error.
+	Abort(ctx context.Context, id string) error
+	// Uploads calls fn for every upload held, for expiring abandoned ones.
+	Uploads(ctx context.Context, fn func(id string) error) error
+}
+
+// Redirector is implemented by stores that can hand clients a URL to fetch a
+// blob from directly, such as a presigned object-store URL.
+type Redirector interface {
+	RedirectURL(ctx context.Context, d digest.Digest) (string, error)
+}

@@ -1,0 +1,154 @@
+// Package meta defines the metadata [Store], the registry's source of truth:
+// repositories, which repository may read which blob (links), manifests with
+// their payloads and references, tags, subjects for the referrers API, and
+// upload sessions.
+//
+// Backends live in sub-packages (sqlite, postgres) and must pass metatest.Run.
+// One logical operation is one [Store.Update] transaction.
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Errors a Store returns, possibly wrapped.
+var (
+	// ErrNotFound: no such repository, blob link, manifest, tag or upload.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: an upload moved on since the caller read it.
+	ErrConflict = errors.New("conflict")
+)
+
+// ReferenceError is returned by [Tx.PutManifest] when a manifest references a
+// blob or child manifest that the repository does not hold.
+type ReferenceError struct {
+	Digest digest.Digest
+	Child  bool // a child manifest of an index, not a blob
+}
+
+func (e *ReferenceError) Error() string {
+	if e.Child {
+		return fmt.Sprintf("manifest %s is not in the repository", e.Digest)
+	}
+	return fmt.Sprintf("blob %s is not in the repository", e.Digest)
+}
+
+// Blob is a stored blob, shared by every repository that links it.
+type Blob struct {
+	Digest    digest.Digest
+	Size      int64
+	CreatedAt time.Time
+}
+
+// Manifest is a manifest in one repository.
+type Manifest struct {
+	Repository   string
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string
+	Size         int64
+	Payload      []byte // nil from Referrers
+	Subject      digest.Digest
+	Annotations  map[string]string
+	CreatedAt    time.Time
+
+	// Blobs are the config and layer blobs the manifest references and the
+	// registry holds; Children are the manifests an index lists. Both are set
+	// by the caller of PutManifest and not returned by reads.
+	Blobs    []digest.Digest
+	Children []digest.Digest
+}
+
+// Tag names a manifest in a repository.
+type Tag struct {
+	Repository string
+	Name       string
+	Digest     digest.Digest
+	UpdatedAt  time.Time
+}
+
+// Upload is a blob upload in progress. HashState is the marshaled state of the
+// hash of the first Offset bytes, so any instance can continue the upload.
+type Upload struct {
+	ID         string
+	Repository string
+	Offset     int64
+	HashState  []byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Page asks for at most N names after Last, in lexical order. N < 0 means all.
+type Page struct {
+	Last string
+	N    int
+}
+
+// Reader is the read half of the metadata store, shared by [Store] and [Tx].
+type Reader interface {
+	// RepositoryExists reports whether repo holds anything.
+	RepositoryExists(ctx context.Context, repo string) (bool, error)
+	// Repositories lists repository names, sorted.
+	Repositories(ctx context.Context, p Page) ([]string, error)
+	// Blob returns blob d if repo links it, or ErrNotFound.
+	Blob(ctx context.Context, repo string, d digest.Digest) (Blob, error)
+	// AnyBlob returns blob d if any repository holds it, or ErrNotFound.
+	AnyBlob(ctx context.Context, d digest.Digest) (Blob, error)
+	// Manifest returns manifest d of repo with its payload, or ErrNotFound.
+	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
+	// Tag returns tag name of repo, or ErrNotFound.
+	Tag(ctx context.Context, repo, name string) (Tag, error)
+	// Tags lists the tag names of repo, sorted; ErrNotFound if repo does not exist.
+	Tags(ctx context.Context, repo string, p Page) ([]string, error)
+	// Referrers lists the manifests of repo whose subject is d, without
+	// payloads, optionally only those of artifactType, sorted by digest.
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Manifest, error)
+	// Upload returns upload id, or ErrNotFound.
+	Upload(ctx context.Context, id string) (Upload, error)
+}
+
+// Tx is one write transaction. Reads through a Tx see its own writes.
+type Tx interface {
+	Reader
+	// PutBlob records blob b if it is not recorded yet.
+	PutBlob(ctx context.Context, b Blob) error
+	// LinkBlob lets repo read blob d, creating repo if needed.
+	LinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	// UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
+	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
+	// PutManifest stores m, creating its repository if needed. It returns a
+	// *ReferenceError if m.Blobs or m.Children name something repo lacks.
+	// Putting a manifest that exists already is not an error.
+	PutManifest(ctx context.Context, m Manifest) error
+	// DeleteManifest removes manifest d of repo and every tag naming it;
+	// ErrNotFound if there was none.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// PutTag points tag name of repo at manifest d, which must exist.
+	PutTag(ctx context.Context, repo, name string, d digest.Digest) error
+	// DeleteTag removes tag name of repo; ErrNotFound if there was none.
+	DeleteTag(ctx context.Context, repo, name string) error
+	// CreateUpload records a new upload.
+	CreateUpload(ctx context.Context, u Upload) error
+	// AdvanceUpload records that upload u.ID now holds u.Offset bytes with
+	// hash state u.HashState. It returns ErrConflict unless the stored offset
+	// is from, so two writers of one upload cannot both succeed.
+	AdvanceUpload(ctx context.Context, u Upload, from int64) error
+	// DeleteUpload removes upload id; ErrNotFound if there was none.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// Store is a metadata backend.
+type Store interface {
+	Reader
+	// Update runs fn in one write transaction, committed if fn returns nil
+	// and rolled back otherwise.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Ping checks the backend is reachable, for readiness.
+	Ping(ctx context.Context) error
+	Close() error
+}
