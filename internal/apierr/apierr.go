@@ -96,3 +96,9 @@ func Is(err error, c Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == c
 }
+
+// Codes beyond the distribution spec's table.
+var (
+	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
+	RouteUnknown      = Code{"NOT_FOUND", http.StatusNotFound, "no such endpoint"}
+)

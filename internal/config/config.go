@@ -1,0 +1,176 @@
+// Package config is wharf's configuration: typed structs with defaults that
+// work on a laptop, a YAML file, a WHARF_* environment overlay derived from
+// the YAML keys, and [Config.Validate] with messages that name the option.
+//
+// Only the server package reads a Config; every other package takes its own
+// Options.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds everything the default backends keep on disk.
+	DataDir  string   `yaml:"dataDir"`
+	HTTP     HTTP     `yaml:"http"`
+	Log      Log      `yaml:"log"`
+	Storage  Storage  `yaml:"storage"`
+	Database Database `yaml:"database"`
+	Cache    Cache    `yaml:"cache"`
+}
+
+// HTTP is the listener.
+type HTTP struct {
+	Addr              string        `yaml:"addr"`
+	TLSCert           string        `yaml:"tlsCert"`
+	TLSKey            string        `yaml:"tlsKey"`
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	IdleTimeout       time.Duration `yaml:"idleTimeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+}
+
+// Log is the server log.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Storage selects and configures the content store.
+type Storage struct {
+	Driver string    `yaml:"driver"`
+	FS     FSStorage `yaml:"fs"`
+}
+
+// FSStorage is the filesystem content driver.
+type FSStorage struct {
+	Root string `yaml:"root"`
+}
+
+// Database selects and configures the metadata store.
+type Database struct {
+	Driver string `yaml:"driver"`
+	SQLite SQLite `yaml:"sqlite"`
+}
+
+// SQLite is the embedded metadata backend.
+type SQLite struct {
+	Path        string `yaml:"path"`
+	Synchronous string `yaml:"synchronous"`
+}
+
+// Cache is the in-memory manifest cache.
+type Cache struct {
+	ManifestEntries int `yaml:"manifestEntries"`
+}
+
+// Default returns the configuration of `wharf serve` with nothing set.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP: HTTP{
+			Addr:              ":5000",
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Log:      Log{Level: "info", Format: "text"},
+		Storage:  Storage{Driver: "fs"},
+		Database: Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
+		Cache:    Cache{ManifestEntries: 10000},
+	}
+}
+
+// Load returns the defaults overlaid with the YAML file at path (if path is
+// not empty) and then with WHARF_* variables from environ.
+func Load(path string, environ []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF) {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Resolve fills paths derived from DataDir that were left empty.
+func (c *Config) Resolve() {
+	if c.Storage.FS.Root == "" {
+		c.Storage.FS.Root = filepath.Join(c.DataDir, "content")
+	}
+	if c.Database.SQLite.Path == "" {
+		c.Database.SQLite.Path = filepath.Join(c.DataDir, "wharf.db")
+	}
+}
+
+// Validate reports the first invalid option, by name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(option, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("dataDir", "must not be empty")
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "must not be empty")
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tlsCert", "http.tlsCert and http.tlsKey must be set together")
+	}
+	for name, d := range map[string]time.Duration{
+		"http.readHeaderTimeout": c.HTTP.ReadHeaderTimeout,
+		"http.idleTimeout":       c.HTTP.IdleTimeout,
+		"http.shutdownTimeout":   c.HTTP.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			bad(name, "must be a positive duration, got %s", d)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	switch c.Storage.Driver {
+	case "fs":
+	default:
+		bad("storage.driver", "must be fs, got %q", c.Storage.Driver)
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+		switch c.Database.SQLite.Synchronous {
+		case "normal", "full":
+		default:
+			bad("database.sqlite.synchronous", "must be normal or full, got %q", c.Database.SQLite.Synchronous)
+		}
+	default:
+		bad("database.driver", "must be sqlite, got %q", c.Database.Driver)
+	}
+	if c.Cache.ManifestEntries < 0 {
+		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,45 @@
+package distv2
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+)
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError writes err as OCI error JSON with the status of its code. Errors
+// that carry no code are logged with their cause and shown as UNKNOWN.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away; nobody is listening
+	}
+	e := apierr.From(err)
+	if e.Code.Status >= 500 {
+		h.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code.Message
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: e.Code.Name, Message: msg, Detail: e.Detail}}})
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Code.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

@@ -1,0 +1,177 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
+)
+
+func manifestUnknown(ref oci.Reference) error {
+	return apierr.New(apierr.ManifestUnknown, "").WithDetail(map[string]string{"reference": ref.String()})
+}
+
+// PutManifest validates payload and stores it in repo under ref (a tag or
+// the payload's own digest). Every blob and child manifest it references must
+// already be in repo, except non-distributable layers.
+func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Reference, contentType string, payload []byte) (digest.Digest, *oci.Manifest, error) {
+	if err := checkName(repo); err != nil {
+		return "", nil, err
+	}
+	m, err := oci.ParseManifest(contentType, payload)
+	if err != nil {
+		return "", nil, apierr.Wrap(apierr.ManifestInvalid, err)
+	}
+	d := oci.ManifestDigest(payload, ref.Digest)
+	if ref.Digest != "" && d != ref.Digest {
+		return "", nil, apierr.New(apierr.DigestInvalid, "manifest has digest %s, not %s", d, ref.Digest).
+			WithDetail(map[string]string{"digest": ref.Digest.String()})
+	}
+	rec := meta.Manifest{
+		Repository:   repo,
+		Digest:       d,
+		MediaType:    m.MediaType,
+		ArtifactType: m.ArtifactType,
+		Size:         int64(len(payload)),
+		Payload:      payload,
+		Annotations:  m.Annotations,
+		CreatedAt:    time.Now().UTC(),
+	}
+	if m.Subject != nil {
+		rec.Subject = m.Subject.Digest
+	}
+	for _, b := range m.Blobs() {
+		if !oci.IsNonDistributable(b.MediaType) {
+			rec.Blobs = append(rec.Blobs, b.Digest)
+		}
+	}
+	for _, c := range m.Manifests {
+		rec.Children = append(rec.Children, c.Digest)
+	}
+	err = r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutManifest(ctx, rec); err != nil {
+			return err
+		}
+		if ref.Tag != "" {
+			return tx.PutTag(ctx, repo, ref.Tag, d)
+		}
+		return nil
+	})
+	r.cache.invalidate(repo)
+	var refErr *meta.ReferenceError
+	if errors.As(err, &refErr) {
+		return "", nil, apierr.New(apierr.ManifestBlobUnknown, "%s", refErr.Error()).
+			WithDetail(map[string]string{"digest": refErr.Digest.String()})
+	}
+	if err != nil {
+		return "", nil, internal("put manifest", err)
+	}
+	return d, m, nil
+}
+
+// Manifest returns manifest ref of repo, from memory when it was read before
+// and nothing in repo has changed since.
+func (r *Registry) Manifest(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, error) {
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	key := ref.String()
+	if m := r.cache.get(repo, key); m != nil {
+		return m, nil
+	}
+	gen := r.cache.generation()
+	d := ref.Digest
+	if d == "" {
+		t, err := r.meta.Tag(ctx, repo, ref.Tag)
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, manifestUnknown(ref)
+		}
+		if err != nil {
+			return nil, internal("get tag", err)
+		}
+		d = t.Digest
+	}
+	m, err := r.meta.Manifest(ctx, repo, d)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, manifestUnknown(ref)
+	}
+	if err != nil {
+		return nil, internal("get manifest", err)
+	}
+	r.cache.put(gen, repo, key, &m)
+	return &m, nil
+}
+
+// DeleteManifest deletes by reference: a tag is untagged, leaving the
+// manifest; a digest removes the manifest and every tag that names it.
+func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Reference) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		if ref.Tag != "" {
+			return tx.DeleteTag(ctx, repo, ref.Tag)
+		}
+		return tx.DeleteManifest(ctx, repo, ref.Digest)
+	})
+	r.cache.invalidate(repo)
+	if errors.Is(err, meta.ErrNotFound) {
+		return manifestUnknown(ref)
+	}
+	if err != nil {
+		return internal("delete manifest", err)
+	}
+	return nil
+}
+
+// Tags lists the tags of repo.
+func (r *Registry) Tags(ctx context.Context, repo string, p meta.Page) ([]string, error) {
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	tags, err := r.meta.Tags(ctx, repo, p)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, apierr.New(apierr.NameUnknown, "").WithDetail(map[string]string{"name": repo})
+	}
+	if err != nil {
+		return nil, internal("list tags", err)
+	}
+	return tags, nil
+}
+
+// Catalog lists repositories.
+func (r *Registry) Catalog(ctx context.Context, p meta.Page) ([]string, error) {
+	names, err := r.meta.Repositories(ctx, p)
+	if err != nil {
+		return nil, internal("list repositories", err)
+	}
+	return names, nil
+}
+
+// Referrers returns descriptors of the manifests in repo whose subject is d,
+// optionally only those of artifactType.
+func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]oci.Descriptor, error) {
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	ms, err := r.meta.Referrers(ctx, repo, d, artifactType)
+	if err != nil {
+		return nil, internal("list referrers", err)
+	}
+	out := make([]oci.Descriptor, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, oci.Descriptor{
+			MediaType:    m.MediaType,
+			ArtifactType: m.ArtifactType,
+			Digest:       m.Digest,
+			Size:         m.Size,
+			Annotations:  m.Annotations,
+		})
+	}
+	return out, nil
+}

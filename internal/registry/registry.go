@@ -1,0 +1,91 @@
+// Package registry is the domain service of wharf: push, pull, mount, tag,
+// delete and referrers over a content store (bytes) and a metadata store
+// (everything else). It joins the two so that content is written before the
+// metadata that makes it visible, and it is the only place that decides what
+// a client may see. Its errors are [apierr.Error] values the HTTP edge writes
+// as they are.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
+)
+
+// Options configures a [Registry].
+type Options struct {
+	Content content.Store
+	Meta    meta.Store
+	Logger  *slog.Logger
+	// CacheEntries bounds the in-memory manifest cache; 0 means 10,000 and a
+	// negative value turns the cache off.
+	CacheEntries int
+}
+
+// Registry is the registry service. It is safe for concurrent use.
+type Registry struct {
+	content content.Store
+	meta    meta.Store
+	log     *slog.Logger
+	cache   *manifestCache
+	uploads keyedMutex
+}
+
+// New returns a Registry over the given stores.
+func New(opts Options) *Registry {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := opts.CacheEntries
+	if n == 0 {
+		n = 10000
+	}
+	return &Registry{
+		content: opts.Content,
+		meta:    opts.Meta,
+		log:     log,
+		cache:   newManifestCache(n),
+	}
+}
+
+// Ping checks that the metadata store answers, for readiness.
+func (r *Registry) Ping(ctx context.Context) error {
+	return r.meta.Ping(ctx)
+}
+
+// Invalidate drops what the manifest cache holds for repo. Replicas call it
+// when another replica writes to repo.
+func (r *Registry) Invalidate(repo string) { r.cache.invalidate(repo) }
+
+func checkName(repo string) error {
+	if err := oci.ValidateName(repo); err != nil {
+		return apierr.Wrap(apierr.NameInvalid, err).WithDetail(map[string]string{"name": repo})
+	}
+	return nil
+}
+
+// internal wraps an unexpected error from a store as UNKNOWN, keeping the
+// cause for the log and a generic message for the client.
+func internal(op string, err error) error {
+	var e *apierr.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &apierr.Error{Code: apierr.Unknown, Message: apierr.Unknown.Message, Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+func blobUnknown(d digest.Digest) error {
+	return apierr.New(apierr.BlobUnknown, "").WithDetail(map[string]string{"digest": d.String()})
+}
