@@ -1,6 +1,9 @@
 package oci
 
 import (
+	// go-digest recognises an algorithm only when its hash is linked in.
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"errors"
 	"fmt"
 	"regexp"

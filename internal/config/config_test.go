@@ -1,0 +1,112 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Resolve()
+	if c.Storage.FS.Root != filepath.Join("data", "content") || c.Database.SQLite.Path != filepath.Join("data", "wharf.db") {
+		t.Errorf("resolved paths: %q %q", c.Storage.FS.Root, c.Database.SQLite.Path)
+	}
+}
+
+func TestLoadOverlay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wharf.yaml")
+	if err := os.WriteFile(path, []byte("http:\n  addr: 127.0.0.1:6000\n  shutdownTimeout: 5s\nlog:\n  level: debug\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, []string{"WHARF_LOG_LEVEL=warn", "WHARF_DATA_DIR=/srv/wharf", "OTHER=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Addr != "127.0.0.1:6000" || c.HTTP.ShutdownTimeout != 5*time.Second {
+		t.Errorf("file not applied: %+v", c.HTTP)
+	}
+	if c.Log.Level != "warn" || c.DataDir != "/srv/wharf" {
+		t.Errorf("environment not applied over file: %+v %q", c.Log, c.DataDir)
+	}
+	if err := c.Set("http.addr", ":7000"); err != nil || c.HTTP.Addr != ":7000" {
+		t.Errorf("Set: %v %q", err, c.HTTP.Addr)
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.yaml")
+	_ = os.WriteFile(unknown, []byte("htp:\n  addr: x\n"), 0o600)
+	if _, err := Load(unknown, nil); err == nil || !strings.Contains(err.Error(), "htp") {
+		t.Errorf("unknown key: %v", err)
+	}
+	if _, err := Load("", []string{"WHARF_HTTP_SHUTDOWN_TIMEOUT=soon"}); err == nil || !strings.Contains(err.Error(), "WHARF_HTTP_SHUTDOWN_TIMEOUT") {
+		t.Errorf("bad duration: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); err == nil {
+		t.Error("missing file accepted")
+	}
+}
+
+func TestValidateNamesTheOption(t *testing.T) {
+	for _, tc := range []struct {
+		option string
+		mutate func(*Config)
+	}{
+		{"http.addr", func(c *Config) { c.HTTP.Addr = "" }},
+		{"http.tlsCert", func(c *Config) { c.HTTP.TLSCert = "cert.pem" }},
+		{"http.shutdownTimeout", func(c *Config) { c.HTTP.ShutdownTimeout = -1 }},
+		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
+		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"storage.driver", func(c *Config) { c.Storage.Driver = "floppy" }},
+		{"database.driver", func(c *Config) { c.Database.Driver = "csv" }},
+		{"database.sqlite.synchronous", func(c *Config) { c.Database.SQLite.Synchronous = "sometimes" }},
+		{"cache.manifestEntries", func(c *Config) { c.Cache.ManifestEntries = -5 }},
+		{"dataDir", func(c *Config) { c.DataDir = "" }},
+	} {
+		c := Default()
+		tc.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.option) {
+			t.Errorf("%s: error %v does not name the option", tc.option, err)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for in, want := range map[string]string{
+		"http.shutdownTimeout":  "WHARF_HTTP_SHUTDOWN_TIMEOUT",
+		"dataDir":               "WHARF_DATA_DIR",
+		"database.sqlite.path":  "WHARF_DATABASE_SQLITE_PATH",
+		"http.tlsCert":          "WHARF_HTTP_TLS_CERT",
+		"cache.manifestEntries": "WHARF_CACHE_MANIFEST_ENTRIES",
+	} {
+		if got := EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReferenceDocumentsEveryOption keeps docs/configuration.md honest: every
+// option the code reads has a line there, under its YAML path and its
+// environment variable.
+func TestReferenceDocumentsEveryOption(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range Options() {
+		if !strings.Contains(string(doc), "`"+opt+"`") {
+			t.Errorf("docs/configuration.md does not document `%s`", opt)
+		}
+		if !strings.Contains(string(doc), EnvName(opt)) {
+			t.Errorf("docs/configuration.md does not mention %s", EnvName(opt))
+		}
+	}
+}

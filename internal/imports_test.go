@@ -1,0 +1,106 @@
+// Package internal_test checks the import graph of wharf's packages against
+// the layering in docs/design.md: imports point one way, only the server
+// imports concrete backends and config, and stores never import the layers
+// above them.
+package internal_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/wharf-dev/wharf/"
+
+// allowed lists, for each package, the wharf packages it may import. A
+// package missing from this table fails the test, so a new package has to
+// state its place in the layering.
+var allowed = map[string][]string{
+	"internal/oci":     {},
+	"internal/apierr":  {},
+	"internal/config":  {},
+	"internal/metrics": {},
+
+	"internal/content":             {},
+	"internal/content/fs":          {"internal/content"},
+	"internal/content/s3":          {"internal/content"},
+	"internal/content/contenttest": {"internal/content"},
+	"internal/meta":                {},
+	"internal/meta/sqlite":         {"internal/meta"},
+	"internal/meta/postgres":       {"internal/meta"},
+	"internal/meta/metatest":       {"internal/meta"},
+
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
+
+	"internal/httpapi/mw":     {"internal/metrics"},
+	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
+
+	"internal/server": {"*"},
+	"internal/bench":  {"internal/oci"},
+	"cmd/wharf":       {"internal/server", "internal/config", "internal/bench"},
+	"test/e2e":        {"*"},
+}
+
+func TestImportGraph(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := map[string]map[string]bool{}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); name == ".git" || name == "testdata" || name == "node_modules" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := filepath.ToSlash(rel)
+		if imports[pkg] == nil {
+			imports[pkg] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if dep, ok := strings.CutPrefix(p, module); ok {
+				imports[pkg][dep] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imports) < 5 {
+		t.Fatalf("found only %d packages; is the walk rooted right?", len(imports))
+	}
+	for pkg, deps := range imports {
+		allow, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("package %s is not in the import table; add it with the packages it may import", pkg)
+			continue
+		}
+		if slices.Contains(allow, "*") {
+			continue
+		}
+		for dep := range deps {
+			if !slices.Contains(allow, dep) {
+				t.Errorf("%s imports %s, which the layering does not allow", pkg, dep)
+			}
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package oci
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+const (
+	cfgDigest   = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+	layerDigest = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+)
+
+var imageManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfgDigest + `","size":2},
+"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"` + layerDigest + `","size":5}],
+"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + layerDigest + `","size":5}}`
+
+func TestParseManifest(t *testing.T) {
+	m, err := ParseManifest(MediaTypeImageManifest, []byte(imageManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ArtifactType != "application/vnd.oci.image.config.v1+json" {
+		t.Errorf("ArtifactType = %q, want the config media type", m.ArtifactType)
+	}
+	if got := m.Blobs(); len(got) != 2 || got[0].Digest != cfgDigest || got[1].Digest != layerDigest {
+		t.Errorf("Blobs = %v", got)
+	}
+	if m.Subject == nil || m.Subject.Digest != layerDigest {
+		t.Errorf("Subject = %v", m.Subject)
+	}
+
+	index := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + layerDigest + `","size":5}]}`
+	if m, err := ParseManifest("", []byte(index)); err != nil || !m.IsIndex() || len(m.Manifests) != 1 {
+		t.Errorf("index: %v, %v", m, err)
+	}
+	data := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + cfgDigest + `","size":2,"data":"e30="},"layers":[]}`
+	if _, err := ParseManifest(MediaTypeImageManifest, []byte(data)); err != nil {
+		t.Errorf("data field: %v", err)
+	}
+}
+
+func TestParseManifestRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, payload string
+		want                       error
+	}{
+		{"not json", MediaTypeImageManifest, `{`, ErrManifestInvalid},
+		{"trailing", MediaTypeImageManifest, imageManifest + `{}`, ErrManifestInvalid},
+		{"no schemaVersion", MediaTypeImageManifest, `{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`, ErrManifestInvalid},
+		{"schema 1 body", "", `{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}`, ErrSchema1},
+		{"schema 1 type", MediaTypeDockerSchema1Signed, `{}`, ErrSchema1},
+		{"schemaVersion 3", MediaTypeImageManifest, `{"schemaVersion":3}`, ErrManifestInvalid},
+		{"type mismatch", MediaTypeImageIndex, imageManifest, ErrManifestInvalid},
+		{"unknown type", "application/json", `{"schemaVersion":2,"mediaType":"application/json"}`, ErrMediaType},
+		{"no config", MediaTypeImageManifest, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}`, ErrManifestInvalid},
+		{"bad layer digest", MediaTypeImageManifest, strings.Replace(imageManifest, layerDigest, "sha256:zz", 1), ErrManifestInvalid},
+		{"negative size", MediaTypeImageManifest, strings.Replace(imageManifest, `"size":5}]`, `"size":-1}]`, 1), ErrManifestInvalid},
+		{"data mismatch", MediaTypeImageManifest, strings.Replace(imageManifest, `"size":2}`, `"size":2,"data":"e3g="}`, 1), ErrManifestInvalid},
+		{"index with layers", MediaTypeImageIndex, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"layers":[]}`, ErrManifestInvalid},
+		{"too large", MediaTypeImageManifest, strings.Repeat(" ", MaxManifestSize+1), ErrManifestInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseManifest(tc.contentType, []byte(tc.payload))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestManifestDigest(t *testing.T) {
+	p := []byte("{}")
+	if got := ManifestDigest(p, ""); got != digest.SHA256.FromBytes(p) {
+		t.Errorf("default = %s", got)
+	}
+	want := digest.SHA512.FromBytes(p)
+	if got := ManifestDigest(p, want); got != want {
+		t.Errorf("sha512 = %s", got)
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add(MediaTypeImageManifest, []byte(imageManifest))
+	f.Add("", []byte(`{"schemaVersion":2,"manifests":[]}`))
+	f.Add(MediaTypeDockerManifest, []byte(`{"schemaVersion":2,"config":{}}`))
+	f.Fuzz(func(t *testing.T, ct string, payload []byte) {
+		m, err := ParseManifest(ct, payload)
+		if err != nil {
+			if !errors.Is(err, ErrManifestInvalid) && !errors.Is(err, ErrSchema1) && !errors.Is(err, ErrMediaType) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		if !IsManifestMediaType(m.MediaType) {
+			t.Fatalf("accepted media type %q", m.MediaType)
+		}
+		for _, d := range append(m.Blobs(), m.Manifests...) {
+			if d.Digest.Validate() != nil || d.Size < 0 {
+				t.Fatalf("accepted bad descriptor %+v", d)
+			}
+		}
+		if !m.IsIndex() && m.Config == nil {
+			t.Fatal("accepted image manifest without config")
+		}
+	})
+}
