@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The project's one test command: vet, unit and integration tests (with the
+# race detector), then the end-to-end tests against the built binary (OCI
+# conformance suite, real clients, crash tests). It installs what it needs:
+# registry clients come from the Go module proxy and Debian, pinned by the
+# shared scripts.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -short     skip the end-to-end tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH)/bin:$PATH"
+short=${1:-}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "go vet"
+go vet ./...
+
+step "unit and integration tests (race detector on)"
+go test -race -count=1 ./internal/...
+
+if [ "$short" = "-short" ]; then
+  exit 0
+fi
+
+step "end-to-end tests (conformance suite, real clients, crashes)"
+log=$(mktemp)
+if ! go test -count=1 -timeout 20m -v ./test/e2e/... >"$log" 2>&1; then
+  cat "$log"
+  exit 1
+fi
+# the verdicts and the suites' own summaries, without the chatter
+grep -E '^(--- |ok|PASS)|conformance: |clients: |: (PASS|FAIL)|verified|ready on' "$log"
