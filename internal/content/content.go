@@ -28,6 +28,10 @@ var (
 	ErrSize = errors.New("upload size mismatch")
 )
 
+// Every method that does I/O returns an error matching context.Canceled (via
+// errors.Is) when its context is cancelled, and leaves what it touched as it
+// was or as a later call can repair.
+
 // Store keeps blob and upload bytes.
 type Store interface {
 	// Stat returns the size of blob d, or ErrNotFound.
@@ -44,15 +48,17 @@ type Store interface {
 	// of bytes written. Bytes already stored past offset (left by a write that
 	// was never acknowledged) are discarded first. When fewer than offset bytes
 	// are stored, it returns ErrOffset. An upload is created by its first Append
-	// at offset 0. When Append returns, the bytes are durable.
+	// at offset 0, even of zero bytes. When Append returns, the bytes are durable.
 	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
 	// ReadUpload reads upload id from offset, for re-hashing with another
-	// digest algorithm than the one hashed while streaming.
+	// digest algorithm than the one hashed while streaming. It returns
+	// ErrNotFound for a missing upload and an error for an offset past its end.
 	ReadUpload(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
-	// Commit makes the first size bytes of upload id the blob d, atomically,
-	// and removes the upload. The caller has proven the digest. If blob d
-	// already exists the upload is simply removed. It returns ErrSize if the
-	// upload does not hold exactly size bytes.
+	// Commit makes upload id the blob d, atomically, and removes the upload.
+	// The caller has proven the digest. If blob d already exists the upload is
+	// simply removed. It returns ErrSize, leaving the upload intact, if the
+	// upload does not hold exactly size bytes, and ErrNotFound if there is no
+	// such upload (for example because it was committed already).
 	Commit(ctx context.Context, id string, size int64, d digest.Digest) error
 	// Abort removes upload id. Aborting a missing upload is not an error.
 	Abort(ctx context.Context, id string) error
