@@ -1,6 +1,70 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
 
-// benchCmd is replaced by the real benchmark.
-func benchCmd(args []string) error { return errors.New("not built yet") }
+	"github.com/wharf-dev/wharf/internal/bench"
+)
+
+// benchCmd measures a registry, wharf or any other, through the OCI
+// distribution HTTP API and prints a table (or JSON) of the results.
+func benchCmd(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	opts := bench.Options{Size: 1 << 30, Log: os.Stderr}
+	var only string
+	var asJSON bool
+	fs.StringVar(&opts.URL, "url", "http://127.0.0.1:5000", "registry base `URL`")
+	fs.IntVar(&opts.PID, "pid", 0, "server process `id`, to report its CPU seconds per scenario (Linux /proc)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.Func("size", "big blob `size` for push and pull, such as 256MiB (default 1GiB)", func(s string) error {
+		n, err := bench.ParseSize(s)
+		opts.Size = n
+		return err
+	})
+	fs.DurationVar(&opts.Duration, "duration", 5*time.Second, "length of each request-rate measurement")
+	fs.StringVar(&only, "only", "", "comma-separated `scenarios` to run: "+strings.Join(bench.ScenarioNames(), ", "))
+	fs.StringVar(&opts.RepoPrefix, "repo-prefix", "bench", "first path component of the repositories the benchmark writes")
+	fs.StringVar(&opts.Username, "username", "", "basic auth user name")
+	fs.StringVar(&opts.Password, "password", "", "basic auth password")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for s := range strings.SplitSeq(only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			opts.Only = append(opts.Only, s)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	report, err := bench.Run(ctx, opts)
+	if report != nil {
+		if asJSON {
+			if werr := report.WriteJSON(os.Stdout); werr != nil {
+				return werr
+			}
+		} else if werr := report.WriteTable(os.Stdout); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if n := report.Failed(); n > 0 {
+		return fmt.Errorf("%d scenario(s) failed", n)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package s3
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// The bucket layout. Every key starts with Options.Prefix (without leading
+// or trailing slashes; omitted when empty):
+//
+//	<prefix>/blobs/<alg>/<first 2 hex>/<hex>       blob bytes, keyed by digest alone
+//	<prefix>/uploads/<id>/<offset, 20 digits>      bytes of one Append to upload id,
+//	                                               starting at that byte offset
+//
+// For example, with prefix "wharf":
+//
+//	wharf/blobs/sha256/ab/abcdef0123…
+//	wharf/uploads/9f86d081884c7d65/00000000000000000000
+//	wharf/uploads/9f86d081884c7d65/00000000000005242880
+//
+// An upload is the ordered set of its part objects; nothing else records it,
+// so any replica can continue it. The offsets are zero-padded so that the
+// lexical order of a listing is the byte order of the upload. A part may be
+// empty: an upload whose first Append carried no bytes still has to exist.
+//
+// Multipart uploads in flight (large Appends, Commits that compose parts)
+// live under the key they will become. A process that dies mid-way leaves
+// an incomplete multipart upload: [Store.Abort] removes those of its upload,
+// and a bucket lifecycle rule (AbortIncompleteMultipartUpload) should remove
+// the rest.
+
+const (
+	blobsDir   = "blobs"
+	uploadsDir = "uploads"
+	offsetLen  = 20 // digits of the largest int64, and one more
+	maxIDLen   = 128
+)
+
+// layout turns blob digests and upload ids into object keys.
+type layout struct {
+	prefix string // "" or "<prefix>/"
+}
+
+func newLayout(prefix string) (layout, error) {
+	p := strings.Trim(prefix, "/")
+	if p == "" {
+		return layout{}, nil
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return layout{}, fmt.Errorf("s3 prefix %q: empty, . or .. path segment", prefix)
+		}
+	}
+	return layout{prefix: p + "/"}, nil
+}
+
+// blobsRoot is the prefix every blob key starts with.
+func (l layout) blobsRoot() string { return l.prefix + blobsDir + "/" }
+
+// uploadsRoot is the prefix every upload part key starts with.
+func (l layout) uploadsRoot() string { return l.prefix + uploadsDir + "/" }
+
+func (l layout) blob(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("blob %q: %w", d, err)
+	}
+	enc := d.Encoded()
+	return l.blobsRoot() + string(d.Algorithm()) + "/" + enc[:2] + "/" + enc, nil
+}
+
+// parseBlob is the inverse of blob; ok is false for keys that are not blobs.
+func (l layout) parseBlob(key string) (d digest.Digest, ok bool) {
+	rest, found := strings.CutPrefix(key, l.blobsRoot())
+	if !found {
+		return "", false
+	}
+	alg, rest, _ := strings.Cut(rest, "/")
+	dir, enc, _ := strings.Cut(rest, "/")
+	d = digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)
+	if d.Validate() != nil || len(enc) < 2 || dir != enc[:2] {
+		return "", false
+	}
+	return d, true
+}
+
+// uploadDir is the prefix of upload id's part keys. The caller has checked id.
+func (l layout) uploadDir(id string) string { return l.uploadsRoot() + id + "/" }
+
+func (l layout) part(id string, offset int64) string {
+	return l.uploadDir(id) + fmt.Sprintf("%0*d", offsetLen, offset)
+}
+
+// parsePart returns the offset a part key of upload id starts at; ok is false
+// for keys that are not parts.
+func (l layout) parsePart(id, key string) (offset int64, ok bool) {
+	name, found := strings.CutPrefix(key, l.uploadDir(id))
+	if !found || len(name) != offsetLen || path.Base(name) != name {
+		return 0, false
+	}
+	offset, err := strconv.ParseInt(name, 10, 64)
+	if err != nil || offset < 0 {
+		return 0, false
+	}
+	return offset, true
+}
+
+// checkUploadID refuses ids that could escape an upload's own key space.
+func checkUploadID(id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return fmt.Errorf("upload id %q: must be 1 to %d characters", id, maxIDLen)
+	}
+	for _, c := range id {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return fmt.Errorf("upload id %q: only A-Z, a-z, 0-9, _ and - are allowed", id)
+		}
+	}
+	return nil
+}
