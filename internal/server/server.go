@@ -1,0 +1,187 @@
+// Package server is wharf's composition root: it builds the concrete backends
+// a [config.Config] names, wires them into the registry service and the HTTP
+// handlers, serves, and shuts down gracefully. It is the only package that
+// imports both config and concrete backends.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/fs"
+	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/sqlite"
+	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// Server is a wired registry, ready to serve.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	content  content.Store
+	meta     meta.Store
+	registry *registry.Registry
+	metrics  *metrics.Metrics
+	handler  http.Handler
+}
+
+// New builds the backends and handlers cfg describes. cfg must be resolved
+// and valid.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	cs, err := openContent(cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := openMeta(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, metrics: metrics.New()}
+	s.registry = registry.New(registry.Options{
+		Content:      cs,
+		Meta:         ms,
+		Logger:       log,
+		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
+	})
+	s.handler = s.routes()
+	return s, nil
+}
+
+func cacheEntries(n int) int {
+	if n == 0 {
+		return -1 // 0 in the config turns the cache off
+	}
+	return n
+}
+
+func openContent(c config.Storage) (content.Store, error) {
+	switch c.Driver {
+	case "fs":
+		st, err := fs.New(c.FS.Root)
+		if err != nil {
+			return nil, fmt.Errorf("storage.fs: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("storage.driver: unknown driver %q", c.Driver)
+}
+
+func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
+	switch c.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, sqlite.Options{Path: c.SQLite.Path, Synchronous: c.SQLite.Synchronous})
+		if err != nil {
+			return nil, fmt.Errorf("database.sqlite: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("database.driver: unknown driver %q", c.Driver)
+}
+
+// Handler returns the root HTTP handler, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	v2 := mw.Wrap(distv2.New(distv2.Options{Registry: s.registry, Logger: s.log}), mw.Options{
+		Logger:   s.log,
+		Metrics:  s.metrics.HTTP,
+		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.Path) },
+		IsUpload: isUpload,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	// /v2 bypasses the mux, which would clean and redirect paths such as
+	// /v2/a/../b; the distribution API refuses those as invalid names instead.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			v2.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func isUpload(r *http.Request, route string) bool {
+	return route == distv2.RouteUpload && (r.Method == http.MethodPatch || r.Method == http.MethodPut || r.Method == http.MethodPost)
+}
+
+// ready answers 200 when the metadata store answers, and 503 otherwise.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain")
+	if err := s.registry.Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Serve listens on cfg.HTTP.Addr (or uses ln if not nil) until ctx is done,
+// then stops accepting, lets requests in flight finish for up to
+// http.shutdownTimeout, and closes the stores.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+			return fmt.Errorf("http.addr: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	tlsOn := s.cfg.HTTP.TLSCert != ""
+	if tlsOn {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- srv.ServeTLS(ln, s.cfg.HTTP.TLSCert, s.cfg.HTTP.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("wharf is serving", "addr", ln.Addr().String(), "tls", tlsOn,
+		"storage", s.cfg.Storage.Driver, "database", s.cfg.Database.Driver)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing requests in flight", "timeout", s.cfg.HTTP.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.Close())
+}
+
+// Close closes the stores.
+func (s *Server) Close() error {
+	return s.meta.Close()
+}
