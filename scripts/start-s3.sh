@@ -65,6 +65,15 @@ if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   cat "$dir/versitygw.log" >&2
   exit 1
 fi
+# The bucket every consumer shares (each uses its own prefix); curl signs the
+# request with SigV4 itself. 409 means it exists already.
+code=$(curl -s -o /dev/null -w "%{http_code}" -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+  -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+  --user "$access:$secret" "http://$addr/$bucket")
+case $code in
+  200|409) ;;
+  *) echo "could not create bucket $bucket: HTTP $code" >&2; exit 1 ;;
+esac
 echo "versitygw $VERSITYGW_VERSION ready on $addr (pid $(cat "$pidfile"), data $dir/data)" >&2
 
 cat >"$envfile" <<EOF

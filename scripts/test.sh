@@ -14,6 +14,21 @@ short=${1:-}
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Real services for the backend suites, on loopback, in a throwaway directory:
+# versitygw (S3) and PostgreSQL, both installed by their scripts when missing.
+svc=$(mktemp -d /tmp/wharf-test-services.XXXXXX)
+chmod 755 "$svc"
+cleanup() {
+  [ -f "$svc/s3/versitygw.pid" ] && kill "$(cat "$svc/s3/versitygw.pid")" 2>/dev/null || true
+  [ -f "$svc/postgres/data/postmaster.pid" ] && kill -INT "$(head -1 "$svc/postgres/data/postmaster.pid")" 2>/dev/null || true
+  sleep 0.5
+  rm -rf "$svc"
+}
+trap cleanup EXIT
+step "starting S3 (versitygw) and PostgreSQL on loopback"
+eval "$(S3_ADDR=${WHARF_TEST_S3_ADDR:-127.0.0.1:17070} scripts/start-s3.sh "$svc/s3")"
+eval "$(scripts/start-postgres.sh "$svc/postgres" "${WHARF_TEST_POSTGRES_PORT:-15432}")"
+
 step "go vet"
 go vet ./...
 

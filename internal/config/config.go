@@ -48,11 +48,25 @@ type Log struct {
 type Storage struct {
 	Driver string    `yaml:"driver"`
 	FS     FSStorage `yaml:"fs"`
+	S3     S3Storage `yaml:"s3"`
 }
 
 // FSStorage is the filesystem content driver.
 type FSStorage struct {
 	Root string `yaml:"root"`
+}
+
+// S3Storage is the S3-compatible content driver.
+type S3Storage struct {
+	Endpoint        string        `yaml:"endpoint"`
+	Region          string        `yaml:"region"`
+	Bucket          string        `yaml:"bucket"`
+	Prefix          string        `yaml:"prefix"`
+	AccessKeyID     string        `yaml:"accessKeyID"`
+	SecretAccessKey string        `yaml:"secretAccessKey"`
+	PathStyle       bool          `yaml:"pathStyle"`
+	Redirect        bool          `yaml:"redirect"`
+	PresignExpiry   time.Duration `yaml:"presignExpiry"`
 }
 
 // Database selects and configures the metadata store.
@@ -156,8 +170,19 @@ func (c *Config) Validate() error {
 	}
 	switch c.Storage.Driver {
 	case "fs":
+	case "s3":
+		s3 := c.Storage.S3
+		if s3.Bucket == "" {
+			bad("storage.s3.bucket", "must be set when storage.driver is s3")
+		}
+		if (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
+			bad("storage.s3.accessKeyID", "storage.s3.accessKeyID and storage.s3.secretAccessKey must be set together (or both left empty for the AWS credential chain)")
+		}
+		if s3.PresignExpiry < 0 || s3.PresignExpiry > 7*24*time.Hour {
+			bad("storage.s3.presignExpiry", "must be between 0 (15 minutes) and 168h, got %s", s3.PresignExpiry)
+		}
 	default:
-		bad("storage.driver", "must be fs, got %q", c.Storage.Driver)
+		bad("storage.driver", "must be fs or s3, got %q", c.Storage.Driver)
 	}
 	switch c.Database.Driver {
 	case "sqlite":

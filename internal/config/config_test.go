@@ -69,6 +69,9 @@ func TestValidateNamesTheOption(t *testing.T) {
 		{"database.sqlite.synchronous", func(c *Config) { c.Database.SQLite.Synchronous = "sometimes" }},
 		{"cache.manifestEntries", func(c *Config) { c.Cache.ManifestEntries = -5 }},
 		{"dataDir", func(c *Config) { c.DataDir = "" }},
+		{"storage.s3.bucket", func(c *Config) { c.Storage.Driver = "s3" }},
+		{"storage.s3.accessKeyID", func(c *Config) { c.Storage.Driver, c.Storage.S3.Bucket, c.Storage.S3.AccessKeyID = "s3", "b", "x" }},
+		{"storage.s3.presignExpiry", func(c *Config) { c.Storage.Driver, c.Storage.S3.Bucket, c.Storage.S3.PresignExpiry = "s3", "b", -1 }},
 	} {
 		c := Default()
 		tc.mutate(&c)

@@ -19,8 +19,12 @@ func EnvName(option string) string {
 	b.WriteString("WHARF")
 	for _, part := range strings.Split(option, ".") {
 		b.WriteByte('_')
-		for i, r := range part {
-			if unicode.IsUpper(r) && i > 0 {
+		rs := []rune(part)
+		for i, r := range rs {
+			// A word starts at an upper-case letter after a lower-case one,
+			// or at the last capital of an acronym: accessKeyID, tlsCert.
+			if i > 0 && unicode.IsUpper(r) && (unicode.IsLower(rs[i-1]) ||
+				(i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
 				b.WriteByte('_')
 			}
 			b.WriteRune(unicode.ToUpper(r))

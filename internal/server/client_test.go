@@ -24,18 +24,27 @@ type testRegistry struct {
 	t   *testing.T
 	srv *httptest.Server
 	s   *server.Server
-	dir string
 }
 
-func newTestRegistry(t *testing.T) *testRegistry {
-	t.Helper()
-	return openTestRegistry(t, t.TempDir())
-}
-
-func openTestRegistry(t *testing.T, dir string) *testRegistry {
+// newConfig returns a configuration over backend b, with its own data
+// directory, bucket prefix or database.
+func newConfig(t *testing.T, b backend) config.Config {
 	t.Helper()
 	cfg := config.Default()
-	cfg.DataDir = dir
+	cfg.DataDir = t.TempDir()
+	b.configure(t, &cfg)
+	return cfg
+}
+
+func newTestRegistry(t *testing.T, b backend) *testRegistry {
+	t.Helper()
+	return openTestRegistry(t, newConfig(t, b))
+}
+
+// openTestRegistry starts a server over cfg; two calls with one cfg are a
+// restart over the same data.
+func openTestRegistry(t *testing.T, cfg config.Config) *testRegistry {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +54,7 @@ func openTestRegistry(t *testing.T, dir string) *testRegistry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &testRegistry{t: t, srv: httptest.NewServer(s.Handler()), s: s, dir: dir}
+	tr := &testRegistry{t: t, srv: httptest.NewServer(s.Handler()), s: s}
 	t.Cleanup(tr.close)
 	return tr
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
+	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -40,7 +41,7 @@ type Server struct {
 // New builds the backends and handlers cfg describes. cfg must be resolved
 // and valid.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	cs, err := openContent(cfg.Storage)
+	cs, err := openContent(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -66,12 +67,28 @@ func cacheEntries(n int) int {
 	return n
 }
 
-func openContent(c config.Storage) (content.Store, error) {
+func openContent(ctx context.Context, c config.Storage) (content.Store, error) {
 	switch c.Driver {
 	case "fs":
 		st, err := fs.New(c.FS.Root)
 		if err != nil {
 			return nil, fmt.Errorf("storage.fs: %w", err)
+		}
+		return st, nil
+	case "s3":
+		st, err := s3.New(ctx, s3.Options{
+			Endpoint:        c.S3.Endpoint,
+			Region:          c.S3.Region,
+			Bucket:          c.S3.Bucket,
+			Prefix:          c.S3.Prefix,
+			AccessKeyID:     c.S3.AccessKeyID,
+			SecretAccessKey: c.S3.SecretAccessKey,
+			PathStyle:       c.S3.PathStyle,
+			Redirect:        c.S3.Redirect,
+			PresignExpiry:   c.S3.PresignExpiry,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storage.s3: %w", err)
 		}
 		return st, nil
 	}
