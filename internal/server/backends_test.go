@@ -1,0 +1,52 @@
+package server_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/config"
+)
+
+// backend is one combination of content and metadata store the registry
+// tests run over.
+type backend struct {
+	name      string
+	configure func(t *testing.T, cfg *config.Config)
+}
+
+// backends returns every combination this machine can run: the embedded
+// default always, and S3 when a test S3 server is configured
+// (scripts/start-s3.sh). Under CI a missing server is a failure, not a skip.
+func backends(t *testing.T) []backend {
+	bs := []backend{{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}}}
+	if endpoint := os.Getenv("WHARF_TEST_S3_ENDPOINT"); endpoint != "" {
+		bs = append(bs, backend{name: "s3+sqlite", configure: func(t *testing.T, cfg *config.Config) {
+			cfg.Storage.Driver = "s3"
+			cfg.Storage.S3 = config.S3Storage{
+				Endpoint:        endpoint,
+				Bucket:          os.Getenv("WHARF_TEST_S3_BUCKET"),
+				AccessKeyID:     os.Getenv("WHARF_TEST_S3_ACCESS_KEY"),
+				SecretAccessKey: os.Getenv("WHARF_TEST_S3_SECRET_KEY"),
+				PathStyle:       true,
+				Prefix:          "server-test-" + randomHex(),
+			}
+		}})
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("WHARF_TEST_S3_ENDPOINT is not set; CI must run the registry tests on S3")
+	}
+	return bs
+}
+
+func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
