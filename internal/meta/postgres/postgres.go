@@ -1,0 +1,137 @@
+// Package postgres is the [meta.Store] backend for many replicas: one
+// PostgreSQL database shared by every wharf instance, driven by pgx through
+// its connection pool.
+//
+// Write transactions run at READ COMMITTED. Every write that must not race
+// another is made safe by the statement itself (a conditional UPDATE, INSERT
+// ... ON CONFLICT) or by row locks: a manifest PUT holds FOR SHARE locks on
+// the blob and link rows it references, so that a garbage collector deleting
+// a blob row under FOR UPDATE can never slip between the check and the
+// commit. A transaction that fails with a serialization failure or a
+// deadlock is run again from the start. The schema is in migrations/,
+// documented table by table, and is brought up to date by [Open] under an
+// advisory lock, so replicas starting together migrate once.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+var _ meta.Store = (*Store)(nil)
+
+// Options configures [Open].
+type Options struct {
+	// URL is the PostgreSQL connection string, a URL
+	// (postgres://user:password@host:5432/wharf?sslmode=verify-full) or
+	// key=value pairs, as libpq and pgx understand it. pgx's pool settings
+	// (pool_max_conns, pool_max_conn_lifetime, ...) may be given in it.
+	URL string
+	// MaxConns caps the connections this instance opens. Zero leaves it to
+	// the URL's pool_max_conns or pgx's default (4 or the number of CPUs,
+	// whichever is larger).
+	MaxConns int32
+}
+
+// Store is a [meta.Store] in one PostgreSQL database. It is safe for
+// concurrent use by any number of goroutines and processes.
+type Store struct {
+	reads
+	pool *pgxpool.Pool
+}
+
+// Open connects to o.URL, applies any pending migrations and returns the
+// Store. The caller closes it.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.URL == "" {
+		return nil, errors.New("postgres: URL must be set")
+	}
+	if o.MaxConns < 0 {
+		return nil, fmt.Errorf("postgres: MaxConns must not be negative, got %d", o.MaxConns)
+	}
+	cfg, err := pgxpool.ParseConfig(o.URL)
+	if err != nil {
+		// pgx's message may quote the URL, password and all; say only what is wrong.
+		return nil, errors.New("postgres: URL is not a valid connection string")
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &Store{reads: reads{q: pool}, pool: pool}, nil
+}
+
+// maxAttempts is how many times Update runs a transaction that PostgreSQL
+// aborted to resolve a deadlock or a serialization failure.
+const maxAttempts = 5
+
+// Update runs fn in one READ COMMITTED transaction, committed if fn returns
+// nil and rolled back otherwise, fn's error returned as is. When PostgreSQL
+// aborts the transaction with a serialization failure or a deadlock, Update
+// rolls it back and runs fn again, up to maxAttempts times in all, so fn may
+// run more than once and must not leave effects outside the transaction that
+// a second run would not overwrite.
+func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
+			return fn(&tx{reads: reads{q: ptx}})
+		})
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			return err
+		}
+		// Back off a little, with jitter, so that the transactions that
+		// collided do not collide again in lockstep.
+		wait := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("postgres: retry after %w: %w", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable reports whether err aborted the transaction only because of
+// another transaction running at the same time.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40001", // serialization_failure
+		"40P01": // deadlock_detected
+		return true
+	}
+	return false
+}
+
+// Ping checks that PostgreSQL answers on a pooled connection.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close waits for the connections in use to be released and closes every
+// connection. Calls to the Store after Close fail.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
