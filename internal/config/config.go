@@ -71,8 +71,15 @@ type S3Storage struct {
 
 // Database selects and configures the metadata store.
 type Database struct {
-	Driver string `yaml:"driver"`
-	SQLite SQLite `yaml:"sqlite"`
+	Driver   string   `yaml:"driver"`
+	SQLite   SQLite   `yaml:"sqlite"`
+	Postgres Postgres `yaml:"postgres"`
+}
+
+// Postgres is the PostgreSQL metadata backend.
+type Postgres struct {
+	URL      string `yaml:"url"`
+	MaxConns int    `yaml:"maxConns"`
 }
 
 // SQLite is the embedded metadata backend.
@@ -191,8 +198,15 @@ func (c *Config) Validate() error {
 		default:
 			bad("database.sqlite.synchronous", "must be normal or full, got %q", c.Database.SQLite.Synchronous)
 		}
+	case "postgres":
+		if c.Database.Postgres.URL == "" {
+			bad("database.postgres.url", "must be set when database.driver is postgres")
+		}
+		if c.Database.Postgres.MaxConns < 0 || c.Database.Postgres.MaxConns > 10000 {
+			bad("database.postgres.maxConns", "must be between 0 (pgx's default) and 10000, got %d", c.Database.Postgres.MaxConns)
+		}
 	default:
-		bad("database.driver", "must be sqlite, got %q", c.Database.Driver)
+		bad("database.driver", "must be sqlite or postgres, got %q", c.Database.Driver)
 	}
 	if c.Cache.ManifestEntries < 0 {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")

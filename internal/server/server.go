@@ -22,6 +22,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -101,6 +102,12 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 		st, err := sqlite.Open(ctx, sqlite.Options{Path: c.SQLite.Path, Synchronous: c.SQLite.Synchronous})
 		if err != nil {
 			return nil, fmt.Errorf("database.sqlite: %w", err)
+		}
+		return st, nil
+	case "postgres":
+		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns)})
+		if err != nil {
+			return nil, fmt.Errorf("database.postgres: %w", err)
 		}
 		return st, nil
 	}
