@@ -10,7 +10,13 @@ import (
 // suite, every workflow, against the binary. Nothing may fail or be skipped.
 func TestConformance(t *testing.T) {
 	shared := sharedDir(t)
-	p := startWharf(t, t.TempDir())
+	for _, b := range e2eBackends(t) {
+		t.Run(b.name, func(t *testing.T) { conformance(t, shared, b) })
+	}
+}
+
+func conformance(t *testing.T, shared string, b e2eBackend) {
+	p := startWharf(t, t.TempDir(), b.env(t)...)
 	// The suite's defaults test everything of distribution-spec 1.1 except
 	// upload cancel, which wharf supports, so it is turned on too.
 	env := []string{"OCI_VERSION=1.1", "OCI_API_BLOBS_UPLOAD_CANCEL=true"}
@@ -31,7 +37,13 @@ func TestConformance(t *testing.T) {
 // with crane, oras, regctl and skopeo.
 func TestClients(t *testing.T) {
 	shared := sharedDir(t)
-	p := startWharf(t, t.TempDir())
+	for _, b := range e2eBackends(t) {
+		t.Run(b.name, func(t *testing.T) { clients(t, shared, b) })
+	}
+}
+
+func clients(t *testing.T, shared string, b e2eBackend) {
+	p := startWharf(t, t.TempDir(), b.env(t)...)
 	out := runScript(t, filepath.Join(shared, "clients", "run.sh"), nil, p.addr)
 	if !regexp.MustCompile(`clients: \d+ passed, 0 failed`).MatchString(out) {
 		t.Fatal("a client failed")
