@@ -83,7 +83,8 @@ type Upload struct {
 	UpdatedAt  time.Time
 }
 
-// Page asks for at most N names after Last, in lexical order. N < 0 means all.
+// Page asks for at most N names after Last, in byte-wise lexical order.
+// N < 0 means all; N == 0 means none.
 type Page struct {
 	Last string
 	N    int
@@ -91,13 +92,14 @@ type Page struct {
 
 // Reader is the read half of the metadata store, shared by [Store] and [Tx].
 type Reader interface {
-	// RepositoryExists reports whether repo holds anything.
+	// RepositoryExists reports whether repo holds a blob link or a manifest.
 	RepositoryExists(ctx context.Context, repo string) (bool, error)
 	// Repositories lists repository names, sorted.
 	Repositories(ctx context.Context, p Page) ([]string, error)
 	// Blob returns blob d if repo links it, or ErrNotFound.
 	Blob(ctx context.Context, repo string, d digest.Digest) (Blob, error)
-	// AnyBlob returns blob d if any repository holds it, or ErrNotFound.
+	// AnyBlob returns blob d if any repository links it, or ErrNotFound. A
+	// blob recorded but linked nowhere is not found: GC may be removing it.
 	AnyBlob(ctx context.Context, d digest.Digest) (Blob, error)
 	// Manifest returns manifest d of repo with its payload, or ErrNotFound.
 	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
@@ -106,7 +108,8 @@ type Reader interface {
 	// Tags lists the tag names of repo, sorted; ErrNotFound if repo does not exist.
 	Tags(ctx context.Context, repo string, p Page) ([]string, error)
 	// Referrers lists the manifests of repo whose subject is d, without
-	// payloads, optionally only those of artifactType, sorted by digest.
+	// payloads, optionally only those of artifactType, sorted by digest. An
+	// unknown repository or subject gives an empty list, not an error.
 	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Manifest, error)
 	// Upload returns upload id, or ErrNotFound.
 	Upload(ctx context.Context, id string) (Upload, error)
@@ -117,7 +120,8 @@ type Tx interface {
 	Reader
 	// PutBlob records blob b if it is not recorded yet.
 	PutBlob(ctx context.Context, b Blob) error
-	// LinkBlob lets repo read blob d, creating repo if needed.
+	// LinkBlob lets repo read blob d, creating repo if needed; ErrNotFound if
+	// blob d was never recorded with PutBlob.
 	LinkBlob(ctx context.Context, repo string, d digest.Digest) error
 	// UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
@@ -128,7 +132,8 @@ type Tx interface {
 	// DeleteManifest removes manifest d of repo and every tag naming it;
 	// ErrNotFound if there was none.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
-	// PutTag points tag name of repo at manifest d, which must exist.
+	// PutTag points tag name of repo at manifest d; ErrNotFound if repo does
+	// not hold manifest d.
 	PutTag(ctx context.Context, repo, name string, d digest.Digest) error
 	// DeleteTag removes tag name of repo; ErrNotFound if there was none.
 	DeleteTag(ctx context.Context, repo, name string) error
@@ -136,7 +141,8 @@ type Tx interface {
 	CreateUpload(ctx context.Context, u Upload) error
 	// AdvanceUpload records that upload u.ID now holds u.Offset bytes with
 	// hash state u.HashState. It returns ErrConflict unless the stored offset
-	// is from, so two writers of one upload cannot both succeed.
+	// is from, so two writers of one upload cannot both succeed, and
+	// ErrNotFound if there is no such upload.
 	AdvanceUpload(ctx context.Context, u Upload, from int64) error
 	// DeleteUpload removes upload id; ErrNotFound if there was none.
 	DeleteUpload(ctx context.Context, id string) error
@@ -146,7 +152,11 @@ type Tx interface {
 type Store interface {
 	Reader
 	// Update runs fn in one write transaction, committed if fn returns nil
-	// and rolled back otherwise.
+	// and rolled back otherwise. fn may run more than once (a backend retries
+	// it on serialization failures), so it must have no effect outside the
+	// transaction, and it must not call Update. After a Tx method returns an
+	// error other than ErrNotFound, ErrConflict or *ReferenceError, the
+	// transaction may be unusable: return the error.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ping checks the backend is reachable, for readiness.
 	Ping(ctx context.Context) error
