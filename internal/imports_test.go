@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/meta/metatest":       {"internal/meta"},
 
 	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/auth":     {"internal/oci"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
