@@ -26,6 +26,14 @@ var (
 	ErrOffset = errors.New("upload offset mismatch")
 	// ErrSize: Commit found the upload's size is not what the caller proved.
 	ErrSize = errors.New("upload size mismatch")
+	// ErrDigest: Commit re-read an upload whose bytes it could not vouch for
+	// (they were written before a restart) and found another digest.
+	ErrDigest = errors.New("upload digest mismatch")
+	// ErrUnavailable: the backend cannot be reached (network failure, the
+	// store answering 5xx or throttling). The operation may or may not have
+	// taken effect; retrying it later is the remedy, and the registry
+	// reports it as 503.
+	ErrUnavailable = errors.New("content store unavailable")
 )
 
 // Every method that does I/O returns an error matching context.Canceled (via
@@ -48,7 +56,8 @@ type Store interface {
 	// of bytes written. Bytes already stored past offset (left by a write that
 	// was never acknowledged) are discarded first. When fewer than offset bytes
 	// are stored, it returns ErrOffset. An upload is created by its first Append
-	// at offset 0, even of zero bytes. When Append returns, the bytes are durable.
+	// at offset 0, even of zero bytes. When Append returns, the bytes survive a
+	// crash of the process; Commit makes them durable against power loss.
 	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
 	// ReadUpload reads upload id from offset, for re-hashing with another
 	// digest algorithm than the one hashed while streaming. It returns
@@ -58,12 +67,20 @@ type Store interface {
 	// The caller has proven the digest. If blob d already exists the upload is
 	// simply removed. It returns ErrSize, leaving the upload intact, if the
 	// upload does not hold exactly size bytes, and ErrNotFound if there is no
-	// such upload (for example because it was committed already).
+	// such upload (for example because it was committed already). A driver
+	// that cannot vouch for bytes written before a restart re-hashes them and
+	// returns ErrDigest, leaving the upload intact, if they are not d.
 	Commit(ctx context.Context, id string, size int64, d digest.Digest) error
 	// Abort removes upload id. Aborting a missing upload is not an error.
 	Abort(ctx context.Context, id string) error
 	// Uploads calls fn for every upload held, for expiring abandoned ones.
 	Uploads(ctx context.Context, fn func(id string) error) error
+}
+
+// Pinger is implemented by stores that can check the backend is reachable,
+// for readiness. Ping should be cheap: it runs on every readiness probe.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Redirector is implemented by stores that can hand clients a URL to fetch a

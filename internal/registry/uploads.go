@@ -98,6 +98,9 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 		if errors.Is(err, content.ErrOffset) {
 			return meta.Upload{}, apierr.New(apierr.BlobUploadInvalid, "upload bytes were lost; start the upload again")
 		}
+		if errors.Is(err, content.ErrUnavailable) {
+			return meta.Upload{}, internal("write upload", err)
+		}
 		return meta.Upload{}, apierr.Wrap(apierr.BlobUploadInvalid, fmt.Errorf("write upload %s: %w", u.ID, err))
 	}
 	if length >= 0 && n != length {
@@ -166,6 +169,9 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, le
 	n, err := r.content.Append(ctx, u.ID, 0, src)
 	if err != nil {
 		_ = r.content.Abort(context.WithoutCancel(ctx), u.ID)
+		if errors.Is(err, content.ErrUnavailable) {
+			return meta.Blob{}, internal("write blob", err)
+		}
 		return meta.Blob{}, apierr.Wrap(apierr.BlobUploadInvalid, fmt.Errorf("write blob: %w", err))
 	}
 	if length >= 0 && n != length {
@@ -233,6 +239,11 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 	}
 	if errors.Is(err, content.ErrSize) {
 		return meta.Blob{}, apierr.New(apierr.SizeInvalid, "upload holds a different number of bytes than recorded")
+	}
+	if errors.Is(err, content.ErrDigest) {
+		// Bytes lost or damaged across a restart: they can never become d.
+		r.discardUpload(ctx, u.ID)
+		return meta.Blob{}, apierr.New(apierr.DigestInvalid, "upload bytes changed across a restart and no longer have digest %s; upload the blob again", d)
 	}
 	if err != nil {
 		return meta.Blob{}, internal("commit upload", err)

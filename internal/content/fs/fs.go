@@ -24,7 +24,10 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 )
 
-var _ content.Store = (*Store)(nil)
+var (
+	_ content.Store  = (*Store)(nil)
+	_ content.Pinger = (*Store)(nil)
+)
 
 const (
 	dirPerm  = 0o750
@@ -41,6 +44,12 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize);
 // use; the caller serialises Appends to the same upload.
 type Store struct {
 	root string
+	// fresh holds the uploads this Store has written from offset 0. Until the
+	// process dies their bytes are exactly what was written (the page cache is
+	// coherent), so they need no fsync per chunk: Commit fsyncs once. Uploads
+	// begun before a restart may have lost bytes to a power failure, so their
+	// chunks are fsynced as they come and Commit re-hashes them.
+	fresh sync.Map
 }
 
 // New returns a Store rooted at root, creating root and its blobs and uploads
@@ -60,6 +69,24 @@ func New(root string) (*Store, error) {
 
 // Root returns the directory the store keeps its files under.
 func (s *Store) Root() string { return s.root }
+
+// Ping checks that the blobs and uploads directories are there, for
+// readiness: a volume that failed to mount leaves an empty root behind.
+func (s *Store) Ping(ctx context.Context) error {
+	for _, dir := range []string{blobsDir, uploadsDir} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := os.Stat(filepath.Join(s.root, dir))
+		if err == nil && !fi.IsDir() {
+			err = errors.New("not a directory")
+		}
+		if err != nil {
+			return fmt.Errorf("content store root %q: %s: %w", s.root, dir, err)
+		}
+	}
+	return nil
+}
 
 // Stat returns the size of blob d.
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
@@ -191,11 +218,15 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if offset < 0 {
 		return 0, fmt.Errorf("append to upload %s at %d: %w", id, offset, content.ErrOffset)
 	}
-	f, err := openUpload(p, offset)
+	if offset == 0 {
+		s.fresh.Store(id, struct{}{})
+	}
+	_, fresh := s.fresh.Load(id)
+	f, err := openUpload(p, offset, !fresh)
 	if err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
-	n, err := writeSync(ctx, f, r)
+	n, err := write(ctx, f, r, !fresh)
 	if err != nil {
 		f.Close()
 		return n, fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
@@ -207,10 +238,10 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 }
 
 // openUpload opens the upload file at p for writing at offset. Offset 0
-// creates the file, and fsyncs uploads/ so that its name is as durable as the
-// bytes about to be written. A file holding fewer than offset bytes gives
-// ErrOffset; one holding more is truncated to offset.
-func openUpload(p string, offset int64) (*os.File, error) {
+// creates the file (and with durable set fsyncs uploads/, so that its name is
+// as durable as the bytes about to be written). A file holding fewer than
+// offset bytes gives ErrOffset; one holding more is truncated to offset.
+func openUpload(p string, offset int64, durable bool) (*os.File, error) {
 	flag := os.O_WRONLY
 	if offset == 0 {
 		flag |= os.O_CREATE
@@ -222,7 +253,7 @@ func openUpload(p string, offset int64) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if offset == 0 {
+	if offset == 0 && durable {
 		if err := syncDir(filepath.Dir(p)); err != nil {
 			f.Close()
 			return nil, err
@@ -250,9 +281,9 @@ func openUpload(p string, offset int64) (*os.File, error) {
 	return f, nil
 }
 
-// writeSync copies r into f at its current position in large writes, then
-// fsyncs f: the caller records the new offset only once Append returns.
-func writeSync(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
+// write copies r into f at its current position in large writes, then, with
+// durable set, fsyncs f: the caller records the new offset once Append returns.
+func write(ctx context.Context, f *os.File, r io.Reader, durable bool) (int64, error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	// Hide f's ReadFrom, which would ignore buf and copy 32 KiB at a time.
@@ -267,8 +298,10 @@ func writeSync(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	if err := f.Sync(); err != nil {
-		return n, err
+	if durable {
+		if err := f.Sync(); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }
@@ -303,9 +336,9 @@ func (s *Store) ReadUpload(ctx context.Context, id string, offset int64) (io.Rea
 	return f, nil
 }
 
-// Commit renames upload id to blob d and fsyncs the blob's directory. The
-// upload's bytes were fsynced by Append, so the blob is complete from the
-// moment its name exists.
+// Commit fsyncs upload id, renames it to blob d and fsyncs the blob's
+// directory, so the blob is complete and durable from the moment its name
+// exists. An upload begun before this Store was opened is re-hashed first.
 func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
@@ -318,12 +351,14 @@ func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Dige
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}
-	fi, err := os.Stat(up)
+	f, err := os.Open(up)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, notFound(err))
 	}
-	if fi.Size() != size {
-		return fmt.Errorf("commit upload %s as %s: upload holds %d bytes, not %d: %w", id, d, fi.Size(), size, content.ErrSize)
+	err = s.seal(f, id, size, d)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 	}
 	// A blob of the right size is the same blob: its digest was proven when it
 	// was committed. A blob of another size cannot be, so it is replaced.
@@ -342,7 +377,30 @@ func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Dige
 	if err := syncDir(filepath.Dir(bp)); err != nil {
 		return fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 	}
+	s.fresh.Delete(id)
 	return nil
+}
+
+// seal checks the upload open in f holds size bytes, re-hashes it unless this
+// Store wrote all of it, and makes its bytes durable.
+func (s *Store) seal(f *os.File, id string, size int64, d digest.Digest) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != size {
+		return fmt.Errorf("upload holds %d bytes, not %d: %w", fi.Size(), size, content.ErrSize)
+	}
+	if _, fresh := s.fresh.Load(id); !fresh {
+		v := d.Algorithm().Digester()
+		if _, err := io.Copy(v.Hash(), f); err != nil {
+			return err
+		}
+		if v.Digest() != d {
+			return fmt.Errorf("upload written before a restart has digest %s: %w", v.Digest(), content.ErrDigest)
+		}
+	}
+	return f.Sync()
 }
 
 // Abort removes upload id.
@@ -354,6 +412,7 @@ func (s *Store) Abort(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("abort upload: %w", err)
 	}
+	s.fresh.Delete(id)
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("abort upload %s: %w", id, err)
 	}

@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -223,5 +224,46 @@ func TestCommitReplacesDamagedBlob(t *testing.T) {
 	}
 	if got := contenttest.ReadBlob(t, s, d); !bytes.Equal(got, data) {
 		t.Errorf("blob holds %q, want %q", got, data)
+	}
+}
+
+// TestCommitRehashesUploadsFromBeforeARestart: an upload begun by an earlier
+// process may have lost bytes to a power failure, so a Store that did not
+// write all of it re-hashes it at commit instead of trusting the caller.
+func TestCommitRehashesUploadsFromBeforeARestart(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	before, err := fs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("bytes written before the crash")
+	d := digest.FromBytes(data)
+	if _, err := before.Append(ctx, "up1", 0, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Append(ctx, "up2", 0, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	// Damage up1 as a lost page would, keeping its size.
+	if err := os.WriteFile(filepath.Join(root, "uploads", "up1"), bytes.Repeat([]byte{0}, len(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	after, err := fs.New(root) // the restarted process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := after.Commit(ctx, "up1", int64(len(data)), d); !errors.Is(err, content.ErrDigest) {
+		t.Fatalf("Commit of damaged upload = %v, want ErrDigest", err)
+	}
+	if _, err := after.Stat(ctx, d); !errors.Is(err, content.ErrNotFound) {
+		t.Fatalf("damaged upload became a blob: %v", err)
+	}
+	if err := after.Commit(ctx, "up2", int64(len(data)), d); err != nil {
+		t.Fatalf("Commit of intact upload from before the restart: %v", err)
+	}
+	if got := contenttest.ReadBlob(t, after, d); !bytes.Equal(got, data) {
+		t.Fatalf("blob = %q", got)
 	}
 }
