@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,8 +21,17 @@ func benchCmd(args []string) error {
 	opts := bench.Options{Size: 1 << 30, Log: os.Stderr}
 	var only string
 	var asJSON bool
-	fs.StringVar(&opts.URL, "url", "http://127.0.0.1:5000", "registry base `URL`")
-	fs.IntVar(&opts.PID, "pid", 0, "server process `id`, to report its CPU seconds per scenario (Linux /proc)")
+	fs.StringVar(&opts.URL, "url", "http://127.0.0.1:5000", "registry base `URL`; a comma-separated list of replicas is used round-robin")
+	fs.Func("pid", "server process `ids`, comma-separated (one per replica), to report their CPU seconds per scenario (Linux /proc)", func(s string) error {
+		for _, f := range strings.Split(s, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("not a process id: %q", f)
+			}
+			opts.PIDs = append(opts.PIDs, pid)
+		}
+		return nil
+	})
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	fs.Func("size", "big blob `size` for push and pull, such as 256MiB (default 1GiB)", func(s string) error {
 		n, err := bench.ParseSize(s)

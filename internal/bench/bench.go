@@ -23,7 +23,7 @@ import (
 // Options configures a run of the benchmark.
 type Options struct {
 	URL      string        // registry base URL, such as http://127.0.0.1:5000
-	PID      int           // server process to charge CPU time to; 0 to skip
+	PIDs     []int         // server processes (one per replica) to charge CPU time to; none to skip
 	Size     int64         // bytes in each big blob
 	Duration time.Duration // length of each request-rate measurement
 	Only     []string      // scenarios to run; empty for all
@@ -86,7 +86,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.cleanup()
-	report := &Report{URL: opts.URL, PID: opts.PID, Size: opts.Size, Duration: opts.Duration.String(), Started: time.Now().UTC()}
+	report := &Report{URL: opts.URL, PIDs: opts.PIDs, Size: opts.Size, Duration: opts.Duration.String(), Started: time.Now().UTC()}
 	for _, s := range scenarios {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, s.name) {
 			continue
@@ -127,10 +127,10 @@ func newRunner(opts Options) (*runner, error) {
 	if r.log == nil {
 		r.log = io.Discard
 	}
-	if opts.PID != 0 {
-		r.cpu = &serverCPU{pid: opts.PID}
+	if len(opts.PIDs) > 0 {
+		r.cpu = &serverCPU{pids: opts.PIDs}
 		if _, err := r.cpu.ticks(); err != nil {
-			return nil, fmt.Errorf("pid %d: %w", opts.PID, err)
+			return nil, fmt.Errorf("pid: %w", err)
 		}
 	}
 	var nonce [4]byte

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -34,15 +35,25 @@ type Client struct {
 }
 
 // NewClient returns a Client for the registry at rawURL (scheme and host, such
-// as http://127.0.0.1:5000). Username and password, when set, are sent as
-// basic auth on every request.
+// as http://127.0.0.1:5000). A comma-separated list names replicas of one
+// registry: requests then go to each in turn, round-robin, so that chunks of
+// one upload and the pulls after a push land on different replicas. Username
+// and password, when set, are sent as basic auth on every request.
 func NewClient(rawURL, username, password string) (*Client, error) {
-	u, err := url.Parse(strings.TrimSuffix(rawURL, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("registry url: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("registry url %q: want http://host:port or https://host:port", rawURL)
+	var hosts []string
+	var u *url.URL
+	for _, raw := range strings.Split(rawURL, ",") {
+		r, err := url.Parse(strings.TrimSuffix(strings.TrimSpace(raw), "/"))
+		if err != nil {
+			return nil, fmt.Errorf("registry url: %w", err)
+		}
+		if (r.Scheme != "http" && r.Scheme != "https") || r.Host == "" {
+			return nil, fmt.Errorf("registry url %q: want http://host:port or https://host:port", raw)
+		}
+		if u == nil {
+			u = r
+		}
+		hosts = append(hosts, r.Host)
 	}
 	tr := &http.Transport{
 		// No proxy from the environment: the numbers are the registry's alone.
@@ -56,7 +67,28 @@ func NewClient(rawURL, username, password string) (*Client, error) {
 		WriteBufferSize:       256 << 10,
 		ReadBufferSize:        256 << 10,
 	}
-	return &Client{base: u, hc: &http.Client{Transport: tr}, username: username, password: password}, nil
+	var rt http.RoundTripper = tr
+	if len(hosts) > 1 {
+		rt = &roundRobin{next: tr, hosts: hosts}
+	}
+	return &Client{base: u, hc: &http.Client{Transport: rt}, username: username, password: password}, nil
+}
+
+// roundRobin sends each request to the next replica in turn.
+type roundRobin struct {
+	next  http.RoundTripper
+	hosts []string
+	n     atomic.Uint64
+}
+
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := rr.hosts[(rr.n.Add(1)-1)%uint64(len(rr.hosts))]
+	if req.URL.Host == host {
+		return rr.next.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.URL.Host, r.Host = host, ""
+	return rr.next.RoundTrip(r)
 }
 
 // StatusError is a registry response with a status the call did not expect.

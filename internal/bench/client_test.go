@@ -167,3 +167,35 @@ func TestForEach(t *testing.T) {
 		t.Errorf("forEach error = %v, want boom", err)
 	}
 }
+
+// TestRoundRobin: with several replica URLs every request goes to the next
+// replica, so a push and the pull after it cross replicas.
+func TestRoundRobin(t *testing.T) {
+	var hits [2]atomic.Int32
+	var urls []string
+	for i := range hits {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			w.WriteHeader(http.StatusOK)
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	c, err := NewClient(strings.Join(urls, ","), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		resp, err := c.hc.Get(c.endpoint("/v2/", nil).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if hits[0].Load() != 3 || hits[1].Load() != 3 {
+		t.Fatalf("hits = %d, %d; want 3 each", hits[0].Load(), hits[1].Load())
+	}
+	if _, err := NewClient(urls[0]+",ftp://x", "", ""); err == nil {
+		t.Fatal("bad replica URL accepted")
+	}
+}

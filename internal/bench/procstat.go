@@ -12,23 +12,28 @@ import (
 // need cgo for the same answer.
 const userHZ = 100
 
-// serverCPU reads the CPU time a server process has used, from /proc.
+// serverCPU reads the CPU time server processes have used, from /proc:
+// one registry, or every replica of one behind a round-robin.
 type serverCPU struct {
-	pid int
+	pids []int
 }
 
-// ticks returns the user plus system CPU time the process has used so far,
-// in units of 1/userHZ seconds.
+// ticks returns the user plus system CPU time the processes have used so
+// far, summed, in units of 1/userHZ seconds.
 func (s serverCPU) ticks() (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
-	if err != nil {
-		return 0, fmt.Errorf("server cpu: %w", err)
+	var sum uint64
+	for _, pid := range s.pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, fmt.Errorf("server cpu: %w", err)
+		}
+		utime, stime, err := parseProcStat(b)
+		if err != nil {
+			return 0, fmt.Errorf("server cpu: /proc/%d/stat: %w", pid, err)
+		}
+		sum += utime + stime
 	}
-	utime, stime, err := parseProcStat(b)
-	if err != nil {
-		return 0, fmt.Errorf("server cpu: /proc/%d/stat: %w", s.pid, err)
-	}
-	return utime + stime, nil
+	return sum, nil
 }
 
 // parseProcStat returns the utime and stime fields (14 and 15) of a

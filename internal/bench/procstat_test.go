@@ -49,7 +49,7 @@ func TestServerCPUSelf(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	cpu := serverCPU{pid: os.Getpid()}
+	cpu := serverCPU{pids: []int{os.Getpid()}}
 	before, err := cpu.ticks()
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestServerCPUSelf(t *testing.T) {
 }
 
 func TestServerCPUNoProcess(t *testing.T) {
-	if _, err := (serverCPU{pid: -1}).ticks(); err == nil {
+	if _, err := (serverCPU{pids: []int{-1}}).ticks(); err == nil {
 		t.Error("ticks() for pid -1 succeeded")
 	}
 }

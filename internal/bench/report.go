@@ -12,7 +12,7 @@ import (
 // Report is the outcome of one run of the benchmark.
 type Report struct {
 	URL      string    `json:"url"`
-	PID      int       `json:"pid,omitempty"`
+	PIDs     []int     `json:"pids,omitempty"`
 	Size     int64     `json:"size_bytes"`
 	Duration string    `json:"duration"`
 	Started  time.Time `json:"started"`
