@@ -1,0 +1,375 @@
+package auth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors of bearer token verification. Every refusal wraps [ErrTokenInvalid];
+// the more specific ones are wrapped beside it so the edge can say why.
+var (
+	ErrTokenInvalid = errors.New("invalid token")
+	ErrTokenExpired = errors.New("token expired")
+	ErrUnknownKey   = errors.New("token signed by an unknown key")
+	ErrKeyInvalid   = errors.New("invalid signing key")
+)
+
+// Defaults of the token service.
+const (
+	// DefaultTokenTTL is how long an issued bearer token lives. Clients ask
+	// for a new one when it runs out, so short is cheap.
+	DefaultTokenTTL = 5 * time.Minute
+	// DefaultLeeway is the clock skew allowed between the replica that
+	// issued a token and the one that checks it.
+	DefaultLeeway = 10 * time.Second
+	// maxTokenLength bounds what Verify will parse: MaxResourceScopes
+	// scopes of the longest names fit with room to spare.
+	maxTokenLength = 64 << 10
+)
+
+// signingMethod is the one algorithm wharf signs and accepts: ECDSA P-256
+// with SHA-256, as the Docker token specification's example uses.
+var signingMethod = jwt.SigningMethodES256
+
+// GenerateKey generates a new signing key. The caller generates one on first
+// start, stores it with [MarshalPrivateKey], and adds a new one to rotate.
+func GenerateKey() (*ecdsa.PrivateKey, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate signing key: %w", err)
+	}
+	return k, nil
+}
+
+// MarshalPrivateKey encodes k as a PKCS #8 "PRIVATE KEY" PEM block.
+func MarshalPrivateKey(k *ecdsa.PrivateKey) ([]byte, error) {
+	if err := checkCurve(&k.PublicKey); err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParsePrivateKey decodes a P-256 private key from PEM: PKCS #8 ("PRIVATE
+// KEY") or SEC 1 ("EC PRIVATE KEY", as openssl ecparam writes it, whose "EC
+// PARAMETERS" block is skipped).
+func ParsePrivateKey(data []byte) (*ecdsa.PrivateKey, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("%w: no PRIVATE KEY or EC PRIVATE KEY PEM block", ErrKeyInvalid)
+		}
+		var k any
+		var err error
+		switch b.Type {
+		case "EC PARAMETERS":
+			continue
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(b.Bytes)
+		default:
+			return nil, fmt.Errorf("%w: unexpected PEM block %q", ErrKeyInvalid, truncate(b.Type))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+		}
+		ek, ok := k.(*ecdsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: %T is not an ECDSA key", ErrKeyInvalid, k)
+		}
+		if err := checkCurve(&ek.PublicKey); err != nil {
+			return nil, err
+		}
+		return ek, nil
+	}
+}
+
+// MarshalPublicKey encodes k as a PKIX "PUBLIC KEY" PEM block, the form
+// replicas that only verify are given.
+func MarshalPublicKey(k *ecdsa.PublicKey) ([]byte, error) {
+	if err := checkCurve(k); err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// ParsePublicKey decodes a P-256 public key from a PKIX "PUBLIC KEY" PEM block.
+func ParsePublicKey(data []byte) (*ecdsa.PublicKey, error) {
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("%w: no PUBLIC KEY PEM block", ErrKeyInvalid)
+	}
+	k, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+	}
+	ek, ok := k.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T is not an ECDSA key", ErrKeyInvalid, k)
+	}
+	if err := checkCurve(ek); err != nil {
+		return nil, err
+	}
+	return ek, nil
+}
+
+func checkCurve(k *ecdsa.PublicKey) error {
+	if k == nil || k.Curve != elliptic.P256() {
+		return fmt.Errorf("%w: want an ECDSA P-256 key for ES256", ErrKeyInvalid)
+	}
+	return nil
+}
+
+// KeyID returns the "kid" of k: its RFC 7638 JWK thumbprint, base64url. It
+// is derived from the key alone, so every replica computes the same id.
+func KeyID(k *ecdsa.PublicKey) (string, error) {
+	if err := checkCurve(k); err != nil {
+		return "", err
+	}
+	point, err := k.Bytes() // 0x04 || X || Y, 32 bytes each on P-256
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+	}
+	enc := base64.RawURLEncoding
+	// The members in lexical order with no whitespace, as RFC 7638 requires.
+	jwk := `{"crv":"P-256","kty":"EC","x":"` + enc.EncodeToString(point[1:33]) + `","y":"` + enc.EncodeToString(point[33:]) + `"}`
+	sum := sha256.Sum256([]byte(jwk))
+	return enc.EncodeToString(sum[:]), nil
+}
+
+// TokenClaims are the claims of a bearer token, as the Docker token
+// specification lays them out.
+type TokenClaims struct {
+	Issuer    string
+	Subject   string // the principal's name; empty for anonymous
+	Audience  []string
+	ExpiresAt time.Time
+	NotBefore time.Time
+	IssuedAt  time.Time
+	ID        string
+	Access    []ResourceScope
+}
+
+// Allows reports whether c grants a on the resource of type typ and name,
+// e.g. ("repository", "team-a/app", "push").
+func (c TokenClaims) Allows(typ, name string, a Action) bool {
+	for _, r := range c.Access {
+		if r.Type == typ && r.Name == name && r.Allows(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// jwtClaims is the wire form of TokenClaims.
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	Access []ResourceScope `json:"access"`
+}
+
+func (c *jwtClaims) tokenClaims() TokenClaims {
+	t := func(d *jwt.NumericDate) time.Time {
+		if d == nil {
+			return time.Time{}
+		}
+		return d.UTC()
+	}
+	return TokenClaims{
+		Issuer:    c.Issuer,
+		Subject:   c.Subject,
+		Audience:  slices.Clone(c.Audience),
+		ExpiresAt: t(c.ExpiresAt),
+		NotBefore: t(c.NotBefore),
+		IssuedAt:  t(c.IssuedAt),
+		ID:        c.ID,
+		Access:    c.Access,
+	}
+}
+
+// IssuerOptions configure an [Issuer].
+type IssuerOptions struct {
+	Issuer  string        // the "iss" claim: who signs; required
+	Service string        // the "aud" claim: the registry the token is for; required
+	TTL     time.Duration // how long tokens live; DefaultTokenTTL if zero
+}
+
+// Issuer signs bearer tokens with one private key.
+type Issuer struct {
+	key  *ecdsa.PrivateKey
+	kid  string
+	opts IssuerOptions
+}
+
+// NewIssuer returns an Issuer that signs with key.
+func NewIssuer(key *ecdsa.PrivateKey, opts IssuerOptions) (*Issuer, error) {
+	if key == nil {
+		return nil, fmt.Errorf("%w: no key", ErrKeyInvalid)
+	}
+	kid, err := KeyID(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Issuer == "" || opts.Service == "" {
+		return nil, errors.New("token issuer: issuer and service must be set")
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultTokenTTL
+	}
+	if opts.TTL < time.Second {
+		return nil, fmt.Errorf("token issuer: ttl %v is shorter than a second", opts.TTL)
+	}
+	return &Issuer{key: key, kid: kid, opts: opts}, nil
+}
+
+// KeyID returns the kid the issuer stamps on its tokens.
+func (i *Issuer) KeyID() string { return i.kid }
+
+// Issue signs a token for subject granting access, valid from now for the
+// issuer's TTL. It returns the token and the claims it carries; the claims'
+// times are whole seconds, as in the token.
+func (i *Issuer) Issue(subject string, access []ResourceScope, now time.Time) (string, TokenClaims, error) {
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", TokenClaims{}, fmt.Errorf("issue token: %w", err)
+	}
+	now = now.Truncate(time.Second)
+	acc := make([]ResourceScope, len(access))
+	for n, r := range access {
+		acc[n] = ResourceScope{Type: r.Type, Name: r.Name, Actions: append([]Action{}, r.Actions...)}
+	}
+	c := &jwtClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.opts.Issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{i.opts.Service},
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.TTL)),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        base64.RawURLEncoding.EncodeToString(jti),
+		},
+		Access: acc,
+	}
+	t := jwt.NewWithClaims(signingMethod, c)
+	t.Header["kid"] = i.kid
+	s, err := t.SignedString(i.key)
+	if err != nil {
+		return "", TokenClaims{}, fmt.Errorf("issue token: %w", err)
+	}
+	return s, c.tokenClaims(), nil
+}
+
+// VerifierOptions configure a [Verifier].
+type VerifierOptions struct {
+	Issuer  string // the only "iss" accepted; required
+	Service string // this registry's name, which "aud" must hold; required
+	// Keys are the public keys whose tokens are trusted. To rotate, add the
+	// new key, start signing with it, and retire the old one once the
+	// tokens it signed have expired.
+	Keys   []*ecdsa.PublicKey
+	Leeway time.Duration // allowed clock skew; DefaultLeeway if zero
+}
+
+// Verifier checks bearer tokens against a set of trusted public keys. It is
+// immutable and safe for concurrent use; to change the key set, build a new
+// one.
+type Verifier struct {
+	keys   map[string]*ecdsa.PublicKey
+	issuer string
+	parser *jwt.Parser
+	opts   VerifierOptions
+}
+
+// NewVerifier returns a Verifier for opts.
+func NewVerifier(opts VerifierOptions) (*Verifier, error) {
+	if opts.Issuer == "" || opts.Service == "" {
+		return nil, errors.New("token verifier: issuer and service must be set")
+	}
+	if len(opts.Keys) == 0 {
+		return nil, errors.New("token verifier: no trusted keys")
+	}
+	if opts.Leeway == 0 {
+		opts.Leeway = DefaultLeeway
+	}
+	v := &Verifier{keys: map[string]*ecdsa.PublicKey{}, opts: opts}
+	for _, k := range opts.Keys {
+		kid, err := KeyID(k)
+		if err != nil {
+			return nil, fmt.Errorf("token verifier: %w", err)
+		}
+		v.keys[kid] = k
+	}
+	return v, nil
+}
+
+// KeyIDs returns the kids of the trusted keys, sorted.
+func (v *Verifier) KeyIDs() []string {
+	ids := make([]string, 0, len(v.keys))
+	for id := range v.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Verify checks token at now: its signature by a trusted key named by its
+// kid, with ES256 and nothing else; its issuer and audience; and that now
+// lies between its not-before and expiry (with the leeway). It returns the
+// token's claims, or an error wrapping [ErrTokenInvalid].
+func (v *Verifier) Verify(token string, now time.Time) (TokenClaims, error) {
+	if len(token) > maxTokenLength {
+		return TokenClaims{}, fmt.Errorf("%w: longer than %d bytes", ErrTokenInvalid, maxTokenLength)
+	}
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{signingMethod.Alg()}),
+		jwt.WithIssuer(v.opts.Issuer),
+		jwt.WithAudience(v.opts.Service),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(v.opts.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	var c jwtClaims
+	_, err := p.ParseWithClaims(token, &c, v.key)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return TokenClaims{}, fmt.Errorf("%w: %w", ErrTokenExpired, errors.Join(ErrTokenInvalid, err))
+		}
+		return TokenClaims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	return c.tokenClaims(), nil
+}
+
+// key finds the trusted key a token names. The algorithm was already
+// checked against the one allowed, so an HS256 token keyed with a public
+// key's bytes never reaches here; the type check is a second lock.
+func (v *Verifier) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Method.(*jwt.SigningMethodECDSA); !ok {
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}
+	kid, _ := t.Header["kid"].(string)
+	k, ok := v.keys[kid]
+	if !ok {
+		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, truncate(kid))
+	}
+	return k, nil
+}
