@@ -22,6 +22,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: an upload moved on since the caller read it.
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the backend cannot be reached (connection refused or
+	// lost, server shutting down or starting up). The operation may or may
+	// not have taken effect; retrying it later is the remedy, and the
+	// registry reports it as 503.
+	ErrUnavailable = errors.New("metadata store unavailable")
 )
 
 // ReferenceError is returned by [Tx.PutManifest] when a manifest references a

@@ -82,7 +82,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 const maxAttempts = 5
 
 // Update runs fn in one READ COMMITTED transaction, committed if fn returns
-// nil and rolled back otherwise, fn's error returned as is. When PostgreSQL
+// nil and rolled back otherwise, fn's error returned as is (wrapped with
+// meta.ErrUnavailable when the connection failed). When PostgreSQL
 // aborts the transaction with a serialization failure or a deadlock, Update
 // rolls it back and runs fn again, up to maxAttempts times in all, so fn may
 // run more than once and must not leave effects outside the transaction that
@@ -93,14 +94,14 @@ func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) error {
 			return fn(&tx{reads: reads{q: ptx}})
 		})
 		if err == nil || !retryable(err) || attempt == maxAttempts {
-			return err
+			return unavailable(err)
 		}
 		// Back off a little, with jitter, so that the transactions that
 		// collided do not collide again in lockstep.
 		wait := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("postgres: retry after %w: %w", err, ctx.Err())
+			return unavailable(fmt.Errorf("postgres: retry after %w: %w", err, ctx.Err()))
 		case <-time.After(wait):
 		}
 	}
@@ -124,7 +125,7 @@ func retryable(err error) bool {
 // Ping checks that PostgreSQL answers on a pooled connection.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }

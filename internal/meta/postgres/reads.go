@@ -69,19 +69,20 @@ type reads struct {
 }
 
 // notFound wraps meta.ErrNotFound for pgx.ErrNoRows, or passes any other
-// error on, with what was looked for.
+// error on (marked if the server could not be reached), with what was
+// looked for.
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = meta.ErrNotFound
 	}
-	return fmt.Errorf(format+": %w", append(args, err)...)
+	return fmt.Errorf(format+": %w", append(args, unavailable(err))...)
 }
 
 // RepositoryExists reports whether repo holds a blob link or a manifest.
 func (r reads) RepositoryExists(ctx context.Context, repo string) (bool, error) {
 	var ok bool
 	if err := r.q.QueryRow(ctx, qRepositoryExists, repo).Scan(&ok); err != nil {
-		return false, fmt.Errorf("repository %s: %w", repo, err)
+		return false, fmt.Errorf("repository %s: %w", repo, unavailable(err))
 	}
 	return ok, nil
 }
@@ -100,7 +101,7 @@ func (r reads) repositoryID(ctx context.Context, repo string) (int64, error) {
 func (r reads) Repositories(ctx context.Context, p meta.Page) ([]string, error) {
 	names, err := r.names(ctx, qRepositories, p.Last, limit(p))
 	if err != nil {
-		return nil, fmt.Errorf("list repositories: %w", err)
+		return nil, fmt.Errorf("list repositories: %w", unavailable(err))
 	}
 	return names, nil
 }
@@ -173,7 +174,7 @@ func (r reads) Manifest(ctx context.Context, repo string, d digest.Digest) (meta
 func (r reads) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]meta.Manifest, error) {
 	rows, err := r.q.Query(ctx, qReferrers, repo, d.String(), artifactType)
 	if err != nil {
-		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, err)
+		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, unavailable(err))
 	}
 	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Manifest, error) {
 		m := meta.Manifest{Repository: repo}
@@ -181,7 +182,7 @@ func (r reads) Referrers(ctx context.Context, repo string, d digest.Digest, arti
 		return m, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, err)
+		return nil, fmt.Errorf("referrers of %s in %s: %w", d, repo, unavailable(err))
 	}
 	if ms == nil {
 		ms = []meta.Manifest{}
@@ -233,7 +234,7 @@ func (r reads) Tags(ctx context.Context, repo string, p meta.Page) ([]string, er
 	}
 	names, err := r.names(ctx, qTags, id, p.Last, limit(p))
 	if err != nil {
-		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
+		return nil, fmt.Errorf("list tags of %s: %w", repo, unavailable(err))
 	}
 	return names, nil
 }
