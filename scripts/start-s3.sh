@@ -37,10 +37,16 @@ if [ -z "$bin" ] || ! go version -m "$bin" | grep -Eq "^[[:space:]]+mod[[:space:
   go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 fi
 
-# Fresh keys each start: the server only listens on loopback, but a fixed
-# secret in a script invites reuse elsewhere.
-access=wharf$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
-secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# Fresh keys for each new DIR: the server only listens on loopback, but a
+# fixed secret in a script invites reuse elsewhere. A restart over the same
+# DIR keeps them, so clients still holding them reconnect (the outage tests
+# of internal/server stop and restart the server under a running wharf).
+access=$(sed -n 's/^export WHARF_TEST_S3_ACCESS_KEY=//p' "$envfile" 2>/dev/null || true)
+secret=$(sed -n 's/^export WHARF_TEST_S3_SECRET_KEY=//p' "$envfile" 2>/dev/null || true)
+if [ -z "$access" ] || [ -z "$secret" ]; then
+  access=wharf$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+fi
 
 ROOT_ACCESS_KEY=$access ROOT_SECRET_KEY=$secret \
   nohup versitygw --port "$addr" --quiet posix "$dir/data" \

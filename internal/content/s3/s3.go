@@ -30,6 +30,7 @@ import (
 var (
 	_ content.Store      = (*Store)(nil)
 	_ content.Redirector = (*Store)(nil)
+	_ content.Pinger     = (*Store)(nil)
 )
 
 // DefaultPresignExpiry is how long a redirect URL stays valid when
@@ -136,6 +137,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.UsePathStyle = opts.PathStyle
+		o.APIOptions = append(o.APIOptions, markUnavailable)
 	})
 	expiry := opts.PresignExpiry
 	if expiry == 0 {
@@ -152,6 +154,15 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("s3 bucket %q: %w", opts.Bucket, err)
 	}
 	return s, nil
+}
+
+// Ping checks that the bucket is reachable with the credentials given, for
+// readiness.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
+		return fmt.Errorf("s3 bucket %q: %w", s.bucket, err)
+	}
+	return nil
 }
 
 // isNotFound reports whether err says the object or multipart upload does
