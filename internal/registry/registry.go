@@ -57,9 +57,25 @@ func New(opts Options) *Registry {
 	}
 }
 
-// Ping checks that the metadata store answers, for readiness.
+// Ping checks, for readiness, that the metadata store answers and, when it
+// can tell (a [content.Pinger]), that the content store does too. The two
+// are checked at once; the error names each that failed.
 func (r *Registry) Ping(ctx context.Context) error {
-	return r.meta.Ping(ctx)
+	contentErr := make(chan error, 1)
+	go func() {
+		var err error
+		if p, ok := r.content.(content.Pinger); ok {
+			if err = p.Ping(ctx); err != nil {
+				err = fmt.Errorf("content store: %w", err)
+			}
+		}
+		contentErr <- err
+	}()
+	var metaErr error
+	if err := r.meta.Ping(ctx); err != nil {
+		metaErr = fmt.Errorf("metadata store: %w", err)
+	}
+	return errors.Join(metaErr, <-contentErr)
 }
 
 // Invalidate drops what the manifest cache holds for repo. Replicas call it
@@ -74,7 +90,9 @@ func checkName(repo string) error {
 }
 
 // internal wraps an unexpected error from a store as UNKNOWN, keeping the
-// cause for the log and a generic message for the client.
+// cause for the log and a generic message for the client, or as
+// UNAVAILABLE naming the store when the store could not be reached: the
+// client should retry later, and nothing it sent was at fault.
 func internal(op string, err error) error {
 	var e *apierr.Error
 	if errors.As(err, &e) {
@@ -83,7 +101,14 @@ func internal(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &apierr.Error{Code: apierr.Unknown, Message: apierr.Unknown.Message, Err: fmt.Errorf("%s: %w", op, err)}
+	code, msg := apierr.Unknown, apierr.Unknown.Message
+	switch {
+	case errors.Is(err, meta.ErrUnavailable):
+		code, msg = apierr.Unavailable, "metadata store unavailable"
+	case errors.Is(err, content.ErrUnavailable):
+		code, msg = apierr.Unavailable, "content store unavailable"
+	}
+	return &apierr.Error{Code: code, Message: msg, Err: fmt.Errorf("%s: %w", op, err)}
 }
 
 func blobUnknown(d digest.Digest) error {

@@ -146,7 +146,11 @@ func isUpload(r *http.Request, route string) bool {
 	return route == distv2.RouteUpload && (r.Method == http.MethodPatch || r.Method == http.MethodPut || r.Method == http.MethodPost)
 }
 
-// ready answers 200 when the metadata store answers, and 503 otherwise.
+// ready answers 200 when the metadata store answers and the content store
+// does too (when it can tell), and 503 naming the store that failed
+// otherwise. /healthz, by contrast, says only that the process serves: a
+// store outage should take the instance out of a load balancer, not get it
+// restarted, since it reconnects by itself.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()

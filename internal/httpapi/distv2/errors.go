@@ -10,6 +10,11 @@ import (
 	"github.com/wharf-dev/wharf/internal/apierr"
 )
 
+// retryAfterSeconds is the Retry-After of a 503: about what a store restart
+// or failover takes, and short enough that a client that honours it is not
+// kept waiting long after the store is back.
+const retryAfterSeconds = "5"
+
 type errorBody struct {
 	Errors []errorEntry `json:"errors"`
 }
@@ -21,7 +26,8 @@ type errorEntry struct {
 }
 
 // writeError writes err as OCI error JSON with the status of its code. Errors
-// that carry no code are logged with their cause and shown as UNKNOWN.
+// that carry no code are logged with their cause and shown as UNKNOWN. A 503
+// (a store unreachable) tells the client when to retry.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client went away; nobody is listening
@@ -38,6 +44,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	if e.Code.Status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", retryAfterSeconds)
+	}
 	w.WriteHeader(e.Code.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
