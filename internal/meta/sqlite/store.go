@@ -173,7 +173,7 @@ func checkWriter(ctx context.Context, db *sql.DB) error {
 func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) (err error) {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return fmt.Errorf("sqlite: begin: %w", unavailable(err))
 	}
 	committed := false
 	defer func() {
@@ -186,10 +186,26 @@ func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) (err error) 
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return fmt.Errorf("sqlite: commit: %w", unavailable(err))
 	}
 	committed = true
 	return nil
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a lock another
+// connection held for longer than the busy timeout.
+const sqliteBusy = 5
+
+// unavailable wraps err with meta.ErrUnavailable when SQLite gave up
+// waiting for the write lock: another process (a backup, a second wharf
+// pointed at the same file) holds it, and a retry later may succeed.
+// Within one process writes queue in Go and never get here.
+func unavailable(err error) error {
+	var se interface{ Code() int }
+	if errors.As(err, &se) && se.Code()&0xff == sqliteBusy {
+		return fmt.Errorf("%w: %w", meta.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Ping checks that a reader connection answers.
