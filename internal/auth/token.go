@@ -174,10 +174,8 @@ type VerifierOptions struct {
 // immutable and safe for concurrent use; to change the key set, build a new
 // one.
 type Verifier struct {
-	keys   map[string]*ecdsa.PublicKey
-	issuer string
-	parser *jwt.Parser
-	opts   VerifierOptions
+	keys map[string]*ecdsa.PublicKey
+	opts VerifierOptions
 }
 
 // NewVerifier returns a Verifier for opts.
@@ -233,7 +231,7 @@ func (v *Verifier) Verify(token string, now time.Time) (TokenClaims, error) {
 	_, err := p.ParseWithClaims(token, &c, v.key)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return TokenClaims{}, fmt.Errorf("%w: %w", ErrTokenExpired, errors.Join(ErrTokenInvalid, err))
+			return TokenClaims{}, fmt.Errorf("%w: %w: %w", ErrTokenInvalid, ErrTokenExpired, err)
 		}
 		return TokenClaims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
