@@ -117,8 +117,13 @@ func (t *tx) ensureRepository(ctx context.Context, repo string) (int64, error) {
 }
 
 // PutBlob records blob b if it is not recorded yet; a recorded blob keeps
-// its size and creation time.
+// its size and creation time. If a garbage collector is deleting the old
+// bytes of b at this moment, it waits until they are gone (see gc.go), so
+// the caller's check that the bytes are in place sees the truth.
 func (t *tx) PutBlob(ctx context.Context, b meta.Blob) error {
+	if _, err := t.q.Exec(ctx, qShareDeletion, b.Digest.String()); err != nil {
+		return fmt.Errorf("put blob %s: %w", b.Digest, err)
+	}
 	if _, err := t.q.Exec(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt)); err != nil {
 		return fmt.Errorf("put blob %s: %w", b.Digest, err)
 	}

@@ -1,0 +1,129 @@
+package meta
+
+import (
+	"context"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Garbage collection counts references in the metadata store: links,
+// manifest→blob and index→manifest references, tags and subjects. Whenever
+// one goes away, what it referenced is queued for review (a [Review]); the
+// backends keep the queue complete themselves, in the transaction that
+// removed the reference, whatever removed it. The collector (internal/gc)
+// takes the due reviews and settles each in its own transaction with
+// [GCTx.ReviewBlob] or [GCTx.ReviewManifest], which re-check under the lock
+// a manifest PUT, a tag PUT and a blob link take.
+
+// The reasons a [Review] is queued, each with its own grace period.
+const (
+	// ReasonReleased: a reference to it went away (a tag deleted or moved,
+	// a manifest or index deleted, a link removed).
+	ReasonReleased = "released"
+	// ReasonUnreferenced: it was recorded or linked and nothing references
+	// it yet, such as a layer uploaded before its manifest.
+	ReasonUnreferenced = "unreferenced"
+)
+
+// Review is an entry of the garbage collector's review queue: a blob (empty
+// Repository) or a manifest of Repository that may have lost its last
+// reference at QueuedAt.
+type Review struct {
+	Repository string
+	Digest     digest.Digest
+	Reason     string // ReasonReleased or ReasonUnreferenced
+	QueuedAt   time.Time
+}
+
+// ReviewQuery selects due reviews: those queued for Reason... at or before
+// the matching cutoff, oldest first, at most N.
+type ReviewQuery struct {
+	ReleasedBefore     time.Time
+	UnreferencedBefore time.Time
+	N                  int
+}
+
+// Verdict is the outcome of a review.
+type Verdict int
+
+const (
+	// Gone: the blob or manifest was not there any more; the entry is dropped.
+	Gone Verdict = iota
+	// Kept: something still references it; the entry is dropped, and the
+	// next reference to go will queue it again.
+	Kept
+	// Deferred: nothing references it, but a link or record of it is younger
+	// than the grace for unreferenced content; the entry is queued again
+	// from that time.
+	Deferred
+	// Deleted: nothing referenced it and its rows are deleted. For a blob,
+	// a deletion is recorded: the bytes are the caller's to delete next,
+	// with [GCTx.ClaimBlobDeletion].
+	Deleted
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Gone:
+		return "gone"
+	case Kept:
+		return "kept"
+	case Deferred:
+		return "deferred"
+	case Deleted:
+		return "deleted"
+	}
+	return "unknown"
+}
+
+// GCReader is the read half of what garbage collection and scrub need.
+// Backends implement it on their Store and Tx beside [Reader].
+type GCReader interface {
+	// DueReviews returns the reviews q selects.
+	DueReviews(ctx context.Context, q ReviewQuery) ([]Review, error)
+	// ReviewCount returns how many reviews are queued, due or not.
+	ReviewCount(ctx context.Context) (int64, error)
+	// BlobDeletions lists up to n blobs whose rows were deleted and whose
+	// bytes may not be, oldest first: a collector that stopped between the
+	// two left them.
+	BlobDeletions(ctx context.Context, n int) ([]digest.Digest, error)
+	// Blobs lists up to n recorded blobs with digests after after, sorted,
+	// linked or not: scrub's view of what the content store should hold.
+	Blobs(ctx context.Context, after digest.Digest, n int) ([]Blob, error)
+}
+
+// GCTx is the write half of garbage collection and scrub. Backends implement
+// it on their Tx beside [Tx]; a caller gets it by type assertion on the Tx
+// its Update function receives. Each method is meant to be the only write of
+// its transaction.
+type GCTx interface {
+	GCReader
+	// ReviewBlob settles the review of blob d. It locks the blob's row the
+	// way LinkBlob and PutManifest do, and then: Gone if the blob is not
+	// recorded; Kept if a manifest in any repository references it;
+	// Deferred if a link to it or its record is younger than youngSince;
+	// otherwise Deleted: its links and row are removed and a deletion of
+	// its bytes recorded. size is the blob's size when Deleted.
+	ReviewBlob(ctx context.Context, d digest.Digest, youngSince time.Time) (v Verdict, size int64, err error)
+	// ReviewManifest settles the review of manifest d of repo. It locks the
+	// manifest's row the way PutTag and an index's PutManifest do, and then:
+	// Gone if there is no such manifest; Kept if a tag names it, an index of
+	// repo lists it, or it has a subject repo holds; otherwise Deleted: it
+	// is deleted as by DeleteManifest, which queues what it referenced.
+	ReviewManifest(ctx context.Context, repo string, d digest.Digest) (Verdict, error)
+	// ClaimBlobDeletion locks the recorded deletion of blob d against an
+	// upload of the same bytes committing, and reports whether the bytes
+	// are to be deleted now: true if the deletion is recorded and the blob
+	// has not been recorded again since. The caller deletes the bytes and
+	// calls EndBlobDeletion in the same transaction. When it returns false
+	// the recorded deletion, if any, is removed.
+	ClaimBlobDeletion(ctx context.Context, d digest.Digest) (bool, error)
+	// EndBlobDeletion removes the recorded deletion of blob d.
+	EndBlobDeletion(ctx context.Context, d digest.Digest) error
+	// ForgetBlob removes blob d's links and row, if any, and records a
+	// deletion of its bytes: scrub's repair of bytes that do not match their
+	// digest or of a row whose bytes are missing, so that clients upload the
+	// blob again. The bytes go as a collector's do, with ClaimBlobDeletion.
+	ForgetBlob(ctx context.Context, d digest.Digest) error
+}
