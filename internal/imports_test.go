@@ -37,13 +37,14 @@ var allowed = map[string][]string{
 
 	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/auth":     {"internal/oci"},
+	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
 
 	"internal/server": {"*"},
 	"internal/bench":  {"internal/oci"},
-	"cmd/wharf":       {"internal/server", "internal/config", "internal/bench"},
+	"cmd/wharf":       {"internal/server", "internal/config", "internal/bench", "internal/gc"},
 	"test/e2e":        {"*"},
 }
 

@@ -20,6 +20,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the registry", serveCmd},
+		{"gc", "collect garbage now (--dry-run to preview)", gcCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
 		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
+	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -37,6 +38,7 @@ type Server struct {
 	registry *registry.Registry
 	metrics  *metrics.Metrics
 	handler  http.Handler
+	gc       *gc.Collector
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -57,6 +59,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 	})
+	if s.gc, err = s.newCollector(); err != nil {
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -184,6 +189,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	gcDone := make(chan struct{})
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	go s.scheduleGC(gcCtx, gcDone)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -206,6 +215,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	stopGC()
+	<-gcDone
 	return errors.Join(err, s.Close())
 }
 
