@@ -1,0 +1,243 @@
+package gc_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/fs"
+	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/sqlite"
+	"github.com/wharf-dev/wharf/internal/registry"
+)
+
+// The races between an upload's commit and a collector, made to happen at
+// the worst moment: a content store whose Commit runs a hook after moving
+// the bytes, before the registry records the blob.
+
+// hookStore runs afterCommit, once, after a Commit.
+type hookStore struct {
+	content.Store
+	afterCommit func()
+}
+
+func (h *hookStore) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
+	err := h.Store.Commit(ctx, id, size, d)
+	if f := h.afterCommit; f != nil {
+		h.afterCommit = nil
+		f()
+	}
+	return err
+}
+
+type fixture struct {
+	content *hookStore
+	meta    meta.Store
+	reg     *registry.Registry
+	gc      *gc.Collector // grace periods zero
+	patient *gc.Collector // a day's grace for unreferenced blobs
+}
+
+// eachMeta runs fn over a fresh fs content store and each metadata backend
+// this machine has: SQLite always, PostgreSQL when WHARF_TEST_POSTGRES_URL
+// is set (and under CI it must be).
+func eachMeta(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	open := map[string]func(t *testing.T) meta.Store{
+		"sqlite": func(t *testing.T) meta.Store {
+			s, err := sqlite.Open(t.Context(), sqlite.Options{Path: t.TempDir() + "/meta.db"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	if admin := os.Getenv("WHARF_TEST_POSTGRES_URL"); admin != "" {
+		open["postgres"] = func(t *testing.T) meta.Store {
+			s, err := postgres.Open(t.Context(), postgres.Options{URL: newDatabase(t, admin)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("WHARF_TEST_POSTGRES_URL is not set; CI must test GC on PostgreSQL")
+	}
+	for name, o := range open {
+		t.Run(name, func(t *testing.T) {
+			cs, err := fs.New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms := o(t)
+			t.Cleanup(func() { ms.Close() })
+			f := &fixture{content: &hookStore{Store: cs}, meta: ms}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			f.reg = registry.New(registry.Options{Content: f.content, Meta: ms, Logger: log})
+			f.gc, err = gc.New(gc.Options{Content: f.content, Meta: ms, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.patient, err = gc.New(gc.Options{Content: f.content, Meta: ms, Logger: log, UnreferencedGrace: 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(t, f)
+		})
+	}
+}
+
+func newDatabase(t *testing.T, admin string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to WHARF_TEST_POSTGRES_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "wharf_gc_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func (f *fixture) putBlob(t *testing.T, b []byte) (meta.Blob, error) {
+	t.Helper()
+	return f.reg.PutBlob(t.Context(), "app", digest.FromBytes(b), int64(len(b)), bytes.NewReader(b))
+}
+
+// reviewOnly settles blob d's review as a run does, leaving its bytes.
+func (f *fixture) reviewOnly(t *testing.T, d digest.Digest) meta.Verdict {
+	t.Helper()
+	var v meta.Verdict
+	err := f.meta.Update(t.Context(), func(tx meta.Tx) error {
+		var err error
+		v, _, err = tx.(meta.GCTx).ReviewBlob(t.Context(), d, zeroGraceCutoff())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// zeroGraceCutoff counts nothing as young.
+func zeroGraceCutoff() time.Time { return time.Now() }
+
+func run(t *testing.T, c *gc.Collector) gc.Report {
+	t.Helper()
+	rep, err := c.Run(t.Context(), gc.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func (f *fixture) wantBytes(t *testing.T, b []byte, present bool) {
+	t.Helper()
+	_, err := f.content.Stat(t.Context(), digest.FromBytes(b))
+	if present && err != nil {
+		t.Errorf("bytes of %q: %v, want them stored", b, err)
+	}
+	if !present && !errors.Is(err, content.ErrNotFound) {
+		t.Errorf("bytes of %q: %v, want them gone", b, err)
+	}
+}
+
+// TestUploadCommitsDuringDeletion: an upload of a blob whose row a
+// collector has just deleted commits onto the old bytes before the
+// collector deletes them; the collector must then leave them.
+func TestUploadCommitsDuringDeletion(t *testing.T) {
+	eachMeta(t, func(t *testing.T, f *fixture) {
+		b := []byte("raced blob")
+		d := digest.FromBytes(b)
+		if _, err := f.putBlob(t, b); err != nil {
+			t.Fatal(err)
+		}
+		f.content.afterCommit = func() {
+			if v := f.reviewOnly(t, d); v != meta.Deleted {
+				t.Errorf("review = %v, want deleted", v)
+			}
+		}
+		if _, err := f.putBlob(t, b); err != nil {
+			t.Fatalf("upload during deletion: %v", err)
+		}
+		// The run finishes the recorded deletion: the blob is recorded
+		// again, so the bytes stay; the new upload is not due.
+		if rep := run(t, f.patient); rep.Reviewed != 0 || rep.BlobsDeleted != 0 {
+			t.Errorf("run: %+v, want nothing reviewed", rep)
+		}
+		if ds, err := f.meta.(meta.GCReader).BlobDeletions(t.Context(), 10); err != nil || len(ds) != 0 {
+			t.Errorf("recorded deletions after the run: %v, %v; want none", ds, err)
+		}
+		f.wantBytes(t, b, true)
+		if _, err := f.reg.StatBlob(t.Context(), "app", d); err != nil {
+			t.Errorf("blob after the run: %v", err)
+		}
+	})
+}
+
+// TestUploadCommitsOntoDeletedBytes: an upload finds the blob's bytes in
+// place (and drops its own), then a collector deletes row and bytes before
+// the upload records the blob. The upload must be refused, not recorded.
+func TestUploadCommitsOntoDeletedBytes(t *testing.T) {
+	eachMeta(t, func(t *testing.T, f *fixture) {
+		b := []byte("collected under an upload")
+		d := digest.FromBytes(b)
+		if _, err := f.putBlob(t, b); err != nil {
+			t.Fatal(err)
+		}
+		f.content.afterCommit = func() {
+			if rep := run(t, f.gc); rep.BlobsDeleted != 1 {
+				t.Errorf("run during commit: %+v, want the blob deleted", rep)
+			}
+		}
+		_, err := f.putBlob(t, b)
+		var e *apierr.Error
+		if !errors.As(err, &e) || e.Code != apierr.BlobUploadInvalid {
+			t.Fatalf("upload onto deleted bytes: %v, want BLOB_UPLOAD_INVALID", err)
+		}
+		if _, err := f.reg.StatBlob(t.Context(), "app", d); err == nil {
+			t.Error("the blob is recorded without its bytes")
+		}
+		f.wantBytes(t, b, false)
+		// Uploading again works.
+		if _, err := f.putBlob(t, b); err != nil {
+			t.Fatalf("upload again: %v", err)
+		}
+		f.wantBytes(t, b, true)
+	})
+}
