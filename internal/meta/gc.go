@@ -21,8 +21,9 @@ const (
 	// ReasonReleased: a reference to it went away (a tag deleted or moved,
 	// a manifest or index deleted, a link removed).
 	ReasonReleased = "released"
-	// ReasonUnreferenced: it was recorded or linked and nothing references
-	// it yet, such as a layer uploaded before its manifest.
+	// ReasonUnreferenced: it was recorded, linked or pushed and nothing
+	// references it yet, such as a layer uploaded before its manifest or a
+	// manifest pushed before its tag or index.
 	ReasonUnreferenced = "unreferenced"
 )
 

@@ -26,6 +26,7 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		test func(*testing.T, meta.Store)
 	}{
 		{"UploadQueuesBlob", testUploadQueuesBlob},
+		{"PushQueuesManifest", testPushQueuesManifest},
 		{"DeleteTagQueuesManifest", testDeleteTagQueuesManifest},
 		{"MoveTagQueuesOldManifest", testMoveTagQueuesOldManifest},
 		{"ReviewManifest", testReviewManifest},
@@ -157,6 +158,32 @@ func testUploadQueuesBlob(t *testing.T, s meta.Store) {
 	wantQueued(t, s, blobEntry(b.Digest, meta.ReasonReleased))
 }
 
+// testPushQueuesManifest: a manifest pushed is reviewed after the grace for
+// unreferenced content, and goes unless something needs it by then.
+func testPushQueuesManifest(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	lone := putManifest(t, s, "r", "lone")
+	child := putManifest(t, s, "r", "child")
+	wantQueued(t, s,
+		"r@"+lone.Digest.String()+" "+meta.ReasonUnreferenced,
+		"r@"+child.Digest.String()+" "+meta.ReasonUnreferenced,
+		blobEntry(lone.Blobs[0], meta.ReasonUnreferenced),
+		blobEntry(child.Blobs[0], meta.ReasonUnreferenced))
+	index := newManifest("r", "index")
+	index.MediaType, index.Children = imageIndex, []digest.Digest{child.Digest}
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutManifest(ctx, index) })
+	putTag(t, s, "r", "latest", index.Digest)
+	got := clearQueue(t, s)
+	wantVerdict(t, "untagged manifest nothing lists", got["r@"+lone.Digest.String()], meta.Deleted)
+	wantVerdict(t, "child of a tagged index", got["r@"+child.Digest.String()], meta.Kept)
+	wantVerdict(t, "tagged index", got["r@"+index.Digest.String()], meta.Kept)
+	_, err := s.Manifest(ctx, "r", lone.Digest)
+	wantErr(t, "deleted manifest", err, meta.ErrNotFound)
+	// Putting a manifest that is there already queues nothing.
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutManifest(ctx, child) })
+	wantQueued(t, s, blobEntry(lone.Blobs[0], meta.ReasonReleased))
+}
+
 func testDeleteTagQueuesManifest(t *testing.T, s meta.Store) {
 	m := putManifest(t, s, "r", "m")
 	putTag(t, s, "r", "a", m.Digest)
@@ -175,11 +202,17 @@ func testMoveTagQueuesOldManifest(t *testing.T, s meta.Store) {
 	m1 := putManifest(t, s, "r", "one")
 	m2 := putManifest(t, s, "r", "two")
 	putTag(t, s, "r", "latest", m1.Digest)
+	putTag(t, s, "r", "other", m2.Digest)
 	clearQueue(t, s)
 	putTag(t, s, "r", "latest", m1.Digest) // not moved: nothing released
 	wantQueued(t, s)
 	putTag(t, s, "r", "latest", m2.Digest)
 	wantQueued(t, s, manifestEntry("r", m1.Digest))
+	// Moving it back and forth again meets the queued entries: the newest
+	// event replaces them.
+	putTag(t, s, "r", "latest", m1.Digest)
+	putTag(t, s, "r", "latest", m2.Digest)
+	wantQueued(t, s, manifestEntry("r", m1.Digest), manifestEntry("r", m2.Digest))
 }
 
 func testReviewManifest(t *testing.T, s meta.Store) {
@@ -264,6 +297,7 @@ func testReferrersGoWithSubject(t *testing.T, s meta.Store) {
 func testReviewBlob(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	kept := putManifest(t, s, "r", "kept")
+	putTag(t, s, "r", "latest", kept.Digest)
 	orphan := linkBlob(t, s, "r", "orphan layer")
 	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.LinkBlob(ctx, "other", orphan.Digest) })
 	got := clearQueue(t, s)

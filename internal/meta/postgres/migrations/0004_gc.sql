@@ -71,6 +71,16 @@ END $$;
 CREATE TRIGGER gc_referrers_released AFTER DELETE ON manifests
     FOR EACH ROW EXECUTE FUNCTION gc_referrers_released();
 
+-- A manifest pushed is reviewed after the long grace: if by then no tag
+-- names it, no index lists it and its subject is not there, it goes.
+CREATE FUNCTION gc_manifest_recorded() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM gc_queue(NEW.repository_id, NEW.digest, 'unreferenced');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER gc_manifest_recorded AFTER INSERT ON manifests
+    FOR EACH ROW EXECUTE FUNCTION gc_manifest_recorded();
+
 -- A manifest deleted releases its blobs.
 CREATE FUNCTION gc_blob_released() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

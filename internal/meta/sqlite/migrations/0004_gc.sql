@@ -22,8 +22,9 @@ CREATE TABLE gc_reviews (
     reason        TEXT    NOT NULL   -- which grace period applies:
         CHECK (reason IN ('released', 'unreferenced')),
         -- 'released': a reference to it went away (gc.releasedGrace);
-        -- 'unreferenced': it was recorded or linked and nothing references
-        -- it yet, e.g. a layer uploaded before its manifest (gc.unreferencedGrace).
+        -- 'unreferenced': it was recorded, linked or pushed and nothing
+        -- references it yet, e.g. a layer uploaded before its manifest, a
+        -- manifest pushed before its tag or index (gc.unreferencedGrace).
     queued_at     INTEGER NOT NULL,  -- when the event happened
     PRIMARY KEY (repository_id, digest)
 ) STRICT, WITHOUT ROWID;
@@ -41,51 +42,70 @@ CREATE TABLE gc_deletions (
     started_at INTEGER NOT NULL      -- when its row was deleted
 ) STRICT, WITHOUT ROWID;
 
--- The events. INSERT OR REPLACE makes the newest event the entry.
+-- The events. Each upserts the entry, so the newest event is the entry.
+-- (Not INSERT OR REPLACE: inside a trigger the conflict policy of the
+-- statement that fired it would override it.)
 
 -- A tag deleted (directly or with its manifest) or moved releases the
 -- manifest it named.
 CREATE TRIGGER gc_tag_deleted AFTER DELETE ON tags BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (OLD.repository_id, OLD.manifest_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (OLD.repository_id, OLD.manifest_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 CREATE TRIGGER gc_tag_moved AFTER UPDATE OF manifest_digest ON tags
 WHEN OLD.manifest_digest <> NEW.manifest_digest BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (OLD.repository_id, OLD.manifest_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (OLD.repository_id, OLD.manifest_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 
 -- An index deleted releases the manifests it listed.
 CREATE TRIGGER gc_child_released AFTER DELETE ON manifest_children BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (OLD.repository_id, OLD.child_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (OLD.repository_id, OLD.child_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 
 -- A manifest deleted releases its referrers (signatures, SBOMs), which go
 -- with their subject.
 CREATE TRIGGER gc_referrers_released AFTER DELETE ON manifests BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
     SELECT m.repository_id, m.digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER)
-    FROM manifests m WHERE m.repository_id = OLD.repository_id AND m.subject = OLD.digest;
+    FROM manifests m WHERE m.repository_id = OLD.repository_id AND m.subject = OLD.digest
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
+END;
+
+-- A manifest pushed is reviewed after the long grace: if by then no tag
+-- names it, no index lists it and its subject is not there, it goes (a
+-- child pushed ahead of its index is safe until then).
+CREATE TRIGGER gc_manifest_recorded AFTER INSERT ON manifests BEGIN
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (NEW.repository_id, NEW.digest, 'unreferenced', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 
 -- A manifest deleted releases its blobs; so does a link removed.
 CREATE TRIGGER gc_blob_released AFTER DELETE ON manifest_blobs BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (0, OLD.blob_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (0, OLD.blob_digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 CREATE TRIGGER gc_link_removed AFTER DELETE ON repository_blobs BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (0, OLD.digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (0, OLD.digest, 'released', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 
 -- A blob recorded or linked (an upload committed, a mount) is reviewed
 -- after the long grace: if no manifest references it by then, it goes.
 CREATE TRIGGER gc_blob_recorded AFTER INSERT ON blobs BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (0, NEW.digest, 'unreferenced', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (0, NEW.digest, 'unreferenced', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
 CREATE TRIGGER gc_link_added AFTER INSERT ON repository_blobs BEGIN
-    INSERT OR REPLACE INTO gc_reviews (repository_id, digest, reason, queued_at)
-    VALUES (0, NEW.digest, 'unreferenced', CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+    INSERT INTO gc_reviews (repository_id, digest, reason, queued_at)
+    VALUES (0, NEW.digest, 'unreferenced', CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET reason = excluded.reason, queued_at = excluded.queued_at;
 END;
