@@ -59,7 +59,7 @@ const (
 		WHERE r.name = $1 AND t.name = $2`
 	qTags = `SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3`
 
-	qUpload = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = $1`
+	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = $1`
 	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
 		WHERE updated_at < $1 ORDER BY updated_at, id LIMIT $2`
 )

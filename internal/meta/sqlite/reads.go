@@ -48,7 +48,7 @@ const (
 		WHERE r.name = ? AND t.name = ?`
 	qTags = `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`
 
-	qUpload = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
+	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
 	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
 		WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
