@@ -37,6 +37,7 @@ type Registry struct {
 	log     *slog.Logger
 	cache   *manifestCache
 	uploads keyedMutex
+	orphans orphanUploads
 }
 
 // New returns a Registry over the given stores.
