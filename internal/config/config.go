@@ -27,6 +27,7 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
 	GC       GC       `yaml:"gc"`
+	Uploads  Uploads  `yaml:"uploads"`
 }
 
 // HTTP is the listener.
@@ -109,6 +110,12 @@ type GC struct {
 	BatchSize int `yaml:"batchSize"`
 }
 
+// Uploads is how long abandoned upload sessions are kept.
+type Uploads struct {
+	ExpireAfter    time.Duration `yaml:"expireAfter"`
+	ExpireInterval time.Duration `yaml:"expireInterval"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -129,6 +136,7 @@ func Default() Config {
 			UnreferencedGrace: 24 * time.Hour,
 			BatchSize:         1000,
 		},
+		Uploads: Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 	}
 }
 
@@ -234,6 +242,12 @@ func (c *Config) Validate() error {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
 	}
 	c.validateGC(bad)
+	if c.Uploads.ExpireAfter < 0 {
+		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
+	}
+	if c.Uploads.ExpireInterval <= 0 {
+		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
+	}
 	return errors.Join(errs...)
 }
 

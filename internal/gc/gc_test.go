@@ -36,8 +36,8 @@ type hookStore struct {
 	afterCommit func()
 }
 
-func (h *hookStore) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
-	err := h.Store.Commit(ctx, id, size, d)
+func (h *hookStore) Commit(ctx context.Context, id, parts string, size int64, d digest.Digest) error {
+	err := h.Store.Commit(ctx, id, parts, size, d)
 	if f := h.afterCommit; f != nil {
 		h.afterCommit = nil
 		f()

@@ -2,9 +2,9 @@ package server
 
 import (
 	"context"
-	"time"
 
 	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/jobs"
 )
 
 // newCollector builds the garbage collector over the server's stores.
@@ -28,24 +28,19 @@ func (s *Server) CollectGarbage(ctx context.Context, ro gc.RunOptions) (gc.Repor
 	return s.gc.Run(ctx, ro)
 }
 
-// scheduleGC runs garbage collection every gc.interval until ctx is done,
-// and then closes done. With gc.interval 0 it only closes done.
-func (s *Server) scheduleGC(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
+// gcJobs returns the scheduled garbage collection, which runs on one
+// replica at a time under the "gc" lease, every gc.interval; none when
+// gc.interval is 0.
+func (s *Server) gcJobs() []jobs.Job {
 	if s.cfg.GC.Interval <= 0 {
-		return
+		return nil
 	}
-	t := time.NewTicker(s.cfg.GC.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// The collector logs what it did; a failure is retried next time.
-		if _, err := s.gc.Run(ctx, gc.RunOptions{}); err != nil && ctx.Err() == nil {
-			s.log.Warn("scheduled garbage collection failed", "job", "gc", "err", err)
-		}
-	}
+	return []jobs.Job{{
+		Name:  "gc",
+		Every: s.cfg.GC.Interval,
+		Run: func(ctx context.Context) error {
+			_, err := s.gc.Run(ctx, gc.RunOptions{}) // the collector logs what it did
+			return err
+		},
+	}}
 }

@@ -39,6 +39,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	handler  http.Handler
 	gc       *gc.Collector
+	bg       background
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -48,7 +49,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	ms, err := openMeta(ctx, cfg.Database)
+	ms, err := openMeta(ctx, cfg.Database, log)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +64,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.handler = s.routes()
+	s.startBackground()
 	return s, nil
 }
 
@@ -101,7 +103,7 @@ func openContent(ctx context.Context, c config.Storage) (content.Store, error) {
 	return nil, fmt.Errorf("storage.driver: unknown driver %q", c.Driver)
 }
 
-func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
+func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.Store, error) {
 	switch c.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, sqlite.Options{Path: c.SQLite.Path, Synchronous: c.SQLite.Synchronous})
@@ -110,7 +112,7 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 		}
 		return st, nil
 	case "postgres":
-		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns)})
+		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("database.postgres: %w", err)
 		}
@@ -189,10 +191,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	gcDone := make(chan struct{})
-	gcCtx, stopGC := context.WithCancel(ctx)
-	defer stopGC()
-	go s.scheduleGC(gcCtx, gcDone)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -215,12 +213,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	stopGC()
-	<-gcDone
 	return errors.Join(err, s.Close())
 }
 
-// Close closes the stores.
+// Close stops the background work and closes the stores.
 func (s *Server) Close() error {
+	s.stopBackground()
 	return s.meta.Close()
 }

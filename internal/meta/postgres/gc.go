@@ -209,6 +209,10 @@ func (t *tx) reviewManifest(ctx context.Context, repo, d string) (meta.Verdict, 
 		if _, err := t.q.Exec(ctx, qDeleteManifestByID, id, d); err != nil {
 			return 0, err
 		}
+		// Other replicas drop what their manifest caches hold of repo.
+		if err := t.notify(ctx, repo); err != nil {
+			return 0, err
+		}
 	}
 	_, err = t.q.Exec(ctx, qDeleteReview, id, d)
 	return v, err
