@@ -21,6 +21,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the registry", serveCmd},
 		{"gc", "collect garbage now (--dry-run to preview)", gcCmd},
+		{"scrub", "re-hash stored content and check it against the metadata (--repair)", scrubCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
 		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},
 	}

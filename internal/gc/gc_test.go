@@ -8,8 +8,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,6 +48,7 @@ func (h *hookStore) Commit(ctx context.Context, id, parts string, size int64, d 
 }
 
 type fixture struct {
+	root    string // of the fs content store
 	content *hookStore
 	meta    meta.Store
 	reg     *registry.Registry
@@ -79,13 +82,14 @@ func eachMeta(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	}
 	for name, o := range open {
 		t.Run(name, func(t *testing.T) {
-			cs, err := fs.New(t.TempDir())
+			root := t.TempDir()
+			cs, err := fs.New(root)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ms := o(t)
 			t.Cleanup(func() { ms.Close() })
-			f := &fixture{content: &hookStore{Store: cs}, meta: ms}
+			f := &fixture{root: root, content: &hookStore{Store: cs}, meta: ms}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			f.reg = registry.New(registry.Options{Content: f.content, Meta: ms, Logger: log})
 			f.gc, err = gc.New(gc.Options{Content: f.content, Meta: ms, Logger: log})
@@ -239,5 +243,82 @@ func TestUploadCommitsOntoDeletedBytes(t *testing.T) {
 			t.Fatalf("upload again: %v", err)
 		}
 		f.wantBytes(t, b, true)
+	})
+}
+
+// TestScrub: scrub finds bytes that do not match their digest, rows whose
+// bytes are missing and bytes no row records; repair fixes the metadata so
+// that clients upload the broken blobs again and the orphan is collected.
+func TestScrub(t *testing.T) {
+	eachMeta(t, func(t *testing.T, f *fixture) {
+		ctx := t.Context()
+		good, corrupt, missing, orphan := []byte("good"), []byte("corrupt me"), []byte("lose my bytes"), []byte("orphan")
+		for _, b := range [][]byte{good, corrupt, missing} {
+			if _, err := f.putBlob(t, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Damage the stored bytes of one blob, delete another's, and store
+		// bytes without a row.
+		p := filepath.Join(f.root, "blobs", "sha256", digest.FromBytes(corrupt).Encoded()[:2], digest.FromBytes(corrupt).Encoded())
+		if err := os.WriteFile(p, []byte("CORRUPT ME"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.content.Delete(ctx, digest.FromBytes(missing)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.content.Append(ctx, "orphan-upload", 0, "", bytes.NewReader(orphan)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.content.Store.Commit(ctx, "orphan-upload", "", int64(len(orphan)), digest.FromBytes(orphan)); err != nil {
+			t.Fatal(err)
+		}
+
+		scrub := func(repair bool) (gc.ScrubReport, map[digest.Digest]string) {
+			got := map[digest.Digest]string{}
+			rep, err := f.gc.Scrub(ctx, gc.ScrubOptions{Repair: repair, OnProblem: func(p gc.Problem) { got[p.Digest] = p.Kind }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rep, got
+		}
+		wantProblems := map[digest.Digest]string{
+			digest.FromBytes(corrupt): gc.ProblemMismatch,
+			digest.FromBytes(missing): gc.ProblemMissing,
+			digest.FromBytes(orphan):  gc.ProblemOrphan,
+		}
+		rep, got := scrub(false)
+		if !maps.Equal(got, wantProblems) || rep.Problems != 3 || rep.Repaired != 0 || rep.Blobs != 3 || rep.Rows != 3 {
+			t.Fatalf("scrub: %+v %v, want %v", rep, got, wantProblems)
+		}
+		// Reporting changed nothing.
+		if _, got := scrub(false); !maps.Equal(got, wantProblems) {
+			t.Fatalf("second scrub: %v", got)
+		}
+		rep, got = scrub(true)
+		if !maps.Equal(got, wantProblems) || rep.Repaired != 3 {
+			t.Fatalf("repair: %+v %v", rep, got)
+		}
+		for _, b := range [][]byte{corrupt, missing} {
+			if _, err := f.reg.StatBlob(ctx, "app", digest.FromBytes(b)); err == nil {
+				t.Errorf("blob %q is still recorded after repair", b)
+			}
+		}
+		f.wantBytes(t, corrupt, false)
+		if rep, got := scrub(false); len(got) != 0 || rep.Rows != 2 {
+			t.Errorf("scrub after repair: %+v %v, want good and the orphan recorded", rep, got)
+		}
+		// The orphan, recorded now, is unreferenced and goes; the broken
+		// blobs can be uploaded again.
+		if rep := run(t, f.gc); rep.BlobsDeleted != 2 {
+			t.Errorf("run after repair: %+v, want the orphan and good (unreferenced) deleted", rep)
+		}
+		f.wantBytes(t, orphan, false)
+		for _, b := range [][]byte{corrupt, missing} {
+			if _, err := f.putBlob(t, b); err != nil {
+				t.Errorf("upload %q again: %v", b, err)
+			}
+			f.wantBytes(t, b, true)
+		}
 	})
 }

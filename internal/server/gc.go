@@ -44,3 +44,9 @@ func (s *Server) gcJobs() []jobs.Job {
 		},
 	}}
 }
+
+// Scrub re-hashes stored content and compares it with the metadata: what
+// `wharf scrub` runs.
+func (s *Server) Scrub(ctx context.Context, so gc.ScrubOptions) (gc.ScrubReport, error) {
+	return s.gc.Scrub(ctx, so)
+}
