@@ -79,4 +79,3 @@ func loadConfig(path string) (config.Config, error) {
 	cfg.Resolve()
 	return cfg, nil
 }
-
