@@ -15,10 +15,12 @@
 package gc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -96,6 +98,7 @@ type Report struct {
 	Kept             int   // still referenced
 	Deferred         int   // unreferenced but linked within UnreferencedGrace
 	Gone             int   // already deleted by someone else
+	NotDue           int   // settled by another collector or re-queued since read
 	Errors           int   // reviews or byte deletions that failed and stay queued
 	Duration         time.Duration
 }
@@ -158,22 +161,23 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		}
 		var deleted []Deletion
 		failed := 0
-		for _, r := range due {
-			d, err := c.review(ctx, r, q.UnreferencedBefore, ro.DryRun, rep)
+		for chunk := range slices.Chunk(due, reviewsPerTx) {
+			outs, err := c.reviewAll(ctx, chunk, q, ro.DryRun)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				failed++
+				failed += len(chunk) - len(outs)
 				errs = append(errs, err)
-				continue
 			}
-			if d != nil {
-				if ro.OnDelete != nil {
-					ro.OnDelete(*d)
-				}
-				if d.Repository == "" {
-					deleted = append(deleted, *d)
+			for _, o := range outs {
+				if d := c.tally(o, ro.DryRun, rep); d != nil {
+					if ro.OnDelete != nil {
+						ro.OnDelete(*d)
+					}
+					if d.Repository == "" {
+						deleted = append(deleted, *d)
+					}
 				}
 			}
 		}
@@ -195,50 +199,103 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 	return nil
 }
 
-// review settles r in its own transaction and returns what it deleted.
-func (c *Collector) review(ctx context.Context, r meta.Review, youngSince time.Time, dryRun bool, rep *Report) (*Deletion, error) {
-	var v meta.Verdict
-	var size int64
+// reviewsPerTx is how many reviews one transaction settles: fewer commits
+// make a run faster, and the locks it holds stay few and short.
+const reviewsPerTx = 64
+
+// outcome is a settled review.
+type outcome struct {
+	review  meta.Review
+	verdict meta.Verdict
+	size    int64
+}
+
+// reviewAll settles rs in one transaction, in digest order so that the row
+// locks are taken in the order manifest PUTs take them. If that fails, it
+// settles them one transaction each, so that one bad entry does not hold
+// back the others, and returns the outcomes that succeeded and the first
+// error.
+func (c *Collector) reviewAll(ctx context.Context, rs []meta.Review, q meta.ReviewQuery, dryRun bool) ([]outcome, error) {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b meta.Review) int {
+		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Digest, b.Digest))
+	})
+	outs, err := c.reviewTx(ctx, rs, q, dryRun)
+	if err == nil || len(rs) == 1 || ctx.Err() != nil {
+		return outs, err
+	}
+	outs = outs[:0]
+	var first error
+	for _, r := range rs {
+		o, err := c.reviewTx(ctx, []meta.Review{r}, q, dryRun)
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		outs = append(outs, o...)
+	}
+	return outs, first
+}
+
+// reviewTx settles rs in one transaction, rolled back for a dry run.
+func (c *Collector) reviewTx(ctx context.Context, rs []meta.Review, q meta.ReviewQuery, dryRun bool) ([]outcome, error) {
+	var outs []outcome
 	err := c.o.Meta.Update(ctx, func(tx meta.Tx) error {
 		g, ok := tx.(meta.GCTx)
 		if !ok {
 			return fmt.Errorf("metadata transaction %T does not support garbage collection", tx)
 		}
-		var err error
-		if r.Repository == "" {
-			v, size, err = g.ReviewBlob(ctx, r.Digest, youngSince)
-		} else {
-			v, err = g.ReviewManifest(ctx, r.Repository, r.Digest)
+		outs = outs[:0] // Update may run fn again
+		for _, r := range rs {
+			o := outcome{review: r}
+			var err error
+			if r.Repository == "" {
+				o.verdict, o.size, err = g.ReviewBlob(ctx, r.Digest, q)
+			} else {
+				o.verdict, err = g.ReviewManifest(ctx, r.Repository, r.Digest, q)
+			}
+			if err != nil {
+				return err
+			}
+			outs = append(outs, o)
 		}
-		if err == nil && dryRun {
-			err = errDryRun
+		if dryRun {
+			return errDryRun
 		}
-		return err
+		return nil
 	})
 	if err != nil && !errors.Is(err, errDryRun) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
+	return outs, nil
+}
+
+// tally counts o in rep and returns what it deleted, if anything.
+func (c *Collector) tally(o outcome, dryRun bool, rep *Report) *Deletion {
+	r := o.review
 	rep.Reviewed++
-	switch v {
+	switch o.verdict {
 	case meta.Kept:
 		rep.Kept++
 	case meta.Deferred:
 		rep.Deferred++
 	case meta.Gone:
 		rep.Gone++
+	case meta.NotDue:
+		rep.NotDue++
 	case meta.Deleted:
 		if r.Repository == "" {
 			rep.BlobsDeleted++
-			rep.BytesFreed += size
+			rep.BytesFreed += o.size
 		} else {
 			rep.ManifestsDeleted++
 			if !dryRun && c.o.ManifestDeleted != nil {
 				c.o.ManifestDeleted(r.Repository)
 			}
 		}
-		return &Deletion{Repository: r.Repository, Digest: r.Digest, Size: size}, nil
+		return &Deletion{Repository: r.Repository, Digest: r.Digest, Size: o.size}
 	}
-	return nil, nil
+	return nil
 }
 
 // claimBatch bounds how many blobs' bytes one transaction deletes: SQLite's

@@ -149,7 +149,7 @@ func (f *fixture) reviewOnly(t *testing.T, d digest.Digest) meta.Verdict {
 	var v meta.Verdict
 	err := f.meta.Update(t.Context(), func(tx meta.Tx) error {
 		var err error
-		v, _, err = tx.(meta.GCTx).ReviewBlob(t.Context(), d, zeroGraceCutoff())
+		v, _, err = tx.(meta.GCTx).ReviewBlob(t.Context(), d, meta.ReviewQuery{ReleasedBefore: time.Now(), UnreferencedBefore: time.Now()})
 		return err
 	})
 	if err != nil {
@@ -158,8 +158,6 @@ func (f *fixture) reviewOnly(t *testing.T, d digest.Digest) meta.Verdict {
 	return v
 }
 
-// zeroGraceCutoff counts nothing as young.
-func zeroGraceCutoff() time.Time { return time.Now() }
 
 func run(t *testing.T, c *gc.Collector) gc.Report {
 	t.Helper()

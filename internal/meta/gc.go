@@ -37,8 +37,16 @@ type Review struct {
 	QueuedAt   time.Time
 }
 
-// ReviewQuery selects due reviews: those queued for Reason... at or before
-// the matching cutoff, oldest first, at most N.
+// Due reports whether a review of reason queued at at is due under q.
+func (q ReviewQuery) Due(reason string, at time.Time) bool {
+	if reason == ReasonReleased {
+		return !at.After(q.ReleasedBefore)
+	}
+	return !at.After(q.UnreferencedBefore)
+}
+
+// ReviewQuery selects due reviews: those whose QueuedAt is at or before the
+// cutoff of their reason, oldest first, at most N.
 type ReviewQuery struct {
 	ReleasedBefore     time.Time
 	UnreferencedBefore time.Time
@@ -62,6 +70,10 @@ const (
 	// a deletion is recorded: the bytes are the caller's to delete next,
 	// with [GCTx.ClaimBlobDeletion].
 	Deleted
+	// NotDue: the review was settled by someone else, or something
+	// happened to it since it was read that restarted its grace period; it
+	// is left as it is.
+	NotDue
 )
 
 func (v Verdict) String() string {
@@ -74,6 +86,8 @@ func (v Verdict) String() string {
 		return "deferred"
 	case Deleted:
 		return "deleted"
+	case NotDue:
+		return "not due"
 	}
 	return "unknown"
 }
@@ -100,19 +114,23 @@ type GCReader interface {
 // its transaction.
 type GCTx interface {
 	GCReader
-	// ReviewBlob settles the review of blob d. It locks the blob's row the
-	// way LinkBlob and PutManifest do, and then: Gone if the blob is not
-	// recorded; Kept if a manifest in any repository references it;
-	// Deferred if a link to it or its record is younger than youngSince;
-	// otherwise Deleted: its links and row are removed and a deletion of
-	// its bytes recorded. size is the blob's size when Deleted.
-	ReviewBlob(ctx context.Context, d digest.Digest, youngSince time.Time) (v Verdict, size int64, err error)
-	// ReviewManifest settles the review of manifest d of repo. It locks the
-	// manifest's row the way PutTag and an index's PutManifest do, and then:
-	// Gone if there is no such manifest; Kept if a tag names it, an index of
-	// repo lists it, or it has a subject repo holds; otherwise Deleted: it
-	// is deleted as by DeleteManifest, which queues what it referenced.
-	ReviewManifest(ctx context.Context, repo string, d digest.Digest) (Verdict, error)
+	// ReviewBlob settles the review of blob d if it is due under q (q.N is
+	// ignored). It locks the blob's row the way LinkBlob and PutManifest do,
+	// then the review, and then: NotDue if the review is gone or no longer
+	// due (settled by another collector, or an event since restarted its
+	// grace); Gone if the blob is not recorded; Kept if a manifest in any
+	// repository references it; Deferred if a link to it or its record is
+	// younger than q.UnreferencedBefore; otherwise Deleted: its links and
+	// row are removed and a deletion of its bytes recorded. size is the
+	// blob's size when Deleted.
+	ReviewBlob(ctx context.Context, d digest.Digest, q ReviewQuery) (v Verdict, size int64, err error)
+	// ReviewManifest settles the review of manifest d of repo if it is due
+	// under q. It locks the manifest's row the way PutTag and an index's
+	// PutManifest do, then the review, and then: NotDue and Gone as for
+	// ReviewBlob; Kept if a tag names it, an index of repo lists it, or it
+	// has a subject repo holds; otherwise Deleted: it is deleted as by
+	// DeleteManifest, which queues what it referenced.
+	ReviewManifest(ctx context.Context, repo string, d digest.Digest, q ReviewQuery) (Verdict, error)
 	// ClaimBlobDeletion locks the recorded deletion of blob d against an
 	// upload of the same bytes committing, and reports whether the bytes
 	// are to be deleted now: true if the deletion is recorded and the blob

@@ -265,9 +265,16 @@ func (st *stress) finishUpload(loc string, b []byte) error {
 	return fmt.Errorf("commit %s: status %d %s", d, r.status, r.body)
 }
 
-// pushImage pushes an image of two pool layers and a config under ref.
+// pushImage pushes an image of two pool layers and a config under ref, or
+// by digest when ref is empty. Images pushed by digest (index children)
+// have configs of their own: deleting a tagged image by digest, which a
+// worker does, must not delete an index's child, which a client may do but
+// which breaks the index.
 func (st *stress) pushImage(rnd *rand.Rand, repo, ref string) ([]byte, error) {
 	cfg := []byte(fmt.Sprintf(`{"config":%d}`, rnd.IntN(6)))
+	if ref == "" {
+		cfg = []byte(fmt.Sprintf(`{"child":%d}`, rnd.IntN(6)))
+	}
 	l1, l2 := stressLayer(rnd.IntN(12)), stressLayer(rnd.IntN(12))
 	for _, b := range [][]byte{cfg, l1, l2} {
 		if err := st.ensureBlob(rnd, repo, b); err != nil {

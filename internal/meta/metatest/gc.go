@@ -34,6 +34,7 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ReferrersGoWithSubject", testReferrersGoWithSubject},
 		{"ReviewBlob", testReviewBlob},
 		{"ReviewYoungBlob", testReviewYoungBlob},
+		{"ReviewNotDue", testReviewNotDue},
 		{"BlobRecordedAgain", testBlobRecordedAgain},
 		{"DueReviews", testDueReviews},
 		{"ForgetBlob", testForgetBlob},
@@ -49,6 +50,11 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 
 // future is a cutoff after every event of a test: everything queued is due.
 func future() time.Time { return time.Now().Add(time.Hour) }
+
+// allDue makes every queued review due and nothing young.
+func allDue() meta.ReviewQuery {
+	return meta.ReviewQuery{ReleasedBefore: future(), UnreferencedBefore: future()}
+}
 
 func gcReader(t testing.TB, s meta.Store) meta.GCReader {
 	t.Helper()
@@ -130,9 +136,9 @@ func review(t testing.TB, s meta.Store, repo string, d digest.Digest) meta.Verdi
 	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
 		var err error
 		if repo == "" {
-			v, _, err = tx.ReviewBlob(ctx, d, future())
+			v, _, err = tx.ReviewBlob(ctx, d, allDue())
 		} else {
-			v, err = tx.ReviewManifest(ctx, repo, d)
+			v, err = tx.ReviewManifest(ctx, repo, d, allDue())
 		}
 		return err
 	})
@@ -229,8 +235,8 @@ func testReviewManifest(t *testing.T, s meta.Store) {
 	if _, err := s.Blob(ctx, "r", m.Blobs[0]); err != nil {
 		t.Errorf("Blob after manifest review: %v", err)
 	}
-	wantVerdict(t, "review again", review(t, s, "r", m.Digest), meta.Gone)
-	wantVerdict(t, "review unknown repository", review(t, s, "nope", m.Digest), meta.Gone)
+	wantVerdict(t, "review again", review(t, s, "r", m.Digest), meta.NotDue)
+	wantVerdict(t, "review unknown repository", review(t, s, "nope", m.Digest), meta.NotDue)
 }
 
 func testReviewIndexCascades(t *testing.T, s meta.Store) {
@@ -334,22 +340,27 @@ func testReviewBlob(t *testing.T, s meta.Store) {
 	// The size of a deleted blob is reported.
 	b := linkBlob(t, s, "r", "sized")
 	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
-		v, size, err := tx.ReviewBlob(ctx, b.Digest, future())
+		v, size, err := tx.ReviewBlob(ctx, b.Digest, allDue())
 		if v != meta.Deleted || size != b.Size {
 			t.Errorf("ReviewBlob = %v, %d; want deleted, %d", v, size, b.Size)
 		}
 		return err
 	})
-	wantVerdict(t, "review deleted blob", review(t, s, "", b.Digest), meta.Gone)
+	wantVerdict(t, "review settled blob", review(t, s, "", b.Digest), meta.NotDue)
 }
 
 func testReviewYoungBlob(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	b := linkBlob(t, s, "r", "young")
+	// Released by an unlink elsewhere, but linked in r within the grace
+	// for unreferenced content.
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.LinkBlob(ctx, "s", b.Digest) })
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.UnlinkBlob(ctx, "s", b.Digest) })
+	q := meta.ReviewQuery{ReleasedBefore: future(), UnreferencedBefore: time.Now().Add(-time.Hour)}
 	var v meta.Verdict
 	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
 		var err error
-		v, _, err = tx.ReviewBlob(ctx, b.Digest, time.Now().Add(-time.Hour))
+		v, _, err = tx.ReviewBlob(ctx, b.Digest, q)
 		return err
 	})
 	wantVerdict(t, "blob linked within the grace", v, meta.Deferred)
@@ -359,12 +370,37 @@ func testReviewYoungBlob(t *testing.T, s meta.Store) {
 	// Queued again as unreferenced, from when it was last linked: not due
 	// while the link is young.
 	wantQueued(t, s, blobEntry(b.Digest, meta.ReasonUnreferenced))
-	due, err := gcReader(t, s).DueReviews(ctx, meta.ReviewQuery{
-		ReleasedBefore: future(), UnreferencedBefore: time.Now().Add(-time.Hour), N: 10,
-	})
+	q.N = 10
+	due, err := gcReader(t, s).DueReviews(ctx, q)
 	if err != nil || len(due) != 0 {
 		t.Errorf("due after deferral = %v, %v; want none", due, err)
 	}
+}
+
+// testReviewNotDue: a review is settled only while it is due: one that an
+// event re-queued after it was read, or that was settled already, is left.
+func testReviewNotDue(t *testing.T, s meta.Store) {
+	m := putManifest(t, s, "r", "m")
+	putTag(t, s, "r", "a", m.Digest)
+	putTag(t, s, "r", "b", m.Digest)
+	clearQueue(t, s)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteTag(ctx, "r", "a") })
+	cutoff := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteTag(ctx, "r", "b") })
+	// Read as due before the second delete, reviewed after it: the second
+	// event restarted the grace, so the untagged manifest stays for now.
+	q := meta.ReviewQuery{ReleasedBefore: cutoff, UnreferencedBefore: cutoff}
+	var v meta.Verdict
+	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
+		var err error
+		v, err = tx.ReviewManifest(ctx, "r", m.Digest, q)
+		return err
+	})
+	wantVerdict(t, "manifest released again since", v, meta.NotDue)
+	wantManifest(t, s, m)
+	wantQueued(t, s, manifestEntry("r", m.Digest))
+	wantVerdict(t, "once due", review(t, s, "r", m.Digest), meta.Deleted)
 }
 
 // testBlobRecordedAgain: an upload of the same bytes recorded between the

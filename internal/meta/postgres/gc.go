@@ -53,15 +53,14 @@ const (
 	qShareDeletion  = `SELECT 1 FROM gc_deletions WHERE digest = $1 FOR SHARE`
 	qBlobExists     = `SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)`
 	qDeleteDeletion = `DELETE FROM gc_deletions WHERE digest = $1`
-	qLockManifestGC = `SELECT m.repository_id, COALESCE(m.subject, '') FROM manifests m JOIN repositories r ON r.id = m.repository_id
-		WHERE r.name = $1 AND m.digest = $2 FOR UPDATE OF m`
-	qDeleteReviewByName = `DELETE FROM gc_reviews
-		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`
 	// qManifestNeeded: a tag names it, an index lists it, or its subject is
 	// in the repository.
 	qManifestNeeded = `SELECT EXISTS (SELECT 1 FROM tags WHERE repository_id = $1 AND manifest_digest = $2)
 		OR EXISTS (SELECT 1 FROM manifest_children WHERE repository_id = $1 AND child_digest = $2)
 		OR ($3 <> '' AND EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $3))`
+	qReviewEntry        = `SELECT reason, queued_at FROM gc_reviews WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
+	qRepoIDForGC        = `SELECT id FROM repositories WHERE name = $1`
+	qManifestRowGC      = `SELECT COALESCE(subject, '') FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
 	qDeleteManifestByID = `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`
 	// qHoldBlobRow makes ForgetBlob wait for an upload recording the blob
 	// at this moment, whose row it could not see otherwise.
@@ -124,23 +123,28 @@ func (r reads) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.Bl
 }
 
 // ReviewBlob settles the review of blob d; see [meta.GCTx].
-func (t *tx) ReviewBlob(ctx context.Context, d digest.Digest, youngSince time.Time) (meta.Verdict, int64, error) {
-	v, size, err := t.reviewBlob(ctx, d.String(), youngSince)
+func (t *tx) ReviewBlob(ctx context.Context, d digest.Digest, q meta.ReviewQuery) (meta.Verdict, int64, error) {
+	v, size, err := t.reviewBlob(ctx, d.String(), q)
 	if err != nil {
 		return 0, 0, fmt.Errorf("review blob %s: %w", d, err)
 	}
 	return v, size, nil
 }
 
-func (t *tx) reviewBlob(ctx context.Context, d string, youngSince time.Time) (meta.Verdict, int64, error) {
+func (t *tx) reviewBlob(ctx context.Context, d string, q meta.ReviewQuery) (meta.Verdict, int64, error) {
+	youngSince := q.UnreferencedBefore
 	var size int64
 	err := t.q.QueryRow(ctx, qLockBlobForGC, d).Scan(&size)
-	if errors.Is(err, pgx.ErrNoRows) {
+	gone := errors.Is(err, pgx.ErrNoRows)
+	if err != nil && !gone {
+		return 0, 0, err
+	}
+	if due, err := t.reviewDue(ctx, 0, d, q); err != nil || !due {
+		return meta.NotDue, 0, err
+	}
+	if gone {
 		_, err = t.q.Exec(ctx, qDeleteReview, 0, d)
 		return meta.Gone, 0, err
-	}
-	if err != nil {
-		return 0, 0, err
 	}
 	var referenced bool
 	if err := t.q.QueryRow(ctx, qBlobReferenced, d).Scan(&referenced); err != nil {
@@ -180,42 +184,68 @@ func (t *tx) forget(ctx context.Context, d string) error {
 }
 
 // ReviewManifest settles the review of manifest d of repo; see [meta.GCTx].
-func (t *tx) ReviewManifest(ctx context.Context, repo string, d digest.Digest) (meta.Verdict, error) {
-	v, err := t.reviewManifest(ctx, repo, d.String())
+func (t *tx) ReviewManifest(ctx context.Context, repo string, d digest.Digest, q meta.ReviewQuery) (meta.Verdict, error) {
+	v, err := t.reviewManifest(ctx, repo, d.String(), q)
 	if err != nil {
 		return 0, fmt.Errorf("review manifest %s in %s: %w", d, repo, err)
 	}
 	return v, nil
 }
 
-func (t *tx) reviewManifest(ctx context.Context, repo, d string) (meta.Verdict, error) {
+func (t *tx) reviewManifest(ctx context.Context, repo, d string, q meta.ReviewQuery) (meta.Verdict, error) {
 	var id int64
-	var subject string
-	err := t.q.QueryRow(ctx, qLockManifestGC, repo, d).Scan(&id, &subject)
+	err := t.q.QueryRow(ctx, qRepoIDForGC, repo).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		_, err = t.q.Exec(ctx, qDeleteReviewByName, repo, d)
-		return meta.Gone, err
+		return meta.NotDue, nil // no repository, so no review of it either
 	}
 	if err != nil {
 		return 0, err
 	}
-	var needed bool
-	if err := t.q.QueryRow(ctx, qManifestNeeded, id, d, subject).Scan(&needed); err != nil {
+	var subject string
+	err = t.q.QueryRow(ctx, qManifestRowGC, id, d).Scan(&subject)
+	gone := errors.Is(err, pgx.ErrNoRows)
+	if err != nil && !gone {
 		return 0, err
 	}
-	v := meta.Kept
-	if !needed {
-		v = meta.Deleted
-		if _, err := t.q.Exec(ctx, qDeleteManifestByID, id, d); err != nil {
+	if due, err := t.reviewDue(ctx, id, d, q); err != nil || !due {
+		return meta.NotDue, err
+	}
+	v := meta.Gone
+	if !gone {
+		var needed bool
+		if err := t.q.QueryRow(ctx, qManifestNeeded, id, d, subject).Scan(&needed); err != nil {
 			return 0, err
 		}
-		// Other replicas drop what their manifest caches hold of repo.
-		if err := t.notify(ctx, repo); err != nil {
-			return 0, err
+		v = meta.Kept
+		if !needed {
+			v = meta.Deleted
+			if _, err := t.q.Exec(ctx, qDeleteManifestByID, id, d); err != nil {
+				return 0, err
+			}
+			// Other replicas drop what their manifest caches hold of repo.
+			if err := t.notify(ctx, repo); err != nil {
+				return 0, err
+			}
 		}
 	}
 	_, err = t.q.Exec(ctx, qDeleteReview, id, d)
 	return v, err
+}
+
+// reviewDue locks the review of digest d of repository id (0 for a blob)
+// and reports whether it is queued and due under q. The target's row is
+// locked first, as the writes whose triggers queue reviews lock it.
+func (t *tx) reviewDue(ctx context.Context, id int64, d string, q meta.ReviewQuery) (bool, error) {
+	var reason string
+	var at time.Time
+	err := t.q.QueryRow(ctx, qReviewEntry, id, d).Scan(&reason, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return q.Due(reason, at), nil
 }
 
 // ClaimBlobDeletion locks the recorded deletion of blob d and reports

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/metatest"
@@ -33,7 +34,7 @@ func TestReviewManifestNotifies(t *testing.T) {
 	var v meta.Verdict
 	err := a.Update(ctx, func(tx meta.Tx) error {
 		var err error
-		v, err = tx.(meta.GCTx).ReviewManifest(ctx, "app", m.Digest)
+		v, err = tx.(meta.GCTx).ReviewManifest(ctx, "app", m.Digest, meta.ReviewQuery{ReleasedBefore: time.Now(), UnreferencedBefore: time.Now()})
 		return err
 	})
 	if err != nil || v != meta.Deleted {

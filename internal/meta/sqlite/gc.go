@@ -45,15 +45,14 @@ const (
 	qDeletionExists = `SELECT EXISTS (SELECT 1 FROM gc_deletions WHERE digest = ?)`
 	qBlobExists     = `SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`
 	qDeleteDeletion = `DELETE FROM gc_deletions WHERE digest = ?`
-	qManifestForGC  = `SELECT m.repository_id, COALESCE(m.subject, '') FROM manifests m JOIN repositories r ON r.id = m.repository_id
-		WHERE r.name = ? AND m.digest = ?`
-	qDeleteReviewByName = `DELETE FROM gc_reviews
-		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`
 	// qManifestNeeded: a tag names it, an index lists it, or its subject is
 	// in the repository.
 	qManifestNeeded = `SELECT EXISTS (SELECT 1 FROM tags WHERE repository_id = ?1 AND manifest_digest = ?2)
 		OR EXISTS (SELECT 1 FROM manifest_children WHERE repository_id = ?1 AND child_digest = ?2)
 		OR (?3 <> '' AND EXISTS (SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?3))`
+	qReviewEntry        = `SELECT reason, queued_at FROM gc_reviews WHERE repository_id = ? AND digest = ?`
+	qRepoIDForGC        = `SELECT id FROM repositories WHERE name = ?`
+	qManifestRowGC      = `SELECT COALESCE(subject, '') FROM manifests WHERE repository_id = ? AND digest = ?`
 	qDeleteManifestByID = `DELETE FROM manifests WHERE repository_id = ? AND digest = ?`
 )
 
@@ -126,23 +125,28 @@ func (r reads) Blobs(ctx context.Context, after digest.Digest, n int) ([]meta.Bl
 }
 
 // ReviewBlob settles the review of blob d; see [meta.GCTx].
-func (t *tx) ReviewBlob(ctx context.Context, d digest.Digest, youngSince time.Time) (meta.Verdict, int64, error) {
-	v, size, err := t.reviewBlob(ctx, d.String(), youngSince)
+func (t *tx) ReviewBlob(ctx context.Context, d digest.Digest, q meta.ReviewQuery) (meta.Verdict, int64, error) {
+	v, size, err := t.reviewBlob(ctx, d.String(), q)
 	if err != nil {
 		return 0, 0, fmt.Errorf("review blob %s: %w", d, err)
 	}
 	return v, size, nil
 }
 
-func (t *tx) reviewBlob(ctx context.Context, d string, youngSince time.Time) (meta.Verdict, int64, error) {
+func (t *tx) reviewBlob(ctx context.Context, d string, q meta.ReviewQuery) (meta.Verdict, int64, error) {
+	youngSince := q.UnreferencedBefore
 	var size int64
 	err := t.q.QueryRowContext(ctx, qBlobRow, d).Scan(&size)
-	if errors.Is(err, sql.ErrNoRows) {
+	gone := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !gone {
+		return 0, 0, err
+	}
+	if due, err := t.reviewDue(ctx, 0, d, q); err != nil || !due {
+		return meta.NotDue, 0, err
+	}
+	if gone {
 		_, err = t.q.ExecContext(ctx, qDeleteReview, 0, d)
 		return meta.Gone, 0, err
-	}
-	if err != nil {
-		return 0, 0, err
 	}
 	referenced, err := t.exists(ctx, qBlobReferenced, d)
 	if err != nil {
@@ -182,38 +186,63 @@ func (t *tx) forget(ctx context.Context, d string) error {
 }
 
 // ReviewManifest settles the review of manifest d of repo; see [meta.GCTx].
-func (t *tx) ReviewManifest(ctx context.Context, repo string, d digest.Digest) (meta.Verdict, error) {
-	v, err := t.reviewManifest(ctx, repo, d.String())
+func (t *tx) ReviewManifest(ctx context.Context, repo string, d digest.Digest, q meta.ReviewQuery) (meta.Verdict, error) {
+	v, err := t.reviewManifest(ctx, repo, d.String(), q)
 	if err != nil {
 		return 0, fmt.Errorf("review manifest %s in %s: %w", d, repo, err)
 	}
 	return v, nil
 }
 
-func (t *tx) reviewManifest(ctx context.Context, repo, d string) (meta.Verdict, error) {
+func (t *tx) reviewManifest(ctx context.Context, repo, d string, q meta.ReviewQuery) (meta.Verdict, error) {
 	var id int64
-	var subject string
-	err := t.q.QueryRowContext(ctx, qManifestForGC, repo, d).Scan(&id, &subject)
+	err := t.q.QueryRowContext(ctx, qRepoIDForGC, repo).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = t.q.ExecContext(ctx, qDeleteReviewByName, repo, d)
-		return meta.Gone, err
+		return meta.NotDue, nil // no repository, so no review of it either
 	}
 	if err != nil {
 		return 0, err
 	}
-	needed, err := t.exists(ctx, qManifestNeeded, id, d, subject)
-	if err != nil {
+	var subject string
+	err = t.q.QueryRowContext(ctx, qManifestRowGC, id, d).Scan(&subject)
+	gone := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !gone {
 		return 0, err
 	}
-	v := meta.Kept
-	if !needed {
-		v = meta.Deleted
-		if _, err := t.q.ExecContext(ctx, qDeleteManifestByID, id, d); err != nil {
+	if due, err := t.reviewDue(ctx, id, d, q); err != nil || !due {
+		return meta.NotDue, err
+	}
+	v := meta.Gone
+	if !gone {
+		needed, err := t.exists(ctx, qManifestNeeded, id, d, subject)
+		if err != nil {
 			return 0, err
+		}
+		v = meta.Kept
+		if !needed {
+			v = meta.Deleted
+			if _, err := t.q.ExecContext(ctx, qDeleteManifestByID, id, d); err != nil {
+				return 0, err
+			}
 		}
 	}
 	_, err = t.q.ExecContext(ctx, qDeleteReview, id, d)
 	return v, err
+}
+
+// reviewDue reports whether the review of digest d of repository id (0 for
+// a blob) is queued and due under q.
+func (t *tx) reviewDue(ctx context.Context, id int64, d string, q meta.ReviewQuery) (bool, error) {
+	var reason string
+	var at int64
+	err := t.q.QueryRowContext(ctx, qReviewEntry, id, d).Scan(&reason, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return q.Due(reason, fromNanos(at)), nil
 }
 
 // ClaimBlobDeletion reports whether the bytes of blob d are to be deleted
