@@ -158,7 +158,6 @@ func (f *fixture) reviewOnly(t *testing.T, d digest.Digest) meta.Verdict {
 	return v
 }
 
-
 func run(t *testing.T, c *gc.Collector) gc.Report {
 	t.Helper()
 	rep, err := c.Run(t.Context(), gc.RunOptions{})
