@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -165,3 +166,25 @@ func TestGCIndexAndReferrers(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestScheduledGC: with gc.interval set, the server collects by itself, as
+// the leased "gc" job.
+func TestScheduledGC(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		cfg := gcConfig(t, b)
+		cfg.GC.Interval = 50 * time.Millisecond
+		// Long enough for the image's layers to be referenced before they
+		// could go.
+		cfg.GC.UnreferencedGrace = time.Second
+		tr := openTestRegistry(t, cfg)
+		orphan := tr.pushBlob("app", []byte("collected on schedule"))
+		tr.pushImage("app", "v1", []byte(`{"scheduled":1}`), []byte("kept layer"))
+		waitFor(t, "the scheduled collection", func() bool {
+			return tr.do("HEAD", "/v2/app/blobs/"+orphan.String(), nil).status == http.StatusNotFound
+		})
+		wantBlob(t, tr, "app", []byte("kept layer"))
+		if r := tr.do("GET", "/metrics", nil); !strings.Contains(string(r.body), `wharf_gc_deleted_total{kind="blob"} 1`) {
+			t.Errorf("metrics do not count the scheduled deletion")
+		}
+	})
+}
