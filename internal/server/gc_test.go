@@ -183,8 +183,9 @@ func TestScheduledGC(t *testing.T) {
 			return tr.do("HEAD", "/v2/app/blobs/"+orphan.String(), nil).status == http.StatusNotFound
 		})
 		wantBlob(t, tr, "app", []byte("kept layer"))
-		if r := tr.do("GET", "/metrics", nil); !strings.Contains(string(r.body), `wharf_gc_deleted_total{kind="blob"} 1`) {
-			t.Errorf("metrics do not count the scheduled deletion")
-		}
+		// The run counts it when it ends, after the blob is gone.
+		waitFor(t, "the metrics to count the scheduled deletion", func() bool {
+			return strings.Contains(string(tr.do("GET", "/metrics", nil).body), `wharf_gc_deleted_total{kind="blob"} 1`+"\n")
+		})
 	})
 }
