@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"log/slog"
 
+	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/jobs"
 )
@@ -49,4 +51,15 @@ func (s *Server) gcJobs() []jobs.Job {
 // `wharf scrub` runs.
 func (s *Server) Scrub(ctx context.Context, so gc.ScrubOptions) (gc.ScrubReport, error) {
 	return s.gc.Scrub(ctx, so)
+}
+
+// NewCommand builds what cfg describes for a one-shot command beside the
+// servers (wharf gc, wharf scrub): the stores and services, without the
+// background work a server runs (jobs, the change watcher) and without a
+// manifest cache, since it serves nothing.
+func NewCommand(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	cfg.GC.Interval = 0
+	cfg.Uploads.ExpireAfter = 0
+	cfg.Cache.ManifestEntries = 0
+	return New(ctx, cfg, log)
 }
