@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr"},
 
 	"internal/server": {"*"},
 	"internal/bench":  {"internal/oci"},
