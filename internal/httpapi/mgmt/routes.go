@@ -11,9 +11,9 @@ import (
 // {repository}, which matches one or more (repository names hold slashes);
 // the segments after it are matched from the right.
 type route struct {
-	method  string
-	path    string
-	public  bool // served without authentication
+	method string
+	path   string
+	public bool // served without authentication
 	// handler writes a success itself and returns an error for writeProblem.
 	handler func(*Handler, http.ResponseWriter, *http.Request, caller, params) error
 }
