@@ -101,6 +101,9 @@ func Is(err error, c Code) bool {
 var (
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
 	RouteUnknown      = Code{"NOT_FOUND", http.StatusNotFound, "no such endpoint"}
+	// TokenRequestInvalid is a request to the token endpoint that does not
+	// follow the Docker token specification.
+	TokenRequestInvalid = Code{"TOKEN_REQUEST_INVALID", http.StatusBadRequest, "invalid token request"}
 )
 
 // Codes of the management API (/api/v1), written as problem JSON. Refusals

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
@@ -36,6 +37,7 @@ type Server struct {
 	meta     meta.Store
 	registry *registry.Registry
 	metrics  *metrics.Metrics
+	access   *access.Service // nil unless auth.enabled
 	handler  http.Handler
 }
 
@@ -57,6 +59,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 	})
+	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -118,13 +124,21 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	v2 := mw.Wrap(distv2.New(distv2.Options{Registry: s.registry, Logger: s.log}), mw.Options{
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm})
+	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
 		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.Path) },
 		IsUpload: isUpload,
 	})
 	mux := http.NewServeMux()
+	if s.access != nil {
+		mux.Handle("/token", mw.Wrap(http.HandlerFunc(v2h.Token), mw.Options{
+			Logger:  s.log,
+			Metrics: s.metrics.HTTP,
+			Route:   func(*http.Request) string { return "token" },
+		}))
+	}
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -209,7 +223,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close closes the stores.
+// Close writes the audit events still queued and closes the stores.
 func (s *Server) Close() error {
+	if s.access != nil {
+		s.access.Close()
+	}
 	return s.meta.Close()
 }
