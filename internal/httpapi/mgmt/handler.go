@@ -45,7 +45,8 @@ type Options struct {
 	Access meta.Access
 	// Registry lists and deletes repositories, tags and manifests.
 	Registry *registry.Registry
-	// Authenticate establishes who made a request. An error refuses it: 401,
+	// Authenticate establishes who made a request; nil turns every route
+	// but the OpenAPI document off. An error refuses it: 401,
 	// or 429 when the error is an *apierr.Error of [apierr.TooManyRequests].
 	// A request without credentials should give the anonymous principal.
 	Authenticate func(*http.Request) (auth.Principal, error)
@@ -134,6 +135,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := rt.handler(h, w, r, caller{}, p); err != nil {
 			writeProblem(w, r, err, h.log)
 		}
+		return
+	}
+	if h.opts.Authenticate == nil {
+		writeProblem(w, r, apierr.New(apierr.NotFound, "the management API is off: it needs authentication (auth.enabled)"), h.log)
 		return
 	}
 	pr, err := h.opts.Authenticate(r)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
@@ -27,10 +28,10 @@ import (
 )
 
 // env is a management API over a real SQLite store and filesystem content
-// store. Callers are named in the Authorization header ("Bearer NAME"), and
-// env.principals says who each name is; decide applies auth.Decide to what
-// the store holds, with the robot rule of the access service (a robot is a
-// maintainer of its own namespace).
+// store, deciding with the real access service. Callers are named in the
+// Authorization header ("Bearer NAME"), and env.principals says who each
+// name is, so a test can be any kind of principal without logging in; the
+// server's tests log in for real.
 type env struct {
 	t          *testing.T
 	store      *sqlite.Store
@@ -52,19 +53,27 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, store: st, principals: map[string]auth.Principal{}}
+	// root is the system administrator every test starts with; as a user
+	// exists, the access service creates no admin of its own.
+	e.user("root", true)
+	svc, err := access.New(context.Background(), access.Options{
+		Access: st, Issuer: "test", Service: "test", BcryptCost: 4, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
 	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler)})
 	h := mgmt.New(mgmt.Options{
 		Access:       st,
 		Registry:     e.reg,
 		Authenticate: e.authenticate,
-		Decide:       e.decide,
+		Decide:       svc.Decide,
 		BcryptCost:   4,
 		Logger:       slog.New(slog.DiscardHandler),
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
-	// root is the system administrator every test starts with.
-	e.user("root", true)
 	return e
 }
 
@@ -81,29 +90,6 @@ func (e *env) authenticate(r *http.Request) (auth.Principal, error) {
 	}
 	p.At = time.Now()
 	return p, nil
-}
-
-func (e *env) decide(ctx context.Context, p auth.Principal, repo string, want []auth.Action) (auth.Decision, error) {
-	name := auth.Namespace(repo)
-	na := auth.NamespaceAccess{Visibility: auth.Private}
-	ns, err := e.store.Namespace(ctx, name)
-	if errors.Is(err, meta.ErrNotFound) {
-		return auth.Decide(p, na, repo, want), nil
-	}
-	if err != nil {
-		return auth.Decision{}, err
-	}
-	if ns.Public {
-		na.Visibility = auth.Public
-	}
-	acct := map[auth.PrincipalKind]string{auth.KindUser: p.Name, auth.KindToken: p.Owner}[p.Kind]
-	if m, err := e.store.Member(ctx, name, acct); err == nil {
-		na.Role = auth.Role(m.Role)
-	}
-	if p.Kind == auth.KindRobot && p.Owner == name {
-		na.Role = auth.RoleMaintainer
-	}
-	return auth.Decide(p, na, repo, want), nil
 }
 
 // user creates a user and registers it as a caller of its own name.

@@ -38,15 +38,15 @@ func TestRoles(t *testing.T) {
 	readOps := []string{"get namespace", "list members", "list tags"}
 	manageOps := append(readOps[:3:3], "make public", "put member", "remove member", "list robots", "create robot", "delete tag")
 	allowed := map[string][]string{
-		"root":       {all},
-		"admin":      manageOps,
-		"maintainer": append(readOps[:3:3], "delete tag"),
-		"developer":  readOps,
-		"ci":         readOps,
-		"readonly":   readOps,
-		"outsider":   nil,
-		"robot":      append(readOps[:3:3], "delete tag"), // maintainer of its namespace, scoped team/*:pull,delete
-		"admintoken": {"get namespace", "list members", "list tags"}, // admin's token scoped team/*:pull
+		"root":            {all},
+		"role-admin":      manageOps,
+		"role-maintainer": append(readOps[:3:3], "delete tag"),
+		"role-developer":  readOps,
+		"role-ci":         readOps,
+		"role-readonly":   readOps,
+		"outsider":        nil,
+		"robot":           append(readOps[:3:3], "delete tag"),            // maintainer of its namespace, scoped team/*:pull,delete
+		"admintoken":      {"get namespace", "list members", "list tags"}, // admin's token scoped team/*:pull
 	}
 	hidden := map[string]bool{"outsider": true}
 	for caller, can := range allowed {
@@ -55,15 +55,15 @@ func TestRoles(t *testing.T) {
 				e := newEnv(t)
 				e.want(201, "root", "POST", "/api/v1/namespaces", mgmt.NamespaceCreate{Name: "team"}, nil)
 				for _, r := range auth.Roles() {
-					e.user(string(r), false)
-					e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/"+string(r), mgmt.MemberPut{Role: string(r)}, nil)
+					e.user("role-"+string(r), false)
+					e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/role-"+string(r), mgmt.MemberPut{Role: string(r)}, nil)
 				}
 				e.user("outsider", false)
 				e.user("victim", false)
 				e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/victim", mgmt.MemberPut{Role: "developer"}, nil)
 				e.principals["robot"] = auth.Principal{Kind: auth.KindRobot, Name: "team+bot", Owner: "team",
 					Scopes: auth.ScopeSet{{Pattern: "team/*", Actions: []auth.Action{auth.ActionPull, auth.ActionDelete}}}}
-				e.token("admintoken", "admin", false, "team/*:pull")
+				e.token("admintoken", "role-admin", false, "team/*:pull")
 				e.push("team/app", "v1")
 
 				want := http.StatusForbidden
