@@ -122,7 +122,9 @@ type client struct {
 	tr           *testRegistry
 	user, secret string
 	bearer       bool
-	tokens       []string // every token fetched, for inspection
+	// extraScopes are asked for with every token, as Docker clients ask for
+	// pull on the source of a cross-repository mount.
+	extraScopes []string
 }
 
 func (c *client) do(method, path string, body []byte, hdr ...string) response {
@@ -160,6 +162,9 @@ func (c *client) fetchToken(challenge string) string {
 	if s := params["scope"]; s != "" {
 		q.Set("scope", s)
 	}
+	for _, s := range c.extraScopes {
+		q.Add("scope", s)
+	}
 	var hdr []string
 	if c.user != "" {
 		hdr = []string{"Authorization", auth.BasicAuthorization(c.user, c.secret)}
@@ -174,7 +179,6 @@ func (c *client) fetchToken(challenge string) string {
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		c.tr.t.Fatalf("token response: %v: %s", err, r.body)
 	}
-	c.tokens = append(c.tokens, body.Token)
 	return body.Token
 }
 
