@@ -120,6 +120,8 @@ func (c caller) systemAdmin() bool { return c.SystemAdmin && c.wholeAccount() }
 // self reports whether c may manage the account of user name.
 func (c caller) self(name string) bool { return c.wholeAccount() && c.account() == name }
 
+// ServeHTTP routes a request, authenticates its caller (every route but the
+// OpenAPI document needs one) and writes the route's answer or its problem.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, p, allowed := match(r.Method, r.URL.EscapedPath())
 	if rt == nil {
