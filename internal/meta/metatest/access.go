@@ -3,7 +3,9 @@ package metatest
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +39,7 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"SigningKeys", testSigningKeys},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
+		{"ConcurrentAccess", testConcurrentAccess},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -594,5 +597,59 @@ func testAuditPaging(t *testing.T, a meta.Access) {
 	}
 	if first[0].Target != seen[0] || first[99].Target != seen[99] {
 		t.Errorf("the default first page and the paged walk disagree")
+	}
+}
+
+// testConcurrentAccess races the writes replicas make at once: creating the
+// same user (the first-start admin), putting the same member, appending
+// audit events. Exactly one create wins, the others are conflicts; upserts
+// never fail; every audit event gets its own ID.
+func testConcurrentAccess(t *testing.T, a meta.Access) {
+	ctx := t.Context()
+	createNamespaces(t, a, "team")
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	memberErrs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = a.CreateUser(ctx, newUser("admin", true))
+			if errs[i] == nil || errors.Is(errs[i], meta.ErrConflict) {
+				memberErrs[i] = a.PutMember(ctx, meta.Member{Namespace: "team", User: "admin", Role: fmt.Sprint("role", i)})
+			}
+			for j := range 5 {
+				if err := a.AppendAudit(ctx, meta.AuditEvent{Actor: fmt.Sprint("w", i), Action: "race", Target: fmt.Sprint(j), Result: "ok"}); err != nil {
+					t.Errorf("AppendAudit: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, meta.ErrConflict):
+			t.Errorf("racing CreateUser %d: %v, want nil or ErrConflict", i, err)
+		}
+		if memberErrs[i] != nil {
+			t.Errorf("racing PutMember %d: %v", i, memberErrs[i])
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d racing creates of one user succeeded, want 1", won)
+	}
+	if ms, _ := a.Members(ctx, "team"); len(ms) != 1 {
+		t.Errorf("racing PutMember left %d members, want 1", len(ms))
+	}
+	es, err := a.Audit(ctx, meta.AuditQuery{Action: "race", N: 1000})
+	must(t, "Audit", err)
+	seen := map[int64]bool{}
+	for _, e := range es {
+		seen[e.ID] = true
+	}
+	if len(es) != n*5 || len(seen) != n*5 {
+		t.Errorf("%d racing appends gave %d events with %d distinct IDs", n*5, len(es), len(seen))
 	}
 }
