@@ -147,7 +147,9 @@ func TestManagementOnEveryBackend(t *testing.T) {
 				t.Errorf("members after deleting alice: %s", r.body)
 			}
 			r = call("GET", "/api/v1/audit?action=member.put", "", 200)
-			var events struct{ Items []struct{ Actor, Target, Result string } }
+			var events struct {
+				Items []struct{ Actor, Target, Result string }
+			}
 			if err := json.Unmarshal(r.body, &events); err != nil || len(events.Items) != 1 || events.Items[0].Actor != "user:admin" {
 				t.Errorf("audit: %s", r.body)
 			}
