@@ -45,7 +45,7 @@ var verbs = map[string][]string{
 		"delete NAME", "import FILE [--update]", "passwd [--password-stdin]: change your own password"},
 	"namespace": {"list", "get NAME", "create NAME [--public]", "set NAME --public=BOOL", "delete NAME"},
 	"member":    {"list NAMESPACE", "set NAMESPACE USER ROLE", "remove NAMESPACE USER"},
-	"token": {"list [--for USER | --namespace NS]", "create NAME --scope PATTERN:ACTIONS... [--expires DURATION] [--for USER | --namespace NS]",
+	"token": {"list [--for USER [--refresh] | --namespace NS]", "create NAME --scope PATTERN:ACTIONS... [--expires DURATION] [--for USER | --namespace NS]",
 		"revoke ID [--for USER | --namespace NS]"},
 	"repo":  {"list", "tags REPOSITORY", "untag REPOSITORY TAG", "delete REPOSITORY DIGEST"},
 	"audit": {"[--actor A] [--action A] [--target PREFIX] [--result ok|denied|failed] [--since T] [--until T] [--limit N]"},

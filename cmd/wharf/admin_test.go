@@ -200,6 +200,23 @@ func TestAdminCommands(t *testing.T) {
 	root.fails("INVALID_REQUEST", "audit", "--since", "yesterday")
 	alice.fails("DENIED", "audit")
 
+	// docker login keeps a refresh token; its owner lists and revokes it.
+	refresh := fetchRefreshToken(t, url, "alice", "alice-new")
+	sessions := decodeJSON[[]mgmt.Token](t, alice.ok("", "token", "list", "--refresh", "--json"))
+	if len(sessions) != 1 || sessions[0].Kind != "refresh" {
+		t.Fatalf("refresh tokens: %+v", sessions)
+	}
+	alice.ok("", "token", "revoke", sessions[0].ID)
+	resp, err := http.PostForm(url+"/token", map[string][]string{
+		"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "service": {"wharf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("a revoked refresh token still logs in")
+	}
+
 	// Usage errors.
 	root.fails("usage", "user")
 	root.fails("usage", "user", "frobnicate")
@@ -249,4 +266,27 @@ func pushImage(t *testing.T, url, user, password, repo, tag string) digest.Diges
 		digest.FromBytes(cfg), len(cfg), digest.FromBytes(layer), len(layer))
 	put("PUT", "/v2/"+repo+"/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json", m)
 	return digest.FromBytes(m)
+}
+
+// fetchRefreshToken logs in at /token for an offline token, as docker login
+// does, and returns the refresh token.
+func fetchRefreshToken(t *testing.T, url, user, password string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/token?service=wharf&offline_token=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.RefreshToken == "" {
+		t.Fatalf("/token: %d, %v, no refresh token", resp.StatusCode, err)
+	}
+	return body.RefreshToken
 }

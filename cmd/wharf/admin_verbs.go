@@ -351,6 +351,7 @@ func (a *admin) tokenUser(ctx context.Context, user string) (string, error) {
 
 func (a *admin) tokenList(ctx context.Context, args argsFn) error {
 	user, ns := a.tokenOwner()
+	refresh := a.fs.Bool("refresh", false, "list refresh tokens (docker login sessions) instead")
 	pos, err := args()
 	if err == nil {
 		err = want(pos, 0, "no arguments")
@@ -364,7 +365,7 @@ func (a *admin) tokenList(ctx context.Context, args argsFn) error {
 	} else {
 		var u string
 		if u, err = a.tokenUser(ctx, *user); err == nil {
-			ts, err = a.client.Tokens(ctx, u)
+			ts, err = a.client.Tokens(ctx, u, *refresh)
 		}
 	}
 	if err != nil {

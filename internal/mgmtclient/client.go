@@ -242,10 +242,15 @@ func (c *Client) DeleteMember(ctx context.Context, ns, user string) error {
 	return c.do(ctx, http.MethodDelete, "/namespaces/"+seg(ns)+"/members/"+seg(user), nil, nil, nil)
 }
 
-// Tokens lists the personal access tokens of user.
-func (c *Client) Tokens(ctx context.Context, user string) ([]mgmt.Token, error) {
+// Tokens lists the personal access tokens of user, or with refresh its
+// refresh tokens (the sessions of docker login and other OAuth2 clients).
+func (c *Client) Tokens(ctx context.Context, user string, refresh bool) ([]mgmt.Token, error) {
+	var q url.Values
+	if refresh {
+		q = url.Values{"kind": {"refresh"}}
+	}
 	var l mgmt.List[mgmt.Token]
-	return l.Items, c.do(ctx, http.MethodGet, "/users/"+seg(user)+"/tokens", nil, nil, &l)
+	return l.Items, c.do(ctx, http.MethodGet, "/users/"+seg(user)+"/tokens", q, nil, &l)
 }
 
 // CreateToken creates a personal access token of user; the answer holds
@@ -255,7 +260,7 @@ func (c *Client) CreateToken(ctx context.Context, user string, in mgmt.TokenCrea
 	return t, c.do(ctx, http.MethodPost, "/users/"+seg(user)+"/tokens", nil, in, &t)
 }
 
-// RevokeToken revokes personal access token id of user.
+// RevokeToken revokes personal access token or refresh token id of user.
 func (c *Client) RevokeToken(ctx context.Context, user, id string) error {
 	return c.do(ctx, http.MethodDelete, "/users/"+seg(user)+"/tokens/"+seg(id), nil, nil, nil)
 }
