@@ -258,5 +258,38 @@ func TestClientsLogIn(t *testing.T) {
 		}
 		sh(t, w, docker, true, "crane", "auth", "login", R, "-u", "prod", "-p", "wrong-password")
 		sh(t, w, docker, false, "crane", "--insecure", "digest", R+"/team/crane-password:v1")
+		sh(t, w, []string{"REGISTRY_AUTH_FILE=" + filepath.Join(w, "auth.json")}, false,
+			"skopeo", "login", "--tls-verify=false", "-u", "prod", "-p", "wrong-password", R)
 	})
+
+	// The pushes went in as the principals that logged in, and the logins
+	// went through the token endpoint (a login is recorded per token fetch
+	// that ran bcrypt or touched a token, not per request).
+	for _, tc := range []struct{ actor, action, result string }{
+		{"user:dev", "push", "ok"},
+		{"token:pat-dev-ci", "push", "ok"},
+		{"user:dev", "login", "ok"},
+		{"user:prod", "login", "failed"},
+	} {
+		ev := f.audit(meta.AuditQuery{Actor: tc.actor, Action: tc.action, Result: tc.result})
+		if len(ev) == 0 {
+			t.Errorf("no audit event %+v", tc)
+		}
+	}
+}
+
+// audit waits for wharf's audit queue to write events matching q.
+func (f *accessFixture) audit(q meta.AuditQuery) []meta.AuditEvent {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ev, err := f.st.Audit(context.Background(), q)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(ev) > 0 || time.Now().After(deadline) {
+			return ev
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
