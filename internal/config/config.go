@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
 	IdleTimeout       time.Duration `yaml:"idleTimeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+	// TrustedProxies is a comma-separated list of CIDR prefixes whose
+	// X-Forwarded-For header is believed (see ProxyPrefixes).
+	TrustedProxies string `yaml:"trustedProxies"`
 }
 
 // Log is the server log.
@@ -245,6 +249,9 @@ func (c *Config) Validate() error {
 	if c.Cache.ManifestEntries < 0 {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
 	}
+	if _, err := c.HTTP.ProxyPrefixes(); err != nil {
+		bad("http.trustedProxies", "%v", err)
+	}
 	c.validateAuth(bad)
 	return errors.Join(errs...)
 }
@@ -288,4 +295,30 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	if c.AdminPassword != "" && len(c.AdminPassword) > 72 {
 		bad("adminPassword", "must be at most 72 bytes (bcrypt's limit)")
 	}
+}
+
+// ProxyPrefixes parses TrustedProxies: comma-separated CIDR prefixes or
+// single addresses.
+func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(h.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -440,3 +440,38 @@ func TestCreateNamespaceByPush(t *testing.T) {
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestTrustedProxies: behind a trusted proxy the limiter and the audit log
+// see the client from X-Forwarded-For, so one client's failures do not lock
+// out the others; from anyone else the header is ignored.
+func TestTrustedProxies(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) {
+		c.HTTP.TrustedProxies = "127.0.0.1, 10.0.0.0/8"
+		c.Auth.Limiter.MaxFailures = 2
+	})
+	ar.user("dev", false)
+	ar.user("ops", false)
+	login := func(user, pw, xff string) response {
+		return ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization(user, pw), "X-Forwarded-For", xff)
+	}
+	// The client wrote a fake first hop; the proxies appended the real one.
+	for range 2 {
+		want(t, "guess", login("dev", "guess", "198.51.100.9, 203.0.113.5, 10.1.2.3"), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	want(t, "the guessing client, as another user", login("ops", "ops-pw", "203.0.113.5"), http.StatusTooManyRequests, "TOOMANYREQUESTS")
+	want(t, "another client", login("ops", "ops-pw", "203.0.113.6"), http.StatusOK, "")
+	ev := ar.auditEvents(meta.AuditQuery{Action: "login", Result: "failed"}, 2)
+	if len(ev) < 2 || ev[0].Client != "203.0.113.5" {
+		t.Fatalf("audited client: %+v", ev)
+	}
+
+	// Without trusted proxies the header counts for nothing.
+	plain := newAuthRegistry(t, func(c *config.Config) { c.Auth.Limiter.MaxFailures = 2 })
+	plain.user("dev", false)
+	for _, xff := range []string{"203.0.113.1", "203.0.113.2"} {
+		r := plain.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("dev", "x"), "X-Forwarded-For", xff)
+		want(t, "guess", r, http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	r := plain.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("dev", "dev-pw"), "X-Forwarded-For", "203.0.113.3")
+	want(t, "same peer, forged header", r, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+}
