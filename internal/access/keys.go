@@ -32,6 +32,9 @@ type keyRing struct {
 	issuer  string
 	service string
 	ttl     time.Duration
+	// lifetime is how long a key signs before a new one replaces it; zero
+	// never rotates by itself.
+	lifetime time.Duration
 
 	mu       sync.Mutex
 	signer   *auth.Issuer
@@ -85,6 +88,49 @@ func (k *keyRing) load(ctx context.Context, create bool) error {
 	return nil
 }
 
+// rotateIfDue adds a new key when the newest has signed for its lifetime,
+// and retires the older keys once no token they signed can still be valid:
+// every replica rereads keys within keyReload and so has switched to the
+// new key by then, and the last token signed with an old key expires a
+// token TTL (plus the leeway for clock skew) later. Replicas doing this at
+// once may add a key each; all of them verify, and the newest signs.
+func (k *keyRing) rotateIfDue(ctx context.Context) error {
+	if k.lifetime <= 0 {
+		return nil
+	}
+	keys, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read signing keys: %w", err)
+	}
+	live := slices.DeleteFunc(keys, func(sk meta.SigningKey) bool { return !sk.RetiredAt.IsZero() })
+	if len(live) == 0 {
+		return nil
+	}
+	now := k.now()
+	newest := live[len(live)-1]
+	if now.Sub(newest.CreatedAt) >= k.lifetime {
+		sk, err := newSigningKey(now)
+		if err != nil {
+			return err
+		}
+		if err := k.store.AddSigningKey(ctx, sk); err != nil {
+			return fmt.Errorf("store signing key: %w", err)
+		}
+		k.log.InfoContext(ctx, "rotated the token signing key", "kid", sk.ID, "previous", newest.ID)
+		return nil // the old keys retire on a later pass
+	}
+	if now.Sub(newest.CreatedAt) < keyReload+k.ttl+auth.DefaultLeeway {
+		return nil
+	}
+	for _, sk := range live[:len(live)-1] {
+		if err := k.store.RetireSigningKey(ctx, sk.ID, now.UTC()); err != nil {
+			return fmt.Errorf("retire signing key %s: %w", sk.ID, err)
+		}
+		k.log.InfoContext(ctx, "retired a token signing key", "kid", sk.ID)
+	}
+	return nil
+}
+
 func newSigningKey(now time.Time) (meta.SigningKey, error) {
 	priv, err := auth.GenerateKey()
 	if err != nil {
@@ -109,6 +155,9 @@ func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.V
 	age := k.now().Sub(k.loadedAt)
 	k.mu.Unlock()
 	if age >= keyReload || (soon && age >= keyRetry) {
+		if err := k.rotateIfDue(ctx); err != nil {
+			k.log.WarnContext(ctx, "rotating the signing key failed", "err", err)
+		}
 		if err := k.load(ctx, false); err != nil {
 			k.log.WarnContext(ctx, "rereading signing keys failed; keeping the ones in hand", "err", err)
 			k.mu.Lock()

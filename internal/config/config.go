@@ -110,6 +110,7 @@ type Auth struct {
 	Issuer           string        `yaml:"issuer"`
 	TokenTTL         time.Duration `yaml:"tokenTTL"`
 	RefreshTokenTTL  time.Duration `yaml:"refreshTokenTTL"`
+	KeyLifetime      time.Duration `yaml:"keyLifetime"`
 	CreateNamespaces bool          `yaml:"createNamespaces"`
 	BcryptCost       int           `yaml:"bcryptCost"`
 	Limiter          AuthLimiter   `yaml:"limiter"`
@@ -142,6 +143,7 @@ func Default() Config {
 			Issuer:          "wharf",
 			TokenTTL:        5 * time.Minute,
 			RefreshTokenTTL: 30 * 24 * time.Hour,
+			KeyLifetime:     90 * 24 * time.Hour,
 			BcryptCost:      12,
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
@@ -272,6 +274,9 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	}
 	if a.RefreshTokenTTL < time.Minute {
 		bad("auth.refreshTokenTTL", "must be at least 1m, got %s", a.RefreshTokenTTL)
+	}
+	if a.KeyLifetime != 0 && a.KeyLifetime < time.Hour {
+		bad("auth.keyLifetime", "must be 0 (never rotate) or at least 1h, got %s", a.KeyLifetime)
 	}
 	if a.BcryptCost < 4 || a.BcryptCost > 31 {
 		bad("auth.bcryptCost", "must be between 4 and 31, got %d", a.BcryptCost)
