@@ -475,3 +475,50 @@ func TestTrustedProxies(t *testing.T) {
 	r := plain.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("dev", "dev-pw"), "X-Forwarded-For", "203.0.113.3")
 	want(t, "same peer, forged header", r, http.StatusTooManyRequests, "TOOMANYREQUESTS")
 }
+
+// TestWorkedExample is the example of docs/access-control.md: a CI robot
+// that pushes to ci/*, developers who pull everything and push to
+// sandbox/*, and a read-only production puller.
+func TestWorkedExample(t *testing.T) {
+	ar := newAuthRegistry(t, nil)
+	admin := &client{tr: ar.testRegistry, user: "admin", secret: adminPassword, bearer: true}
+	ar.user("alice", false)
+	ar.user("prod", false)
+	ar.namespace("ci", false, map[string]auth.Role{"alice": auth.RoleReadonly, "prod": auth.RoleReadonly})
+	ar.namespace("sandbox", false, map[string]auth.Role{"alice": auth.RoleDeveloper})
+	_, robot := ar.token(meta.TokenRobot, "ci", "builder", "ci/*:pull,push")
+	_, cluster := ar.token(meta.TokenPersonal, "prod", "cluster", "ci/*:pull")
+	for _, repo := range []string{"ci/app", "sandbox/x"} {
+		if s := admin.pushImage(repo, "v1", []byte(repo)); s != http.StatusCreated {
+			t.Fatalf("seed %s: %d", repo, s)
+		}
+	}
+	who := map[string]*client{
+		"ci+builder": {tr: ar.testRegistry, user: "ci+builder", secret: robot, bearer: true},
+		"alice":      {tr: ar.testRegistry, user: "alice", secret: "alice-pw", bearer: true},
+		"prod token": {tr: ar.testRegistry, user: "prod", secret: cluster, bearer: true},
+		"anonymous":  {tr: ar.testRegistry, bearer: true},
+	}
+	// The table of the document: pull ci/app, push ci/app, pull sandbox/x,
+	// push sandbox/x, delete.
+	table := map[string][5]int{
+		"ci+builder": {200, 201, 403, 403, 403},
+		"alice":      {200, 403, 200, 201, 403},
+		"prod token": {200, 403, 403, 403, 403},
+		"anonymous":  {401, 401, 401, 401, 401},
+	}
+	for name, row := range table {
+		c := who[name]
+		tag := "by-" + strings.NewReplacer(" ", "-", "+", "-").Replace(name)
+		got := [5]int{
+			c.do("GET", "/v2/ci/app/manifests/v1", nil).status,
+			c.pushImage("ci/app", tag, []byte("ci "+name)),
+			c.do("GET", "/v2/sandbox/x/manifests/v1", nil).status,
+			c.pushImage("sandbox/x", tag, []byte("sandbox "+name)),
+			c.do("DELETE", "/v2/ci/app/manifests/v1", nil).status,
+		}
+		if got != row {
+			t.Errorf("%s: %v, want %v", name, got, row)
+		}
+	}
+}
