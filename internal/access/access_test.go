@@ -404,7 +404,10 @@ func TestBearerTokens(t *testing.T) {
 		t.Fatal("retired the last live key")
 	}
 
-	// Expiry, past the leeway.
+	// Expiry, past the leeway, of a token verified (and so cached) before.
+	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client); err != nil {
+		t.Fatal(err)
+	}
 	f.clock.add(f.svc.TokenTTL() + auth.DefaultLeeway + time.Second)
 	_, err = f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client)
 	if !errors.Is(err, access.ErrBearerInvalid) || !errors.Is(err, auth.ErrTokenExpired) {
