@@ -522,3 +522,20 @@ func TestWorkedExample(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidNamesWithAuth: a push to an invalid name by someone who could
+// create its namespace is NAME_INVALID, not a failed namespace creation.
+func TestInvalidNamesWithAuth(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.Auth.CreateNamespaces = true })
+	ar.user("dev", false)
+	for _, user := range [][2]string{{"admin", adminPassword}, {"dev", "dev-pw"}} {
+		for _, path := range []string{"/v2/Bad/app/blobs/uploads/", "/v2/a..b/app/blobs/uploads/"} {
+			r := ar.do("POST", path, nil, "Authorization", auth.BasicAuthorization(user[0], user[1]))
+			if r.status >= 500 {
+				t.Fatalf("%s %s: %d %s", user[0], path, r.status, r.body)
+			}
+		}
+	}
+	r := ar.do("POST", "/v2/Bad/app/blobs/uploads/", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword))
+	want(t, "system admin, invalid name", r, http.StatusBadRequest, "NAME_INVALID")
+}
