@@ -440,3 +440,102 @@ func TestCreateNamespaceByPush(t *testing.T) {
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestTrustedProxies: behind a trusted proxy the limiter and the audit log
+// see the client from X-Forwarded-For, so one client's failures do not lock
+// out the others; from anyone else the header is ignored.
+func TestTrustedProxies(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) {
+		c.HTTP.TrustedProxies = "127.0.0.1, 10.0.0.0/8"
+		c.Auth.Limiter.MaxFailures = 2
+	})
+	ar.user("dev", false)
+	ar.user("ops", false)
+	login := func(user, pw, xff string) response {
+		return ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization(user, pw), "X-Forwarded-For", xff)
+	}
+	// The client wrote a fake first hop; the proxies appended the real one.
+	for range 2 {
+		want(t, "guess", login("dev", "guess", "198.51.100.9, 203.0.113.5, 10.1.2.3"), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	want(t, "the guessing client, as another user", login("ops", "ops-pw", "203.0.113.5"), http.StatusTooManyRequests, "TOOMANYREQUESTS")
+	want(t, "another client", login("ops", "ops-pw", "203.0.113.6"), http.StatusOK, "")
+	ev := ar.auditEvents(meta.AuditQuery{Action: "login", Result: "failed"}, 2)
+	if len(ev) < 2 || ev[0].Client != "203.0.113.5" {
+		t.Fatalf("audited client: %+v", ev)
+	}
+
+	// Without trusted proxies the header counts for nothing.
+	plain := newAuthRegistry(t, func(c *config.Config) { c.Auth.Limiter.MaxFailures = 2 })
+	plain.user("dev", false)
+	for _, xff := range []string{"203.0.113.1", "203.0.113.2"} {
+		r := plain.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("dev", "x"), "X-Forwarded-For", xff)
+		want(t, "guess", r, http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	r := plain.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("dev", "dev-pw"), "X-Forwarded-For", "203.0.113.3")
+	want(t, "same peer, forged header", r, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+}
+
+// TestWorkedExample is the example of docs/access-control.md: a CI robot
+// that pushes to ci/*, developers who pull everything and push to
+// sandbox/*, and a read-only production puller.
+func TestWorkedExample(t *testing.T) {
+	ar := newAuthRegistry(t, nil)
+	admin := &client{tr: ar.testRegistry, user: "admin", secret: adminPassword, bearer: true}
+	ar.user("alice", false)
+	ar.user("prod", false)
+	ar.namespace("ci", false, map[string]auth.Role{"alice": auth.RoleReadonly, "prod": auth.RoleReadonly})
+	ar.namespace("sandbox", false, map[string]auth.Role{"alice": auth.RoleDeveloper})
+	_, robot := ar.token(meta.TokenRobot, "ci", "builder", "ci/*:pull,push")
+	_, cluster := ar.token(meta.TokenPersonal, "prod", "cluster", "ci/*:pull")
+	for _, repo := range []string{"ci/app", "sandbox/x"} {
+		if s := admin.pushImage(repo, "v1", []byte(repo)); s != http.StatusCreated {
+			t.Fatalf("seed %s: %d", repo, s)
+		}
+	}
+	who := map[string]*client{
+		"ci+builder": {tr: ar.testRegistry, user: "ci+builder", secret: robot, bearer: true},
+		"alice":      {tr: ar.testRegistry, user: "alice", secret: "alice-pw", bearer: true},
+		"prod token": {tr: ar.testRegistry, user: "prod", secret: cluster, bearer: true},
+		"anonymous":  {tr: ar.testRegistry, bearer: true},
+	}
+	// The table of the document: pull ci/app, push ci/app, pull sandbox/x,
+	// push sandbox/x, delete.
+	table := map[string][5]int{
+		"ci+builder": {200, 201, 403, 403, 403},
+		"alice":      {200, 403, 200, 201, 403},
+		"prod token": {200, 403, 403, 403, 403},
+		"anonymous":  {401, 401, 401, 401, 401},
+	}
+	for name, row := range table {
+		c := who[name]
+		tag := "by-" + strings.NewReplacer(" ", "-", "+", "-").Replace(name)
+		got := [5]int{
+			c.do("GET", "/v2/ci/app/manifests/v1", nil).status,
+			c.pushImage("ci/app", tag, []byte("ci "+name)),
+			c.do("GET", "/v2/sandbox/x/manifests/v1", nil).status,
+			c.pushImage("sandbox/x", tag, []byte("sandbox "+name)),
+			c.do("DELETE", "/v2/ci/app/manifests/v1", nil).status,
+		}
+		if got != row {
+			t.Errorf("%s: %v, want %v", name, got, row)
+		}
+	}
+}
+
+// TestInvalidNamesWithAuth: a push to an invalid name by someone who could
+// create its namespace is NAME_INVALID, not a failed namespace creation.
+func TestInvalidNamesWithAuth(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.Auth.CreateNamespaces = true })
+	ar.user("dev", false)
+	for _, user := range [][2]string{{"admin", adminPassword}, {"dev", "dev-pw"}} {
+		for _, path := range []string{"/v2/Bad/app/blobs/uploads/", "/v2/a..b/app/blobs/uploads/"} {
+			r := ar.do("POST", path, nil, "Authorization", auth.BasicAuthorization(user[0], user[1]))
+			if r.status >= 500 {
+				t.Fatalf("%s %s: %d %s", user[0], path, r.status, r.body)
+			}
+		}
+	}
+	r := ar.do("POST", "/v2/Bad/app/blobs/uploads/", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword))
+	want(t, "system admin, invalid name", r, http.StatusBadRequest, "NAME_INVALID")
+}

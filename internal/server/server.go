@@ -125,7 +125,8 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm})
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, TrustedProxies: proxies})
 	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
