@@ -156,3 +156,18 @@ func TestManagementOnEveryBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestManagementBehindProxy checks that the management API audits the
+// client a trusted proxy names, as /v2 does.
+func TestManagementBehindProxy(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.HTTP.TrustedProxies = "127.0.0.1/32,::1/128" })
+	r := ar.do("POST", "/api/v1/namespaces", []byte(`{"name":"team"}`),
+		"Authorization", auth.BasicAuthorization("admin", adminPassword), "X-Forwarded-For", "203.0.113.9")
+	if r.status != http.StatusCreated {
+		t.Fatalf("create namespace: %d %s", r.status, r.body)
+	}
+	es, err := ar.store.Audit(context.Background(), meta.AuditQuery{Action: "namespace.create"})
+	if err != nil || len(es) != 1 || es[0].Client != "203.0.113.9" {
+		t.Errorf("audit: %+v, %v; want the forwarded client", es, err)
+	}
+}

@@ -141,7 +141,7 @@ func (s *Server) routes() http.Handler {
 			Route:   func(*http.Request) string { return "token" },
 		}))
 	}
-	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler())
+	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler(v2h.ClientAddr))
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
