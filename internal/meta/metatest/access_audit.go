@@ -187,3 +187,20 @@ func testConcurrentAccess(t *testing.T, a meta.Access) {
 		t.Errorf("%d racing appends gave %d events with %d distinct IDs", n*5, len(es), len(seen))
 	}
 }
+
+func testPruneAudit(t *testing.T, a meta.Access) {
+	ctx := t.Context()
+	for i := range 10 {
+		must(t, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{At: at(i), Actor: "a", Action: "pull", Target: fmt.Sprint(i), Result: "ok"}))
+	}
+	n, err := a.PruneAudit(ctx, at(4))
+	must(t, "PruneAudit", err)
+	if n != 4 {
+		t.Errorf("PruneAudit removed %d events, want 4", n)
+	}
+	es, err := a.Audit(ctx, meta.AuditQuery{})
+	must(t, "Audit", err)
+	if len(es) != 6 || es[len(es)-1].Target != "4" {
+		t.Errorf("after pruning, %d events, oldest %+v", len(es), es[len(es)-1])
+	}
+}

@@ -359,6 +359,24 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.change(ctx, "delete token "+id, `DELETE FROM tokens WHERE id = $1`, id)
 }
 
+// PruneTokens deletes the tokens that expired or were revoked before before.
+func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune tokens: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// PruneAudit deletes the audit events that happened before before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 func scanSigningKey(row pgx.Row) (meta.SigningKey, error) {
 	var k meta.SigningKey
 	var retired *time.Time

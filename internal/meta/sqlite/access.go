@@ -361,6 +361,27 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.change(ctx, "delete token "+id, `DELETE FROM tokens WHERE id = ?`, id)
 }
 
+// PruneTokens deletes the tokens that expired or were revoked before before.
+func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune tokens",
+		`DELETE FROM tokens WHERE expires_at < ? OR revoked_at < ?`, before.UnixNano(), before.UnixNano())
+}
+
+// PruneAudit deletes the audit events that happened before before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune audit log", `DELETE FROM audit_events WHERE at < ?`, before.UnixNano())
+}
+
+// prune runs a DELETE and returns how many rows it removed.
+func (s *Store) prune(ctx context.Context, what, query string, args ...any) (int, error) {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, unavailable(err))
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // SigningKeys lists every signing key, retired or not, oldest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]meta.SigningKey, error) {
 	ks, err := queryAll(ctx, s.readers, scanSigningKey,
