@@ -171,3 +171,41 @@ func TestManagementBehindProxy(t *testing.T) {
 		t.Errorf("audit: %+v, %v; want the forwarded client", es, err)
 	}
 }
+
+// TestHousekeeping checks that dead tokens go after their retention, live
+// ones stay, and the audit log is pruned only when asked.
+func TestHousekeeping(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.Housekeeping.AuditRetention = 48 * time.Hour })
+	ctx := context.Background()
+	ar.user("alice", false)
+	deadID, _ := ar.token(meta.TokenPersonal, "alice", "dead")
+	liveID, _ := ar.token(meta.TokenPersonal, "alice", "live")
+	if err := ar.store.RevokeToken(ctx, deadID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.store.AppendAudit(ctx, meta.AuditEvent{At: time.Now(), Actor: "a", Action: "probe", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	// A day on, the revoked token is still within its week.
+	if err := ar.s.Housekeep(ctx, time.Now().Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.store.Token(ctx, deadID); err != nil {
+		t.Errorf("revoked token deleted within its retention: %v", err)
+	}
+	if es, _ := ar.store.Audit(ctx, meta.AuditQuery{Action: "probe"}); len(es) != 1 {
+		t.Errorf("audit event deleted within its retention")
+	}
+	if err := ar.s.Housekeep(ctx, time.Now().Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.store.Token(ctx, deadID); err == nil {
+		t.Error("revoked token outlived its retention")
+	}
+	if _, err := ar.store.Token(ctx, liveID); err != nil {
+		t.Errorf("live token deleted: %v", err)
+	}
+	if es, _ := ar.store.Audit(ctx, meta.AuditQuery{Action: "probe"}); len(es) != 0 {
+		t.Errorf("audit event outlived its retention")
+	}
+}
