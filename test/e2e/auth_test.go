@@ -49,19 +49,36 @@ func TestConformanceWithAuth(t *testing.T) {
 	}
 }
 
-// needTools skips (or under CI fails) unless the clients are installed;
-// /work/shared/clients/run.sh installs them.
+// clientModules are the Go clients and the versions the shared
+// clients/run.sh pins; needTools installs them the same way when missing.
+var clientModules = map[string]string{
+	"crane":  "github.com/google/go-containerregistry/cmd/crane@v0.22.1",
+	"oras":   "oras.land/oras/cmd/oras@v1.3.6",
+	"regctl": "github.com/regclient/regclient/cmd/regctl@v0.11.7",
+}
+
+// needTools makes sure the clients are on PATH: Go clients are installed
+// from the module proxy; anything else missing skips the test, or fails it
+// under CI (.ci/run installs skopeo).
 func needTools(t *testing.T, names ...string) {
 	t.Helper()
 	gobin := filepath.Join(goEnv(t, "GOPATH"), "bin")
 	t.Setenv("PATH", gobin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed", n)
-			}
-			t.Skipf("%s is not installed (the shared clients/run.sh installs it)", n)
+		if _, err := exec.LookPath(n); err == nil {
+			continue
 		}
+		if mod, ok := clientModules[n]; ok {
+			if out, err := exec.Command("go", "install", mod).CombinedOutput(); err == nil {
+				continue
+			} else if os.Getenv("CI") != "" {
+				t.Fatalf("go install %s: %v\n%s", mod, err, out)
+			}
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed", n)
+		}
+		t.Skipf("%s is not installed", n)
 	}
 }
 
