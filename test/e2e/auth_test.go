@@ -224,6 +224,12 @@ func TestClientsLogIn(t *testing.T) {
 				t.Fatalf("crane digest: %q", d)
 			}
 			sh(t, w, docker, true, "crane", "--insecure", "pull", "--format", "oci", img, filepath.Join(w, "pulled"))
+			// The catalog shows dev only what dev may pull.
+			for _, repo := range strings.Fields(sh(t, w, docker, true, "crane", "--insecure", "catalog", R)) {
+				if !strings.HasPrefix(repo, "team/") {
+					t.Fatalf("dev's catalog lists %s", repo)
+				}
+			}
 
 			// oras: log in, push an artifact, pull it back.
 			art := R + "/team/oras-" + cred.mode + ":v1"
@@ -262,6 +268,20 @@ func TestClientsLogIn(t *testing.T) {
 				t.Fatalf("skopeo inspect: %s", insp)
 			}
 		})
+	}
+
+	// Seen by the system administrator, the catalog holds more.
+	f.namespace("hidden", nil)
+	adminCfg := []string{"DOCKER_CONFIG=" + filepath.Join(t.TempDir(), "docker")}
+	sh(t, dataDir, adminCfg, true, "crane", "auth", "login", R, "-u", "admin", "-p", e2eAdminPassword)
+	sh(t, dataDir, adminCfg, true, "crane", "--insecure", "copy", R+"/team/crane-password:v1", R+"/hidden/app:v1")
+	if cat := sh(t, dataDir, adminCfg, true, "crane", "--insecure", "catalog", R); !strings.Contains(cat, "hidden/app") {
+		t.Fatalf("admin's catalog lacks hidden/app:\n%s", cat)
+	}
+	devCfg := []string{"DOCKER_CONFIG=" + filepath.Join(t.TempDir(), "docker")}
+	sh(t, dataDir, devCfg, true, "crane", "auth", "login", R, "-u", "dev", "-p", "dev-password")
+	if cat := sh(t, dataDir, devCfg, true, "crane", "--insecure", "catalog", R); strings.Contains(cat, "hidden/") || !strings.Contains(cat, "team/") {
+		t.Fatalf("dev's catalog:\n%s", cat)
 	}
 
 	t.Run("read-only token", func(t *testing.T) {
