@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -328,5 +329,39 @@ func (f *accessFixture) audit(q meta.AuditQuery) []meta.AuditEvent {
 			return ev
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGeneratedAdminPassword: without WHARF_ADMIN_PASSWORD the first start
+// prints a generated password once, it logs in, and a restart prints none.
+func TestGeneratedAdminPassword(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startWharf(t, dataDir, "WHARF_AUTH_ENABLED=true")
+	m := regexp.MustCompile(`user=admin password=(\S+)`).FindStringSubmatch(p.log.String())
+	if m == nil {
+		t.Fatalf("no generated password in the log:\n%s", p.log)
+	}
+	ping := func(p *wharfProcess, password string) int {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+"/v2/", nil)
+		req.Header.Set("Authorization", auth.BasicAuthorization("admin", password))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := ping(p, m[1]); s != http.StatusOK {
+		t.Fatalf("the printed password: %d", s)
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := startWharf(t, dataDir, "WHARF_AUTH_ENABLED=true", "WHARF_ADMIN_PASSWORD=ignored-now")
+	if strings.Contains(p2.log.String(), "password=") {
+		t.Fatalf("a restart printed a password:\n%s", p2.log)
+	}
+	if s := ping(p2, m[1]); s != http.StatusOK {
+		t.Fatalf("the first password after a restart: %d", s)
 	}
 }
