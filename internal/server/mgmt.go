@@ -62,8 +62,10 @@ func (s *Server) mgmtAuthenticate(r *http.Request, client netip.Addr) (auth.Prin
 		return auth.Principal{}, apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter)
 	case errors.Is(err, meta.ErrUnavailable):
 		return auth.Principal{}, &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrBearerInvalid):
+		return auth.Principal{}, err // 401
 	case err != nil:
-		return auth.Principal{}, err
+		return auth.Principal{}, &apierr.Error{Code: apierr.Unknown, Message: "internal error", Err: err}
 	}
 	if c.Bearer != nil {
 		// A bearer token carries a grant for /v2, not the caller's roles:
