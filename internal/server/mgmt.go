@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -59,7 +60,8 @@ func (s *Server) mgmtAuthenticate(r *http.Request, client netip.Addr) (auth.Prin
 	var locked *access.LockedError
 	switch {
 	case errors.As(err, &locked):
-		return auth.Principal{}, apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter)
+		return auth.Principal{}, &mgmt.RetryError{After: locked.RetryAfter,
+			Err: apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter.Round(time.Second))}
 	case errors.Is(err, meta.ErrUnavailable):
 		return auth.Principal{}, &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
 	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrBearerInvalid):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,9 @@ func TestManagementAuthentication(t *testing.T) {
 	}
 	if last != http.StatusTooManyRequests {
 		t.Errorf("after repeated failures: %d, want 429", last)
+	}
+	if r, _ := me(t, ar.testRegistry, auth.BasicAuthorization("alice", "guess")); r.header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", r.header)
 	}
 }
 
@@ -207,5 +211,35 @@ func TestHousekeeping(t *testing.T) {
 	}
 	if es, _ := ar.store.Audit(ctx, meta.AuditQuery{Action: "probe"}); len(es) != 0 {
 		t.Errorf("audit event outlived its retention")
+	}
+}
+
+// TestManagementDuringOutage stops the database under the management API:
+// requests get 503 problems with Retry-After, not 401 or 500, and work again
+// when it is back.
+func TestManagementDuringOutage(t *testing.T) {
+	t.Parallel()
+	pg := startPostgres(t)
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.Driver = "postgres"
+	cfg.Database.Postgres.URL = pg.vars["WHARF_TEST_POSTGRES_URL"]
+	cfg.Auth.Enabled = true
+	cfg.Auth.BcryptCost = 4
+	cfg.AdminPassword = adminPassword
+	tr := openTestRegistry(t, cfg)
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	if r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+	pg.stop()
+	r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+		r.header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(r.body), `"UNAVAILABLE"`) {
+		t.Errorf("during the outage: %d %v %s", r.status, r.header, r.body)
+	}
+	pg.start()
+	if r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Errorf("after the outage: %d %s", r.status, r.body)
 	}
 }
