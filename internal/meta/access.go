@@ -159,9 +159,11 @@ type Access interface {
 	// retirement.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 
-	// AppendAudit records e. The store assigns its ID (e.ID is ignored),
-	// increasing, so that [AuditQuery.BeforeID] pages.
-	AppendAudit(ctx context.Context, e AuditEvent) error
+	// AppendAudit records events, in one transaction, in order. The store
+	// assigns their IDs (e.ID is ignored), increasing, so that
+	// [AuditQuery.BeforeID] pages. A writer that queues events should pass
+	// what it has queued at once: one commit for many events.
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// Audit returns the events q selects, newest (highest ID) first.
 	// TargetPrefix is a plain prefix: % and _ are not patterns.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)

@@ -39,6 +39,7 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
 		{"PruneAudit", testPruneAudit},
+		{"AppendAuditBatch", testAppendAuditBatch},
 		{"ConcurrentAccess", testConcurrentAccess},
 	}
 	for _, tt := range tests {
