@@ -138,6 +138,14 @@ func TestNamespaces(t *testing.T) {
 	if m.Role != "admin" || m.User != "alice" {
 		t.Errorf("member %+v", m)
 	}
+	var ms mgmt.List[mgmt.Member]
+	e.want(200, "alice", "GET", "/api/v1/users/alice/memberships", nil, &ms)
+	if len(ms.Items) != 1 || ms.Items[0].Namespace != "team-a" || ms.Items[0].Role != "admin" {
+		t.Errorf("memberships of alice: %+v", ms)
+	}
+	e.want(200, "root", "GET", "/api/v1/users/alice/memberships", nil, nil)
+	e.want(403, "alice", "GET", "/api/v1/users/root/memberships", nil, nil)
+	e.want(404, "root", "GET", "/api/v1/users/nobody/memberships", nil, nil)
 	var me mgmt.Me
 	e.want(200, "alice", "GET", "/api/v1/me", nil, &me)
 	if len(me.Memberships) != 1 || me.Memberships[0].Role != "admin" {
