@@ -570,3 +570,27 @@ func TestAutomaticRotation(t *testing.T) {
 		}
 	})
 }
+
+// TestLongUserNames: a user name as long as the Authorization header allows
+// is refused, and neither the audit log nor the limiter keeps it whole.
+func TestLongUserNames(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		long := strings.Repeat("x", 60<<10)
+		for range 3 {
+			if _, err := f.svc.Login(ctx, long, "pw", netip.Addr{}); !errors.Is(err, access.ErrUnauthenticated) {
+				t.Fatalf("long name: %v", err)
+			}
+		}
+		// The hashed key still counts: the name is locked out.
+		var locked *access.LockedError
+		if _, err := f.svc.Login(ctx, long, "pw", netip.Addr{}); !errors.As(err, &locked) {
+			t.Fatalf("fourth try: %v; want LockedError", err)
+		}
+		ev := f.audit(t, meta.AuditQuery{Action: "login", Result: "failed"})
+		if len(ev) == 0 || len(ev[0].Actor) > 200 {
+			t.Fatalf("audit actor of %d bytes", len(ev[0].Actor))
+		}
+	})
+}
