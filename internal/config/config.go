@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -28,6 +30,19 @@ type Config struct {
 	Cache    Cache    `yaml:"cache"`
 	GC       GC       `yaml:"gc"`
 	Uploads  Uploads  `yaml:"uploads"`
+	Auth     Auth     `yaml:"auth"`
+	// AdminPassword is the password of the admin account created on the
+	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
+	AdminPassword string       `yaml:"adminPassword"`
+	Housekeeping  Housekeeping `yaml:"housekeeping"`
+}
+
+// Housekeeping is what access control deletes by itself: tokens long dead
+// and, if asked, old audit events.
+type Housekeeping struct {
+	Interval           time.Duration `yaml:"interval"`
+	DeadTokenRetention time.Duration `yaml:"deadTokenRetention"`
+	AuditRetention     time.Duration `yaml:"auditRetention"`
 }
 
 // HTTP is the listener.
@@ -38,6 +53,9 @@ type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
 	IdleTimeout       time.Duration `yaml:"idleTimeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+	// TrustedProxies is a comma-separated list of CIDR prefixes whose
+	// X-Forwarded-For header is believed (see ProxyPrefixes).
+	TrustedProxies string `yaml:"trustedProxies"`
 }
 
 // Log is the server log.
@@ -116,6 +134,28 @@ type Uploads struct {
 	ExpireInterval time.Duration `yaml:"expireInterval"`
 }
 
+// Auth is authentication and access control.
+type Auth struct {
+	Enabled          bool          `yaml:"enabled"`
+	Realm            string        `yaml:"realm"`
+	Service          string        `yaml:"service"`
+	Issuer           string        `yaml:"issuer"`
+	TokenTTL         time.Duration `yaml:"tokenTTL"`
+	RefreshTokenTTL  time.Duration `yaml:"refreshTokenTTL"`
+	KeyLifetime      time.Duration `yaml:"keyLifetime"`
+	CreateNamespaces bool          `yaml:"createNamespaces"`
+	BcryptCost       int           `yaml:"bcryptCost"`
+	Limiter          AuthLimiter   `yaml:"limiter"`
+}
+
+// AuthLimiter is the brute-force limiter of logins.
+type AuthLimiter struct {
+	MaxFailures int           `yaml:"maxFailures"`
+	Window      time.Duration `yaml:"window"`
+	Backoff     time.Duration `yaml:"backoff"`
+	MaxBackoff  time.Duration `yaml:"maxBackoff"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -137,6 +177,16 @@ func Default() Config {
 			BatchSize:         1000,
 		},
 		Uploads: Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
+		Auth: Auth{
+			Service:         "wharf",
+			Issuer:          "wharf",
+			TokenTTL:        5 * time.Minute,
+			RefreshTokenTTL: 30 * 24 * time.Hour,
+			KeyLifetime:     90 * 24 * time.Hour,
+			BcryptCost:      12,
+			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
+		},
+		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
 	}
 }
 
@@ -248,6 +298,19 @@ func (c *Config) Validate() error {
 	if c.Uploads.ExpireInterval <= 0 {
 		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
+	if _, err := c.HTTP.ProxyPrefixes(); err != nil {
+		bad("http.trustedProxies", "%v", err)
+	}
+	c.validateAuth(bad)
+	if h := c.Housekeeping; h.Interval < time.Minute {
+		bad("housekeeping.interval", "must be at least 1m, got %s", h.Interval)
+	}
+	if c.Housekeeping.DeadTokenRetention < 0 {
+		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)
+	}
+	if c.Housekeeping.AuditRetention < 0 {
+		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
+	}
 	return errors.Join(errs...)
 }
 
@@ -264,4 +327,74 @@ func (c *Config) validateGC(bad func(option, format string, args ...any)) {
 	if c.GC.BatchSize < 1 || c.GC.BatchSize > 100000 {
 		bad("gc.batchSize", "must be between 1 and 100000, got %d", c.GC.BatchSize)
 	}
+}
+
+func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
+	a := c.Auth
+	if a.Realm != "" && !strings.HasPrefix(a.Realm, "http://") && !strings.HasPrefix(a.Realm, "https://") {
+		bad("auth.realm", "must be an http:// or https:// URL of the token endpoint, got %q", a.Realm)
+	}
+	if a.Service == "" {
+		bad("auth.service", "must not be empty")
+	}
+	if a.Issuer == "" {
+		bad("auth.issuer", "must not be empty")
+	}
+	if a.TokenTTL < time.Second || a.TokenTTL > 24*time.Hour {
+		bad("auth.tokenTTL", "must be between 1s and 24h, got %s", a.TokenTTL)
+	}
+	if a.RefreshTokenTTL < time.Minute {
+		bad("auth.refreshTokenTTL", "must be at least 1m, got %s", a.RefreshTokenTTL)
+	}
+	if a.KeyLifetime != 0 && a.KeyLifetime < time.Hour {
+		bad("auth.keyLifetime", "must be 0 (never rotate) or at least 1h, got %s", a.KeyLifetime)
+	}
+	if a.BcryptCost < 4 || a.BcryptCost > 31 {
+		bad("auth.bcryptCost", "must be between 4 and 31, got %d", a.BcryptCost)
+	}
+	l := a.Limiter
+	if l.MaxFailures < 1 {
+		bad("auth.limiter.maxFailures", "must be at least 1, got %d", l.MaxFailures)
+	}
+	for name, d := range map[string]time.Duration{
+		"auth.limiter.window":     l.Window,
+		"auth.limiter.backoff":    l.Backoff,
+		"auth.limiter.maxBackoff": l.MaxBackoff,
+	} {
+		if d <= 0 {
+			bad(name, "must be a positive duration, got %s", d)
+		}
+	}
+	if l.MaxBackoff < l.Backoff {
+		bad("auth.limiter.maxBackoff", "must not be shorter than auth.limiter.backoff (%s), got %s", l.Backoff, l.MaxBackoff)
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) > 72 {
+		bad("adminPassword", "must be at most 72 bytes (bcrypt's limit)")
+	}
+}
+
+// ProxyPrefixes parses TrustedProxies: comma-separated CIDR prefixes or
+// single addresses.
+func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(h.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
