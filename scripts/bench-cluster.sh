@@ -11,8 +11,9 @@
 #   scripts/bench-cluster.sh [OUT_DIR] [-- extra wharf bench flags]
 #
 # Each configuration gets a fresh database and bucket prefix, dropped at
-# the end. Writes OUT_DIR/single.txt and OUT_DIR/replicas3.txt (and .json).
-# The big blob defaults to 256MiB (pass -- --size 1GiB for the full size).
+# the end. Writes OUT_DIR/single.json and OUT_DIR/replicas3.json and prints
+# the side-by-side table docs/performance.md holds (OUT_DIR/table.md). The
+# big blob defaults to 256MiB (pass -- --size 1GiB for the full size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
@@ -73,10 +74,36 @@ run() {
   echo "== $1: $2 instance(s) on S3 + PostgreSQL" >&2
   local u p
   u=$(IFS=,; echo "${urls[*]}"); p=$(IFS=,; echo "${procs[*]}")
-  "$work/wharf" bench --url "$u" --pid "$p" "${extra[@]}" | tee "$out/$1.txt"
+  # A failed scenario is reported in the JSON; go on to the next configuration.
+  "$work/wharf" bench --url "$u" --pid "$p" --json "${extra[@]}" >"$out/$1.json" || echo "$1: some scenarios failed" >&2
   stop
 }
 
 run single 1
 run replicas3 3
+python3 - "$out/single.json" "$out/replicas3.json" <<'PY' | tee "$out/table.md"
+import json, sys
+def load(p):
+    with open(p) as f:
+        return {(r["scenario"], r.get("concurrency", 0)): r for r in json.load(f)["results"]}
+def fmt(v):
+    return "" if v is None else f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+one, three = load(sys.argv[1]), load(sys.argv[2])
+print("| scenario | conc | 1 instance | 3 replicas | ratio | 1 instance p99 ms | 3 replicas p99 ms "
+      "| 1 instance per server CPU-s | 3 replicas per server CPU-s |")
+print("|---|---|---|---|---|---|---|---|---|")
+for key, a in one.items():
+    b = three.get(key)
+    if b is None or a.get("error") or b.get("error"):
+        err = (a.get("error") or (b or {}).get("error") or "missing")[:160]
+        print(f"| {key[0]} | {key[1]} | failed: {err} | | | | | | |")
+        continue
+    unit, latency = a["unit"], a["unit"] == "ms"
+    r = a["value"] / b["value"] if latency else b["value"] / a["value"]
+    cu = a.get("per_server_cpu_second_unit", "")
+    ac, bc = a.get("per_server_cpu_second"), b.get("per_server_cpu_second")
+    print(f"| {key[0]} | {key[1]} | {fmt(a['value'])} {unit} | {fmt(b['value'])} {unit} | {r:.2f}x "
+          f"| {'' if latency else fmt(a.get('p99_ms'))} | {'' if latency else fmt(b.get('p99_ms'))} "
+          f"| {fmt(ac)} {cu if ac else ''} | {fmt(bc)} {cu if bc else ''} |")
+PY
 echo "results in $out" >&2

@@ -234,9 +234,10 @@ func (r *Registry) uploadDigest(ctx context.Context, u meta.Upload, alg digest.A
 // in one transaction together with extra.
 func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d digest.Digest, extra func(meta.Tx) error) (meta.Blob, error) {
 	err := r.content.Commit(ctx, u.ID, u.Parts, u.Offset, d)
-	if errors.Is(err, content.ErrNotFound) {
+	if errors.Is(err, content.ErrNotFound) || errors.Is(err, content.ErrSize) {
 		// A previous attempt may have moved the bytes and died before the
-		// metadata commit; the blob is then already in place.
+		// metadata commit, having removed some or all of the upload; the
+		// blob, whose digest the hash state proves, is then in place.
 		if size, serr := r.content.Stat(ctx, d); serr == nil && size == u.Offset {
 			err = nil
 		}

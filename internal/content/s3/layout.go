@@ -101,14 +101,16 @@ func (l layout) part(id string, offset int64, token string) string {
 }
 
 // parsePart returns the offset a part key of upload id starts at and its
-// token; ok is false for keys that are not parts.
+// token; ok is false for keys that are not parts. A key without a token,
+// as wharf wrote before parts were recorded, has the empty token, which no
+// parts string names: it is only ever removed.
 func (l layout) parsePart(id, key string) (offset int64, token string, ok bool) {
 	name, found := strings.CutPrefix(key, l.uploadDir(id))
 	if !found || path.Base(name) != name {
 		return 0, "", false
 	}
-	num, token, found := strings.Cut(name, "-")
-	if !found || len(num) != offsetLen || token == "" || strings.Contains(token, partSep) {
+	num, token, hasToken := strings.Cut(name, "-")
+	if len(num) != offsetLen || (hasToken && token == "") || strings.Contains(token, partSep) {
 		return 0, "", false
 	}
 	offset, err := strconv.ParseInt(num, 10, 64)
