@@ -414,8 +414,3 @@ func (c *Collector) record(ctx context.Context, rep Report, err error) {
 		m.QueueDepth.Set(float64(n))
 	}
 }
-
-// QueueDepth returns how many reviews are queued, due or not.
-func (c *Collector) QueueDepth(ctx context.Context) (int64, error) {
-	return c.meta.ReviewCount(ctx)
-}
