@@ -105,3 +105,13 @@ var (
 	// follow the Docker token specification.
 	TokenRequestInvalid = Code{"TOKEN_REQUEST_INVALID", http.StatusBadRequest, "invalid token request"}
 )
+
+// Codes of the management API (/api/v1), written as problem JSON. Refusals
+// of authentication and authorisation, overload and outages reuse
+// [Unauthorized], [Denied], [TooManyRequests] and [Unavailable].
+var (
+	RequestInvalid   = Code{"INVALID_REQUEST", http.StatusBadRequest, "the request is invalid"}
+	NotFound         = Code{"NOT_FOUND", http.StatusNotFound, "no such resource"}
+	Conflict         = Code{"CONFLICT", http.StatusConflict, "the resource exists already or was changed"}
+	MethodNotAllowed = Code{"METHOD_NOT_ALLOWED", http.StatusMethodNotAllowed, "method not allowed on this resource"}
+)

@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
@@ -140,6 +141,7 @@ func (s *Server) routes() http.Handler {
 			Route:   func(*http.Request) string { return "token" },
 		}))
 	}
+	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler(v2h.ClientAddr))
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -199,6 +201,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	stopHousekeeping := s.startHousekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -221,6 +224,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	stopHousekeeping()
 	return errors.Join(err, s.Close())
 }
 

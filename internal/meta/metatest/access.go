@@ -32,11 +32,15 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"Tokens", testTokens},
 		{"TokenConflicts", testTokenConflicts},
 		{"TokenLifecycle", testTokenLifecycle},
+		{"PruneTokens", testPruneTokens},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteNamespaceCascades", testDeleteNamespaceCascades},
 		{"SigningKeys", testSigningKeys},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
+		{"PruneAudit", testPruneAudit},
+		{"AppendAuditBatch", testAppendAuditBatch},
+		{"ConcurrentAccess", testConcurrentAccess},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -473,126 +477,35 @@ func testSigningKeys(t *testing.T, a meta.Access) {
 	wantDiff(t, "keys after retiring k1", []meta.SigningKey{k1, k2}, ks)
 }
 
-// appendAudit appends events and returns them as Audit reads them (IDs
-// set), oldest first.
-func appendAudit(t testing.TB, a meta.Access, es ...meta.AuditEvent) []meta.AuditEvent {
-	t.Helper()
-	ctx := context.Background()
-	for _, e := range es {
-		must(t, "AppendAudit", a.AppendAudit(ctx, e))
-	}
-	got, err := a.Audit(ctx, meta.AuditQuery{N: len(es)})
-	must(t, "Audit", err)
-	if len(got) != len(es) {
-		t.Fatalf("Audit after appending %d events returned %d", len(es), len(got))
-	}
-	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
-		got[i], got[j] = got[j], got[i]
-	}
-	for i := range got {
-		if i > 0 && got[i].ID <= got[i-1].ID {
-			t.Fatalf("audit IDs do not increase: %d then %d", got[i-1].ID, got[i].ID)
-		}
-		want := es[i]
-		want.ID = got[i].ID
-		wantDiff(t, fmt.Sprintf("audit event %d", i), want, got[i])
-	}
-	return got
-}
-
-func testAuditFilters(t *testing.T, a meta.Access) {
+func testPruneTokens(t *testing.T, a meta.Access) {
 	ctx := t.Context()
-	ev := func(n int, actor, action, target, result string) meta.AuditEvent {
-		return meta.AuditEvent{At: at(n), Actor: actor, Client: "192.0.2.1", Action: action, Target: target, Result: result, Detail: "d"}
+	createUsers(t, a, "alice")
+	expired := newToken(meta.TokenRefresh, "alice", "expired")
+	expired.ExpiresAt = at(10)
+	revoked := newToken(meta.TokenPersonal, "alice", "revoked")
+	revoked.RevokedAt = at(10)
+	fresh := newToken(meta.TokenPersonal, "alice", "recently-revoked")
+	fresh.RevokedAt = at(30)
+	forever := newToken(meta.TokenPersonal, "alice", "forever")
+	forever.ExpiresAt = time.Time{}
+	live := newToken(meta.TokenPersonal, "alice", "live") // expires at(3600)
+	for _, tok := range []meta.Token{expired, revoked, fresh, forever, live} {
+		createToken(t, a, tok)
 	}
-	es := appendAudit(t, a,
-		ev(1, "user:alice", "login", "user:alice", "ok"),
-		ev(2, "user:alice", "push", "team-a/app:v1", "ok"),
-		ev(3, "user:bob", "push", "team-a/app:v2", "denied"),
-		ev(4, "user:bob", "pull", "team-a/application:v1", "ok"),
-		ev(5, "robot:ci+builder", "push", "team-ab/x:1", "ok"),
-		ev(6, "anonymous", "pull", "team_a/app:v1", "denied"),
-		ev(7, "user:alice", "token.create", "user:alice", "ok"),
-	)
-	ids := func(q meta.AuditQuery) []int {
-		t.Helper()
-		got, err := a.Audit(ctx, q)
-		must(t, fmt.Sprintf("Audit(%+v)", q), err)
-		var idx []int
-		for _, e := range got {
-			for i := range es {
-				if es[i].ID == e.ID {
-					idx = append(idx, i+1) // the event's number above
-				}
-			}
-		}
-		return idx
+	n, err := a.PruneTokens(ctx, at(20))
+	must(t, "PruneTokens", err)
+	if n != 2 {
+		t.Errorf("PruneTokens removed %d tokens, want 2", n)
 	}
-	for _, tt := range []struct {
-		name string
-		q    meta.AuditQuery
-		want []int
-	}{
-		{"all, newest first", meta.AuditQuery{}, []int{7, 6, 5, 4, 3, 2, 1}},
-		{"actor", meta.AuditQuery{Actor: "user:alice"}, []int{7, 2, 1}},
-		{"action", meta.AuditQuery{Action: "push"}, []int{5, 3, 2}},
-		{"result", meta.AuditQuery{Result: "denied"}, []int{6, 3}},
-		{"target prefix", meta.AuditQuery{TargetPrefix: "team-a/"}, []int{4, 3, 2}},
-		{"target prefix is not a pattern", meta.AuditQuery{TargetPrefix: "team_a/"}, []int{6}},
-		{"target prefix that is a whole target", meta.AuditQuery{TargetPrefix: "team-a/app:v1"}, []int{2}},
-		{"since", meta.AuditQuery{Since: at(5)}, []int{7, 6, 5}},
-		{"until", meta.AuditQuery{Until: at(3)}, []int{2, 1}},
-		{"since and until", meta.AuditQuery{Since: at(2), Until: at(4)}, []int{3, 2}},
-		{"combined", meta.AuditQuery{Actor: "user:bob", Action: "push", TargetPrefix: "team-a", Result: "denied"}, []int{3}},
-		{"no match", meta.AuditQuery{Actor: "user:carol"}, nil},
-		{"N", meta.AuditQuery{Action: "push", N: 2}, []int{5, 3}},
-		{"before", meta.AuditQuery{Action: "push", BeforeID: es[4].ID}, []int{3, 2}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			wantDiff(t, "events", tt.want, ids(tt.q))
-		})
+	for _, tok := range []meta.Token{expired, revoked} {
+		_, err := a.Token(ctx, tok.ID)
+		wantErr(t, "pruned token "+tok.Name, err, meta.ErrNotFound)
 	}
-}
-
-func testAuditPaging(t *testing.T, a meta.Access) {
-	ctx := t.Context()
-	const total = 205
-	for i := range total {
-		must(t, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{
-			At: at(i), Actor: "user:alice", Client: "::1", Action: "pull", Target: fmt.Sprintf("r:%d", i), Result: "ok",
-		}))
+	for _, tok := range []meta.Token{fresh, forever, live} {
+		_, err := a.Token(ctx, tok.ID)
+		must(t, "kept token "+tok.Name, err)
 	}
-	first, err := a.Audit(ctx, meta.AuditQuery{})
-	must(t, "Audit", err)
-	if len(first) != 100 {
-		t.Fatalf("Audit with N 0 returned %d events, want the default 100", len(first))
-	}
-	// Page through everything, 64 at a time, newest first.
-	var seen []string
-	var before int64
-	for pages := 0; ; pages++ {
-		if pages > total {
-			t.Fatal("paging does not end")
-		}
-		page, err := a.Audit(ctx, meta.AuditQuery{BeforeID: before, N: 64})
-		must(t, "Audit page", err)
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			seen = append(seen, e.Target)
-		}
-		before = page[len(page)-1].ID
-	}
-	if len(seen) != total {
-		t.Fatalf("paging saw %d events, want %d", len(seen), total)
-	}
-	for i, target := range seen {
-		if want := fmt.Sprintf("r:%d", total-1-i); target != want {
-			t.Fatalf("event %d of the pages is %s, want %s", i, target, want)
-		}
-	}
-	if first[0].Target != seen[0] || first[99].Target != seen[99] {
-		t.Errorf("the default first page and the paged walk disagree")
+	if n, _ := a.PruneTokens(ctx, at(20)); n != 0 {
+		t.Errorf("a second prune removed %d", n)
 	}
 }

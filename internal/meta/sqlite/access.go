@@ -98,6 +98,16 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
 
 const userColumns = `name, password_hash, admin, disabled, created_at, updated_at`
 
+// The access reads on the path of every authenticated request, prepared
+// with the other reads (readQueries).
+const (
+	qUser        = `SELECT ` + userColumns + ` FROM users WHERE name = ?`
+	qNamespace   = `SELECT name, public, created_at FROM namespaces WHERE name = ?`
+	qMember      = `SELECT ` + memberColumns + ` FROM members WHERE namespace = ? AND user_name = ?`
+	qToken       = `SELECT ` + tokenColumns + ` FROM tokens WHERE id = ?`
+	qTokenByHash = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ?`
+)
+
 func scanUser(row rowScanner) (meta.User, error) {
 	var u meta.User
 	var created, updated int64
@@ -110,7 +120,7 @@ func scanUser(row rowScanner) (meta.User, error) {
 
 // User returns user name, or ErrNotFound.
 func (s *Store) User(ctx context.Context, name string) (meta.User, error) {
-	u, err := scanUser(s.readers.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.q.QueryRowContext(ctx, qUser, name))
 	if err != nil {
 		return meta.User{}, notFound(err, "user %s", name)
 	}
@@ -170,8 +180,7 @@ func scanNamespace(row rowScanner) (meta.Namespace, error) {
 
 // Namespace returns namespace name, or ErrNotFound.
 func (s *Store) Namespace(ctx context.Context, name string) (meta.Namespace, error) {
-	ns, err := scanNamespace(s.readers.QueryRowContext(ctx,
-		`SELECT name, public, created_at FROM namespaces WHERE name = ?`, name))
+	ns, err := scanNamespace(s.q.QueryRowContext(ctx, qNamespace, name))
 	if err != nil {
 		return meta.Namespace{}, notFound(err, "namespace %s", name)
 	}
@@ -224,8 +233,7 @@ func scanMember(row rowScanner) (meta.Member, error) {
 
 // Member returns the membership of user in namespace, or ErrNotFound.
 func (s *Store) Member(ctx context.Context, namespace, user string) (meta.Member, error) {
-	m, err := scanMember(s.readers.QueryRowContext(ctx,
-		`SELECT `+memberColumns+` FROM members WHERE namespace = ? AND user_name = ?`, namespace, user))
+	m, err := scanMember(s.q.QueryRowContext(ctx, qMember, namespace, user))
 	if err != nil {
 		return meta.Member{}, notFound(err, "member %s of %s", user, namespace)
 	}
@@ -303,7 +311,7 @@ func scanToken(row rowScanner) (meta.Token, error) {
 
 // Token returns token id, or ErrNotFound.
 func (s *Store) Token(ctx context.Context, id string) (meta.Token, error) {
-	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	t, err := scanToken(s.q.QueryRowContext(ctx, qToken, id))
 	if err != nil {
 		return meta.Token{}, notFound(err, "token %s", id)
 	}
@@ -312,7 +320,7 @@ func (s *Store) Token(ctx context.Context, id string) (meta.Token, error) {
 
 // TokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (meta.Token, error) {
-	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	t, err := scanToken(s.q.QueryRowContext(ctx, qTokenByHash, hash))
 	if err != nil {
 		return meta.Token{}, notFound(err, "token by hash")
 	}
@@ -353,6 +361,27 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.change(ctx, "delete token "+id, `DELETE FROM tokens WHERE id = ?`, id)
 }
 
+// PruneTokens deletes the tokens that expired or were revoked before before.
+func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune tokens",
+		`DELETE FROM tokens WHERE expires_at < ? OR revoked_at < ?`, before.UnixNano(), before.UnixNano())
+}
+
+// PruneAudit deletes the audit events that happened before before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune audit log", `DELETE FROM audit_events WHERE at < ?`, before.UnixNano())
+}
+
+// prune runs a DELETE and returns how many rows it removed.
+func (s *Store) prune(ctx context.Context, what, query string, args ...any) (int, error) {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, unavailable(err))
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // SigningKeys lists every signing key, retired or not, oldest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]meta.SigningKey, error) {
 	ks, err := queryAll(ctx, s.readers, scanSigningKey,
@@ -390,12 +419,40 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		`UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?) WHERE id = ?`, toNanos(at), id)
 }
 
-// AppendAudit records e; the database assigns its ID.
-func (s *Store) AppendAudit(ctx context.Context, e meta.AuditEvent) error {
-	_, err := s.exec(ctx, `INSERT INTO audit_events (at, actor, client, action, target, result, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+// qAppendAudit inserts one audit event.
+const qAppendAudit = `INSERT INTO audit_events (at, actor, client, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// AppendAudit records events in one transaction; the database assigns
+// their IDs.
+func (s *Store) AppendAudit(ctx context.Context, events ...meta.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	err := func() error {
+		if len(events) == 1 {
+			e := events[0]
+			_, err := s.writer.ExecContext(ctx, qAppendAudit, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+			return err
+		}
+		tx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() // a no-op after Commit
+		stmt, err := tx.PrepareContext(ctx, qAppendAudit)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			if _, err := stmt.ExecContext(ctx, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
 	if err != nil {
-		return fmt.Errorf("append audit event %s: %w", e.Action, err)
+		return fmt.Errorf("append %d audit events: %w", len(events), unavailable(err))
 	}
 	return nil
 }

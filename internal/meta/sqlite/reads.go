@@ -54,6 +54,7 @@ const (
 var readQueries = []string{
 	qRepositoryExists, qRepositoryID, qRepositories,
 	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload,
+	qUser, qNamespace, qMember, qToken, qTokenByHash, // access.go
 }
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a
