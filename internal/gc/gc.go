@@ -203,7 +203,7 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("gc: %d reviews failed, the first: %w", len(errs), errs[0])
+		return fmt.Errorf("gc: %d reviews failed, the first with: %w", rep.Errors, errs[0])
 	}
 	return nil
 }
