@@ -6,6 +6,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/jobs"
 )
 
@@ -45,6 +46,16 @@ func (s *Server) gcJobs() []jobs.Job {
 			return err
 		},
 	}}
+}
+
+// collectForAPI runs a collection for POST /api/v1/gc.
+func (s *Server) collectForAPI(ctx context.Context, dryRun bool) (mgmt.GCReport, error) {
+	rep, err := s.gc.Run(ctx, gc.RunOptions{DryRun: dryRun})
+	return mgmt.GCReport{
+		DryRun: rep.DryRun, Reviewed: rep.Reviewed, BlobsDeleted: rep.BlobsDeleted,
+		ManifestsDeleted: rep.ManifestsDeleted, BytesFreed: rep.BytesFreed, Kept: rep.Kept,
+		Deferred: rep.Deferred, Errors: rep.Errors, Seconds: rep.Duration.Seconds(),
+	}, err
 }
 
 // Scrub re-hashes stored content and compares it with the metadata: what

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 )
 
 const ociIndex = "application/vnd.oci.image.index.v1+json"
@@ -246,4 +249,46 @@ func TestScrubEveryBackend(t *testing.T) {
 		}
 		wantBlob(t, tr, "app", []byte("fine"))
 	})
+}
+
+// TestGCOverManagementAPI: a system administrator runs garbage collection
+// with POST /api/v1/gc (dry run first); anyone else is refused.
+func TestGCOverManagementAPI(t *testing.T) {
+	ar := newAuthRegistry(t, func(cfg *config.Config) {
+		cfg.GC.Interval, cfg.GC.ReleasedGrace, cfg.GC.UnreferencedGrace = 0, 0, 0
+	})
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	ar.user("dev", false)
+	orphan := []byte("collected over the API")
+	ar.namespace("team", false, map[string]auth.Role{"dev": auth.RoleDeveloper})
+	d := digest.FromBytes(orphan)
+	r := ar.do("POST", "/v2/team/app/blobs/uploads/?digest="+d.String(), orphan, "Authorization", admin, "Content-Type", "application/octet-stream")
+	want(t, "push orphan", r, http.StatusCreated, "")
+
+	var rep mgmt.GCReport
+	run := func(who, query string, status int) {
+		t.Helper()
+		r := ar.do("POST", "/api/v1/gc"+query, nil, "Authorization", who)
+		if r.status != status {
+			t.Fatalf("POST /api/v1/gc%s: %d %s, want %d", query, r.status, r.body, status)
+		}
+		if status == http.StatusOK {
+			rep = mgmt.GCReport{}
+			if err := json.Unmarshal(r.body, &rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(auth.BasicAuthorization("dev", "dev-pw"), "", http.StatusForbidden)
+	run(admin, "?dryRun=maybe", http.StatusBadRequest)
+	run(admin, "?dryRun=true", http.StatusOK)
+	if !rep.DryRun || rep.BlobsDeleted != 1 || rep.BytesFreed != int64(len(orphan)) {
+		t.Fatalf("dry run: %+v", rep)
+	}
+	want(t, "orphan after the dry run", ar.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, "Authorization", admin), http.StatusOK, "")
+	run(admin, "", http.StatusOK)
+	if rep.DryRun || rep.BlobsDeleted != 1 || rep.BytesFreed != int64(len(orphan)) {
+		t.Fatalf("run: %+v", rep)
+	}
+	want(t, "orphan after the run", ar.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, "Authorization", admin), http.StatusNotFound, "")
 }
