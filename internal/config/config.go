@@ -122,7 +122,8 @@ type GC struct {
 	// it may be deleted.
 	ReleasedGrace time.Duration `yaml:"releasedGrace"`
 	// UnreferencedGrace: how long a blob uploaded or linked but referenced
-	// by no manifest is kept.
+	// by no manifest, or a manifest pushed but neither tagged nor listed by
+	// an index, is kept.
 	UnreferencedGrace time.Duration `yaml:"unreferencedGrace"`
 	// BatchSize: how many queued reviews a run reads at a time.
 	BatchSize int `yaml:"batchSize"`
