@@ -48,6 +48,7 @@ var allowed = map[string][]string{
 	"internal/mgmtclient": {"internal/httpapi/mgmt"},
 	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt"},
 	"test/e2e":            {"*"},
+	"internal/jobs":       {"internal/meta", "internal/metrics"},
 }
 
 func TestImportGraph(t *testing.T) {

@@ -33,6 +33,7 @@ type Config struct {
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
 	AdminPassword string       `yaml:"adminPassword"`
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
+	Uploads       Uploads      `yaml:"uploads"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -133,6 +134,12 @@ type AuthLimiter struct {
 	MaxBackoff  time.Duration `yaml:"maxBackoff"`
 }
 
+// Uploads is how long abandoned upload sessions are kept.
+type Uploads struct {
+	ExpireAfter    time.Duration `yaml:"expireAfter"`
+	ExpireInterval time.Duration `yaml:"expireInterval"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -157,6 +164,7 @@ func Default() Config {
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
+		Uploads:      Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 	}
 }
 
@@ -273,6 +281,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
+	}
+	if c.Uploads.ExpireAfter < 0 {
+		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
+	}
+	if c.Uploads.ExpireInterval <= 0 {
+		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -37,6 +37,7 @@ type Registry struct {
 	log     *slog.Logger
 	cache   *manifestCache
 	uploads keyedMutex
+	orphans orphanUploads
 }
 
 // New returns a Registry over the given stores.
@@ -81,6 +82,11 @@ func (r *Registry) Ping(ctx context.Context) error {
 // Invalidate drops what the manifest cache holds for repo. Replicas call it
 // when another replica writes to repo.
 func (r *Registry) Invalidate(repo string) { r.cache.invalidate(repo) }
+
+// InvalidateAll empties the manifest cache. Replicas call it when they may
+// have missed another replica's writes, such as after reconnecting to the
+// store that reports them.
+func (r *Registry) InvalidateAll() { r.cache.invalidateAll() }
 
 func checkName(repo string) error {
 	if err := oci.ValidateName(repo); err != nil {

@@ -40,6 +40,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	access   *access.Service // nil unless auth.enabled
 	handler  http.Handler
+	bg       background
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -49,7 +50,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	ms, err := openMeta(ctx, cfg.Database)
+	ms, err := openMeta(ctx, cfg.Database, log)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +66,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.handler = s.routes()
+	s.startBackground()
 	return s, nil
 }
 
@@ -103,7 +105,7 @@ func openContent(ctx context.Context, c config.Storage) (content.Store, error) {
 	return nil, fmt.Errorf("storage.driver: unknown driver %q", c.Driver)
 }
 
-func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
+func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.Store, error) {
 	switch c.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, sqlite.Options{Path: c.SQLite.Path, Synchronous: c.SQLite.Synchronous})
@@ -112,7 +114,7 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 		}
 		return st, nil
 	case "postgres":
-		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns)})
+		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("database.postgres: %w", err)
 		}
@@ -228,8 +230,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close writes the audit events still queued and closes the stores.
+// Close stops the background work, writes the audit events still queued and
+// closes the stores.
 func (s *Server) Close() error {
+	s.stopBackground()
 	if s.access != nil {
 		s.access.Close()
 	}
