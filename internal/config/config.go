@@ -29,12 +29,12 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
 	GC       GC       `yaml:"gc"`
-	Uploads  Uploads  `yaml:"uploads"`
 	Auth     Auth     `yaml:"auth"`
 	// AdminPassword is the password of the admin account created on the
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
 	AdminPassword string       `yaml:"adminPassword"`
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
+	Uploads       Uploads      `yaml:"uploads"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -129,12 +129,6 @@ type GC struct {
 	BatchSize int `yaml:"batchSize"`
 }
 
-// Uploads is how long abandoned upload sessions are kept.
-type Uploads struct {
-	ExpireAfter    time.Duration `yaml:"expireAfter"`
-	ExpireInterval time.Duration `yaml:"expireInterval"`
-}
-
 // Auth is authentication and access control.
 type Auth struct {
 	Enabled          bool          `yaml:"enabled"`
@@ -157,6 +151,12 @@ type AuthLimiter struct {
 	MaxBackoff  time.Duration `yaml:"maxBackoff"`
 }
 
+// Uploads is how long abandoned upload sessions are kept.
+type Uploads struct {
+	ExpireAfter    time.Duration `yaml:"expireAfter"`
+	ExpireInterval time.Duration `yaml:"expireInterval"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -177,7 +177,6 @@ func Default() Config {
 			UnreferencedGrace: 24 * time.Hour,
 			BatchSize:         1000,
 		},
-		Uploads: Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 		Auth: Auth{
 			Service:         "wharf",
 			Issuer:          "wharf",
@@ -188,6 +187,7 @@ func Default() Config {
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
+		Uploads:      Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 	}
 }
 
@@ -293,12 +293,6 @@ func (c *Config) Validate() error {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
 	}
 	c.validateGC(bad)
-	if c.Uploads.ExpireAfter < 0 {
-		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
-	}
-	if c.Uploads.ExpireInterval <= 0 {
-		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
-	}
 	if _, err := c.HTTP.ProxyPrefixes(); err != nil {
 		bad("http.trustedProxies", "%v", err)
 	}
@@ -311,6 +305,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
+	}
+	if c.Uploads.ExpireAfter < 0 {
+		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
+	}
+	if c.Uploads.ExpireInterval <= 0 {
+		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -236,8 +236,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close stops the background work, writes the audit events still queued
-// and closes the stores.
+// Close stops the background work, writes the audit events still queued and
+// closes the stores.
 func (s *Server) Close() error {
 	s.stopBackground()
 	if s.access != nil {

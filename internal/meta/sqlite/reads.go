@@ -55,8 +55,8 @@ const (
 
 var readQueries = []string{
 	qRepositoryExists, qRepositoryID, qRepositories,
-	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload, qStaleUploads,
 	qUser, qNamespace, qMember, qToken, qTokenByHash, // access.go
+	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload, qStaleUploads,
 }
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a
