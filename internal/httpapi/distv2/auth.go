@@ -120,7 +120,11 @@ func (h *Handler) denied(r *http.Request, rt route, c access.Caller, scheme auth
 			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized, "the token does not grant %s on this repository; ask for a new one", joinActions(want)))
 		}
 		if p.Anonymous() {
-			return h.unauthorized(r, rt, "", nil) // log in
+			// Log in. The challenge says insufficient_scope, as the
+			// reference registry's does: without it the Docker engine
+			// takes the 401 for a transient failure and retries a push
+			// five times over 50 seconds before it reports it.
+			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized, "authentication required"))
 		}
 	}
 	return apierr.New(apierr.Denied, "")
