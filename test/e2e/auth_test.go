@@ -56,6 +56,8 @@ var clientModules = map[string]string{
 	"crane":  "github.com/google/go-containerregistry/cmd/crane@v0.22.1",
 	"oras":   "oras.land/oras/cmd/oras@v1.3.6",
 	"regctl": "github.com/regclient/regclient/cmd/regctl@v0.11.7",
+	"helm":   "helm.sh/helm/v4/cmd/helm@v4.3.2",
+	"cosign": "github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5",
 }
 
 // needTools makes sure the clients are on PATH: Go clients are installed
