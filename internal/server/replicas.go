@@ -60,6 +60,7 @@ func (s *Server) jobs() []jobs.Job {
 			},
 		})
 	}
+	js = append(js, s.housekeepingJobs()...)
 	return append(js, s.gcJobs()...)
 }
 

@@ -209,7 +209,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	stopHousekeeping := s.startHousekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -232,7 +231,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	stopHousekeeping()
 	return errors.Join(err, s.Close())
 }
 
