@@ -65,7 +65,9 @@ func (h *Handler) signingKeys(ctx context.Context) ([]SigningKey, error) {
 // administrators only; audited.
 func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
 	if !c.systemAdmin() {
-		return denied("rotating the signing key needs a system administrator")
+		err := denied("rotating the signing key needs a system administrator")
+		h.audit(r, c, "key.rotate", "", "", err)
+		return err
 	}
 	if h.opts.Keys == nil {
 		return invalid("signing keys are not managed by this server")
@@ -92,7 +94,9 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c caller, _ 
 // administrators only; audited.
 func (h *Handler) retireKey(w http.ResponseWriter, r *http.Request, c caller, p params) error {
 	if !c.systemAdmin() {
-		return denied("retiring a signing key needs a system administrator")
+		err := denied("retiring a signing key needs a system administrator")
+		h.audit(r, c, "key.retire", p["id"], "", err)
+		return err
 	}
 	if h.opts.Keys == nil {
 		return invalid("signing keys are not managed by this server")
