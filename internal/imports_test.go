@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 
 	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/auth":     {"internal/oci"},
+	"internal/policy":   {},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
