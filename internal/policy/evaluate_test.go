@@ -90,9 +90,9 @@ func TestEvaluateTagRules(t *testing.T) {
 			want:     []string{"+a"},
 		},
 		{
-			name:     "no policies at all",
-			tags:     map[string]int{"a": 1000},
-			want:     []string{"+a"},
+			name: "no policies at all",
+			tags: map[string]int{"a": 1000},
+			want: []string{"+a"},
 		},
 		{
 			name:     "keepLast ties on push time break by name, newest name first",
