@@ -51,10 +51,10 @@ const (
 	qUpload = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
 )
 
-var readQueries = []string{
+var readQueries = append([]string{
 	qRepositoryExists, qRepositoryID, qRepositories,
 	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload,
-}
+}, lifecycleReadQueries...)
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a
 // write transaction.
