@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"internal/meta/postgres":       {"internal/meta"},
 	"internal/meta/metatest":       {"internal/meta"},
 
-	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy"},
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {},
 

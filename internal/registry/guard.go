@@ -1,0 +1,204 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/policy"
+)
+
+// Immutability and quotas are checked inside the transaction that makes the
+// change, so a rule or quota and the write it refuses are seen together.
+// The checks return *immutableError or *policy.QuotaError; [lifecycleError]
+// turns them into DENIED for the client once the transaction is over.
+
+// immutableError is a write refused because it would move or delete an
+// immutable tag.
+type immutableError struct {
+	repo, tag string
+	rule      policy.ImmutabilityRule
+	action    string // "move", "delete"
+}
+
+func (e *immutableError) Error() string {
+	return fmt.Sprintf("cannot %s tag %s of %s: it is immutable by %s", e.action, e.tag, e.repo, e.rule)
+}
+
+// immutableRule returns the rule making tag of repo immutable, if any.
+func immutableRule(ctx context.Context, tx meta.Tx, repo, tag string) (policy.ImmutabilityRule, bool, error) {
+	rules, err := tx.ImmutabilityRules(ctx, policy.Namespace(repo))
+	if err != nil || len(rules) == 0 {
+		return policy.ImmutabilityRule{}, false, err
+	}
+	rule, ok := policy.Immutable(policyRules(rules), tag)
+	return rule, ok, nil
+}
+
+func policyRules(rules []meta.ImmutabilityRule) []policy.ImmutabilityRule {
+	out := make([]policy.ImmutabilityRule, len(rules))
+	for i, r := range rules {
+		out[i] = policy.ImmutabilityRule{ID: r.ID, Namespace: r.Namespace, Pattern: r.Pattern}
+	}
+	return out
+}
+
+// guardTagMove refuses pointing tag of repo at d when the tag exists, names
+// another manifest, and is immutable. Pushing the same manifest again is
+// not a move.
+func guardTagMove(ctx context.Context, tx meta.Tx, repo, tag string, d digest.Digest) error {
+	cur, err := tx.Tag(ctx, repo, tag)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil || cur.Digest == d {
+		return err
+	}
+	rule, ok, err := immutableRule(ctx, tx, repo, tag)
+	if err != nil || !ok {
+		return err
+	}
+	return &immutableError{repo: repo, tag: tag, rule: rule, action: "move"}
+}
+
+// guardTagDelete refuses deleting tag of repo when it is immutable.
+func guardTagDelete(ctx context.Context, tx meta.Tx, repo, tag string) error {
+	rule, ok, err := immutableRule(ctx, tx, repo, tag)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := tx.Tag(ctx, repo, tag); err != nil {
+		return err // ErrNotFound: nothing to refuse
+	}
+	return &immutableError{repo: repo, tag: tag, rule: rule, action: "delete"}
+}
+
+// guardManifestDelete refuses deleting manifest d of repo while an
+// immutable tag names it: deleting it would delete the tag.
+func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.Digest) error {
+	rules, err := tx.ImmutabilityRules(ctx, policy.Namespace(repo))
+	if err != nil || len(rules) == 0 {
+		return err
+	}
+	tags, err := tx.ManifestTags(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if rule, ok := policy.Immutable(policyRules(rules), tag); ok {
+			return &immutableError{repo: repo, tag: tag, rule: rule, action: "delete"}
+		}
+	}
+	return nil
+}
+
+// checkQuota refuses adding bytes to the namespace of repo when that would
+// exceed its quota. It takes the quota's lock (meta.Tx.LockQuota), so
+// concurrent writes to one namespace are checked one after the other; a
+// namespace without a quota costs one lookup and no lock.
+func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) error {
+	ns := policy.Namespace(repo)
+	q, err := tx.LockQuota(ctx, ns)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	used, err := tx.NamespaceBytes(ctx, ns)
+	if err != nil {
+		return err
+	}
+	return policy.CheckQuota(ns, q.LimitBytes, used, adding)
+}
+
+// checkBlobQuota checks the quota for linking blob b into repo: a blob the
+// namespace already holds adds nothing.
+func checkBlobQuota(ctx context.Context, tx meta.Tx, repo string, b meta.Blob) error {
+	if _, err := tx.Quota(ctx, policy.Namespace(repo)); errors.Is(err, meta.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	held, err := tx.NamespaceHoldsBlob(ctx, policy.Namespace(repo), b.Digest)
+	if err != nil || held {
+		return err
+	}
+	return checkQuota(ctx, tx, repo, b.Size)
+}
+
+// checkManifestQuota checks the quota for storing manifest m: a manifest
+// the repository holds already adds nothing.
+func checkManifestQuota(ctx context.Context, tx meta.Tx, m meta.Manifest) error {
+	if _, err := tx.Quota(ctx, policy.Namespace(m.Repository)); errors.Is(err, meta.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if _, err := tx.Manifest(ctx, m.Repository, m.Digest); err == nil {
+		return nil
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	return checkQuota(ctx, tx, m.Repository, m.Size)
+}
+
+// lifecycleError turns a refusal of the checks above into DENIED, counting
+// quota refusals of operation op, and returns any other error as it is.
+func (r *Registry) lifecycleError(err error, op string) error {
+	var ie *immutableError
+	if errors.As(err, &ie) {
+		return apierr.New(apierr.Denied, "%s", ie.Error()).WithDetail(map[string]string{
+			"tag":       ie.tag,
+			"rule":      strconv.FormatInt(ie.rule.ID, 10),
+			"namespace": ie.rule.Namespace,
+			"pattern":   ie.rule.Pattern,
+		})
+	}
+	var qe *policy.QuotaError
+	if errors.As(err, &qe) {
+		if r.hooks.QuotaRefused != nil {
+			r.hooks.QuotaRefused(qe.Namespace, op)
+		}
+		return apierr.New(apierr.Denied, "%s", qe.Error()).WithDetail(map[string]any{
+			"namespace":   qe.Namespace,
+			"limitBytes":  qe.Limit,
+			"usedBytes":   qe.Used,
+			"addingBytes": qe.Adding,
+		})
+	}
+	return err
+}
+
+// precheckBlobQuota runs the blob quota check outside a transaction before
+// an upload's bytes are moved into place, so that a refused upload leaves
+// no bytes behind. The check in the transaction is the one that counts.
+func (r *Registry) precheckBlobQuota(ctx context.Context, repo string, b meta.Blob) error {
+	ns := policy.Namespace(repo)
+	q, err := r.meta.Quota(ctx, ns)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		var held bool
+		if held, err = r.meta.NamespaceHoldsBlob(ctx, ns, b.Digest); err == nil && held {
+			return nil
+		}
+	}
+	var used int64
+	if err == nil {
+		used, err = r.meta.NamespaceBytes(ctx, ns)
+	}
+	if err == nil {
+		err = policy.CheckQuota(ns, q.LimitBytes, used, b.Size)
+	}
+	if err != nil {
+		return internal("check quota", r.lifecycleError(err, "upload"))
+	}
+	return nil
+}
