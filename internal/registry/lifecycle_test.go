@@ -225,3 +225,5 @@ func ref(s string) oci.Reference {
 	}
 	return r
 }
+
+var metaAll = meta.Page{N: -1}
