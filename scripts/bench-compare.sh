@@ -5,9 +5,10 @@
 #
 #   scripts/bench-compare.sh [OUT_DIR] [-- extra wharf bench flags]
 #
-# Writes OUT_DIR/distribution.txt and OUT_DIR/wharf.txt. Both run without
-# per-request access logs; distribution with the in-memory blob descriptor
-# cache of its sample configuration.
+# Writes OUT_DIR/distribution.json and OUT_DIR/wharf.json and prints the
+# side-by-side table (scripts/bench-table.py) that docs/performance.md holds.
+# Both run without per-request access logs; distribution with the in-memory
+# blob descriptor cache of its sample configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-$(mktemp -d)}
@@ -28,7 +29,7 @@ wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "http://$1/v2/" && ret
 
 run() { # name addr pid
   echo "== $1" >&2
-  "$work/wharf" bench --url "http://$2" --pid "$3" "${extra[@]}" | tee "$out/$1.txt"
+  "$work/wharf" bench --url "http://$2" --pid "$3" --json "${extra[@]}" >"$out/$1.json"
 }
 
 cat > "$work/dist.yml" <<YML
@@ -45,4 +46,5 @@ kill "${pids[-1]}"; rm -rf "$work/dist"
 "$work/wharf" serve --addr 127.0.0.1:5056 --data-dir "$work/wharf-data" --log-level warn >"$work/wharf.log" 2>&1 &
 pids+=($!); wait_up 127.0.0.1:5056
 run wharf 127.0.0.1:5056 "${pids[-1]}"
+python3 scripts/bench-table.py "$out/distribution.json" "$out/wharf.json" | tee "$out/table.md"
 echo "results in $out" >&2

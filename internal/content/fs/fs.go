@@ -50,6 +50,8 @@ type Store struct {
 	// begun before a restart may have lost bytes to a power failure, so their
 	// chunks are fsynced as they come and Commit re-hashes them.
 	fresh sync.Map
+	// direct is set when the filesystem takes direct writes (see direct.go).
+	direct bool
 }
 
 // New returns a Store rooted at root, creating root and its blobs and uploads
@@ -64,7 +66,27 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("content store root %q: %w", root, err)
 		}
 	}
-	return &Store{root: abs}, nil
+	return &Store{root: abs, direct: probeDirect(filepath.Join(abs, uploadsDir))}, nil
+}
+
+// probeDirect reports whether files in dir take direct writes, by writing
+// one aligned block to a scratch file with direct I/O.
+func probeDirect(dir string) bool {
+	f, err := os.CreateTemp(dir, ".direct-probe-*")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	df, err := openDirect(f.Name())
+	if err != nil {
+		return false
+	}
+	defer df.Close()
+	buf := alignedBuffers.Get().(*[]byte)
+	defer alignedBuffers.Put(buf)
+	_, err = df.WriteAt((*buf)[:directAlign], 0)
+	return err == nil
 }
 
 // Root returns the directory the store keeps its files under.
@@ -206,7 +228,8 @@ func walkFan(ctx context.Context, dir, alg, fan string, fn func(digest.Digest, i
 }
 
 // Append writes r to upload id from offset, discarding whatever lies past
-// offset, and fsyncs the file before returning.
+// offset. An upload this Store did not begin is fsynced before Append
+// returns; the others are fsynced once, by Commit.
 func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
@@ -226,7 +249,15 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	if err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
-	n, err := write(ctx, f, r, !fresh)
+	var n int64
+	if s.direct {
+		n, err = writeDirect(ctx, f, p, offset, r)
+		if err == nil && !fresh {
+			err = f.Sync()
+		}
+	} else {
+		n, err = write(ctx, f, r, !fresh)
+	}
 	if err != nil {
 		f.Close()
 		return n, fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
