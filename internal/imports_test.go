@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
 
+	"internal/jobs":   {"internal/meta", "internal/metrics"},
 	"internal/server": {"*"},
 	"internal/bench":  {"internal/oci"},
 	"cmd/wharf":       {"internal/server", "internal/config", "internal/bench"},

@@ -26,6 +26,7 @@ type Config struct {
 	Storage  Storage  `yaml:"storage"`
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
+	Uploads  Uploads  `yaml:"uploads"`
 }
 
 // HTTP is the listener.
@@ -93,6 +94,12 @@ type Cache struct {
 	ManifestEntries int `yaml:"manifestEntries"`
 }
 
+// Uploads is how long abandoned upload sessions are kept.
+type Uploads struct {
+	ExpireAfter    time.Duration `yaml:"expireAfter"`
+	ExpireInterval time.Duration `yaml:"expireInterval"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -107,6 +114,7 @@ func Default() Config {
 		Storage:  Storage{Driver: "fs"},
 		Database: Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
 		Cache:    Cache{ManifestEntries: 10000},
+		Uploads:  Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 	}
 }
 
@@ -210,6 +218,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Cache.ManifestEntries < 0 {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
+	}
+	if c.Uploads.ExpireAfter < 0 {
+		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
+	}
+	if c.Uploads.ExpireInterval <= 0 {
+		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -119,6 +119,9 @@ type Reader interface {
 	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Manifest, error)
 	// Upload returns upload id, or ErrNotFound.
 	Upload(ctx context.Context, id string) (Upload, error)
+	// StaleUploads lists at most n uploads last advanced (or, if never,
+	// created) before t, least recently advanced first, for expiry.
+	StaleUploads(ctx context.Context, before time.Time, n int) ([]Upload, error)
 }
 
 // Tx is one write transaction. Reads through a Tx see its own writes.

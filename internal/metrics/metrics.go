@@ -26,6 +26,7 @@ type HTTP struct {
 type Metrics struct {
 	Registry *prometheus.Registry
 	HTTP     *HTTP
+	Jobs     *Jobs
 }
 
 // New returns the collectors, registered on a fresh registry together with
@@ -50,7 +51,9 @@ func New() *Metrics {
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wharf_http_requests_in_flight", Help: "HTTP requests being served."}),
 	}
 	reg.MustRegister(h.Requests, h.Duration, h.BytesIn, h.BytesOut, h.UploadsInFlight, h.InFlight)
-	return &Metrics{Registry: reg, HTTP: h}
+	jobs := newJobs()
+	reg.MustRegister(jobs.collectors()...)
+	return &Metrics{Registry: reg, HTTP: h, Jobs: jobs}
 }
 
 // Handler serves the registry in the Prometheus exposition format.

@@ -70,3 +70,11 @@ func (c *manifestCache) invalidate(repo string) {
 	delete(c.byRe, repo)
 	c.mu.Unlock()
 }
+
+func (c *manifestCache) invalidateAll() {
+	c.mu.Lock()
+	c.gen.Add(1)
+	c.byRe = make(map[string]map[string]*meta.Manifest)
+	c.n = 0
+	c.mu.Unlock()
+}

@@ -39,6 +39,15 @@ func TestManifestCache(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound is 3", c.n)
 	}
 
+	// invalidateAll drops every repository and stops stale fills.
+	c.put(c.generation(), "b", "latest", m1)
+	gen = c.generation()
+	c.invalidateAll()
+	c.put(gen, "d", "latest", m1)
+	if c.get("b", "latest") != nil || c.get("d", "latest") != nil || c.n != 0 {
+		t.Fatalf("invalidateAll kept entries (n=%d)", c.n)
+	}
+
 	off := newManifestCache(-1)
 	off.put(off.generation(), "a", "x", m1)
 	if off.get("a", "x") != nil {

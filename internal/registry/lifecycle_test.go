@@ -3,18 +3,14 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -59,7 +55,7 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 			return s
 		},
 		"postgres": func(t *testing.T) meta.Store {
-			s, err := postgres.Open(context.Background(), postgres.Options{URL: newDatabase(t)})
+			s, err := postgres.Open(context.Background(), postgres.Options{URL: postgresURL(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,9 +93,9 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 	}
 }
 
-// newDatabase creates a database for one test, dropped when it ends, or
-// skips the test when there is no PostgreSQL to test on (fails under CI).
-func newDatabase(t *testing.T) string {
+// postgresURL returns a fresh database for one test, or skips the test
+// when there is no PostgreSQL to test on (fails under CI).
+func postgresURL(t *testing.T) string {
 	admin := os.Getenv("WHARF_TEST_POSTGRES_URL")
 	if admin == "" {
 		if os.Getenv("CI") != "" {
@@ -107,33 +103,7 @@ func newDatabase(t *testing.T) string {
 		}
 		t.Skip("WHARF_TEST_POSTGRES_URL is not set")
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "wharf_registry_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return newDatabase(t, admin)
 }
 
 const ociManifest = "application/vnd.oci.image.manifest.v1+json"

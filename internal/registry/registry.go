@@ -57,6 +57,7 @@ type Registry struct {
 	uploads keyedMutex
 	hooks   Hooks
 	pulls   *pullRecorder
+	orphans orphanUploads
 }
 
 // New returns a Registry over the given stores.
@@ -107,6 +108,11 @@ func (r *Registry) Ping(ctx context.Context) error {
 // Invalidate drops what the manifest cache holds for repo. Replicas call it
 // when another replica writes to repo.
 func (r *Registry) Invalidate(repo string) { r.cache.invalidate(repo) }
+
+// InvalidateAll empties the manifest cache. Replicas call it when they may
+// have missed another replica's writes, such as after reconnecting to the
+// store that reports them.
+func (r *Registry) InvalidateAll() { r.cache.invalidateAll() }
 
 func checkName(repo string) error {
 	if err := oci.ValidateName(repo); err != nil {

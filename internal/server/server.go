@@ -37,6 +37,7 @@ type Server struct {
 	registry *registry.Registry
 	metrics  *metrics.Metrics
 	handler  http.Handler
+	bg       background
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -46,7 +47,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	ms, err := openMeta(ctx, cfg.Database)
+	ms, err := openMeta(ctx, cfg.Database, log)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +59,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 	})
 	s.handler = s.routes()
+	s.startBackground()
 	return s, nil
 }
 
@@ -96,7 +98,7 @@ func openContent(ctx context.Context, c config.Storage) (content.Store, error) {
 	return nil, fmt.Errorf("storage.driver: unknown driver %q", c.Driver)
 }
 
-func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
+func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.Store, error) {
 	switch c.Driver {
 	case "sqlite":
 		st, err := sqlite.Open(ctx, sqlite.Options{Path: c.SQLite.Path, Synchronous: c.SQLite.Synchronous})
@@ -105,7 +107,7 @@ func openMeta(ctx context.Context, c config.Database) (meta.Store, error) {
 		}
 		return st, nil
 	case "postgres":
-		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns)})
+		st, err := postgres.Open(ctx, postgres.Options{URL: c.Postgres.URL, MaxConns: int32(c.Postgres.MaxConns), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("database.postgres: %w", err)
 		}
@@ -209,7 +211,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close closes the stores.
+// Close stops the background work and closes the stores.
 func (s *Server) Close() error {
+	s.stopBackground()
 	return s.meta.Close()
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Referrers", testReferrers},
 		{"Uploads", testUploads},
 		{"AdvanceUpload", testAdvanceUpload},
+		{"StaleUploads", testStaleUploads},
 		{"UpdateRollsBack", testUpdateRollsBack},
 		{"UpdateReadsOwnWrites", testUpdateReadsOwnWrites},
 		{"ConcurrentUpdates", testConcurrentUpdates},

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -40,13 +41,17 @@ type Options struct {
 	// the URL's pool_max_conns or pgx's default (4 or the number of CPUs,
 	// whichever is larger).
 	MaxConns int32
+	// Logger receives what background work (WatchChanges) cannot return;
+	// nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is a [meta.Store] in one PostgreSQL database. It is safe for
 // concurrent use by any number of goroutines and processes.
 type Store struct {
 	reads
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	watchLog *slog.Logger
 }
 
 // Open connects to o.URL, applies any pending migrations and returns the
@@ -74,7 +79,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{reads: reads{q: pool}, pool: pool}, nil
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{reads: reads{q: pool}, pool: pool, watchLog: log}, nil
 }
 
 // maxAttempts is how many times Update runs a transaction that PostgreSQL

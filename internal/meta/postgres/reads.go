@@ -59,7 +59,9 @@ const (
 		WHERE r.name = $1 AND t.name = $2`
 	qTags = `SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3`
 
-	qUpload = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = $1`
+	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = $1`
+	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
+		WHERE updated_at < $1 ORDER BY updated_at, id LIMIT $2`
 )
 
 // reads implements [meta.Reader] on a querier: the Store's pool, or a write
@@ -248,6 +250,25 @@ func (r reads) Upload(ctx context.Context, id string) (meta.Upload, error) {
 	}
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u, nil
+}
+
+// StaleUploads lists at most n uploads last advanced before t, least
+// recently advanced first.
+func (r reads) StaleUploads(ctx context.Context, before time.Time, n int) ([]meta.Upload, error) {
+	rows, err := r.q.Query(ctx, qStaleUploads, before, n)
+	if err != nil {
+		return nil, fmt.Errorf("list stale uploads: %w", unavailable(err))
+	}
+	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Upload, error) {
+		var u meta.Upload
+		err := row.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &u.CreatedAt, &u.UpdatedAt)
+		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list stale uploads: %w", unavailable(err))
+	}
+	return us, nil
 }
 
 // timestamp is t as stored: a zero time (the caller left it unset) is

@@ -87,6 +87,11 @@ const (
 		WHERE id = $1 AND byte_offset = $5`
 	qUploadExists = `SELECT EXISTS (SELECT 1 FROM uploads WHERE id = $1)`
 	qDeleteUpload = `DELETE FROM uploads WHERE id = $1`
+
+	// qNotify queues a notification on changesChannel. PostgreSQL delivers
+	// it only if the transaction commits, and once however many times the
+	// transaction queued the same payload.
+	qNotify = `SELECT pg_notify($1, $2)`
 )
 
 // tx is a [meta.Tx]: one pgx transaction.
@@ -219,6 +224,15 @@ func (t *tx) PutManifest(ctx context.Context, m meta.Manifest) error {
 			return fmt.Errorf("put manifest %s in %s: children: %w", m.Digest, m.Repository, err)
 		}
 	}
+	return t.notify(ctx, m.Repository)
+}
+
+// notify tells the other replicas, when the transaction commits, that what
+// a manifest or tag read of repo returns may have changed.
+func (t *tx) notify(ctx context.Context, repo string) error {
+	if _, err := t.q.Exec(ctx, qNotify, changesChannel, repo); err != nil {
+		return fmt.Errorf("notify change of %s: %w", repo, err)
+	}
 	return nil
 }
 
@@ -266,7 +280,7 @@ func (t *tx) DeleteManifest(ctx context.Context, repo string, d digest.Digest) e
 	if err != nil {
 		return fmt.Errorf("delete manifest %s from %s: %w", d, repo, err)
 	}
-	return nil
+	return t.notify(ctx, repo)
 }
 
 // PutTag points tag name of repo at manifest d; ErrNotFound if repo has no
@@ -279,7 +293,7 @@ func (t *tx) PutTag(ctx context.Context, repo, name string, d digest.Digest) err
 	if err != nil {
 		return fmt.Errorf("put tag %s of %s: %w", name, repo, err)
 	}
-	return nil
+	return t.notify(ctx, repo)
 }
 
 // DeleteTag removes tag name of repo; ErrNotFound if there was none.
@@ -291,7 +305,7 @@ func (t *tx) DeleteTag(ctx context.Context, repo, name string) error {
 	if err != nil {
 		return fmt.Errorf("delete tag %s of %s: %w", name, repo, err)
 	}
-	return nil
+	return t.notify(ctx, repo)
 }
 
 // CreateUpload records a new upload.

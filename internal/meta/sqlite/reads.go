@@ -48,12 +48,14 @@ const (
 		WHERE r.name = ? AND t.name = ?`
 	qTags = `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`
 
-	qUpload = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
+	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
+	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
+		WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
 
 var readQueries = append([]string{
 	qRepositoryExists, qRepositoryID, qRepositories,
-	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload,
+	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload, qStaleUploads,
 }, lifecycleReadQueries...)
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a
@@ -239,6 +241,30 @@ func (r reads) Upload(ctx context.Context, id string) (meta.Upload, error) {
 	}
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return u, nil
+}
+
+// StaleUploads lists at most n uploads last advanced before t, least
+// recently advanced first.
+func (r reads) StaleUploads(ctx context.Context, before time.Time, n int) ([]meta.Upload, error) {
+	rows, err := r.q.QueryContext(ctx, qStaleUploads, before.UnixNano(), n)
+	if err != nil {
+		return nil, fmt.Errorf("list stale uploads: %w", err)
+	}
+	defer rows.Close()
+	var us []meta.Upload
+	for rows.Next() {
+		var u meta.Upload
+		var created, updated int64
+		if err := rows.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &created, &updated); err != nil {
+			return nil, fmt.Errorf("list stale uploads: %w", err)
+		}
+		u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+		us = append(us, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list stale uploads: %w", err)
+	}
+	return us, nil
 }
 
 // Times are stored as unix nanoseconds. A zero time (the caller left it

@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+var _ meta.Leaser = (*Store)(nil)
+
+// leaseClass is the first key of the two-key session advisory locks that
+// are leases: pg_try_advisory_lock(leaseClass, hashtext(name)). Two-key
+// locks never collide with the one-key migration lock.
+const leaseClass = 0x77686172 // "whar"
+
+// leaseCheckEvery is how often a held lease's connection is checked, so
+// that a lease whose connection broke is reported lost.
+const leaseCheckEvery = 2 * time.Second
+
+// TryLease takes a session advisory lock on a connection of its own, held
+// for as long as the lease: if this process dies or its connection breaks,
+// PostgreSQL releases the lock and another replica's TryLease succeeds.
+// Names hash to 32 bits; two names that collide share one lease, which
+// only serialises them.
+func (s *Store) TryLease(ctx context.Context, name string) (meta.Lease, bool, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: lease %s: %w", name, unavailable(err))
+	}
+	var ok bool
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, leaseClass, name).Scan(&ok)
+	if err != nil || !ok {
+		closeConn(conn)
+		if err != nil {
+			return nil, false, fmt.Errorf("postgres: lease %s: %w", name, unavailable(err))
+		}
+		return nil, false, nil
+	}
+	l := &lease{lost: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+	go l.hold(conn)
+	return l, true, nil
+}
+
+// lease is a held advisory lock; its goroutine owns the connection.
+type lease struct {
+	lost    chan struct{}
+	release chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (l *lease) Lost() <-chan struct{} { return l.lost }
+
+// Release closes the connection, which releases the lock, and waits for it.
+func (l *lease) Release() {
+	l.once.Do(func() { close(l.release) })
+	<-l.done
+}
+
+// hold pings conn until Release; if a ping fails it closes lost and the
+// connection at once.
+func (l *lease) hold(conn *pgx.Conn) {
+	defer close(l.done)
+	defer closeConn(conn)
+	t := time.NewTicker(leaseCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.release:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), leaseCheckEvery)
+			err := conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				close(l.lost)
+				return
+			}
+		}
+	}
+}
+
+// closeConn closes conn, waiting at most a second for the server.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
