@@ -38,9 +38,11 @@ var allowed = map[string][]string{
 	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy"},
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {},
+	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
-	"internal/httpapi/distv2": {"internal/registry", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr"},
 
 	"internal/jobs":   {"internal/meta", "internal/metrics"},
 	"internal/server": {"*"},

@@ -101,4 +101,17 @@ func Is(err error, c Code) bool {
 var (
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
 	RouteUnknown      = Code{"NOT_FOUND", http.StatusNotFound, "no such endpoint"}
+	// TokenRequestInvalid is a request to the token endpoint that does not
+	// follow the Docker token specification.
+	TokenRequestInvalid = Code{"TOKEN_REQUEST_INVALID", http.StatusBadRequest, "invalid token request"}
+)
+
+// Codes of the management API (/api/v1), written as problem JSON. Refusals
+// of authentication and authorisation, overload and outages reuse
+// [Unauthorized], [Denied], [TooManyRequests] and [Unavailable].
+var (
+	RequestInvalid   = Code{"INVALID_REQUEST", http.StatusBadRequest, "the request is invalid"}
+	NotFound         = Code{"NOT_FOUND", http.StatusNotFound, "no such resource"}
+	Conflict         = Code{"CONFLICT", http.StatusConflict, "the resource exists already or was changed"}
+	MethodNotAllowed = Code{"METHOD_NOT_ALLOWED", http.StatusMethodNotAllowed, "method not allowed on this resource"}
 )

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -27,6 +28,10 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
 	Uploads  Uploads  `yaml:"uploads"`
+	Auth     Auth     `yaml:"auth"`
+	// AdminPassword is the password of the admin account created on the
+	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
+	AdminPassword string `yaml:"adminPassword"`
 }
 
 // HTTP is the listener.
@@ -100,6 +105,27 @@ type Uploads struct {
 	ExpireInterval time.Duration `yaml:"expireInterval"`
 }
 
+// Auth is authentication and access control.
+type Auth struct {
+	Enabled          bool          `yaml:"enabled"`
+	Realm            string        `yaml:"realm"`
+	Service          string        `yaml:"service"`
+	Issuer           string        `yaml:"issuer"`
+	TokenTTL         time.Duration `yaml:"tokenTTL"`
+	RefreshTokenTTL  time.Duration `yaml:"refreshTokenTTL"`
+	CreateNamespaces bool          `yaml:"createNamespaces"`
+	BcryptCost       int           `yaml:"bcryptCost"`
+	Limiter          AuthLimiter   `yaml:"limiter"`
+}
+
+// AuthLimiter is the brute-force limiter of logins.
+type AuthLimiter struct {
+	MaxFailures int           `yaml:"maxFailures"`
+	Window      time.Duration `yaml:"window"`
+	Backoff     time.Duration `yaml:"backoff"`
+	MaxBackoff  time.Duration `yaml:"maxBackoff"`
+}
+
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -115,6 +141,14 @@ func Default() Config {
 		Database: Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
 		Cache:    Cache{ManifestEntries: 10000},
 		Uploads:  Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
+		Auth: Auth{
+			Service:         "wharf",
+			Issuer:          "wharf",
+			TokenTTL:        5 * time.Minute,
+			RefreshTokenTTL: 30 * 24 * time.Hour,
+			BcryptCost:      12,
+			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
+		},
 	}
 }
 
@@ -225,5 +259,47 @@ func (c *Config) Validate() error {
 	if c.Uploads.ExpireInterval <= 0 {
 		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
+	c.validateAuth(bad)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
+	a := c.Auth
+	if a.Realm != "" && !strings.HasPrefix(a.Realm, "http://") && !strings.HasPrefix(a.Realm, "https://") {
+		bad("auth.realm", "must be an http:// or https:// URL of the token endpoint, got %q", a.Realm)
+	}
+	if a.Service == "" {
+		bad("auth.service", "must not be empty")
+	}
+	if a.Issuer == "" {
+		bad("auth.issuer", "must not be empty")
+	}
+	if a.TokenTTL < time.Second || a.TokenTTL > 24*time.Hour {
+		bad("auth.tokenTTL", "must be between 1s and 24h, got %s", a.TokenTTL)
+	}
+	if a.RefreshTokenTTL < time.Minute {
+		bad("auth.refreshTokenTTL", "must be at least 1m, got %s", a.RefreshTokenTTL)
+	}
+	if a.BcryptCost < 4 || a.BcryptCost > 31 {
+		bad("auth.bcryptCost", "must be between 4 and 31, got %d", a.BcryptCost)
+	}
+	l := a.Limiter
+	if l.MaxFailures < 1 {
+		bad("auth.limiter.maxFailures", "must be at least 1, got %d", l.MaxFailures)
+	}
+	for name, d := range map[string]time.Duration{
+		"auth.limiter.window":     l.Window,
+		"auth.limiter.backoff":    l.Backoff,
+		"auth.limiter.maxBackoff": l.MaxBackoff,
+	} {
+		if d <= 0 {
+			bad(name, "must be a positive duration, got %s", d)
+		}
+	}
+	if l.MaxBackoff < l.Backoff {
+		bad("auth.limiter.maxBackoff", "must not be shorter than auth.limiter.backoff (%s), got %s", l.Backoff, l.MaxBackoff)
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) > 72 {
+		bad("adminPassword", "must be at most 72 bytes (bcrypt's limit)")
+	}
 }

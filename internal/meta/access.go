@@ -91,7 +91,14 @@ type AuditQuery struct {
 // Access is the part of the metadata store that records who may do what:
 // users, namespaces and members, tokens, signing keys and the audit log.
 // Each method is its own transaction. Backends implement it beside [Store]
-// and must pass metatest.RunAccess.
+// and must pass metatest.RunAccess. An Update function must not call these
+// methods: the SQLite backend has one writer, which the Update holds.
+//
+// Zero times are stored as "unset" (ExpiresAt, LastUsedAt, RevokedAt,
+// RetiredAt) or as now (CreatedAt, UpdatedAt, At, and the times passed to
+// RevokeToken, TouchToken and RetireSigningKey). Deleting a user deletes its
+// memberships and its personal and refresh tokens; deleting a namespace its
+// members and robots: the schema cascades, so no caller can forget.
 //
 // Errors: ErrNotFound for a missing user, namespace, member or token;
 // ErrConflict for a create whose name (or token hash) is taken; ErrUnavailable
@@ -110,7 +117,7 @@ type Access interface {
 	CreateNamespace(ctx context.Context, ns Namespace) error
 	Namespace(ctx context.Context, name string) (Namespace, error)
 	Namespaces(ctx context.Context, p Page) ([]Namespace, error) // sorted by name
-	UpdateNamespace(ctx context.Context, ns Namespace) error    // replaces Public
+	UpdateNamespace(ctx context.Context, ns Namespace) error     // replaces Public
 	// DeleteNamespace removes the namespace, its members and its robots; the
 	// repositories in it are the caller's business.
 	DeleteNamespace(ctx context.Context, name string) error
@@ -138,7 +145,8 @@ type Access interface {
 	AddSigningKey(ctx context.Context, k SigningKey) error
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 
-	// AppendAudit records e, assigning its ID.
+	// AppendAudit records e. The store assigns its ID (e.ID is ignored),
+	// increasing, so that [AuditQuery.BeforeID] pages.
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }

@@ -15,11 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
@@ -36,6 +38,7 @@ type Server struct {
 	meta     meta.Store
 	registry *registry.Registry
 	metrics  *metrics.Metrics
+	access   *access.Service // nil unless auth.enabled
 	handler  http.Handler
 	bg       background
 }
@@ -58,6 +61,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 	})
+	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	s.startBackground()
 	return s, nil
@@ -120,13 +127,22 @@ func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.St
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	v2 := mw.Wrap(distv2.New(distv2.Options{Registry: s.registry, Logger: s.log}), mw.Options{
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm})
+	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
 		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.Path) },
 		IsUpload: isUpload,
 	})
 	mux := http.NewServeMux()
+	if s.access != nil {
+		mux.Handle("/token", mw.Wrap(http.HandlerFunc(v2h.Token), mw.Options{
+			Logger:  s.log,
+			Metrics: s.metrics.HTTP,
+			Route:   func(*http.Request) string { return "token" },
+		}))
+	}
+	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler())
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -211,8 +227,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, s.Close())
 }
 
-// Close stops the background work and closes the stores.
+// Close stops the background work, writes the audit events still queued
+// and closes the stores.
 func (s *Server) Close() error {
 	s.stopBackground()
+	if s.access != nil {
+		s.access.Close()
+	}
 	return s.meta.Close()
 }

@@ -47,6 +47,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if e.Code.Status == http.StatusServiceUnavailable {
 		hdr.Set("Retry-After", retryAfterSeconds)
 	}
+	setAuthHeaders(w, err)
 	w.WriteHeader(e.Code.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -16,12 +17,21 @@ import (
 type Options struct {
 	Registry *registry.Registry
 	Logger   *slog.Logger
+	// Access enforces authentication and access control on every route and
+	// serves the token endpoint ([Handler.Token]); nil serves everyone
+	// everything, the open registry of a laptop.
+	Access *access.Service
+	// Realm is the token endpoint's URL in challenges; empty derives it from
+	// each request's host.
+	Realm string
 }
 
 // Handler serves /v2/.
 type Handler struct {
-	reg *registry.Registry
-	log *slog.Logger
+	reg      *registry.Registry
+	log      *slog.Logger
+	access   *access.Service
+	realmURL string
 }
 
 // New returns the /v2/ handler.
@@ -30,7 +40,7 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm}
 }
 
 // Route names, used as the metrics label and in logs.
@@ -106,6 +116,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.Path)
 	var err error
+	if h.access != nil && rt.kind != RouteUnknown {
+		if r, err = h.authenticate(r, rt); err != nil {
+			h.writeError(w, r, err)
+			h.audit(r, rt, err)
+			return
+		}
+		defer func() { h.audit(r, rt, err) }()
+	}
 	switch rt.kind {
 	case RoutePing:
 		err = h.ping(w, r)

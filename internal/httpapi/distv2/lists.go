@@ -87,7 +87,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) error {
 	}
 	var names []string
 	if p.N > 0 {
-		if names, err = h.reg.Catalog(r.Context(), meta.Page{Last: p.Last, N: p.N + 1}); err != nil {
+		if names, err = h.catalogPage(r, meta.Page{Last: p.Last, N: p.N + 1}); err != nil {
 			return err
 		}
 	}

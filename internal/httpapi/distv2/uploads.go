@@ -55,7 +55,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, repo, id string
 func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, repo string) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	if m := q.Get("mount"); m != "" {
+	if m := q.Get("mount"); m != "" && h.mayMountFrom(r, q.Get("from")) {
 		d, err := parseDigest(m)
 		if err != nil {
 			return err

@@ -27,6 +27,10 @@ func TestStore(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Store { return newStore(t) })
 }
 
+func TestAccess(t *testing.T) {
+	metatest.RunAccess(t, func(t *testing.T) meta.Access { return newStore(t) })
+}
+
 // adminURL returns the server's URL, or skips the test when there is none;
 // in CI it fails instead, so that the backend is never silently untested.
 func adminURL(t *testing.T) string {

@@ -20,6 +20,10 @@ func TestStore(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Store { return openTest(t, Options{}) })
 }
 
+func TestAccess(t *testing.T) {
+	metatest.RunAccess(t, func(t *testing.T) meta.Access { return openTest(t, Options{}) })
+}
+
 // openTest opens a Store in a fresh directory, closed when the test ends.
 func openTest(tb testing.TB, o Options) *Store {
 	tb.Helper()

@@ -1,0 +1,88 @@
+package access
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// auditQueue bounds the audit events waiting to be written. Pulls are
+// audited, and a pull must not wait for a database write, so events are
+// written by one goroutine behind a queue. When the queue is full (the
+// store is down or far behind) new events are dropped and counted in the
+// log, rather than stall the requests they describe.
+const auditQueue = 4096
+
+type auditor struct {
+	store meta.Access
+	log   *slog.Logger
+
+	q    chan meta.AuditEvent
+	done chan struct{}
+
+	mu      sync.Mutex // guards the send against close
+	closed  bool
+	dropped int
+}
+
+func newAuditor(store meta.Access, log *slog.Logger) *auditor {
+	a := &auditor{store: store, log: log, q: make(chan meta.AuditEvent, auditQueue), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+func (a *auditor) run() {
+	defer close(a.done)
+	for e := range a.q {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.store.AppendAudit(ctx, e)
+		cancel()
+		if err != nil {
+			a.log.Warn("audit event not recorded", "action", e.Action, "actor", e.Actor, "target", e.Target, "result", e.Result, "err", err)
+		}
+	}
+}
+
+func (a *auditor) add(e meta.AuditEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		a.log.Warn("audit event after shutdown not recorded", "action", e.Action, "actor", e.Actor, "target", e.Target)
+		return
+	}
+	select {
+	case a.q <- e:
+	default:
+		a.dropped++
+		if a.dropped == 1 || a.dropped%1000 == 0 {
+			a.log.Warn("audit queue full; events dropped", "dropped", a.dropped)
+		}
+	}
+}
+
+// close writes what is queued and stops.
+func (a *auditor) close() {
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		close(a.q)
+	}
+	a.mu.Unlock()
+	<-a.done
+}
+
+// Audit records e, stamping its time if unset. It does not wait for the
+// write: see auditQueue.
+func (s *Service) Audit(_ context.Context, e meta.AuditEvent) {
+	if e.At.IsZero() {
+		e.At = s.now().UTC()
+	}
+	s.audit.add(e)
+}
+
+// Close writes the audit events still queued. The Service must not be used
+// after it.
+func (s *Service) Close() { s.audit.close() }

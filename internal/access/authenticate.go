@@ -1,0 +1,287 @@
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// Caller is who made a request, as authentication established it.
+type Caller struct {
+	Principal auth.Principal
+	// Bearer holds the claims of the bearer token the caller presented. When
+	// set, the token alone says what the caller may do, as the Docker token
+	// flow has it: the grant was decided when the token was issued.
+	Bearer *auth.TokenClaims
+	// Client is the client's address, for the audit log.
+	Client string
+}
+
+// Authenticate turns the credentials of one request into a Caller: none
+// make an anonymous caller; Basic a user (password) or a token or robot
+// (access token as the password); Bearer whoever the signed token names.
+// Errors are ErrUnauthenticated, ErrBearerInvalid, a *LockedError, or a
+// store failure.
+func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client netip.Addr) (Caller, error) {
+	c := Caller{Client: clientString(client)}
+	switch cr.Scheme {
+	case auth.SchemeNone:
+		c.Principal = auth.Principal{Kind: auth.KindAnonymous, At: s.now()}
+		return c, nil
+	case auth.SchemeBasic:
+		p, err := s.Login(ctx, cr.Username, cr.Password, client)
+		if err != nil {
+			return Caller{}, err
+		}
+		c.Principal = p
+		return c, nil
+	case auth.SchemeBearer:
+		claims, err := s.keys.verify(ctx, cr.Token)
+		if err != nil {
+			return Caller{}, fmt.Errorf("%w: %w", ErrBearerInvalid, err)
+		}
+		c.Principal = subjectPrincipal(claims.Subject)
+		c.Principal.At = s.now()
+		c.Bearer = &claims
+		return c, nil
+	}
+	return Caller{}, fmt.Errorf("%w: unsupported scheme", ErrUnauthenticated)
+}
+
+// Login checks a user name and a secret: the user's password, or an access
+// token (a personal access token of that user, or a robot whose name is
+// given as NAMESPACE+NAME). Failures are counted against the user and the
+// client address; once either is locked out, Login answers *LockedError
+// without looking at the secret.
+func (s *Service) Login(ctx context.Context, user, secret string, client netip.Addr) (auth.Principal, error) {
+	now := s.now()
+	keys := []string{auth.UserKey(user)}
+	if client.IsValid() {
+		keys = append(keys, auth.AddrKey(client))
+	}
+	for _, k := range keys {
+		if ok, retry := s.limiter.Allow(k, now); !ok {
+			s.Audit(ctx, meta.AuditEvent{Actor: "user:" + user, Client: clientString(client), Action: "login", Result: "denied", Detail: "locked out after failed logins"})
+			return auth.Principal{}, &LockedError{RetryAfter: retry}
+		}
+	}
+	var p auth.Principal
+	var why string
+	var fresh bool
+	var err error
+	if auth.IsAccessToken(secret) {
+		p, why, fresh, err = s.tokenLogin(ctx, user, secret, now)
+	} else {
+		p, why, fresh, err = s.passwordLogin(ctx, user, secret, now)
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if why != "" {
+		for _, k := range keys {
+			s.limiter.Fail(k, now)
+		}
+		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + user, Client: clientString(client), Action: "login", Result: "failed", Detail: why})
+		return auth.Principal{}, ErrUnauthenticated
+	}
+	s.limiter.Succeed(keys[0])
+	if fresh {
+		s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "login", Result: "ok"})
+	}
+	return p, nil
+}
+
+// passwordLogin checks a password. why explains a refusal (for the audit
+// log); fresh says bcrypt ran, rather than the cache answering.
+func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (p auth.Principal, why string, fresh bool, err error) {
+	u, err := s.store.User(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		_ = auth.VerifyPassword("", password) // as slow as a real check
+		return p, "no such user", true, nil
+	}
+	if err != nil {
+		return p, "", false, fmt.Errorf("look up user: %w", err)
+	}
+	if u.PasswordHash == "" {
+		return p, "account has no password", true, nil
+	}
+	if !s.passwords.verified(name, password, u.PasswordHash, now) {
+		if err := auth.VerifyPassword(u.PasswordHash, password); err != nil {
+			if errors.Is(err, auth.ErrPasswordMismatch) {
+				return p, "wrong password", true, nil
+			}
+			return p, "", false, err
+		}
+		s.passwords.remember(name, password, u.PasswordHash, now)
+		fresh = true
+	}
+	if u.Disabled {
+		return p, "account disabled", fresh, nil
+	}
+	return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, "", fresh, nil
+}
+
+// tokenLogin checks an access token presented as a password.
+func (s *Service) tokenLogin(ctx context.Context, user, secret string, now time.Time) (p auth.Principal, why string, fresh bool, err error) {
+	t, err := s.store.TokenByHash(ctx, auth.HashSecret(secret))
+	if errors.Is(err, meta.ErrNotFound) {
+		return p, "unknown access token", false, nil
+	}
+	if err != nil {
+		return p, "", false, fmt.Errorf("look up token: %w", err)
+	}
+	switch t.Kind {
+	case meta.TokenPersonal:
+		if user != t.Owner {
+			return p, fmt.Sprintf("token %s belongs to another user", t.ID), false, nil
+		}
+	case meta.TokenRobot:
+		if user != RobotName(t.Owner, t.Name) {
+			return p, fmt.Sprintf("robot token %s is %s", t.ID, RobotName(t.Owner, t.Name)), false, nil
+		}
+	default:
+		return p, fmt.Sprintf("token %s is a %s token", t.ID, t.Kind), false, nil
+	}
+	p, why, err = s.tokenPrincipal(ctx, t, now)
+	if err != nil || why != "" {
+		return p, why, false, err
+	}
+	return p, "", s.touches.touch(ctx, s, t.ID, now), nil
+}
+
+// tokenPrincipal returns the principal of a personal access token or robot,
+// or why it may not act: revoked, expired, or its owner disabled.
+func (s *Service) tokenPrincipal(ctx context.Context, t meta.Token, now time.Time) (p auth.Principal, why string, err error) {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return p, fmt.Sprintf("token %s was revoked", t.ID), nil
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return p, fmt.Sprintf("token %s expired", t.ID), nil
+	}
+	var scopes auth.ScopeSet
+	if len(t.Scopes) > 0 {
+		if err := json.Unmarshal(t.Scopes, &scopes); err != nil {
+			return p, fmt.Sprintf("token %s has unreadable scopes", t.ID), nil
+		}
+	}
+	switch t.Kind {
+	case meta.TokenPersonal:
+		u, err := s.store.User(ctx, t.Owner)
+		if errors.Is(err, meta.ErrNotFound) {
+			return p, fmt.Sprintf("owner of token %s is gone", t.ID), nil
+		}
+		if err != nil {
+			return p, "", fmt.Errorf("look up user: %w", err)
+		}
+		if u.Disabled {
+			return p, fmt.Sprintf("owner of token %s is disabled", t.ID), nil
+		}
+		return auth.Principal{Kind: auth.KindToken, Name: t.ID, Owner: u.Name, SystemAdmin: u.Admin, Scopes: scopes, At: now}, "", nil
+	case meta.TokenRobot:
+		return auth.Principal{Kind: auth.KindRobot, Name: RobotName(t.Owner, t.Name), Owner: t.Owner, Scopes: scopes, At: now}, "", nil
+	}
+	return p, fmt.Sprintf("token %s is a %s token", t.ID, t.Kind), nil
+}
+
+// RobotName is the user name a robot logs in with: its namespace, a plus
+// sign, and its name, as in "ci+builder".
+func RobotName(namespace, name string) string { return namespace + "+" + name }
+
+// subjectPrincipal reads the principal a bearer token's subject names (see
+// [subjectOf]). Only kind and name are known without the store.
+func subjectPrincipal(sub string) auth.Principal {
+	kind, name, ok := strings.Cut(sub, ":")
+	if !ok || name == "" {
+		return auth.Principal{Kind: auth.KindAnonymous}
+	}
+	switch k := auth.PrincipalKind(kind); k {
+	case auth.KindUser, auth.KindToken, auth.KindRobot:
+		p := auth.Principal{Kind: k, Name: name}
+		if k == auth.KindRobot {
+			p.Owner, _, _ = strings.Cut(name, "+")
+		}
+		return p
+	}
+	return auth.Principal{Kind: auth.KindAnonymous}
+}
+
+// subjectOf is the "sub" of a token issued to p: "user:alice",
+// "token:<id>", "robot:ci+builder", or empty for anonymous.
+func subjectOf(p auth.Principal) string {
+	if p.Anonymous() {
+		return ""
+	}
+	return p.String()
+}
+
+// Resolve returns the full principal a bearer token names, read from the
+// store now: the user's admin flag, the token's scopes. A principal that may
+// no longer act (disabled, revoked, gone) resolves to anonymous. /v2 uses it
+// where the token's own grant does not answer: to filter the catalog, and
+// to tell a token that lacks a scope its holder has (401, ask for a new
+// token) from one whose holder lacks it (403).
+func (s *Service) Resolve(ctx context.Context, c Caller) (auth.Principal, error) {
+	if c.Bearer == nil {
+		return c.Principal, nil
+	}
+	now := s.now()
+	anon := auth.Principal{Kind: auth.KindAnonymous, At: now}
+	p := c.Principal
+	switch p.Kind {
+	case auth.KindUser:
+		u, err := s.store.User(ctx, p.Name)
+		if errors.Is(err, meta.ErrNotFound) {
+			return anon, nil
+		}
+		if err != nil {
+			return anon, fmt.Errorf("look up user: %w", err)
+		}
+		if u.Disabled {
+			return anon, nil
+		}
+		return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, nil
+	case auth.KindToken:
+		t, err := s.store.Token(ctx, p.Name)
+		return s.resolveToken(ctx, t, err, now)
+	case auth.KindRobot:
+		ts, err := s.store.Tokens(ctx, meta.TokenRobot, p.Owner)
+		if err != nil {
+			return anon, fmt.Errorf("look up robot: %w", err)
+		}
+		for _, t := range ts {
+			if RobotName(t.Owner, t.Name) == p.Name {
+				return s.resolveToken(ctx, t, nil, now)
+			}
+		}
+	}
+	return anon, nil
+}
+
+func (s *Service) resolveToken(ctx context.Context, t meta.Token, err error, now time.Time) (auth.Principal, error) {
+	anon := auth.Principal{Kind: auth.KindAnonymous, At: now}
+	if errors.Is(err, meta.ErrNotFound) {
+		return anon, nil
+	}
+	if err != nil {
+		return anon, fmt.Errorf("look up token: %w", err)
+	}
+	p, why, err := s.tokenPrincipal(ctx, t, now)
+	if err != nil || why != "" {
+		return anon, err
+	}
+	return p, nil
+}
+
+func clientString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
+}

@@ -1,0 +1,175 @@
+package access
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// keyReload is how often a replica rereads the signing keys, so a key added
+// or retired elsewhere (another replica, a rotation) is picked up without a
+// restart. A token signed by a key this replica has not seen yet triggers a
+// reread at once, at most once per keyRetry.
+const (
+	keyReload = time.Minute
+	keyRetry  = 5 * time.Second
+)
+
+// keyRing holds the signing keys read from the store: the newest key that is
+// not retired signs, and every key that is not retired verifies.
+type keyRing struct {
+	store   meta.Access
+	log     *slog.Logger
+	now     func() time.Time
+	issuer  string
+	service string
+	ttl     time.Duration
+
+	mu       sync.Mutex
+	signer   *auth.Issuer
+	verifier *auth.Verifier
+	loadedAt time.Time
+}
+
+// load rereads the keys. With create, a store without a usable key gets a
+// new one: the first start of a registry.
+func (k *keyRing) load(ctx context.Context, create bool) error {
+	keys, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read signing keys: %w", err)
+	}
+	live := slices.DeleteFunc(keys, func(sk meta.SigningKey) bool { return !sk.RetiredAt.IsZero() })
+	if len(live) == 0 {
+		if !create {
+			return errors.New("every signing key is retired")
+		}
+		sk, err := newSigningKey(k.now())
+		if err != nil {
+			return err
+		}
+		if err := k.store.AddSigningKey(ctx, sk); err != nil {
+			return fmt.Errorf("store signing key: %w", err)
+		}
+		k.log.InfoContext(ctx, "generated a token signing key", "kid", sk.ID)
+		live = []meta.SigningKey{sk}
+	}
+	var pubs []*ecdsa.PublicKey
+	var newest *ecdsa.PrivateKey
+	for _, sk := range live {
+		priv, err := auth.ParsePrivateKey(sk.PrivatePEM)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", sk.ID, err)
+		}
+		pubs = append(pubs, &priv.PublicKey)
+		newest = priv // the store lists keys oldest first
+	}
+	signer, err := auth.NewIssuer(newest, auth.IssuerOptions{Issuer: k.issuer, Service: k.service, TTL: k.ttl})
+	if err != nil {
+		return err
+	}
+	v, err := auth.NewVerifier(auth.VerifierOptions{Issuer: k.issuer, Service: k.service, Keys: pubs})
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.signer, k.verifier, k.loadedAt = signer, v, k.now()
+	k.mu.Unlock()
+	return nil
+}
+
+func newSigningKey(now time.Time) (meta.SigningKey, error) {
+	priv, err := auth.GenerateKey()
+	if err != nil {
+		return meta.SigningKey{}, err
+	}
+	pemBytes, err := auth.MarshalPrivateKey(priv)
+	if err != nil {
+		return meta.SigningKey{}, err
+	}
+	kid, err := auth.KeyID(&priv.PublicKey)
+	if err != nil {
+		return meta.SigningKey{}, err
+	}
+	return meta.SigningKey{ID: kid, PrivatePEM: pemBytes, CreatedAt: now.UTC()}, nil
+}
+
+// current returns the signer and verifier, rereading the keys first when
+// they are older than keyReload (or than keyRetry, with soon). A failed
+// reread keeps the keys in hand: a store hiccup must not stop every login.
+func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.Verifier) {
+	k.mu.Lock()
+	age := k.now().Sub(k.loadedAt)
+	k.mu.Unlock()
+	if age >= keyReload || (soon && age >= keyRetry) {
+		if err := k.load(ctx, false); err != nil {
+			k.log.WarnContext(ctx, "rereading signing keys failed; keeping the ones in hand", "err", err)
+			k.mu.Lock()
+			k.loadedAt = k.now() // do not retry on every request
+			k.mu.Unlock()
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.signer, k.verifier
+}
+
+// verify checks a bearer token, rereading the keys once if it names a key
+// this replica does not know: another replica may have rotated.
+func (k *keyRing) verify(ctx context.Context, token string) (auth.TokenClaims, error) {
+	_, v := k.current(ctx, false)
+	c, err := v.Verify(token, k.now())
+	if errors.Is(err, auth.ErrUnknownKey) {
+		_, v2 := k.current(ctx, true)
+		if v2 != v {
+			c, err = v2.Verify(token, k.now())
+		}
+	}
+	return c, err
+}
+
+// RotateKey adds a new signing key, which signs every token from now on;
+// the keys before it keep verifying until retired with [Service.RetireKey].
+// Retire them once the tokens they signed have expired (the token TTL).
+func (s *Service) RotateKey(ctx context.Context) (string, error) {
+	sk, err := newSigningKey(s.now())
+	if err != nil {
+		return "", err
+	}
+	if err := s.store.AddSigningKey(ctx, sk); err != nil {
+		return "", fmt.Errorf("store signing key: %w", err)
+	}
+	if err := s.keys.load(ctx, false); err != nil {
+		return "", err
+	}
+	return sk.ID, nil
+}
+
+// RetireKey stops key id from signing and verifying. Retiring the last live
+// key is refused: nothing could sign tokens after it.
+func (s *Service) RetireKey(ctx context.Context, id string) error {
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read signing keys: %w", err)
+	}
+	live := 0
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() && k.ID != id {
+			live++
+		}
+	}
+	if live == 0 {
+		return errors.New("retire signing key: it is the last one; rotate first")
+	}
+	if err := s.store.RetireSigningKey(ctx, id, s.now().UTC()); err != nil {
+		return fmt.Errorf("retire signing key %s: %w", id, err)
+	}
+	return s.keys.load(ctx, false)
+}

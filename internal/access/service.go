@@ -1,0 +1,139 @@
+// Package access is wharf's authentication and authorisation service. It
+// joins the pure rules of package auth with what the metadata store knows:
+// it turns credentials (a password, an access token, a bearer token) into a
+// [Caller], decides what a caller may do to a repository, issues the bearer
+// tokens of the Docker token flow with keys it keeps in the store, and
+// bootstraps the first administrator.
+//
+// It knows nothing of HTTP: the /v2 and /token handlers parse headers and
+// forms and translate its errors into their protocols.
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// Errors of authentication. Handlers answer all of them 401, except
+// [*LockedError], which is 429.
+var (
+	// ErrUnauthenticated: the credentials are wrong, belong to a disabled
+	// account, or name a revoked or expired token. Which of these it was is
+	// in the audit log and never in the answer.
+	ErrUnauthenticated = errors.New("authentication failed")
+	// ErrBearerInvalid: a bearer token that does not verify.
+	ErrBearerInvalid = errors.New("invalid bearer token")
+)
+
+// LockedError refuses a login attempt because too many failed before it,
+// for the user or for the client address.
+type LockedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("too many failed logins; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Options configure a [Service].
+type Options struct {
+	Access meta.Access
+	Logger *slog.Logger
+	// Issuer and Service are the "iss" and "aud" of bearer tokens. Service
+	// is also the service the WWW-Authenticate challenge names.
+	Issuer  string
+	Service string
+	// TokenTTL is how long a bearer token lives; auth.DefaultTokenTTL if zero.
+	TokenTTL time.Duration
+	// RefreshTokenTTL is how long a refresh token lives; 30 days if zero.
+	RefreshTokenTTL time.Duration
+	// Limiter configures the brute-force limiter.
+	Limiter auth.LimiterOptions
+	// CreateNamespaces lets a user who pushes to a namespace that does not
+	// exist create it, and become its admin. System administrators always may.
+	CreateNamespaces bool
+	// AdminPassword is the password of the "admin" account created on first
+	// start, when there are no users; empty generates one and logs it once.
+	AdminPassword string
+	// BcryptCost hashes new passwords; auth.DefaultBcryptCost if zero.
+	BcryptCost int
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+}
+
+// Service authenticates and authorises. It is safe for concurrent use.
+type Service struct {
+	store   meta.Access
+	log     *slog.Logger
+	opts    Options
+	now     func() time.Time
+	limiter *auth.Limiter
+	keys    *keyRing
+
+	passwords passwordCache
+	touches   touchCoalescer
+	audit     *auditor
+
+	nsCreate sync.Mutex // one namespace creation at a time in this process
+}
+
+// New returns a Service over opts.Access. On first start it creates the
+// admin account (when there are no users) and a signing key (when there is
+// none).
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Access == nil {
+		return nil, errors.New("access: no store")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TokenTTL == 0 {
+		opts.TokenTTL = auth.DefaultTokenTTL
+	}
+	if opts.RefreshTokenTTL == 0 {
+		opts.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if opts.Issuer == "" || opts.Service == "" {
+		return nil, errors.New("access: issuer and service must be set")
+	}
+	lim, err := auth.NewLimiter(opts.Limiter)
+	if err != nil {
+		return nil, fmt.Errorf("access: %w", err)
+	}
+	s := &Service{
+		store:   opts.Access,
+		log:     opts.Logger,
+		opts:    opts,
+		now:     opts.Now,
+		limiter: lim,
+	}
+	s.passwords.init()
+	s.touches.init()
+	s.audit = newAuditor(opts.Access, opts.Logger)
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.keys = &keyRing{store: opts.Access, log: opts.Logger, now: opts.Now, issuer: opts.Issuer, service: opts.Service, ttl: opts.TokenTTL}
+	if err := s.keys.load(ctx, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServiceName is the service the challenge names and tokens are issued for.
+func (s *Service) ServiceName() string { return s.opts.Service }
+
+// TokenTTL is how long an issued bearer token lives.
+func (s *Service) TokenTTL() time.Duration { return s.opts.TokenTTL }

@@ -1,0 +1,203 @@
+package distv2
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/auth"
+)
+
+// callerKey is the context key of the authenticated [access.Caller].
+type callerKey struct{}
+
+func callerOf(ctx context.Context) (access.Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(access.Caller)
+	return c, ok
+}
+
+// authError is a refusal that carries the WWW-Authenticate challenge or the
+// Retry-After the client needs with it; writeError sets the headers.
+type authError struct {
+	err        *apierr.Error
+	challenge  string
+	retryAfter time.Duration
+}
+
+func (e *authError) Error() string { return e.err.Error() }
+func (e *authError) Unwrap() error { return e.err }
+
+// needed returns the actions a request needs on its repository; none for
+// the ping and the catalog, which need only a caller who authenticated.
+func needed(rt route, method string) []auth.Action {
+	pull := []auth.Action{auth.ActionPull}
+	switch rt.kind {
+	case RouteTags, RouteReferrers:
+		return pull
+	case RouteManifest:
+		switch method {
+		case http.MethodPut:
+			return []auth.Action{auth.ActionPush}
+		case http.MethodDelete:
+			return []auth.Action{auth.ActionDelete}
+		}
+		return pull
+	case RouteBlob:
+		if method == http.MethodDelete {
+			return []auth.Action{auth.ActionDelete}
+		}
+		return pull
+	case RouteUpload:
+		return []auth.Action{auth.ActionPush}
+	}
+	return nil
+}
+
+// authenticate establishes the caller of r and checks it may do what the
+// route needs. It returns the request with the caller in its context.
+func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error) {
+	ctx := r.Context()
+	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return r, h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "malformed Authorization header"))
+	}
+	c, err := h.access.Authenticate(ctx, cr, clientAddr(r))
+	if err != nil {
+		return r, h.authFailure(r, rt, err)
+	}
+	r = r.WithContext(context.WithValue(ctx, callerKey{}, c))
+	want := needed(rt, r.Method)
+	if len(want) == 0 {
+		if c.Principal.Anonymous() && cr.Scheme == auth.SchemeNone {
+			return r, h.unauthorized(r, rt, "", nil)
+		}
+		return r, nil
+	}
+	d, err := h.access.Authorize(ctx, c, rt.repo, want)
+	if err != nil {
+		return r, err
+	}
+	if d.AllowsAll(want) {
+		return r, nil
+	}
+	return r, h.denied(r, rt, c, cr.Scheme, want)
+}
+
+// denied answers a caller that may not do what it asked. Someone who did not
+// authenticate is asked to (401). A bearer token that lacks a scope its
+// holder has is answered 401 insufficient_scope, so the client fetches a
+// token with the scope; otherwise the answer is 403 DENIED. The answer is the
+// same whether the repository exists or not.
+func (h *Handler) denied(r *http.Request, rt route, c access.Caller, scheme auth.Scheme, want []auth.Action) error {
+	ctx := r.Context()
+	if scheme == auth.SchemeNone {
+		return h.unauthorized(r, rt, "", nil)
+	}
+	if c.Bearer != nil {
+		p, err := h.access.Resolve(ctx, c)
+		if err != nil {
+			return err
+		}
+		d, err := h.access.Decide(ctx, p, rt.repo, want)
+		if err != nil {
+			return err
+		}
+		if d.AllowsAll(want) {
+			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized, "the token does not grant %s on this repository; ask for a new one", joinActions(want)))
+		}
+		if p.Anonymous() {
+			return h.unauthorized(r, rt, "", nil) // log in
+		}
+	}
+	return apierr.New(apierr.Denied, "")
+}
+
+// authFailure translates an authentication error.
+func (h *Handler) authFailure(r *http.Request, rt route, err error) error {
+	var locked *access.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return &authError{err: apierr.New(apierr.TooManyRequests, "too many failed logins; try again later"), retryAfter: locked.RetryAfter}
+	case errors.Is(err, access.ErrBearerInvalid):
+		msg := "invalid bearer token"
+		if errors.Is(err, auth.ErrTokenExpired) {
+			msg = "bearer token expired"
+		}
+		return h.unauthorized(r, rt, "invalid_token", apierr.New(apierr.Unauthorized, "%s", msg))
+	case errors.Is(err, access.ErrUnauthenticated):
+		return h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "invalid user name, password or token"))
+	}
+	return err
+}
+
+// unauthorized is a 401 with the Bearer challenge that sends the client to
+// the token endpoint, asking for the scope the request needs.
+func (h *Handler) unauthorized(r *http.Request, rt route, code string, e *apierr.Error) error {
+	if e == nil {
+		e = apierr.New(apierr.Unauthorized, "")
+	}
+	ch := auth.BearerChallenge{Realm: h.realm(r), Service: h.access.ServiceName(), Error: code}
+	switch want := needed(rt, r.Method); {
+	case rt.kind == RouteCatalog:
+		ch.Scopes = []auth.ResourceScope{{Type: auth.TypeRegistry, Name: auth.CatalogResource, Actions: []auth.Action{auth.ActionAll}}}
+	case len(want) > 0:
+		if want[0] == auth.ActionPush {
+			want = []auth.Action{auth.ActionPull, auth.ActionPush} // as Docker clients ask
+		}
+		ch.Scopes = []auth.ResourceScope{{Type: auth.TypeRepository, Name: rt.repo, Actions: want}}
+	}
+	return &authError{err: e, challenge: ch.String()}
+}
+
+// realm is the token endpoint's URL: the configured one, or /token on the
+// host and scheme the client used (behind a TLS-terminating proxy, from
+// X-Forwarded-Proto).
+func (h *Handler) realm(r *http.Request) string {
+	if h.realmURL != "" {
+		return h.realmURL
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/token"
+}
+
+// clientAddr is the address the request came from.
+func clientAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a
+}
+
+func joinActions(as []auth.Action) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ",")
+}
+
+func setAuthHeaders(w http.ResponseWriter, err error) {
+	var ae *authError
+	if !errors.As(err, &ae) {
+		return
+	}
+	if ae.challenge != "" {
+		w.Header().Set("WWW-Authenticate", ae.challenge)
+	}
+	if ae.retryAfter > 0 {
+		secs := int64((ae.retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+}

@@ -1,0 +1,251 @@
+package distv2
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/auth"
+)
+
+// maxTokenForm bounds a POST /token body: credentials and MaxResourceScopes
+// scopes fit many times over.
+const maxTokenForm = 64 << 10
+
+// Token serves the token endpoint of the Docker token authentication flow:
+//
+//   - GET with optional Basic credentials (a password or an access token),
+//     per the Docker token specification: service, scope (repeatable),
+//     account, offline_token. Without credentials the token is anonymous
+//     and grants pulls from public namespaces only.
+//   - POST with an OAuth2 form, per the Docker OAuth2 specification:
+//     grant_type=password (username, password) or refresh_token
+//     (refresh_token), with service, scope and access_type=offline.
+//
+// The granted scope is the intersection of what was asked and what the
+// caller may do; a resource the caller may not touch is granted with no
+// actions, and the registry refuses the request later. Errors of the GET
+// form are OCI error JSON, which Docker clients read; errors of the POST
+// form are OAuth2 error JSON (RFC 6749, section 5.2).
+func (h *Handler) Token(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch r.Method {
+	case http.MethodGet:
+		if err := h.tokenGet(w, r); err != nil {
+			if errors.Is(err, access.ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", auth.BasicChallenge(h.access.ServiceName()))
+				err = apierr.New(apierr.Unauthorized, "invalid user name, password or token")
+			}
+			h.writeError(w, r, tokenError(err))
+		}
+	case http.MethodPost:
+		if err := h.tokenPost(w, r); err != nil {
+			h.writeOAuthError(w, r, tokenError(err))
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		h.writeError(w, r, methodNotAllowed(r))
+	}
+}
+
+// tokenError turns a lockout into 429 with Retry-After.
+func tokenError(err error) error {
+	var locked *access.LockedError
+	if errors.As(err, &locked) {
+		return &authError{err: apierr.New(apierr.TooManyRequests, "too many failed logins; try again later"), retryAfter: locked.RetryAfter}
+	}
+	return err
+}
+
+func (h *Handler) tokenGet(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if err := h.checkService(q.Get("service")); err != nil {
+		return err
+	}
+	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return apierr.New(apierr.TokenRequestInvalid, "malformed Authorization header")
+	}
+	p := auth.Principal{Kind: auth.KindAnonymous}
+	switch cr.Scheme {
+	case auth.SchemeNone:
+	case auth.SchemeBasic:
+		if acct := q.Get("account"); acct != "" && acct != cr.Username {
+			return apierr.New(apierr.TokenRequestInvalid, "account %q does not match the credentials", acct)
+		}
+		if p, err = h.access.Login(ctx, cr.Username, cr.Password, clientAddr(r)); err != nil {
+			return err
+		}
+	default:
+		return apierr.New(apierr.TokenRequestInvalid, "the token endpoint takes Basic credentials")
+	}
+	resp, err := h.issue(r, p, q["scope"], q.Get("offline_token") == "true")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, r, http.StatusOK, "application/json", resp)
+}
+
+func (h *Handler) tokenPost(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
+	if err := r.ParseForm(); err != nil {
+		return oauthError{"invalid_request", "the body is not a form"}
+	}
+	f := r.PostForm
+	if err := h.checkService(f.Get("service")); err != nil {
+		return oauthError{"invalid_request", err.Error()}
+	}
+	var p auth.Principal
+	var err error
+	offline := false
+	switch f.Get("grant_type") {
+	case "password":
+		if f.Get("username") == "" {
+			return oauthError{"invalid_request", "username is required"}
+		}
+		p, err = h.access.Login(ctx, f.Get("username"), f.Get("password"), clientAddr(r))
+		offline = f.Get("access_type") == "offline"
+	case "refresh_token":
+		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), clientAddr(r))
+	default:
+		return oauthError{"unsupported_grant_type", "grant_type must be password or refresh_token"}
+	}
+	if errors.Is(err, access.ErrUnauthenticated) {
+		return oauthError{"invalid_grant", "invalid credentials"}
+	}
+	if err != nil {
+		return err
+	}
+	resp, err := h.issue(r, p, f["scope"], offline)
+	if err != nil {
+		if apierr.Is(err, apierr.TokenRequestInvalid) {
+			return oauthError{"invalid_scope", apierr.From(err).Message}
+		}
+		return err
+	}
+	return writeJSON(w, r, http.StatusOK, "application/json", oauthTokenResponse{
+		AccessToken:  resp.AccessToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    resp.ExpiresIn,
+		IssuedAt:     resp.IssuedAt,
+		Scope:        resp.scope,
+		RefreshToken: resp.RefreshToken,
+	})
+}
+
+// tokenResponse is the answer of GET /token. token and access_token carry
+// the same token, as the spec allows, for clients that read either.
+type tokenResponse struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	scope        string
+}
+
+// oauthTokenResponse is the answer of POST /token.
+type oauthTokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// issue grants p the scopes asked for, signs a token and, when asked for
+// offline access by a user, creates a refresh token.
+func (h *Handler) issue(r *http.Request, p auth.Principal, scopeParams []string, offline bool) (tokenResponse, error) {
+	ctx := r.Context()
+	scopes, err := auth.ParseResourceScopes(scopeParams...)
+	if err != nil {
+		return tokenResponse{}, apierr.Wrap(apierr.TokenRequestInvalid, err)
+	}
+	granted, err := h.access.Grant(ctx, p, scopes)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	tok, claims, err := h.access.IssueToken(ctx, p, granted)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	resp := tokenResponse{
+		Token:       tok,
+		AccessToken: tok,
+		ExpiresIn:   int(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
+		IssuedAt:    claims.IssuedAt.UTC().Format(time.RFC3339),
+		scope:       auth.FormatResourceScopes(nonEmpty(granted)),
+	}
+	if offline && p.Kind == auth.KindUser {
+		if resp.RefreshToken, err = h.access.NewRefreshToken(ctx, p); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return resp, nil
+}
+
+func nonEmpty(scopes []auth.ResourceScope) []auth.ResourceScope {
+	var out []auth.ResourceScope
+	for _, s := range scopes {
+		if len(s.Actions) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkService refuses a token request for another service: the token
+// would not be accepted there, nor here under another audience.
+func (h *Handler) checkService(service string) error {
+	if service != "" && service != h.access.ServiceName() {
+		return apierr.New(apierr.TokenRequestInvalid, "this token service issues tokens for service %q, not %q", h.access.ServiceName(), service)
+	}
+	return nil
+}
+
+// oauthError is an OAuth2 error response of the POST form.
+type oauthError struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+func (e oauthError) Error() string { return e.Code + ": " + e.Description }
+
+// writeOAuthError writes err as OAuth2 error JSON: invalid_grant is 401
+// (Docker clients then report bad credentials), a lockout 429 with
+// Retry-After, other request errors 400, and anything else goes through
+// the OCI error path's status and logging.
+func (h *Handler) writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe oauthError
+	status := http.StatusBadRequest
+	switch {
+	case errors.As(err, &oe):
+		if oe.Code == "invalid_grant" {
+			status = http.StatusUnauthorized
+		}
+	default:
+		e := apierr.From(err)
+		if e.Code.Status >= 500 {
+			h.writeError(w, r, err)
+			return
+		}
+		setAuthHeaders(w, err)
+		status = e.Code.Status
+		oe = oauthError{Code: "invalid_request", Description: e.Message}
+		if status == http.StatusTooManyRequests {
+			oe.Code = "slow_down"
+		}
+	}
+	body, _ := json.Marshal(oe)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,54 @@
+package mgmt
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+)
+
+// Problem is an RFC 9457 problem detail, the body of every error of the
+// management API. Code is wharf's extension member: the apierr code name,
+// stable for programs to switch on.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	Code     string `json:"code"`
+}
+
+// ProblemType is the prefix of every problem's type URI; the code name,
+// lower case, follows it.
+const ProblemType = "urn:wharf:problem:"
+
+// writeProblem writes err as problem JSON: an *apierr.Error as it is, any
+// other error as 500 with its text kept for the log alone.
+func writeProblem(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
+	e := apierr.From(err)
+	if e.Code.Status >= 500 {
+		log.ErrorContext(r.Context(), "management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if e.Code == apierr.Unauthorized {
+		// Basic works for every client of this API, the CLI included.
+		w.Header().Set("WWW-Authenticate", `Basic realm="wharf"`)
+	}
+	p := Problem{
+		Type:     ProblemType + strings.ToLower(e.Code.Name),
+		Title:    e.Code.Message,
+		Status:   e.Code.Status,
+		Detail:   e.Message,
+		Instance: r.URL.Path,
+		Code:     e.Code.Name,
+	}
+	if p.Detail == p.Title {
+		p.Detail = ""
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

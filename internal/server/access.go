@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// openAccess builds the access control service when auth.enabled is set;
+// nil otherwise, which leaves the registry open.
+func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger) (*access.Service, error) {
+	if !cfg.Auth.Enabled {
+		return nil, nil
+	}
+	ma, ok := ms.(meta.Access)
+	if !ok {
+		return nil, fmt.Errorf("auth.enabled: the %s metadata store does not keep users", cfg.Database.Driver)
+	}
+	a := cfg.Auth
+	svc, err := access.New(ctx, access.Options{
+		Access:          ma,
+		Logger:          log,
+		Issuer:          a.Issuer,
+		Service:         a.Service,
+		TokenTTL:        a.TokenTTL,
+		RefreshTokenTTL: a.RefreshTokenTTL,
+		Limiter: auth.LimiterOptions{
+			MaxFailures: a.Limiter.MaxFailures,
+			Window:      a.Limiter.Window,
+			Backoff:     a.Limiter.Backoff,
+			MaxBackoff:  a.Limiter.MaxBackoff,
+		},
+		CreateNamespaces: a.CreateNamespaces,
+		AdminPassword:    cfg.AdminPassword,
+		BcryptCost:       a.BcryptCost,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return svc, nil
+}

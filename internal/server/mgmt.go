@@ -1,0 +1,81 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/meta"
+)
+
+// mgmtHandler is the management API. Without auth.enabled there is nobody
+// to manage it as, and it answers only its OpenAPI document.
+func (s *Server) mgmtHandler() http.Handler {
+	opts := mgmt.Options{Registry: s.registry, Logger: s.log, BcryptCost: s.cfg.Auth.BcryptCost,
+		CreateNamespaces: s.cfg.Auth.CreateNamespaces}
+	if s.access != nil {
+		opts.Access = s.meta.(meta.Access) // openAccess checked it
+		opts.Authenticate = s.mgmtAuthenticate
+		opts.Decide = s.access.Decide
+	}
+	return mw.Wrap(mgmt.New(opts), mw.Options{
+		Logger:  s.log,
+		Metrics: s.metrics.HTTP,
+		Route:   func(*http.Request) string { return "api" },
+	})
+}
+
+// mgmtAuthenticate establishes the caller of a management request with the
+// access service: Basic credentials (a password or an access token), a
+// bearer token from /token, or an access token sent as the bearer token
+// ("Authorization: Bearer wharf_..."), which is what the CLI sends.
+func (s *Server) mgmtAuthenticate(r *http.Request) (auth.Principal, error) {
+	ctx := r.Context()
+	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if cr.Scheme == auth.SchemeBearer && auth.IsAccessToken(cr.Token) {
+		// Login wants the name the token logs in as; an unknown token is
+		// left for Login to refuse and count against the client address.
+		name := ""
+		if t, err := s.meta.(meta.Access).TokenByHash(ctx, auth.HashSecret(cr.Token)); err == nil {
+			name = t.Owner
+			if t.Kind == meta.TokenRobot {
+				name = access.RobotName(t.Owner, t.Name)
+			}
+		}
+		cr = auth.Credentials{Scheme: auth.SchemeBasic, Username: name, Password: cr.Token}
+	}
+	c, err := s.access.Authenticate(ctx, cr, remoteAddr(r))
+	var locked *access.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return auth.Principal{}, apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter)
+	case errors.Is(err, meta.ErrUnavailable):
+		return auth.Principal{}, &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	case err != nil:
+		return auth.Principal{}, err
+	}
+	if c.Bearer != nil {
+		// A bearer token carries a grant for /v2, not the caller's roles:
+		// read who it names from the store.
+		return s.access.Resolve(ctx, c)
+	}
+	return c.Principal, nil
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a
+}
