@@ -28,7 +28,9 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
 	Uploads  Uploads  `yaml:"uploads"`
-	Auth     Auth     `yaml:"auth"`
+	// Retention runs the retention policies (see docs/lifecycle.md).
+	Retention Retention `yaml:"retention"`
+	Auth      Auth      `yaml:"auth"`
 	// AdminPassword is the password of the admin account created on the
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
 	AdminPassword string `yaml:"adminPassword"`
@@ -105,6 +107,11 @@ type Uploads struct {
 	ExpireInterval time.Duration `yaml:"expireInterval"`
 }
 
+// Retention is when retention policies run.
+type Retention struct {
+	Interval time.Duration `yaml:"interval"`
+}
+
 // Auth is authentication and access control.
 type Auth struct {
 	Enabled          bool          `yaml:"enabled"`
@@ -136,11 +143,12 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Log:      Log{Level: "info", Format: "text"},
-		Storage:  Storage{Driver: "fs"},
-		Database: Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
-		Cache:    Cache{ManifestEntries: 10000},
-		Uploads:  Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
+		Log:       Log{Level: "info", Format: "text"},
+		Storage:   Storage{Driver: "fs"},
+		Database:  Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
+		Cache:     Cache{ManifestEntries: 10000},
+		Uploads:   Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
+		Retention: Retention{Interval: time.Hour},
 		Auth: Auth{
 			Service:         "wharf",
 			Issuer:          "wharf",
@@ -258,6 +266,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Uploads.ExpireInterval <= 0 {
 		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
+	}
+	if c.Retention.Interval < 0 {
+		bad("retention.interval", "must not be negative (0 turns scheduled retention off), got %s", c.Retention.Interval)
 	}
 	c.validateAuth(bad)
 	return errors.Join(errs...)

@@ -60,6 +60,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Meta:         ms,
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
+		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
 	})
 	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
 		_ = ms.Close()
@@ -231,6 +232,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // and closes the stores.
 func (s *Server) Close() error {
 	s.stopBackground()
+	if err := s.registry.FlushPulls(context.Background()); err != nil {
+		s.log.Warn("record manifest pulls", "err", err)
+	}
 	if s.access != nil {
 		s.access.Close()
 	}
