@@ -69,7 +69,7 @@ func TestImmutableTags(t *testing.T) {
 		if err := r.DeleteImmutabilityRule(ctx, semverRule.ID); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, "delete a rule twice", r.DeleteImmutabilityRule(ctx, rule.ID), apierr.PolicyUnknown)
+		wantCode(t, "delete a rule twice", r.DeleteImmutabilityRule(ctx, rule.ID), apierr.NotFound)
 		if _, err := r.put("team/app", "v1.0", manifest("", []byte(`{"name":"two"}`), []byte("layer of two"))); err != nil {
 			t.Errorf("move v1.0 after its rule is gone: %v", err)
 		}
@@ -92,10 +92,10 @@ func TestImmutabilityRuleBadInput(t *testing.T) {
 			{policy.ImmutabilityRule{Namespace: "Team!", Pattern: "v*"}, "namespace:"},
 		} {
 			_, err := r.AddImmutabilityRule(ctx, tt.rule)
-			wantCode(t, "add "+tt.rule.Pattern, err, apierr.PolicyInvalid, tt.says)
+			wantCode(t, "add "+tt.rule.Pattern, err, apierr.RequestInvalid, tt.says)
 		}
 		_, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "v*"})
-		wantCode(t, "duplicate", err, apierr.PolicyConflict, `"v*"`)
+		wantCode(t, "duplicate", err, apierr.Conflict, `"v*"`)
 		rules, err := r.ImmutabilityRules(ctx, "")
 		if err != nil || len(rules) != 1 {
 			t.Errorf("after refused adds, rules = %v, %v; want the one rule", rules, err)

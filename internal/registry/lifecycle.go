@@ -14,12 +14,12 @@ import (
 
 // The lifecycle records are managed through the registry so that each is
 // validated by package policy before it is stored: bad input gets
-// POLICY_INVALID naming the field, and changes nothing.
+// INVALID_REQUEST naming the field, and changes nothing.
 
-func invalid(err error) error { return apierr.Wrap(apierr.PolicyInvalid, err) }
+func invalid(err error) error { return apierr.Wrap(apierr.RequestInvalid, err) }
 
 func unknownRecord(format string, args ...any) error {
-	return apierr.New(apierr.PolicyUnknown, format, args...)
+	return apierr.New(apierr.NotFound, format, args...)
 }
 
 // AddImmutabilityRule validates and stores rule, returning it with its ID.
@@ -35,7 +35,7 @@ func (r *Registry) AddImmutabilityRule(ctx context.Context, rule policy.Immutabi
 		return err
 	})
 	if errors.Is(err, meta.ErrConflict) {
-		return policy.ImmutabilityRule{}, apierr.New(apierr.PolicyConflict, "namespace %s already has an immutability rule %q", rule.Namespace, rule.Pattern)
+		return policy.ImmutabilityRule{}, apierr.New(apierr.Conflict, "namespace %s already has an immutability rule %q", rule.Namespace, rule.Pattern)
 	}
 	if err != nil {
 		return policy.ImmutabilityRule{}, internal("add immutability rule", err)

@@ -100,7 +100,7 @@ func TestQuota(t *testing.T) {
 		if err := r.DeleteQuota(ctx, "team"); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, "delete quota twice", r.DeleteQuota(ctx, "team"), apierr.PolicyUnknown)
+		wantCode(t, "delete quota twice", r.DeleteQuota(ctx, "team"), apierr.NotFound)
 		if _, limit, _ := r.Usage(ctx, "team"); limit != -1 {
 			t.Errorf("limit without a quota = %d, want -1", limit)
 		}
@@ -113,8 +113,8 @@ func TestQuotaBadInput(t *testing.T) {
 		if err := r.SetQuota(ctx, "team", 100); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, "negative", r.SetQuota(ctx, "team", -1), apierr.PolicyInvalid, "limitBytes: must not be negative")
-		wantCode(t, "bad namespace", r.SetQuota(ctx, "team/app", 5), apierr.PolicyInvalid, "namespace:")
+		wantCode(t, "negative", r.SetQuota(ctx, "team", -1), apierr.RequestInvalid, "limitBytes: must not be negative")
+		wantCode(t, "bad namespace", r.SetQuota(ctx, "team/app", 5), apierr.RequestInvalid, "namespace:")
 		qs, err := r.Quotas(ctx)
 		if err != nil || len(qs) != 1 || qs[0].LimitBytes != 100 {
 			t.Errorf("after refused changes, quotas = %+v, %v", qs, err)

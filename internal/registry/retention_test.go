@@ -223,21 +223,21 @@ func TestRetentionPolicyBadInput(t *testing.T) {
 			{policy.RetentionPolicy{Scope: "BAD", Keep: []string{"x"}}, "scope:"},
 		} {
 			_, err := r.AddRetentionPolicy(ctx, tt.p)
-			wantCode(t, "add", err, apierr.PolicyInvalid, tt.says)
+			wantCode(t, "add", err, apierr.RequestInvalid, tt.says)
 			tt.p.ID = good.ID
-			wantCode(t, "update", r.UpdateRetentionPolicy(ctx, tt.p), apierr.PolicyInvalid, tt.says)
+			wantCode(t, "update", r.UpdateRetentionPolicy(ctx, tt.p), apierr.RequestInvalid, tt.says)
 			_, err = r.Retention(ctx, registry.RetentionOptions{Only: &tt.p, DryRun: true})
-			wantCode(t, "preview", err, apierr.PolicyInvalid, tt.says)
+			wantCode(t, "preview", err, apierr.RequestInvalid, tt.says)
 		}
 		ps, err := r.RetentionPolicies(ctx)
 		if err != nil || len(ps) != 1 || !slices.Equal(ps[0].Keep, []string{"latest"}) {
 			t.Errorf("after refused changes, policies = %+v, %v", ps, err)
 		}
-		wantCode(t, "update unknown", r.UpdateRetentionPolicy(ctx, policy.RetentionPolicy{ID: good.ID + 9, Scope: "team", Keep: []string{"x"}}), apierr.PolicyUnknown)
-		wantCode(t, "get unknown", func() error { _, err := r.RetentionPolicy(ctx, good.ID+9); return err }(), apierr.PolicyUnknown)
+		wantCode(t, "update unknown", r.UpdateRetentionPolicy(ctx, policy.RetentionPolicy{ID: good.ID + 9, Scope: "team", Keep: []string{"x"}}), apierr.NotFound)
+		wantCode(t, "get unknown", func() error { _, err := r.RetentionPolicy(ctx, good.ID+9); return err }(), apierr.NotFound)
 		if err := r.DeleteRetentionPolicy(ctx, good.ID); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, "delete twice", r.DeleteRetentionPolicy(ctx, good.ID), apierr.PolicyUnknown)
+		wantCode(t, "delete twice", r.DeleteRetentionPolicy(ctx, good.ID), apierr.NotFound)
 	})
 }
