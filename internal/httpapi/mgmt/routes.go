@@ -20,7 +20,7 @@ type route struct {
 
 // routes is every endpoint of the API. The OpenAPI document lists exactly
 // these (TestOpenAPIMatchesRoutes).
-var routes = []route{
+var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/openapi.json", public: true, handler: (*Handler).openAPI},
 	{method: http.MethodGet, path: "/api/v1/me", handler: (*Handler).me},
 
@@ -52,7 +52,7 @@ var routes = []route{
 	{method: http.MethodDelete, path: "/api/v1/repositories/{repository}/manifests/{digest}", handler: (*Handler).deleteManifest},
 
 	{method: http.MethodGet, path: "/api/v1/audit", handler: (*Handler).queryAudit},
-}
+}, lifecycleRoutes...)
 
 // params are the path parameters of a matched route, unescaped.
 type params map[string]string
