@@ -21,6 +21,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the registry", serveCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
+		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
+		{"usage", "show what a namespace and its repositories hold", usageCmd},
 		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},
 	}
 }

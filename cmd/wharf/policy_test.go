@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+// TestPolicyAndUsageCommands runs `wharf policy` and `wharf usage` against
+// a real server with access control on, and checks that the rules they set
+// hold on /v2.
+func TestPolicyAndUsageCommands(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Auth.Enabled = true
+	cfg.Auth.BcryptCost = 4
+	cfg.AdminPassword = "lifecycle-test-pw"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resolve()
+	s, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	env := map[string]string{"WHARF_URL": srv.URL, "WHARF_USER": "admin", "WHARF_PASSWORD": "lifecycle-test-pw"}
+	getenv := func(k string) string { return env[k] }
+
+	do := func(method, path string, body []byte, hdr ...string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+		req.SetBasicAuth("admin", "lifecycle-test-pw")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := do("POST", "/api/v1/namespaces", []byte(`{"name":"team"}`)); code != 201 {
+		t.Fatalf("create namespace: %d %s", code, b)
+	}
+	policy := func(stdin string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := runPolicy(args, strings.NewReader(stdin), &out, getenv)
+		return out.String(), err
+	}
+
+	if out, err := policy("", "immutable", "add", "team", "v*"); err != nil || !strings.Contains(out, `"pattern": "v*"`) {
+		t.Fatalf("immutable add: %q, %v", out, err)
+	}
+	if _, err := policy("", "immutable", "add", "team", "re:("); err == nil || !strings.Contains(err.Error(), "invalid tag pattern") || !strings.Contains(err.Error(), "INVALID_REQUEST") {
+		t.Errorf("bad pattern: %v", err)
+	}
+	if out, err := policy("", "immutable", "list", "--url", srv.URL, "team"); err != nil || strings.Count(out, `"pattern"`) != 1 {
+		t.Errorf("immutable list: %q, %v", out, err)
+	}
+	if _, err := policy("", "quota", "set", "team", "1KiB"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := policy("", "quota", "show", "team"); err != nil || !strings.Contains(out, `"limitBytes": 1024`) {
+		t.Errorf("quota show: %q, %v", out, err)
+	}
+
+	// On /v2: a blob within the quota is pushed, one past it refused with
+	// DENIED and the numbers.
+	push := func(repo string, b []byte) (int, []byte) {
+		code, body := do("POST", "/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(b).String(), b, "Content-Type", "application/octet-stream")
+		return code, body
+	}
+	if code, b := push("team/app", bytes.Repeat([]byte("a"), 600)); code != 201 {
+		t.Fatalf("push within the quota: %d %s", code, b)
+	}
+	code, b := push("team/app", bytes.Repeat([]byte("b"), 600))
+	var oci struct {
+		Errors []struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Detail  map[string]any `json:"detail"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(b, &oci); code != 403 || len(oci.Errors) != 1 || oci.Errors[0].Code != "DENIED" ||
+		oci.Errors[0].Detail["limitBytes"] != float64(1024) || !strings.Contains(oci.Errors[0].Message, "quota") {
+		t.Errorf("push past the quota: %d %s", code, b)
+	}
+
+	var out bytes.Buffer
+	if err := runUsage([]string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 600 B of 1.0 KiB, 1 blobs") ||
+		!strings.Contains(out.String(), "team/app") {
+		t.Errorf("usage: %q, %v", out.String(), err)
+	}
+
+	pol := `{"scope":"team","keep":["latest"],"untaggedAfter":"7d"}`
+	if out, err := policy(pol, "retention", "preview", "-"); err != nil || !strings.Contains(out, `"dryRun": true`) {
+		t.Errorf("preview from stdin: %q, %v", out, err)
+	}
+	if _, err := policy(`{"scope":"team","keepLast":[{"pattern":"*","count":-1}]}`, "retention", "add", "-"); err == nil || !strings.Contains(err.Error(), "keepLast[0].count") {
+		t.Errorf("negative count: %v", err)
+	}
+	if out, err := policy(pol, "retention", "add", "-"); err != nil || !strings.Contains(out, `"id": 1`) {
+		t.Fatalf("retention add: %q, %v", out, err)
+	}
+	if out, err := policy("", "retention", "preview", "1"); err != nil || !strings.Contains(out, `"repositories": 1`) {
+		t.Errorf("retention preview 1: %q, %v", out, err)
+	}
+	if out, err := policy("", "retention", "run", "--dry-run"); err != nil || !strings.Contains(out, `"dryRun": true`) {
+		t.Errorf("retention run --dry-run: %q, %v", out, err)
+	}
+	if _, err := policy("", "retention", "frobnicate"); err != errUsage {
+		t.Errorf("unknown subcommand: %v", err)
+	}
+}
