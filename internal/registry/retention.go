@@ -35,6 +35,10 @@ type RetentionReport struct {
 	Skipped []string `json:"skipped,omitempty"`
 }
 
+// retentionAttempts is how many times a run evaluates a repository that
+// keeps changing under it before skipping it.
+const retentionAttempts = 3
+
 // errRepositoryChanged ends a repository's retention transaction when a
 // push changed what the policies would delete since it was evaluated.
 var errRepositoryChanged = errors.New("repository changed during retention")
@@ -79,7 +83,14 @@ func (r *Registry) Retention(ctx context.Context, opts RetentionOptions) (Retent
 			return report, err
 		}
 		report.Repositories++
-		plan, err := r.retainRepository(ctx, repo, applicable, now, opts.DryRun)
+		// A busy repository may change between evaluation and deletion;
+		// try it a few times before leaving it for the next run.
+		var plan policy.Plan
+		for range retentionAttempts {
+			if plan, err = r.retainRepository(ctx, repo, applicable, now, opts.DryRun); !errors.Is(err, errRepositoryChanged) {
+				break
+			}
+		}
 		if errors.Is(err, errRepositoryChanged) {
 			report.Skipped = append(report.Skipped, repo)
 			continue
