@@ -27,10 +27,13 @@ type RetentionPolicy struct {
 	UpdatedAt time.Time
 }
 
-// Quota caps the bytes a namespace may hold.
+// Quota caps the bytes a namespace may hold. UsedBytes is kept by the
+// store as links and manifests come and go (it is the Bytes of the
+// namespace's [Usage]); it is read-only to callers.
 type Quota struct {
 	Namespace  string
 	LimitBytes int64
+	UsedBytes  int64
 	UpdatedAt  time.Time
 }
 
@@ -130,8 +133,13 @@ type LifecycleWriter interface {
 	UpdateRetentionPolicy(ctx context.Context, p RetentionPolicy) error
 	// DeleteRetentionPolicy removes policy id; ErrNotFound if there was none.
 	DeleteRetentionPolicy(ctx context.Context, id int64) error
-	// SetQuota creates or replaces the quota of q.Namespace.
+	// SetQuota creates the quota of q.Namespace or changes its limit;
+	// q.UsedBytes is ignored. A new quota counts nothing until RecountQuota.
 	SetQuota(ctx context.Context, q Quota) error
+	// RecountQuota recomputes the usage of namespace's quota from its links
+	// and manifests; ErrNotFound if it has no quota. After it, the store
+	// keeps the usage up to date by itself.
+	RecountQuota(ctx context.Context, namespace string) error
 	// DeleteQuota removes the quota of namespace; ErrNotFound if there was none.
 	DeleteQuota(ctx context.Context, namespace string) error
 	// LockQuota returns the quota of namespace like Quota, and holds it

@@ -100,7 +100,9 @@ func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.
 // checkQuota refuses adding bytes to the namespace of repo when that would
 // exceed its quota. It takes the quota's lock (meta.Tx.LockQuota), so
 // concurrent writes to one namespace are checked one after the other; a
-// namespace without a quota costs one lookup and no lock.
+// namespace without a quota costs one lookup and no lock. The usage is the
+// quota row's, which the store keeps as links and manifests change, so the
+// check costs the same however much the namespace holds.
 func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) error {
 	ns := policy.Namespace(repo)
 	q, err := tx.LockQuota(ctx, ns)
@@ -110,11 +112,7 @@ func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) erro
 	if err != nil {
 		return err
 	}
-	used, err := tx.NamespaceBytes(ctx, ns)
-	if err != nil {
-		return err
-	}
-	return policy.CheckQuota(ns, q.LimitBytes, used, adding)
+	return policy.CheckQuota(ns, q.LimitBytes, q.UsedBytes, adding)
 }
 
 // checkBlobQuota checks the quota for linking blob b into repo: a blob the
@@ -190,12 +188,8 @@ func (r *Registry) precheckBlobQuota(ctx context.Context, repo string, b meta.Bl
 			return nil
 		}
 	}
-	var used int64
 	if err == nil {
-		used, err = r.meta.NamespaceBytes(ctx, ns)
-	}
-	if err == nil {
-		err = policy.CheckQuota(ns, q.LimitBytes, used, b.Size)
+		err = policy.CheckQuota(ns, q.LimitBytes, q.UsedBytes, b.Size)
 	}
 	if err != nil {
 		return internal("check quota", r.lifecycleError(err, "upload"))

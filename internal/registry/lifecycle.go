@@ -169,6 +169,12 @@ func (r *Registry) SetQuota(ctx context.Context, namespace string, limit int64) 
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		return tx.SetQuota(ctx, meta.Quota{Namespace: namespace, LimitBytes: limit, UpdatedAt: time.Now().UTC()})
 	})
+	if err == nil {
+		// Counted in a transaction of its own, after the quota is visible:
+		// a push committing meanwhile is either counted here or by the
+		// store as it links (see meta.LifecycleWriter.RecountQuota).
+		err = r.meta.Update(ctx, func(tx meta.Tx) error { return tx.RecountQuota(ctx, namespace) })
+	}
 	if err != nil {
 		return internal("set quota", err)
 	}

@@ -46,10 +46,11 @@ type QuotaPut struct {
 	LimitBytes int64 `json:"limitBytes"`
 }
 
-// Quota is a namespace's quota.
+// Quota is a namespace's quota and the bytes counted against it.
 type Quota struct {
 	Namespace  string    `json:"namespace"`
 	LimitBytes int64     `json:"limitBytes"`
+	UsedBytes  int64     `json:"usedBytes"`
 	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
@@ -178,7 +179,7 @@ func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, c caller, p p
 	}
 	for _, q := range qs {
 		if q.Namespace == ns {
-			return writeJSON(w, http.StatusOK, Quota{Namespace: ns, LimitBytes: q.LimitBytes, UpdatedAt: q.UpdatedAt})
+			return writeJSON(w, http.StatusOK, Quota{Namespace: ns, LimitBytes: q.LimitBytes, UsedBytes: q.UsedBytes, UpdatedAt: q.UpdatedAt})
 		}
 	}
 	return apierr.New(apierr.NotFound, "namespace %s has no quota", ns)
@@ -211,7 +212,7 @@ func (h *Handler) putQuota(w http.ResponseWriter, r *http.Request, c caller, p p
 	if err != nil {
 		return storeError(err, "quota")
 	}
-	return writeJSON(w, http.StatusOK, Quota{Namespace: ns, LimitBytes: in.LimitBytes, UpdatedAt: h.now().UTC()})
+	return h.getQuota(w, r, c, p)
 }
 
 func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, c caller, p params) error {
@@ -240,7 +241,7 @@ func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, c caller, _
 	}
 	out := List[Quota]{Items: []Quota{}}
 	for _, q := range qs {
-		out.Items = append(out.Items, Quota{Namespace: q.Namespace, LimitBytes: q.LimitBytes, UpdatedAt: q.UpdatedAt})
+		out.Items = append(out.Items, Quota{Namespace: q.Namespace, LimitBytes: q.LimitBytes, UsedBytes: q.UsedBytes, UpdatedAt: q.UpdatedAt})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -88,7 +88,7 @@ func TestQuotaAndUsageAPI(t *testing.T) {
 	e.want(200, "root", "PUT", "/api/v1/namespaces/team/quota", mgmt.QuotaPut{LimitBytes: u.Bytes}, nil)
 	var q mgmt.Quota
 	e.want(200, "bob", "GET", "/api/v1/namespaces/team/quota", nil, &q)
-	if q.LimitBytes != u.Bytes {
+	if q.LimitBytes != u.Bytes || q.UsedBytes != u.Bytes {
 		t.Errorf("quota %+v", q)
 	}
 	// Full: the next push is refused.

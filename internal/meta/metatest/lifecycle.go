@@ -25,6 +25,7 @@ var lifecycleTests = []struct {
 	{"RetentionPolicies", testRetentionPolicies},
 	{"Quotas", testQuotas},
 	{"QuotaRefusesNegative", testQuotaRefusesNegative},
+	{"QuotaUsageKept", testQuotaUsageKept},
 	{"Usage", testUsage},
 	{"UsageNamespaceBounds", testUsageNamespaceBounds},
 	{"RecordPulls", testRecordPulls},
@@ -411,4 +412,75 @@ func testLockRetention(t *testing.T, s meta.Store) {
 		return tx.DeleteTag(ctx, "r", "v1")
 	})
 	wantTags(t, s, "r", []string{})
+}
+
+// testQuotaUsageKept: a quota's UsedBytes follows links and manifests as
+// they come and go, a blob shared by repositories of the namespace counting
+// once, and always equals NamespaceBytes.
+func testQuotaUsageKept(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	layer := newBlob("a layer shared by two repositories")
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutBlob(ctx, layer) })
+	link := func(repo string) {
+		update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.LinkBlob(ctx, repo, layer.Digest) })
+	}
+	unlink := func(repo string) {
+		update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.UnlinkBlob(ctx, repo, layer.Digest) })
+	}
+	step := 0
+	check := func(want int64) {
+		t.Helper()
+		step++
+		q, err := s.Quota(ctx, "team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.NamespaceBytes(ctx, "team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.UsedBytes != want || n != want {
+			t.Errorf("step %d: UsedBytes %d, NamespaceBytes %d; want %d", step, q.UsedBytes, n, want)
+		}
+	}
+	// Content before the quota is counted by RecountQuota.
+	link("team/a")
+	update(t, s, func(ctx context.Context, tx meta.Tx) error {
+		return tx.SetQuota(ctx, meta.Quota{Namespace: "team", LimitBytes: 1 << 30, UsedBytes: 12345})
+	})
+	if q, err := s.Quota(ctx, "team"); err != nil || q.UsedBytes != 0 {
+		t.Errorf("a new quota before RecountQuota: %+v, %v; want 0 bytes used", q, err)
+	}
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.RecountQuota(ctx, "team") })
+	check(layer.Size)
+	link("team/b")
+	link("team/b") // linked again: nothing new
+	link("other/x")
+	check(layer.Size)
+	m := putManifest(t, s, "team/a", "m") // and its config blob
+	cfg := newBlob("config of m")
+	check(layer.Size + cfg.Size + m.Size)
+	unlink("team/a")
+	check(layer.Size + cfg.Size + m.Size) // team/b still links it
+	unlink("team/b")
+	check(cfg.Size + m.Size)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteManifest(ctx, "team/a", m.Digest) })
+	check(cfg.Size)
+	// Changing the limit keeps the count; deleting the quota drops it, and
+	// a new one starts from a recount.
+	update(t, s, func(ctx context.Context, tx meta.Tx) error {
+		return tx.SetQuota(ctx, meta.Quota{Namespace: "team", LimitBytes: 5})
+	})
+	check(cfg.Size)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteQuota(ctx, "team") })
+	link("team/c")
+	update(t, s, func(ctx context.Context, tx meta.Tx) error {
+		if err := tx.SetQuota(ctx, meta.Quota{Namespace: "team", LimitBytes: 5}); err != nil {
+			return err
+		}
+		return tx.RecountQuota(ctx, "team")
+	})
+	check(cfg.Size + layer.Size)
+	err := s.Update(ctx, func(tx meta.Tx) error { return tx.RecountQuota(ctx, "nobody") })
+	wantErr(t, "RecountQuota without a quota", err, meta.ErrNotFound)
 }

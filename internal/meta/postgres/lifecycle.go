@@ -27,8 +27,8 @@ const (
 		WHERE $1 = '' OR namespace = $1 ORDER BY namespace, id`
 	qRetentionPolicies = `SELECT id, scope, rules, created_at, updated_at FROM retention_policies ORDER BY id`
 	qRetentionPolicy   = `SELECT id, scope, rules, created_at, updated_at FROM retention_policies WHERE id = $1`
-	qQuota             = `SELECT namespace, limit_bytes, updated_at FROM quotas WHERE namespace = $1`
-	qQuotas            = `SELECT namespace, limit_bytes, updated_at FROM quotas ORDER BY namespace`
+	qQuota             = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas WHERE namespace = $1`
+	qQuotas            = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas ORDER BY namespace`
 
 	qNamespaceBlobs = `SELECT COUNT(*), COALESCE(SUM(b.size), 0)::bigint FROM blobs b WHERE b.digest IN (
 		SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
@@ -118,7 +118,7 @@ func (r reads) RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPol
 
 func scanQuota(row pgx.Row) (meta.Quota, error) {
 	var q meta.Quota
-	err := row.Scan(&q.Namespace, &q.LimitBytes, &q.UpdatedAt)
+	err := row.Scan(&q.Namespace, &q.LimitBytes, &q.UsedBytes, &q.UpdatedAt)
 	q.UpdatedAt = q.UpdatedAt.UTC()
 	return q, err
 }

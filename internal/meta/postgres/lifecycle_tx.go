@@ -23,7 +23,19 @@ const (
 	qSetQuota               = `INSERT INTO quotas (namespace, limit_bytes, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (namespace) DO UPDATE SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at`
 	qDeleteQuota = `DELETE FROM quotas WHERE namespace = $1`
-	qLockQuota   = `SELECT namespace, limit_bytes, updated_at FROM quotas WHERE namespace = $1 FOR UPDATE`
+	qLockQuota   = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas WHERE namespace = $1 FOR UPDATE`
+	// RecountQuota's statements, after qLockQuota: the quota's
+	// namespace_blobs rebuilt from the links, then used_bytes from them and
+	// the manifests. Links committed after these statements' snapshot wait
+	// for the quota lock in their trigger and are counted by it.
+	qClearNamespaceBlobs = `DELETE FROM namespace_blobs WHERE namespace = $1`
+	qFillNamespaceBlobs  = `INSERT INTO namespace_blobs (namespace, digest, links)
+		SELECT $1, rb.digest, COUNT(*) FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE ` + inNamespace + ` GROUP BY rb.digest`
+	qRecountQuota = `UPDATE quotas SET used_bytes =
+		(SELECT COALESCE(SUM(b.size), 0) FROM namespace_blobs nb JOIN blobs b ON b.digest = nb.digest WHERE nb.namespace = $1)
+		+ (SELECT COALESCE(SUM(m.size), 0) FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE ` + inNamespace + `)
+		WHERE namespace = $1`
 	// Rows locked in a fixed order, so two lockers cannot deadlock.
 	qLockRetentionTags = `SELECT t.name FROM repositories r JOIN tags t ON t.repository_id = r.id
 		WHERE r.name = $1 AND t.name = ANY ($2::text[]) ORDER BY t.name FOR UPDATE OF t`
@@ -106,6 +118,23 @@ func (t *tx) LockQuota(ctx context.Context, namespace string) (meta.Quota, error
 		return meta.Quota{}, notFound(err, "quota of %s", namespace)
 	}
 	return q, nil
+}
+
+// RecountQuota recomputes the usage of namespace's quota under its lock.
+func (t *tx) RecountQuota(ctx context.Context, namespace string) error {
+	if _, err := t.LockQuota(ctx, namespace); err != nil {
+		return fmt.Errorf("recount: %w", err)
+	}
+	for _, q := range []string{qClearNamespaceBlobs, qFillNamespaceBlobs, qRecountQuota} {
+		args := nsArgs(namespace)
+		if q == qClearNamespaceBlobs {
+			args = args[:1]
+		}
+		if _, err := t.q.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("recount quota of %s: %w", namespace, unavailable(err))
+		}
+	}
+	return nil
 }
 
 // LockRetention locks the given tag and manifest rows of repo FOR UPDATE.

@@ -26,8 +26,8 @@ const (
 		WHERE ? = '' OR namespace = ? ORDER BY namespace, id`
 	qRetentionPolicies = `SELECT id, scope, rules, created_at, updated_at FROM retention_policies ORDER BY id`
 	qRetentionPolicy   = `SELECT id, scope, rules, created_at, updated_at FROM retention_policies WHERE id = ?`
-	qQuota             = `SELECT namespace, limit_bytes, updated_at FROM quotas WHERE namespace = ?`
-	qQuotas            = `SELECT namespace, limit_bytes, updated_at FROM quotas ORDER BY namespace`
+	qQuota             = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas WHERE namespace = ?`
+	qQuotas            = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas ORDER BY namespace`
 
 	qNamespaceBlobs = `SELECT COUNT(*), COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN (
 		SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
@@ -139,7 +139,7 @@ func (r reads) RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPol
 func scanQuota(row interface{ Scan(...any) error }) (meta.Quota, error) {
 	var q meta.Quota
 	var updated int64
-	if err := row.Scan(&q.Namespace, &q.LimitBytes, &updated); err != nil {
+	if err := row.Scan(&q.Namespace, &q.LimitBytes, &q.UsedBytes, &updated); err != nil {
 		return meta.Quota{}, err
 	}
 	q.UpdatedAt = fromNanos(updated)

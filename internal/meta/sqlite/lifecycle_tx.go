@@ -22,6 +22,16 @@ const (
 	qSetQuota               = `INSERT INTO quotas (namespace, limit_bytes, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (namespace) DO UPDATE SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at`
 	qDeleteQuota = `DELETE FROM quotas WHERE namespace = ?`
+	// RecountQuota's statements: the quota's namespace_blobs rebuilt from
+	// the links, then used_bytes from them and the manifests.
+	qClearNamespaceBlobs = `DELETE FROM namespace_blobs WHERE namespace = ?`
+	qFillNamespaceBlobs  = `INSERT INTO namespace_blobs (namespace, digest, links)
+		SELECT ?, rb.digest, COUNT(*) FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE ` + inNamespace + ` GROUP BY rb.digest`
+	qRecountQuota = `UPDATE quotas SET used_bytes =
+		(SELECT COALESCE(SUM(b.size), 0) FROM namespace_blobs nb JOIN blobs b ON b.digest = nb.digest WHERE nb.namespace = ?)
+		+ (SELECT COALESCE(SUM(m.size), 0) FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE ` + inNamespace + `)
+		WHERE namespace = ?`
 	qRecordPull  = `INSERT INTO manifest_pulls (repository_id, digest, pulled_at)
 		SELECT m.repository_id, m.digest, ? FROM manifests m JOIN repositories r ON r.id = m.repository_id
 		WHERE r.name = ? AND m.digest = ?
@@ -88,6 +98,28 @@ func (t *tx) SetQuota(ctx context.Context, q meta.Quota) error {
 // DeleteQuota removes the quota of namespace; ErrNotFound if there was none.
 func (t *tx) DeleteQuota(ctx context.Context, namespace string) error {
 	return t.deleteOne(ctx, qDeleteQuota, "quota of "+namespace, namespace)
+}
+
+// RecountQuota recomputes the usage of namespace's quota.
+func (t *tx) RecountQuota(ctx context.Context, namespace string) error {
+	err := func() error {
+		if _, err := t.Quota(ctx, namespace); err != nil {
+			return err
+		}
+		if _, err := t.q.ExecContext(ctx, qClearNamespaceBlobs, namespace); err != nil {
+			return err
+		}
+		if _, err := t.q.ExecContext(ctx, qFillNamespaceBlobs, append([]any{namespace}, nsArgs(namespace)...)...); err != nil {
+			return err
+		}
+		args := append(append([]any{namespace}, nsArgs(namespace)...), namespace)
+		_, err := t.q.ExecContext(ctx, qRecountQuota, args...)
+		return err
+	}()
+	if err != nil {
+		return fmt.Errorf("recount quota of %s: %w", namespace, err)
+	}
+	return nil
 }
 
 // LockQuota returns the quota of namespace. SQLite has one writer, so the

@@ -6,8 +6,9 @@
 -- stored.
 --
 -- Locking: a write checked against a quota takes the namespace's quotas row
--- FOR UPDATE first (LockQuota), so checks in one namespace run one at a
--- time; a namespace without a quota takes no lock. Retention takes the tag
+-- FOR UPDATE first (LockQuota), and so do the triggers that keep its usage,
+-- so writes that change a namespace's usage run one at a time; a namespace
+-- without a quota takes no lock. Retention takes the tag
 -- and manifest rows it may delete FOR UPDATE (LockRetention) before it
 -- re-reads the repository, so a concurrent push either commits first and is
 -- seen, or waits.
@@ -34,11 +35,86 @@ CREATE TABLE retention_policies (
 
 -- quotas: the bytes a namespace may hold, counted as meta.Usage.Bytes (a
 -- blob linked by several repositories of the namespace counts once).
+-- used_bytes is kept up to date by the triggers below, so that checking a
+-- write against the quota reads one row instead of summing the namespace;
+-- RecountQuota recomputes it from the links and manifests.
 CREATE TABLE quotas (
     namespace   text        COLLATE "C" PRIMARY KEY,
     limit_bytes bigint      NOT NULL CHECK (limit_bytes >= 0),
+    used_bytes  bigint      NOT NULL DEFAULT 0,     -- distinct linked blob bytes + manifest payload bytes
     updated_at  timestamptz NOT NULL
 );
+
+-- namespace_blobs: for namespaces with a quota only, how many repositories
+-- of the namespace link each blob, so that a blob's bytes are added to
+-- used_bytes when its first link in the namespace appears and taken off
+-- when its last goes. Deleted with the quota.
+CREATE TABLE namespace_blobs (
+    namespace text   COLLATE "C" NOT NULL REFERENCES quotas (namespace) ON DELETE CASCADE,
+    digest    text   COLLATE "C" NOT NULL,
+    links     bigint NOT NULL,                      -- repositories of the namespace linking digest, > 0
+    PRIMARY KEY (namespace, digest)
+);
+
+-- The triggers keeping used_bytes. A repository's namespace is its name up
+-- to the first "/"; repositories rows are never deleted (0001). Each takes
+-- the quota row first (FOR UPDATE, the lock LockQuota takes), then
+-- namespace_blobs, so that they and quota checks lock in one order; a
+-- namespace without a quota takes no lock.
+CREATE FUNCTION quota_link() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ns text;
+    n  bigint;
+BEGIN
+    SELECT split_part(name, '/', 1) INTO ns FROM repositories WHERE id = NEW.repository_id;
+    PERFORM 1 FROM quotas WHERE namespace = ns FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO namespace_blobs (namespace, digest, links) VALUES (ns, NEW.digest, 1)
+        ON CONFLICT (namespace, digest) DO UPDATE SET links = namespace_blobs.links + 1
+        RETURNING links INTO n;
+    IF n = 1 THEN
+        UPDATE quotas SET used_bytes = used_bytes + (SELECT size FROM blobs WHERE digest = NEW.digest)
+            WHERE namespace = ns;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER quota_link AFTER INSERT ON repository_blobs FOR EACH ROW EXECUTE FUNCTION quota_link();
+
+CREATE FUNCTION quota_unlink() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ns text;
+    n  bigint;
+BEGIN
+    SELECT split_part(name, '/', 1) INTO ns FROM repositories WHERE id = OLD.repository_id;
+    PERFORM 1 FROM quotas WHERE namespace = ns FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    UPDATE namespace_blobs SET links = links - 1 WHERE namespace = ns AND digest = OLD.digest
+        RETURNING links INTO n;
+    IF n IS NOT NULL AND n <= 0 THEN
+        DELETE FROM namespace_blobs WHERE namespace = ns AND digest = OLD.digest;
+        UPDATE quotas SET used_bytes = used_bytes - COALESCE((SELECT size FROM blobs WHERE digest = OLD.digest), 0)
+            WHERE namespace = ns;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER quota_unlink AFTER DELETE ON repository_blobs FOR EACH ROW EXECUTE FUNCTION quota_unlink();
+
+CREATE FUNCTION quota_manifest() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE quotas SET used_bytes = used_bytes + NEW.size
+            WHERE namespace = (SELECT split_part(name, '/', 1) FROM repositories WHERE id = NEW.repository_id);
+    ELSE
+        UPDATE quotas SET used_bytes = used_bytes - OLD.size
+            WHERE namespace = (SELECT split_part(name, '/', 1) FROM repositories WHERE id = OLD.repository_id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER quota_manifest AFTER INSERT OR DELETE ON manifests FOR EACH ROW EXECUTE FUNCTION quota_manifest();
 
 -- manifest_pulls: the last pull of each manifest (GET or HEAD, by tag or
 -- digest). Written in batches by the registry, which coalesces pulls in
