@@ -32,7 +32,7 @@ const (
 		(SELECT COALESCE(SUM(b.size), 0) FROM namespace_blobs nb JOIN blobs b ON b.digest = nb.digest WHERE nb.namespace = ?)
 		+ (SELECT COALESCE(SUM(m.size), 0) FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE ` + inNamespace + `)
 		WHERE namespace = ?`
-	qRecordPull  = `INSERT INTO manifest_pulls (repository_id, digest, pulled_at)
+	qRecordPull = `INSERT INTO manifest_pulls (repository_id, digest, pulled_at)
 		SELECT m.repository_id, m.digest, ? FROM manifests m JOIN repositories r ON r.id = m.repository_id
 		WHERE r.name = ? AND m.digest = ?
 		ON CONFLICT (repository_id, digest) DO UPDATE SET pulled_at = MAX(pulled_at, excluded.pulled_at)`
