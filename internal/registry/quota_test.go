@@ -2,7 +2,9 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -125,5 +127,51 @@ func TestQuotaBadInput(t *testing.T) {
 		}
 		_, err = r.blob("zero/app", []byte("x"))
 		wantCode(t, "push under a zero quota", err, apierr.Denied, "quota")
+	})
+}
+
+// TestQuotaConcurrentPushes: pushes racing into one namespace cannot
+// together pass its quota, and the usage kept for the quota matches a
+// recount afterwards.
+func TestQuotaConcurrentPushes(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		const size, fits = 100, 10
+		if err := r.SetQuota(ctx, "team", size*fits); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		ok, denied := 0, 0
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 6 {
+					body := []byte(fmt.Sprintf("%-*s", size, fmt.Sprint("blob ", w, " ", i)))
+					_, err := r.blob(fmt.Sprintf("team/r%d", w), body)
+					mu.Lock()
+					switch {
+					case err == nil:
+						ok++
+					case apierr.Is(err, apierr.Denied):
+						denied++
+					default:
+						t.Errorf("push: %v", err)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if ok != fits || denied != 24-fits {
+			t.Errorf("%d pushes passed and %d were denied; want %d and %d", ok, denied, fits, 24-fits)
+		}
+		q, err := r.store.Quota(ctx, "team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := r.store.NamespaceBytes(ctx, "team")
+		if err != nil || q.UsedBytes != n || n != size*fits {
+			t.Errorf("used bytes %d, recounted %d (%v); want %d", q.UsedBytes, n, err, size*fits)
+		}
 	})
 }
