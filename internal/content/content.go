@@ -53,24 +53,38 @@ type Store interface {
 	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
 
 	// Append writes r to upload id starting at offset and returns the number
-	// of bytes written. Bytes already stored past offset (left by a write that
-	// was never acknowledged) are discarded first. When fewer than offset bytes
-	// are stored, it returns ErrOffset. An upload is created by its first Append
-	// at offset 0, even of zero bytes. When Append returns, the bytes survive a
-	// crash of the process; Commit makes them durable against power loss.
-	Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
-	// ReadUpload reads upload id from offset, for re-hashing with another
-	// digest algorithm than the one hashed while streaming. It returns
-	// ErrNotFound for a missing upload and an error for an offset past its end.
-	ReadUpload(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
-	// Commit makes upload id the blob d, atomically, and removes the upload.
-	// The caller has proven the digest. If blob d already exists the upload is
-	// simply removed. It returns ErrSize, leaving the upload intact, if the
-	// upload does not hold exactly size bytes, and ErrNotFound if there is no
-	// such upload (for example because it was committed already). A driver
-	// that cannot vouch for bytes written before a restart re-hashes them and
-	// returns ErrDigest, leaving the upload intact, if they are not d.
-	Commit(ctx context.Context, id string, size int64, d digest.Digest) error
+	// of bytes written and the upload's new parts. parts is what the Append
+	// whose bytes the caller acknowledged returned ("" for a new upload): the
+	// upload continues from the first offset bytes it names, and bytes stored
+	// past them (by a write that was never acknowledged, or by a concurrent
+	// writer) are not part of it. When parts names fewer than offset bytes,
+	// it returns ErrOffset. An upload is created by its first Append at offset
+	// 0, even of zero bytes. When Append returns, the bytes survive a crash of
+	// the process; Commit makes them durable against power loss.
+	//
+	// parts is what keeps replicas that race on one upload apart: a driver
+	// whose uploads several processes may write at once (s3) stores each
+	// Append's bytes apart and returns parts naming exactly them, so that
+	// the writer whose parts the caller recorded (in the metadata store,
+	// under a compare-and-set) is the one whose bytes are read back and
+	// committed; the loser's bytes are unreachable. A driver used by one
+	// process (fs), whose caller serialises the writers of an upload, may
+	// keep parts empty and ignore it.
+	Append(ctx context.Context, id string, offset int64, parts string, r io.Reader) (n int64, newParts string, err error)
+	// ReadUpload reads the upload bytes parts names from offset, for
+	// re-hashing with another digest algorithm than the one hashed while
+	// streaming. It returns ErrNotFound for a missing upload and an error for
+	// an offset past its end.
+	ReadUpload(ctx context.Context, id, parts string, offset int64) (io.ReadCloser, error)
+	// Commit makes the upload bytes parts names the blob d, atomically, and
+	// removes the upload. The caller has proven the digest. If blob d already
+	// exists the upload is simply removed. It returns ErrSize, leaving the
+	// upload intact, if parts does not name exactly size bytes, and
+	// ErrNotFound if there is no such upload (for example because it was
+	// committed already). A driver that cannot vouch for bytes written before
+	// a restart re-hashes them and returns ErrDigest, leaving the upload
+	// intact, if they are not d.
+	Commit(ctx context.Context, id, parts string, size int64, d digest.Digest) error
 	// Abort removes upload id. Aborting a missing upload is not an error.
 	Abort(ctx context.Context, id string) error
 	// Uploads calls fn for every upload held, for expiring abandoned ones.

@@ -79,11 +79,15 @@ type Tag struct {
 
 // Upload is a blob upload in progress. HashState is the marshaled state of the
 // hash of the first Offset bytes, so any instance can continue the upload.
+// Parts is the content store's name for those bytes (see content.Store's
+// Append), recorded with the offset so that of two replicas racing on one
+// upload the one whose offset is recorded is the one whose bytes are used.
 type Upload struct {
 	ID         string
 	Repository string
 	Offset     int64
 	HashState  []byte
+	Parts      string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
@@ -150,7 +154,7 @@ type Tx interface {
 	// CreateUpload records a new upload.
 	CreateUpload(ctx context.Context, u Upload) error
 	// AdvanceUpload records that upload u.ID now holds u.Offset bytes with
-	// hash state u.HashState. It returns ErrConflict unless the stored offset
+	// hash state u.HashState and parts u.Parts. It returns ErrConflict unless the stored offset
 	// is from, so two writers of one upload cannot both succeed, and
 	// ErrNotFound if there is no such upload.
 	AdvanceUpload(ctx context.Context, u Upload, from int64) error

@@ -112,7 +112,7 @@ func TestExpireUploads(t *testing.T) {
 			}
 			// Bytes with no record, as a monolithic upload leaves them.
 			const orphan = "orphan0123456789"
-			if _, err := cs.Append(ctx, orphan, 0, strings.NewReader("orphan")); err != nil {
+			if _, _, err := cs.Append(ctx, orphan, 0, "", strings.NewReader("orphan")); err != nil {
 				t.Fatal(err)
 			}
 
@@ -132,13 +132,13 @@ func TestExpireUploads(t *testing.T) {
 			if _, err := ms.Upload(ctx, abandoned.ID); !errors.Is(err, meta.ErrNotFound) {
 				t.Fatalf("abandoned upload record: %v, want ErrNotFound", err)
 			}
-			if _, err := cs.ReadUpload(ctx, abandoned.ID, 0); !errors.Is(err, content.ErrNotFound) {
+			if _, err := cs.ReadUpload(ctx, abandoned.ID, "", 0); !errors.Is(err, content.ErrNotFound) {
 				t.Fatalf("abandoned upload bytes: %v, want ErrNotFound", err)
 			}
 			if _, err := r.AppendUpload(ctx, "app", abandoned.ID, -1, -1, strings.NewReader("late")); err == nil {
 				t.Fatal("an expired upload accepted a chunk")
 			}
-			if _, err := cs.ReadUpload(ctx, orphan, 0); err != nil {
+			if _, err := cs.ReadUpload(ctx, orphan, "", 0); err != nil {
 				t.Fatalf("orphan removed before it was seen for %s: %v", age, err)
 			}
 
@@ -156,7 +156,7 @@ func TestExpireUploads(t *testing.T) {
 			if e.Orphans != 1 || e.Sessions != 0 {
 				t.Fatalf("second expiry removed %+v, want the orphan alone", e)
 			}
-			if _, err := cs.ReadUpload(ctx, orphan, 0); !errors.Is(err, content.ErrNotFound) {
+			if _, err := cs.ReadUpload(ctx, orphan, "", 0); !errors.Is(err, content.ErrNotFound) {
 				t.Fatalf("orphan bytes: %v, want ErrNotFound", err)
 			}
 		})

@@ -93,7 +93,7 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 	if length >= 0 {
 		src = io.TeeReader(io.LimitReader(body, length), h)
 	}
-	n, err := r.content.Append(ctx, u.ID, u.Offset, src)
+	n, parts, err := r.content.Append(ctx, u.ID, u.Offset, u.Parts, src)
 	if err != nil {
 		if errors.Is(err, content.ErrOffset) {
 			return meta.Upload{}, apierr.New(apierr.BlobUploadInvalid, "upload bytes were lost; start the upload again")
@@ -107,10 +107,14 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 		return meta.Upload{}, apierr.New(apierr.SizeInvalid, "chunk has %d bytes, Content-Length said %d", n, length)
 	}
 	if n == 0 {
+		// Nothing to record; a commit still needs the parts (the empty
+		// part an upload's first Append creates).
+		u.Parts = parts
 		return u, nil
 	}
 	from := u.Offset
 	u.Offset += n
+	u.Parts = parts
 	u.HashState, err = h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return meta.Upload{}, internal("save upload hash", err)
@@ -166,7 +170,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, le
 	if length >= 0 {
 		src = io.TeeReader(io.LimitReader(body, length), h)
 	}
-	n, err := r.content.Append(ctx, u.ID, 0, src)
+	n, parts, err := r.content.Append(ctx, u.ID, 0, "", src)
 	if err != nil {
 		_ = r.content.Abort(context.WithoutCancel(ctx), u.ID)
 		if errors.Is(err, content.ErrUnavailable) {
@@ -178,7 +182,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, le
 		_ = r.content.Abort(context.WithoutCancel(ctx), u.ID)
 		return meta.Blob{}, apierr.New(apierr.SizeInvalid, "body has %d bytes, Content-Length said %d", n, length)
 	}
-	u.Offset = n
+	u.Offset, u.Parts = n, parts
 	u.HashState, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err := r.verifyUpload(ctx, u, d); err != nil {
 		return meta.Blob{}, err
@@ -211,7 +215,7 @@ func (r *Registry) uploadDigest(ctx context.Context, u meta.Upload, alg digest.A
 	if !alg.Available() {
 		return "", fmt.Errorf("digest algorithm %s unavailable", alg)
 	}
-	rc, err := r.content.ReadUpload(ctx, u.ID, 0)
+	rc, err := r.content.ReadUpload(ctx, u.ID, u.Parts, 0)
 	if errors.Is(err, content.ErrNotFound) && u.Offset == 0 {
 		return alg.FromBytes(nil), nil
 	}
@@ -232,10 +236,11 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 	if err := r.precheckBlobQuota(ctx, repo, meta.Blob{Digest: d, Size: u.Offset}); err != nil {
 		return meta.Blob{}, err
 	}
-	err := r.content.Commit(ctx, u.ID, u.Offset, d)
-	if errors.Is(err, content.ErrNotFound) {
+	err := r.content.Commit(ctx, u.ID, u.Parts, u.Offset, d)
+	if errors.Is(err, content.ErrNotFound) || errors.Is(err, content.ErrSize) {
 		// A previous attempt may have moved the bytes and died before the
-		// metadata commit; the blob is then already in place.
+		// metadata commit, having removed some or all of the upload; the
+		// blob, whose digest the hash state proves, is then in place.
 		if size, serr := r.content.Stat(ctx, d); serr == nil && size == u.Offset {
 			err = nil
 		}

@@ -79,7 +79,7 @@ func PutBlob(tb testing.TB, s content.Store, alg digest.Algorithm, data []byte) 
 	id := UploadID()
 	appendChunk(tb, s, id, 0, data)
 	d := alg.FromBytes(data)
-	if err := s.Commit(tb.Context(), id, int64(len(data)), d); err != nil {
+	if err := s.Commit(tb.Context(), id, partsOf(id), int64(len(data)), d); err != nil {
 		tb.Fatalf("commit upload %s as %s: %v", id, d, err)
 	}
 	return d
@@ -118,9 +118,31 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// acked holds the parts string of every upload's last successful Append,
+// as the registry records it in the metadata store. Upload ids are random,
+// so one map serves every store.
+var acked sync.Map // upload id -> parts
+
+// partsOf returns the parts of upload id's last successful Append.
+func partsOf(id string) string {
+	p, _ := acked.Load(id)
+	s, _ := p.(string)
+	return s
+}
+
+// appendTo appends r to upload id at offset after the parts of its last
+// successful Append, and records the new parts if it succeeds.
+func appendTo(s content.Store, ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+	n, parts, err := s.Append(ctx, id, offset, partsOf(id), r)
+	if err == nil {
+		acked.Store(id, parts)
+	}
+	return n, err
+}
+
 func appendChunk(tb testing.TB, s content.Store, id string, offset int64, data []byte) {
 	tb.Helper()
-	n, err := s.Append(tb.Context(), id, offset, bytes.NewReader(data))
+	n, err := appendTo(s, tb.Context(), id, offset, bytes.NewReader(data))
 	if err != nil {
 		tb.Fatalf("append %d bytes to upload %s at %d: %v", len(data), id, offset, err)
 	}
@@ -131,7 +153,7 @@ func appendChunk(tb testing.TB, s content.Store, id string, offset int64, data [
 
 func readUpload(tb testing.TB, s content.Store, id string, offset int64) []byte {
 	tb.Helper()
-	rc, err := s.ReadUpload(tb.Context(), id, offset)
+	rc, err := s.ReadUpload(tb.Context(), id, partsOf(id), offset)
 	if err != nil {
 		tb.Fatalf("read upload %s from %d: %v", id, offset, err)
 	}
@@ -221,7 +243,7 @@ func wantGone(tb testing.TB, s content.Store, id string) {
 	if slices.Contains(uploads(tb, s), id) {
 		tb.Errorf("Uploads still lists %s", id)
 	}
-	rc, err := s.ReadUpload(tb.Context(), id, 0)
+	rc, err := s.ReadUpload(tb.Context(), id, partsOf(id), 0)
 	if err == nil {
 		rc.Close()
 	}
@@ -372,7 +394,7 @@ func testAppendChunks(t *testing.T, s content.Store) {
 	for i, size := range []int{0, 1, 7, 0, 64<<10 + 1, mib + 5, 3, 2*mib + 11, 100} {
 		chunk := randomBytes(size)
 		r := readers[i%len(readers)](bytes.NewReader(chunk))
-		n, err := s.Append(t.Context(), id, int64(len(all)), r)
+		n, err := appendTo(s, t.Context(), id, int64(len(all)), r)
 		if err != nil || n != int64(size) {
 			t.Fatalf("chunk %d: Append %d bytes at %d = %d, %v", i, size, len(all), n, err)
 		}
@@ -380,7 +402,7 @@ func testAppendChunks(t *testing.T, s content.Store) {
 	}
 	equalBytes(t, "upload", readUpload(t, s, id, 0), all)
 	d := digest.SHA512.FromBytes(all)
-	if err := s.Commit(t.Context(), id, int64(len(all)), d); err != nil {
+	if err := s.Commit(t.Context(), id, partsOf(id), int64(len(all)), d); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
 	equalBytes(t, "blob", ReadBlob(t, s, d), all)
@@ -391,13 +413,13 @@ func testAppendPastEnd(t *testing.T, s content.Store) {
 	id, data := UploadID(), randomBytes(10)
 	appendChunk(t, s, id, 0, data)
 	for _, offset := range []int64{11, 1000, -1} {
-		_, err := s.Append(ctx, id, offset, bytes.NewReader([]byte("xyz")))
+		_, err := appendTo(s, ctx, id, offset, bytes.NewReader([]byte("xyz")))
 		wantErr(t, fmt.Sprintf("Append at %d to a 10-byte upload", offset), err, content.ErrOffset)
 	}
 	equalBytes(t, "upload after refused Appends", readUpload(t, s, id, 0), data)
 
 	missing := UploadID()
-	_, err := s.Append(ctx, missing, 5, bytes.NewReader([]byte("xyz")))
+	_, err := appendTo(s, ctx, missing, 5, bytes.NewReader([]byte("xyz")))
 	wantErr(t, "Append at 5 to a missing upload", err, content.ErrOffset)
 	wantGone(t, s, missing)
 }
@@ -430,7 +452,7 @@ func testAppendRewind(t *testing.T, s content.Store) {
 			want := append(slices.Clip(written[:tt.rewind]), retry...)
 			equalBytes(t, "upload after rewind", readUpload(t, s, id, 0), want)
 			d := digest.SHA256.FromBytes(want)
-			if err := s.Commit(t.Context(), id, int64(len(want)), d); err != nil {
+			if err := s.Commit(t.Context(), id, partsOf(id), int64(len(want)), d); err != nil {
 				t.Fatalf("commit: %v", err)
 			}
 			equalBytes(t, "blob", ReadBlob(t, s, d), want)
@@ -445,11 +467,11 @@ func testReadUpload(t *testing.T, s content.Store) {
 	for _, offset := range []int64{0, 1, n / 2, n - 1, n} {
 		equalBytes(t, fmt.Sprintf("upload from %d", offset), readUpload(t, s, id, offset), data[offset:])
 	}
-	if rc, err := s.ReadUpload(t.Context(), id, n+1); err == nil {
+	if rc, err := s.ReadUpload(t.Context(), id, partsOf(id), n+1); err == nil {
 		rc.Close()
 		t.Errorf("ReadUpload past the end succeeded")
 	}
-	_, err := s.ReadUpload(t.Context(), UploadID(), 0)
+	_, err := s.ReadUpload(t.Context(), UploadID(), "", 0)
 	wantErr(t, "ReadUpload of a missing upload", err, content.ErrNotFound)
 }
 
@@ -462,7 +484,7 @@ func testCommit(t *testing.T, s content.Store) {
 				appendChunk(t, s, id, 0, data[:size/2])
 				appendChunk(t, s, id, int64(size/2), data[size/2:])
 				d := alg.FromBytes(data)
-				if err := s.Commit(ctx, id, int64(size), d); err != nil {
+				if err := s.Commit(ctx, id, partsOf(id), int64(size), d); err != nil {
 					t.Fatalf("commit: %v", err)
 				}
 				if got, err := s.Stat(ctx, d); err != nil || got != int64(size) {
@@ -470,7 +492,7 @@ func testCommit(t *testing.T, s content.Store) {
 				}
 				equalBytes(t, "blob", ReadBlob(t, s, d), data)
 				wantGone(t, s, id)
-				err := s.Commit(ctx, id, int64(size), d)
+				err := s.Commit(ctx, id, partsOf(id), int64(size), d)
 				wantErr(t, "second Commit of the same upload", err, content.ErrNotFound)
 				if err := s.Abort(ctx, id); err != nil {
 					t.Errorf("Abort of a committed upload: %v", err)
@@ -486,14 +508,14 @@ func testCommitWrongSize(t *testing.T, s content.Store) {
 	appendChunk(t, s, id, 0, data)
 	d := digest.SHA256.FromBytes(data)
 	for _, size := range []int64{999, 1001, 0} {
-		err := s.Commit(ctx, id, size, d)
+		err := s.Commit(ctx, id, partsOf(id), size, d)
 		wantErr(t, fmt.Sprintf("Commit of 1000 bytes as %d", size), err, content.ErrSize)
 		_, err = s.Stat(ctx, d)
 		wantErr(t, "Stat after refused Commit", err, content.ErrNotFound)
 	}
 	wantBlobs(t, s, nil)
 	equalBytes(t, "upload after refused Commits", readUpload(t, s, id, 0), data)
-	if err := s.Commit(ctx, id, 1000, d); err != nil {
+	if err := s.Commit(ctx, id, partsOf(id), 1000, d); err != nil {
 		t.Fatalf("commit with the right size: %v", err)
 	}
 	equalBytes(t, "blob", ReadBlob(t, s, d), data)
@@ -501,7 +523,7 @@ func testCommitWrongSize(t *testing.T, s content.Store) {
 
 func testCommitMissing(t *testing.T, s content.Store) {
 	d := digest.SHA256.FromString("nothing")
-	err := s.Commit(t.Context(), UploadID(), 0, d)
+	err := s.Commit(t.Context(), UploadID(), "", 0, d)
 	wantErr(t, "Commit of a missing upload", err, content.ErrNotFound)
 	wantBlobs(t, s, nil)
 }
@@ -512,7 +534,7 @@ func testCommitExisting(t *testing.T, s content.Store) {
 		d := PutBlob(t, s, alg, data)
 		id := UploadID()
 		appendChunk(t, s, id, 0, data)
-		if err := s.Commit(t.Context(), id, int64(len(data)), d); err != nil {
+		if err := s.Commit(t.Context(), id, partsOf(id), int64(len(data)), d); err != nil {
 			t.Fatalf("commit over existing blob %s: %v", d, err)
 		}
 		wantGone(t, s, id)
@@ -538,7 +560,7 @@ func testAbort(t *testing.T, s content.Store) {
 		}
 	}
 	wantGone(t, s, id)
-	_, err := s.Append(ctx, id, 100, bytes.NewReader([]byte("x")))
+	_, err := appendTo(s, ctx, id, 100, bytes.NewReader([]byte("x")))
 	wantErr(t, "Append after Abort at the old offset", err, content.ErrOffset)
 	if err := s.Abort(ctx, UploadID()); err != nil {
 		t.Errorf("abort of an upload never made: %v", err)
@@ -559,7 +581,7 @@ func testUploads(t *testing.T, s content.Store) {
 		appendChunk(t, s, id, 0, []byte(id))
 	}
 	wantUploads(t, s, a, b, c)
-	if err := s.Commit(ctx, b, int64(len(b)), digest.SHA256.FromString(b)); err != nil {
+	if err := s.Commit(ctx, b, partsOf(b), int64(len(b)), digest.SHA256.FromString(b)); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
 	if err := s.Abort(ctx, c); err != nil {
@@ -587,7 +609,7 @@ func testConcurrentAppends(t *testing.T, s content.Store) {
 			id := UploadID()
 			for _, size := range []int{w * 1000, 1, 200<<10 + w, 0, 7} {
 				chunk := randomBytes(size)
-				n, err := s.Append(t.Context(), id, int64(len(want[w])), bytes.NewReader(chunk))
+				n, err := appendTo(s, t.Context(), id, int64(len(want[w])), bytes.NewReader(chunk))
 				if err != nil || n != int64(len(chunk)) {
 					t.Errorf("upload %s: Append %d bytes = %d, %v", id, len(chunk), n, err)
 					return
@@ -595,7 +617,7 @@ func testConcurrentAppends(t *testing.T, s content.Store) {
 				want[w] = append(want[w], chunk...)
 			}
 			digests[w] = algorithms[w%len(algorithms)].FromBytes(want[w])
-			if err := s.Commit(t.Context(), id, int64(len(want[w])), digests[w]); err != nil {
+			if err := s.Commit(t.Context(), id, partsOf(id), int64(len(want[w])), digests[w]); err != nil {
 				t.Errorf("commit upload %s: %v", id, err)
 			}
 		})
@@ -652,7 +674,7 @@ func testConcurrentCommitSameDigest(t *testing.T, s content.Store) {
 		for _, id := range ids {
 			committers.Go(func() {
 				<-start
-				if err := s.Commit(t.Context(), id, int64(len(data)), d); err != nil {
+				if err := s.Commit(t.Context(), id, partsOf(id), int64(len(data)), d); err != nil {
 					t.Errorf("round %d: commit %s: %v", round, id, err)
 				}
 			})
@@ -706,19 +728,19 @@ func testCancel(t *testing.T, s content.Store) {
 		{"cancelled before Append", func(id string, offset int64) error {
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()
-			_, err := s.Append(ctx, id, offset, bytes.NewReader(randomBytes(1000)))
+			_, err := appendTo(s, ctx, id, offset, bytes.NewReader(randomBytes(1000)))
 			return err
 		}, context.Canceled},
 		{"cancelled during Append", func(id string, offset int64) error {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			r := &cancellingReader{data: randomBytes(mib), after: 128 << 10, cancel: cancel}
-			_, err := s.Append(ctx, id, offset, r)
+			_, err := appendTo(s, ctx, id, offset, r)
 			return err
 		}, context.Canceled},
 		{"body fails during Append", func(id string, offset int64) error {
 			r := io.MultiReader(bytes.NewReader(randomBytes(200<<10)), iotest.ErrReader(broken))
-			_, err := s.Append(t.Context(), id, offset, r)
+			_, err := appendTo(s, t.Context(), id, offset, r)
 			return err
 		}, broken},
 	}
@@ -731,7 +753,7 @@ func testCancel(t *testing.T, s content.Store) {
 			appendChunk(t, s, id, int64(len(acked)), rest)
 			want := append(acked, rest...)
 			d := digest.SHA256.FromBytes(want)
-			if err := s.Commit(t.Context(), id, int64(len(want)), d); err != nil {
+			if err := s.Commit(t.Context(), id, partsOf(id), int64(len(want)), d); err != nil {
 				t.Fatalf("commit: %v", err)
 			}
 			equalBytes(t, "blob after resumed upload", ReadBlob(t, s, d), want)
@@ -744,14 +766,14 @@ func testCancel(t *testing.T, s content.Store) {
 		d := digest.SHA512.FromBytes(data)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		wantErr(t, "cancelled Commit", s.Commit(ctx, id, 1000, d), context.Canceled)
+		wantErr(t, "cancelled Commit", s.Commit(ctx, id, partsOf(id), 1000, d), context.Canceled)
 		if _, err := s.Stat(t.Context(), d); !errors.Is(err, content.ErrNotFound) {
 			// A driver may finish a commit it started; it must then be whole.
 			equalBytes(t, "blob after cancelled Commit", ReadBlob(t, s, d), data)
 			return
 		}
 		equalBytes(t, "upload after cancelled Commit", readUpload(t, s, id, 0), data)
-		if err := s.Commit(t.Context(), id, 1000, d); err != nil {
+		if err := s.Commit(t.Context(), id, partsOf(id), 1000, d); err != nil {
 			t.Fatalf("commit: %v", err)
 		}
 		equalBytes(t, "blob", ReadBlob(t, s, d), data)

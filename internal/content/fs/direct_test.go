@@ -61,7 +61,7 @@ func TestDirectWrites(t *testing.T) {
 	var off int64
 	for i, n := range sizes {
 		chunk := all[off : off+int64(n)]
-		got, err := s.Append(ctx, "up-direct", off, &choppyReader{data: chunk, rng: rng, failAt: -1})
+		got, _, err := s.Append(ctx, "up-direct", off, "", &choppyReader{data: chunk, rng: rng, failAt: -1})
 		if err != nil || got != int64(n) {
 			t.Fatalf("chunk %d (%d bytes at %d): wrote %d, %v", i, n, off, got, err)
 		}
@@ -69,7 +69,7 @@ func TestDirectWrites(t *testing.T) {
 	}
 	checkUpload(t, s, "up-direct", all)
 	d := digest.FromBytes(all)
-	if err := s.Commit(ctx, "up-direct", off, d); err != nil {
+	if err := s.Commit(ctx, "up-direct", "", off, d); err != nil {
 		t.Fatal(err)
 	}
 	rc, size, err := s.Open(ctx, d)
@@ -94,16 +94,16 @@ func TestDirectWriteFailure(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	first := randomBytes(rng, directBufSize+123)
 	ctx := context.Background()
-	if _, err := s.Append(ctx, "up-fail", 0, bytes.NewReader(first)); err != nil {
+	if _, _, err := s.Append(ctx, "up-fail", 0, "", bytes.NewReader(first)); err != nil {
 		t.Fatal(err)
 	}
 	second := randomBytes(rng, 3*directBufSize)
 	boom := errors.New("connection reset")
-	_, err = s.Append(ctx, "up-fail", int64(len(first)), &choppyReader{data: second, rng: rng, failAt: 2*directBufSize + 5, err: boom})
+	_, _, err = s.Append(ctx, "up-fail", int64(len(first)), "", &choppyReader{data: second, rng: rng, failAt: 2*directBufSize + 5, err: boom})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Append with a failing body: %v, want %v", err, boom)
 	}
-	if _, err := s.Append(ctx, "up-fail", int64(len(first)), bytes.NewReader(second)); err != nil {
+	if _, _, err := s.Append(ctx, "up-fail", int64(len(first)), "", bytes.NewReader(second)); err != nil {
 		t.Fatal(err)
 	}
 	checkUpload(t, s, "up-fail", append(first, second...))
@@ -119,7 +119,7 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 
 func checkUpload(t *testing.T, s *Store, id string, want []byte) {
 	t.Helper()
-	rc, err := s.ReadUpload(context.Background(), id, 0)
+	rc, err := s.ReadUpload(context.Background(), id, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

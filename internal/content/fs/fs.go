@@ -229,8 +229,15 @@ func walkFan(ctx context.Context, dir, alg, fan string, fn func(digest.Digest, i
 
 // Append writes r to upload id from offset, discarding whatever lies past
 // offset. An upload this Store did not begin is fsynced before Append
-// returns; the others are fsynced once, by Commit.
-func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+// returns; the others are fsynced once, by Commit. An upload is one file, so
+// parts is ignored and always empty: the registry serialises the writers of
+// an upload within its process, and one fs root serves one process.
+func (s *Store) Append(ctx context.Context, id string, offset int64, _ string, r io.Reader) (int64, string, error) {
+	n, err := s.append(ctx, id, offset, r)
+	return n, "", err
+}
+
+func (s *Store) append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
@@ -339,7 +346,7 @@ func write(ctx context.Context, f *os.File, r io.Reader, durable bool) (int64, e
 
 // ReadUpload opens upload id positioned at offset. An offset past the end of
 // the upload gives ErrOffset.
-func (s *Store) ReadUpload(ctx context.Context, id string, offset int64) (io.ReadCloser, error) {
+func (s *Store) ReadUpload(ctx context.Context, id, _ string, offset int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read upload %s: %w", id, err)
 	}
@@ -370,7 +377,7 @@ func (s *Store) ReadUpload(ctx context.Context, id string, offset int64) (io.Rea
 // Commit fsyncs upload id, renames it to blob d and fsyncs the blob's
 // directory, so the blob is complete and durable from the moment its name
 // exists. An upload begun before this Store was opened is re-hashed first.
-func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
+func (s *Store) Commit(ctx context.Context, id, _ string, size int64, d digest.Digest) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}

@@ -47,7 +47,7 @@ func TestLayout(t *testing.T) {
 	s := newStore(t)
 	data := []byte("layer bytes")
 	id := contenttest.UploadID()
-	if _, err := s.Append(t.Context(), id, 0, bytes.NewReader(data)); err != nil {
+	if _, _, err := s.Append(t.Context(), id, 0, "", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	wantFile(t, filepath.Join(s.Root(), "uploads", id), data)
@@ -76,11 +76,11 @@ func TestUploadIDs(t *testing.T) {
 		"a\x00b", "é", "a\n", strings.Repeat("a", 129),
 	}
 	for _, id := range bad {
-		_, err := s.Append(ctx, id, 0, strings.NewReader("x"))
+		_, _, err := s.Append(ctx, id, 0, "", strings.NewReader("x"))
 		wantInvalidID(t, "Append", id, err)
-		_, err = s.ReadUpload(ctx, id, 0)
+		_, err = s.ReadUpload(ctx, id, "", 0)
 		wantInvalidID(t, "ReadUpload", id, err)
-		wantInvalidID(t, "Commit", id, s.Commit(ctx, id, 1, digest.SHA256.FromString("x")))
+		wantInvalidID(t, "Commit", id, s.Commit(ctx, id, "", 1, digest.SHA256.FromString("x")))
 		wantInvalidID(t, "Abort", id, s.Abort(ctx, id))
 	}
 	// Nothing was written anywhere: the store's parent holds only the store,
@@ -91,7 +91,7 @@ func TestUploadIDs(t *testing.T) {
 	wantEntries(t, filepath.Join(s.Root(), "blobs"))
 
 	for _, id := range []string{"A-z_09", strings.Repeat("a", 128), "0", "-"} {
-		if _, err := s.Append(ctx, id, 0, strings.NewReader("x")); err != nil {
+		if _, _, err := s.Append(ctx, id, 0, "", strings.NewReader("x")); err != nil {
 			t.Errorf("Append to valid upload id %q: %v", id, err)
 		}
 	}
@@ -123,7 +123,7 @@ func TestInvalidDigests(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	id := contenttest.UploadID()
-	if _, err := s.Append(ctx, id, 0, strings.NewReader("x")); err != nil {
+	if _, _, err := s.Append(ctx, id, 0, "", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
 	valid := digest.SHA256.FromString("x").Encoded()
@@ -141,7 +141,7 @@ func TestInvalidDigests(t *testing.T) {
 		if err := s.Delete(ctx, d); err == nil {
 			t.Errorf("Delete(%q) succeeded", d)
 		}
-		if err := s.Commit(ctx, id, 1, d); err == nil {
+		if err := s.Commit(ctx, id, "", 1, d); err == nil {
 			t.Errorf("Commit as %q succeeded", d)
 		}
 	}
@@ -216,10 +216,10 @@ func TestCommitReplacesDamagedBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := contenttest.UploadID()
-	if _, err := s.Append(t.Context(), id, 0, bytes.NewReader(data)); err != nil {
+	if _, _, err := s.Append(t.Context(), id, 0, "", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Commit(t.Context(), id, int64(len(data)), d); err != nil {
+	if err := s.Commit(t.Context(), id, "", int64(len(data)), d); err != nil {
 		t.Fatal(err)
 	}
 	if got := contenttest.ReadBlob(t, s, d); !bytes.Equal(got, data) {
@@ -239,10 +239,10 @@ func TestCommitRehashesUploadsFromBeforeARestart(t *testing.T) {
 	}
 	data := []byte("bytes written before the crash")
 	d := digest.FromBytes(data)
-	if _, err := before.Append(ctx, "up1", 0, bytes.NewReader(data)); err != nil {
+	if _, _, err := before.Append(ctx, "up1", 0, "", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := before.Append(ctx, "up2", 0, bytes.NewReader(data)); err != nil {
+	if _, _, err := before.Append(ctx, "up2", 0, "", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	// Damage up1 as a lost page would, keeping its size.
@@ -254,13 +254,13 @@ func TestCommitRehashesUploadsFromBeforeARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := after.Commit(ctx, "up1", int64(len(data)), d); !errors.Is(err, content.ErrDigest) {
+	if err := after.Commit(ctx, "up1", "", int64(len(data)), d); !errors.Is(err, content.ErrDigest) {
 		t.Fatalf("Commit of damaged upload = %v, want ErrDigest", err)
 	}
 	if _, err := after.Stat(ctx, d); !errors.Is(err, content.ErrNotFound) {
 		t.Fatalf("damaged upload became a blob: %v", err)
 	}
-	if err := after.Commit(ctx, "up2", int64(len(data)), d); err != nil {
+	if err := after.Commit(ctx, "up2", "", int64(len(data)), d); err != nil {
 		t.Fatalf("Commit of intact upload from before the restart: %v", err)
 	}
 	if got := contenttest.ReadBlob(t, after, d); !bytes.Equal(got, data) {

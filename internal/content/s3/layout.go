@@ -13,19 +13,25 @@ import (
 // or trailing slashes; omitted when empty):
 //
 //	<prefix>/blobs/<alg>/<first 2 hex>/<hex>       blob bytes, keyed by digest alone
-//	<prefix>/uploads/<id>/<offset, 20 digits>      bytes of one Append to upload id,
+//	<prefix>/uploads/<id>/<offset, 20 digits>-<token>
+//	                                               bytes of one Append to upload id,
 //	                                               starting at that byte offset
 //
 // For example, with prefix "wharf":
 //
 //	wharf/blobs/sha256/ab/abcdef0123…
-//	wharf/uploads/9f86d081884c7d65/00000000000000000000
-//	wharf/uploads/9f86d081884c7d65/00000000000005242880
+//	wharf/uploads/9f86d081884c7d65/00000000000000000000-3f2a9c0d5e6b7a81
+//	wharf/uploads/9f86d081884c7d65/00000000000005242880-b0c4e1f27a9d3356
 //
-// An upload is the ordered set of its part objects; nothing else records it,
-// so any replica can continue it. The offsets are zero-padded so that the
-// lexical order of a listing is the byte order of the upload. A part may be
-// empty: an upload whose first Append carried no bytes still has to exist.
+// An upload is the ordered list of part objects its parts string names (the
+// registry keeps it in the metadata store with the offset), so any replica
+// can continue it. The token is random per Append, so two replicas writing
+// the same offset of one upload write two objects, and only the one whose
+// parts string won the metadata store's compare-and-set is ever read: the
+// loser's bytes are unreachable, and Commit or Abort deletes them. The
+// offsets are zero-padded so that the lexical order of a listing is the byte
+// order of the upload. A part may be empty: an upload whose first Append
+// carried no bytes still has to exist.
 //
 // Multipart uploads in flight (large Appends, Commits that compose parts)
 // live under the key they will become. A process that dies mid-way leaves
@@ -90,22 +96,28 @@ func (l layout) parseBlob(key string) (d digest.Digest, ok bool) {
 // uploadDir is the prefix of upload id's part keys. The caller has checked id.
 func (l layout) uploadDir(id string) string { return l.uploadsRoot() + id + "/" }
 
-func (l layout) part(id string, offset int64) string {
-	return l.uploadDir(id) + fmt.Sprintf("%0*d", offsetLen, offset)
+func (l layout) part(id string, offset int64, token string) string {
+	return l.uploadDir(id) + fmt.Sprintf("%0*d-%s", offsetLen, offset, token)
 }
 
-// parsePart returns the offset a part key of upload id starts at; ok is false
-// for keys that are not parts.
-func (l layout) parsePart(id, key string) (offset int64, ok bool) {
+// parsePart returns the offset a part key of upload id starts at and its
+// token; ok is false for keys that are not parts. A key without a token,
+// as wharf wrote before parts were recorded, has the empty token, which no
+// parts string names: it is only ever removed.
+func (l layout) parsePart(id, key string) (offset int64, token string, ok bool) {
 	name, found := strings.CutPrefix(key, l.uploadDir(id))
-	if !found || len(name) != offsetLen || path.Base(name) != name {
-		return 0, false
+	if !found || path.Base(name) != name {
+		return 0, "", false
 	}
-	offset, err := strconv.ParseInt(name, 10, 64)
+	num, token, hasToken := strings.Cut(name, "-")
+	if len(num) != offsetLen || (hasToken && token == "") || strings.Contains(token, partSep) {
+		return 0, "", false
+	}
+	offset, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || offset < 0 {
-		return 0, false
+		return 0, "", false
 	}
-	return offset, true
+	return offset, token, true
 }
 
 // checkUploadID refuses ids that could escape an upload's own key space.

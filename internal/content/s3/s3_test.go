@@ -140,6 +140,13 @@ func TestStore(t *testing.T) {
 	contenttest.Run(t, func(t *testing.T) content.Store { return newStore(t, testOptions(t)) })
 }
 
+// TestStoreShared runs the tests of writers racing on one upload, as
+// replicas sharing the bucket do.
+func TestStoreShared(t *testing.T) {
+	requireServer(t)
+	contenttest.RunShared(t, func(t *testing.T) content.Store { return newStore(t, testOptions(t)) })
+}
+
 const (
 	KiB = 1 << 10
 	MiB = 1 << 20
@@ -170,9 +177,11 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 			replicas := []*s3.Store{newStore(t, opts), newStore(t, opts)}
 			const id = "upload-1"
 			var want []byte
+			parts := ""
 			for i, size := range tt.chunks {
 				chunk := random(size)
-				n, err := replicas[i%2].Append(ctx, id, int64(len(want)), bytes.NewReader(chunk))
+				n, p, err := replicas[i%2].Append(ctx, id, int64(len(want)), parts, bytes.NewReader(chunk))
+				parts = p
 				if err != nil || n != int64(size) {
 					t.Fatalf("Append chunk %d on replica %d = %d, %v; want %d, nil", i, i%2, n, err, size)
 				}
@@ -180,22 +189,22 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 			}
 
 			other := replicas[len(tt.chunks)%2]
-			if got := readUpload(t, other, id, 0); !bytes.Equal(got, want) {
+			if got := readUpload(t, other, id, parts, 0); !bytes.Equal(got, want) {
 				t.Fatalf("ReadUpload(0) differs from the chunks appended (%d bytes, want %d)", len(got), len(want))
 			}
 			mid := int64(len(want) / 2)
-			if got := readUpload(t, other, id, mid); !bytes.Equal(got, want[mid:]) {
+			if got := readUpload(t, other, id, parts, mid); !bytes.Equal(got, want[mid:]) {
 				t.Fatalf("ReadUpload(%d) differs (%d bytes, want %d)", mid, len(got), len(want)-int(mid))
 			}
 
 			d := digest.FromBytes(want)
-			if err := other.Commit(ctx, id, int64(len(want)), d); err != nil {
+			if err := other.Commit(ctx, id, parts, int64(len(want)), d); err != nil {
 				t.Fatalf("Commit: %v", err)
 			}
 			if got := contenttest.ReadBlob(t, replicas[0], d); !bytes.Equal(got, want) {
 				t.Fatalf("blob differs from the upload (%d bytes, want %d)", len(got), len(want))
 			}
-			if _, err := other.ReadUpload(ctx, id, 0); !errors.Is(err, content.ErrNotFound) {
+			if _, err := other.ReadUpload(ctx, id, parts, 0); !errors.Is(err, content.ErrNotFound) {
 				t.Errorf("ReadUpload after Commit: %v, want ErrNotFound", err)
 			}
 			if ids := uploads(t, replicas[0]); len(ids) != 0 {
@@ -205,9 +214,9 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 	}
 }
 
-func readUpload(t *testing.T, s content.Store, id string, offset int64) []byte {
+func readUpload(t *testing.T, s content.Store, id, parts string, offset int64) []byte {
 	t.Helper()
-	rc, err := s.ReadUpload(t.Context(), id, offset)
+	rc, err := s.ReadUpload(t.Context(), id, parts, offset)
 	if err != nil {
 		t.Fatalf("ReadUpload(%s, %d): %v", id, offset, err)
 	}
@@ -248,12 +257,14 @@ func TestAppendRewrites(t *testing.T) {
 		{5, strings.Repeat("x", 6*MiB), "again" + strings.Repeat("x", 6*MiB)},
 		{6, "y", "againxy"}, // the tail of a multipart-sized part
 	}
+	parts := ""
 	for _, st := range steps {
-		n, err := s.Append(ctx, "rewrite", st.offset, strings.NewReader(st.data))
+		n, p, err := s.Append(ctx, "rewrite", st.offset, parts, strings.NewReader(st.data))
 		if err != nil || n != int64(len(st.data)) {
 			t.Fatalf("Append(%d, %d bytes) = %d, %v", st.offset, len(st.data), n, err)
 		}
-		if got := string(readUpload(t, s, "rewrite", 0)); got != st.want {
+		parts = p
+		if got := string(readUpload(t, s, "rewrite", parts, 0)); got != st.want {
 			t.Fatalf("after Append(%d, %.20q): upload holds %.20q (%d bytes), want %.20q (%d bytes)",
 				st.offset, st.data, got, len(got), st.want, len(st.want))
 		}
@@ -263,7 +274,7 @@ func TestAppendRewrites(t *testing.T) {
 func TestAppendRejectsBadIDs(t *testing.T) {
 	s := newStore(t, testOptions(t))
 	for _, id := range []string{"", "../blobs", "a/b", "a.b", "a b", strings.Repeat("a", 129)} {
-		if _, err := s.Append(t.Context(), id, 0, strings.NewReader("x")); err == nil {
+		if _, _, err := s.Append(t.Context(), id, 0, "", strings.NewReader("x")); err == nil {
 			t.Errorf("Append(%q) succeeded", id)
 		}
 	}
@@ -289,13 +300,14 @@ func TestFailedAppendLeavesNothing(t *testing.T) {
 	ctx := t.Context()
 	opts := testOptions(t)
 	s := newStore(t, opts)
-	if _, err := s.Append(ctx, "cut", 0, strings.NewReader("abc")); err != nil {
+	_, parts, err := s.Append(ctx, "cut", 0, "", strings.NewReader("abc"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, "cut", 3, &failingReader{n: 20 * MiB}); !errors.Is(err, errDisconnected) {
+	if _, _, err := s.Append(ctx, "cut", 3, parts, &failingReader{n: 20 * MiB}); !errors.Is(err, errDisconnected) {
 		t.Fatalf("Append of a failing body: %v, want %v", err, errDisconnected)
 	}
-	if got := string(readUpload(t, s, "cut", 0)); got != "abc" {
+	if got := string(readUpload(t, s, "cut", parts, 0)); got != "abc" {
 		t.Errorf("upload holds %.20q after a failed Append, want %q", got, "abc")
 	}
 	if n := multipartUploads(t, opts); n != 0 {
@@ -329,11 +341,11 @@ func TestAbortRemovesIncompleteMultipart(t *testing.T) {
 	ctx := t.Context()
 	opts := testOptions(t)
 	s := newStore(t, opts)
-	if _, err := s.Append(ctx, "dead", 0, strings.NewReader("abc")); err != nil {
+	if _, _, err := s.Append(ctx, "dead", 0, "", strings.NewReader("abc")); err != nil {
 		t.Fatal(err)
 	}
 	raw := rawClient(opts)
-	key := opts.Prefix + "/uploads/dead/00000000000000000003"
+	key := opts.Prefix + "/uploads/dead/00000000000000000003-0123456789abcdef"
 	if _, err := raw.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &opts.Bucket, Key: &key}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,15 +20,18 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 )
 
-// part is the object one Append wrote: bytes [start, start+size) of an upload.
+// part is the object one Append wrote: bytes [start, start+size) of an
+// upload, named by a token unique to that Append.
 type part struct {
 	key         string
+	token       string
 	start, size int64
 }
 
 func (p part) end() int64 { return p.start + p.size }
 
-// parts lists upload id's part objects in byte order.
+// parts lists every part object of upload id, acknowledged or not, in byte
+// order.
 func (s *Store) parts(ctx context.Context, id string) ([]part, error) {
 	var parts []part
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
@@ -40,8 +45,8 @@ func (s *Store) parts(ctx context.Context, id string) ([]part, error) {
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)
-			if start, ok := s.keys.parsePart(id, key); ok {
-				parts = append(parts, part{key: key, start: start, size: aws.ToInt64(obj.Size)})
+			if start, token, ok := s.keys.parsePart(id, key); ok {
+				parts = append(parts, part{key: key, token: token, start: start, size: aws.ToInt64(obj.Size)})
 			}
 		}
 	}
@@ -49,53 +54,105 @@ func (s *Store) parts(ctx context.Context, id string) ([]part, error) {
 	return parts, nil
 }
 
-// contiguous returns where parts, in byte order, stop covering the upload
-// without a gap or an overlap from byte 0; whole is true when every part
-// lies within that run.
-func contiguous(parts []part) (end int64, whole bool) {
-	for _, p := range parts {
-		if p.start != end {
-			return end, false
+// The parts string of an upload lists the tokens of its part objects in byte
+// order, separated by partSep. Tokens are random, so the parts of an Append
+// that lost a race, or was never acknowledged, are named by no parts string
+// the metadata store recorded.
+const partSep = "."
+
+func newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+func joinTokens(parts []part) string {
+	tokens := make([]string, len(parts))
+	for i, p := range parts {
+		tokens[i] = p.token
+	}
+	return strings.Join(tokens, partSep)
+}
+
+// chain returns the part objects of upload id that parts names, in its
+// order, checking that they cover the upload from byte 0 without a gap. It
+// returns ErrNotFound when the upload has no part object at all, and
+// ErrOffset when a part parts names is missing.
+func (s *Store) chain(ctx context.Context, id, parts string) (chain, all []part, err error) {
+	all, err = s.parts(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(all) == 0 {
+		return nil, nil, fmt.Errorf("upload %s: %w", id, content.ErrNotFound)
+	}
+	if parts == "" {
+		return nil, all, nil
+	}
+	byToken := make(map[string]part, len(all))
+	for _, p := range all {
+		byToken[p.token] = p
+	}
+	var end int64
+	for _, token := range strings.Split(parts, partSep) {
+		p, ok := byToken[token]
+		if !ok || token == "" {
+			return nil, all, fmt.Errorf("upload %s: part %q is missing: %w", id, token, content.ErrOffset)
 		}
+		if p.start != end {
+			return nil, all, fmt.Errorf("upload %s: part %q starts at %d, not %d: %w", id, token, p.start, end, content.ErrOffset)
+		}
+		chain = append(chain, p)
 		end = p.end()
 	}
-	return end, true
+	return chain, all, nil
+}
+
+func chainEnd(chain []part) int64 {
+	if len(chain) == 0 {
+		return 0
+	}
+	return chain[len(chain)-1].end()
 }
 
 // Append stores r as a new part object of upload id starting at offset,
-// after discarding any stored bytes at or past offset.
-func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+// after the first offset bytes of the parts named. It deletes nothing: a
+// part past offset may be a concurrent writer's, and Commit and Abort
+// remove every part, named or not.
+func (s *Store) Append(ctx context.Context, id string, offset int64, parts string, r io.Reader) (int64, string, error) {
 	if err := checkUploadID(id); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if offset < 0 {
-		return 0, fmt.Errorf("append to upload %s at %d: %w", id, offset, content.ErrOffset)
+		return 0, "", fmt.Errorf("append to upload %s at %d: %w", id, offset, content.ErrOffset)
 	}
-	parts, err := s.parts(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	split := len(parts)
-	for i, p := range parts {
-		if p.start >= offset {
-			split = i
-			break
+	var keep []part
+	if offset > 0 { // at 0 the upload starts over, whatever parts named
+		chain, _, err := s.chain(ctx, id, parts)
+		if errors.Is(err, content.ErrNotFound) {
+			err = fmt.Errorf("%w (%w)", err, content.ErrOffset)
 		}
-	}
-	keep, stale := parts[:split], parts[split:]
-	end, whole := contiguous(keep)
-	if !whole || end < offset {
-		return 0, fmt.Errorf("append to upload %s at %d: %d bytes stored: %w", id, offset, end, content.ErrOffset)
-	}
-	// Bytes at or past offset were written by an Append that was never
-	// acknowledged; the caller is writing them again.
-	if err := s.deleteParts(ctx, stale); err != nil {
-		return 0, fmt.Errorf("append to upload %s: discard unacknowledged bytes: %w", id, err)
-	}
-	if end > offset {
-		last := keep[len(keep)-1]
-		if err := s.copyPrefixes(ctx, last.key, []part{{key: last.key, size: offset - last.start}}); err != nil {
-			return 0, fmt.Errorf("append to upload %s: truncate part at %d: %w", id, last.start, err)
+		if err != nil {
+			return 0, "", fmt.Errorf("append at %d: %w", offset, err)
+		}
+		if end := chainEnd(chain); end < offset {
+			return 0, "", fmt.Errorf("append to upload %s at %d: %d bytes stored: %w", id, offset, end, content.ErrOffset)
+		}
+		for _, p := range chain {
+			if p.start >= offset {
+				break
+			}
+			if p.end() > offset {
+				// Bytes past offset were never acknowledged; the caller is
+				// writing them again. Keep the part's head as a part of its own.
+				token := newToken()
+				cut := part{key: s.keys.part(id, p.start, token), token: token, start: p.start, size: offset - p.start}
+				if err := s.copyPrefixes(ctx, cut.key, []part{{key: p.key, size: cut.size}}); err != nil {
+					return 0, "", fmt.Errorf("append to upload %s: truncate part at %d: %w", id, p.start, err)
+				}
+				p = cut
+			}
+			keep = append(keep, p)
 		}
 	}
 
@@ -103,43 +160,39 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, r io.Reader
 	var first [1]byte
 	n, err := io.ReadFull(r, first[:])
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("append to upload %s: read: %w", id, err)
+		return 0, "", fmt.Errorf("append to upload %s: read: %w", id, err)
 	}
 	if n == 0 && offset > 0 {
-		return 0, nil
+		return 0, joinTokens(keep), nil
 	}
-	written, err := s.putStream(ctx, s.keys.part(id, offset), io.MultiReader(bytes.NewReader(first[:n]), r))
+	token := newToken()
+	written, err := s.putStream(ctx, s.keys.part(id, offset, token), io.MultiReader(bytes.NewReader(first[:n]), r))
 	if err != nil {
-		return 0, fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
+		return 0, "", fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
 	}
-	return written, nil
+	keep = append(keep, part{token: token})
+	return written, joinTokens(keep), nil
 }
 
-// ReadUpload streams upload id from offset, part after part.
-func (s *Store) ReadUpload(ctx context.Context, id string, offset int64) (io.ReadCloser, error) {
+// ReadUpload streams the parts named of upload id from offset, part after
+// part.
+func (s *Store) ReadUpload(ctx context.Context, id, parts string, offset int64) (io.ReadCloser, error) {
 	if err := checkUploadID(id); err != nil {
 		return nil, err
 	}
-	parts, err := s.parts(ctx, id)
+	chain, _, err := s.chain(ctx, id, parts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read upload: %w", err)
 	}
-	if len(parts) == 0 {
-		return nil, fmt.Errorf("read upload %s: %w", id, content.ErrNotFound)
-	}
-	end, whole := contiguous(parts)
-	if !whole {
-		return nil, fmt.Errorf("read upload %s: parts are not contiguous after byte %d", id, end)
-	}
-	if offset < 0 || offset > end {
+	if end := chainEnd(chain); offset < 0 || offset > end {
 		return nil, fmt.Errorf("read upload %s at %d: %d bytes stored: %w", id, offset, end, content.ErrOffset)
 	}
-	return s.newPartsReader(ctx, parts, offset), nil
+	return s.newPartsReader(ctx, chain, offset), nil
 }
 
-// Commit makes upload id blob d, by server-side copy where S3 allows it,
-// and then removes the upload's parts.
-func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Digest) error {
+// Commit makes the parts named of upload id blob d, by server-side copy
+// where S3 allows it, and then removes every part of the upload.
+func (s *Store) Commit(ctx context.Context, id, parts string, size int64, d digest.Digest) error {
 	if err := checkUploadID(id); err != nil {
 		return err
 	}
@@ -147,16 +200,15 @@ func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Dige
 	if err != nil {
 		return err
 	}
-	parts, err := s.parts(ctx, id)
+	chain, all, err := s.chain(ctx, id, parts)
+	if errors.Is(err, content.ErrOffset) {
+		err = fmt.Errorf("%w (%w)", err, content.ErrSize)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("commit: %w", err)
 	}
-	if len(parts) == 0 {
-		return fmt.Errorf("commit upload %s: %w", id, content.ErrNotFound)
-	}
-	end, whole := contiguous(parts)
-	if !whole || end != size {
-		return fmt.Errorf("commit upload %s: %d contiguous bytes stored, want %d: %w", id, end, size, content.ErrSize)
+	if end := chainEnd(chain); end != size {
+		return fmt.Errorf("commit upload %s: %d bytes stored, want %d: %w", id, end, size, content.ErrSize)
 	}
 	// A blob of the right size is the same blob: its digest was proven when
 	// it was committed. A blob of another size cannot be, so it is replaced.
@@ -165,11 +217,11 @@ func (s *Store) Commit(ctx context.Context, id string, size int64, d digest.Dige
 		return fmt.Errorf("commit upload %s: stat blob %s: %w", id, d, err)
 	}
 	if err != nil || have != size {
-		if err := s.compose(ctx, key, parts, size); err != nil {
+		if err := s.compose(ctx, key, chain, size); err != nil {
 			return fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 		}
 	}
-	if err := s.deleteParts(ctx, parts); err != nil {
+	if err := s.deleteParts(ctx, all); err != nil {
 		return fmt.Errorf("commit upload %s: remove parts: %w", id, err)
 	}
 	return nil

@@ -41,7 +41,7 @@ func inOrder(steps ...func() error) error {
 func testUploads(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	fresh := meta.Upload{ID: "fresh", Repository: "team/app", CreatedAt: at(1), UpdatedAt: at(1)}
-	resumed := meta.Upload{ID: "resumed", Repository: "team/app", Offset: 5, HashState: []byte{0, 1, 0xff},
+	resumed := meta.Upload{ID: "resumed", Repository: "team/app", Offset: 5, HashState: []byte{0, 1, 0xff}, Parts: "a1.b2",
 		CreatedAt: at(1), UpdatedAt: at(2)}
 	update(t, s, func(ctx context.Context, tx meta.Tx) error {
 		if err := tx.CreateUpload(ctx, fresh); err != nil {
@@ -70,7 +70,7 @@ func testAdvanceUpload(t *testing.T, s meta.Store) {
 	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.CreateUpload(ctx, u) })
 
 	next := u
-	next.Offset, next.HashState, next.UpdatedAt = 10, []byte("state after 10"), at(2)
+	next.Offset, next.HashState, next.Parts, next.UpdatedAt = 10, []byte("state after 10"), "p1", at(2)
 	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.AdvanceUpload(ctx, next, 0) })
 	wantUpload(t, s, next)
 
@@ -79,7 +79,7 @@ func testAdvanceUpload(t *testing.T, s meta.Store) {
 		from int64
 	}{{"behind", 0}, {"ahead", 20}, {"negative", -1}} {
 		stale := next
-		stale.Offset, stale.HashState, stale.UpdatedAt = 30, []byte("stale"), at(3)
+		stale.Offset, stale.HashState, stale.Parts, stale.UpdatedAt = 30, []byte("stale"), "p1.stale", at(3)
 		err := s.Update(ctx, func(tx meta.Tx) error { return tx.AdvanceUpload(ctx, stale, tt.from) })
 		wantErr(t, "AdvanceUpload from "+tt.name, err, meta.ErrConflict)
 		wantUpload(t, s, next)
@@ -300,7 +300,7 @@ func testConcurrentAdvanceUpload(t *testing.T, s meta.Store) {
 	for i := range writers {
 		wg.Go(func() {
 			next := u
-			next.Offset, next.HashState = int64(i+1), []byte{byte(i + 1)}
+			next.Offset, next.HashState, next.Parts = int64(i+1), []byte{byte(i + 1)}, fmt.Sprint("parts of ", i)
 			errs[i] = s.Update(t.Context(), func(tx meta.Tx) error { return tx.AdvanceUpload(t.Context(), next, 0) })
 		})
 	}
@@ -320,7 +320,8 @@ func testConcurrentAdvanceUpload(t *testing.T, s meta.Store) {
 		t.Fatal("no writer advanced the upload")
 	}
 	got, err := s.Upload(t.Context(), u.ID)
-	if err != nil || got.Offset != int64(winner+1) || !slices.Equal(got.HashState, []byte{byte(winner + 1)}) {
-		t.Errorf("Upload = %+v, %v; want writer %d's offset and state", got, err, winner)
+	if err != nil || got.Offset != int64(winner+1) || !slices.Equal(got.HashState, []byte{byte(winner + 1)}) ||
+		got.Parts != fmt.Sprint("parts of ", winner) {
+		t.Errorf("Upload = %+v, %v; want writer %d's offset, state and parts", got, err, winner)
 	}
 }

@@ -59,8 +59,8 @@ const (
 		WHERE r.name = $1 AND t.name = $2`
 	qTags = `SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3`
 
-	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = $1`
-	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
+	qUpload       = `SELECT repository, byte_offset, hash_state, parts, created_at, updated_at FROM uploads WHERE id = $1`
+	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, parts, created_at, updated_at FROM uploads
 		WHERE updated_at < $1 ORDER BY updated_at, id LIMIT $2`
 )
 
@@ -244,7 +244,7 @@ func (r reads) Tags(ctx context.Context, repo string, p meta.Page) ([]string, er
 // Upload returns upload id, or ErrNotFound.
 func (r reads) Upload(ctx context.Context, id string) (meta.Upload, error) {
 	u := meta.Upload{ID: id}
-	err := r.q.QueryRow(ctx, qUpload, id).Scan(&u.Repository, &u.Offset, &u.HashState, &u.CreatedAt, &u.UpdatedAt)
+	err := r.q.QueryRow(ctx, qUpload, id).Scan(&u.Repository, &u.Offset, &u.HashState, &u.Parts, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return meta.Upload{}, notFound(err, "upload %s", id)
 	}
@@ -261,7 +261,7 @@ func (r reads) StaleUploads(ctx context.Context, before time.Time, n int) ([]met
 	}
 	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Upload, error) {
 		var u meta.Upload
-		err := row.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &u.CreatedAt, &u.UpdatedAt)
+		err := row.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &u.Parts, &u.CreatedAt, &u.UpdatedAt)
 		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 		return u, err
 	})

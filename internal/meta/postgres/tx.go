@@ -78,13 +78,13 @@ const (
 	qDeleteTag = `DELETE FROM tags
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`
 
-	qCreateUpload = `INSERT INTO uploads (id, repository, byte_offset, hash_state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`
+	qCreateUpload = `INSERT INTO uploads (id, repository, byte_offset, hash_state, parts, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	// qAdvanceUpload is conditional on the offset the caller read: of two
 	// writers of one upload, the second waits for the first's row lock, sees
 	// the offset it committed, and updates nothing.
-	qAdvanceUpload = `UPDATE uploads SET byte_offset = $2, hash_state = $3, updated_at = $4
-		WHERE id = $1 AND byte_offset = $5`
+	qAdvanceUpload = `UPDATE uploads SET byte_offset = $2, hash_state = $3, parts = $4, updated_at = $5
+		WHERE id = $1 AND byte_offset = $6`
 	qUploadExists = `SELECT EXISTS (SELECT 1 FROM uploads WHERE id = $1)`
 	qDeleteUpload = `DELETE FROM uploads WHERE id = $1`
 
@@ -310,7 +310,7 @@ func (t *tx) DeleteTag(ctx context.Context, repo, name string) error {
 
 // CreateUpload records a new upload.
 func (t *tx) CreateUpload(ctx context.Context, u meta.Upload) error {
-	_, err := t.q.Exec(ctx, qCreateUpload, u.ID, u.Repository, u.Offset, u.HashState,
+	_, err := t.q.Exec(ctx, qCreateUpload, u.ID, u.Repository, u.Offset, u.HashState, u.Parts,
 		timestamp(u.CreatedAt), timestamp(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
@@ -318,11 +318,11 @@ func (t *tx) CreateUpload(ctx context.Context, u meta.Upload) error {
 	return nil
 }
 
-// AdvanceUpload records u.Offset, u.HashState and u.UpdatedAt for upload
+// AdvanceUpload records u.Offset, u.HashState, u.Parts and u.UpdatedAt for upload
 // u.ID if its stored offset is from: ErrConflict if it is not, ErrNotFound if
 // there is no such upload.
 func (t *tx) AdvanceUpload(ctx context.Context, u meta.Upload, from int64) error {
-	ok, err := t.affected(ctx, qAdvanceUpload, u.ID, u.Offset, u.HashState, timestamp(u.UpdatedAt), from)
+	ok, err := t.affected(ctx, qAdvanceUpload, u.ID, u.Offset, u.HashState, u.Parts, timestamp(u.UpdatedAt), from)
 	if err == nil && !ok {
 		var exists bool
 		if err = t.q.QueryRow(ctx, qUploadExists, u.ID).Scan(&exists); err == nil {

@@ -48,8 +48,8 @@ const (
 		WHERE r.name = ? AND t.name = ?`
 	qTags = `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?`
 
-	qUpload       = `SELECT repository, byte_offset, hash_state, created_at, updated_at FROM uploads WHERE id = ?`
-	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, created_at, updated_at FROM uploads
+	qUpload       = `SELECT repository, byte_offset, hash_state, parts, created_at, updated_at FROM uploads WHERE id = ?`
+	qStaleUploads = `SELECT id, repository, byte_offset, hash_state, parts, created_at, updated_at FROM uploads
 		WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
 
@@ -235,7 +235,7 @@ func (r reads) Tags(ctx context.Context, repo string, p meta.Page) ([]string, er
 func (r reads) Upload(ctx context.Context, id string) (meta.Upload, error) {
 	u := meta.Upload{ID: id}
 	var created, updated int64
-	err := r.q.QueryRowContext(ctx, qUpload, id).Scan(&u.Repository, &u.Offset, &u.HashState, &created, &updated)
+	err := r.q.QueryRowContext(ctx, qUpload, id).Scan(&u.Repository, &u.Offset, &u.HashState, &u.Parts, &created, &updated)
 	if err != nil {
 		return meta.Upload{}, notFound(err, "upload %s", id)
 	}
@@ -255,7 +255,7 @@ func (r reads) StaleUploads(ctx context.Context, before time.Time, n int) ([]met
 	for rows.Next() {
 		var u meta.Upload
 		var created, updated int64
-		if err := rows.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &created, &updated); err != nil {
+		if err := rows.Scan(&u.ID, &u.Repository, &u.Offset, &u.HashState, &u.Parts, &created, &updated); err != nil {
 			return nil, fmt.Errorf("list stale uploads: %w", err)
 		}
 		u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)

@@ -51,9 +51,9 @@ const (
 	qDeleteTag = `DELETE FROM tags
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?`
 
-	qCreateUpload = `INSERT INTO uploads (id, repository, byte_offset, hash_state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)`
-	qAdvanceUpload = `UPDATE uploads SET byte_offset = ?, hash_state = ?, updated_at = ?
+	qCreateUpload = `INSERT INTO uploads (id, repository, byte_offset, hash_state, parts, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qAdvanceUpload = `UPDATE uploads SET byte_offset = ?, hash_state = ?, parts = ?, updated_at = ?
 		WHERE id = ? AND byte_offset = ?`
 	qUploadExists = `SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ?)`
 	qDeleteUpload = `DELETE FROM uploads WHERE id = ?`
@@ -259,7 +259,7 @@ func (t *tx) DeleteTag(ctx context.Context, repo, name string) error {
 
 // CreateUpload records a new upload.
 func (t *tx) CreateUpload(ctx context.Context, u meta.Upload) error {
-	_, err := t.q.ExecContext(ctx, qCreateUpload, u.ID, u.Repository, u.Offset, u.HashState,
+	_, err := t.q.ExecContext(ctx, qCreateUpload, u.ID, u.Repository, u.Offset, u.HashState, u.Parts,
 		toNanos(u.CreatedAt), toNanos(u.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create upload %s: %w", u.ID, err)
@@ -267,11 +267,11 @@ func (t *tx) CreateUpload(ctx context.Context, u meta.Upload) error {
 	return nil
 }
 
-// AdvanceUpload records u.Offset, u.HashState and u.UpdatedAt for upload
+// AdvanceUpload records u.Offset, u.HashState, u.Parts and u.UpdatedAt for upload
 // u.ID if its stored offset is from: ErrConflict if it is not, ErrNotFound if
 // there is no such upload.
 func (t *tx) AdvanceUpload(ctx context.Context, u meta.Upload, from int64) error {
-	ok, err := t.affected(ctx, qAdvanceUpload, u.Offset, u.HashState, toNanos(u.UpdatedAt), u.ID, from)
+	ok, err := t.affected(ctx, qAdvanceUpload, u.Offset, u.HashState, u.Parts, toNanos(u.UpdatedAt), u.ID, from)
 	if err == nil && !ok {
 		err = fmt.Errorf("offset is not %d: %w", from, meta.ErrConflict)
 		if exists, xerr := t.exists(ctx, qUploadExists, u.ID); xerr != nil || !exists {
