@@ -44,11 +44,12 @@ var allowed = map[string][]string{
 	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
-	"internal/jobs":   {"internal/meta", "internal/metrics"},
-	"internal/server": {"*"},
-	"internal/bench":  {"internal/oci"},
-	"cmd/wharf":       {"internal/server", "internal/config", "internal/bench"},
-	"test/e2e":        {"*"},
+	"internal/jobs":       {"internal/meta", "internal/metrics"},
+	"internal/server":     {"*"},
+	"internal/bench":      {"internal/oci"},
+	"internal/mgmtclient": {"internal/httpapi/mgmt"},
+	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt"},
+	"test/e2e":            {"*"},
 }
 
 func TestImportGraph(t *testing.T) {

@@ -21,6 +21,12 @@ func commands() []command {
 	return []command{
 		{"serve", "run the registry", serveCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
+		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
+		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},
+		{"member", "manage the members of a namespace (list, set, remove)", adminCmd("member")},
+		{"token", "manage personal access tokens and robot accounts (list, create, revoke)", adminCmd("token")},
+		{"repo", "list repositories and tags, untag, delete manifests", adminCmd("repo")},
+		{"audit", "query the audit log", adminCmd("audit")},
 		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
 		{"usage", "show what a namespace and its repositories hold", usageCmd},
 		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/bench"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/mgmtclient"
 )
 
 const policyUsage = `usage: wharf policy <command> [flags]
@@ -29,148 +33,124 @@ const policyUsage = `usage: wharf policy <command> [flags]
   quota set NAMESPACE SIZE            set a quota, e.g. 50GiB (system administrators)
   quota delete NAMESPACE              remove a quota
 
-Patterns: a glob (v*), semver, or re:EXPR. See docs/lifecycle.md.
-Flags: --url, --token or --user/--password (WHARF_URL, WHARF_TOKEN, WHARF_USER, WHARF_PASSWORD).`
+Patterns: a glob (v*), semver, or re:EXPR; see docs/lifecycle.md. Answers are JSON.
+Flags: --url URL (WHARF_URL), --token TOKEN (WHARF_TOKEN), --user NAME (WHARF_USER, with WHARF_PASSWORD).`
+
+var errPolicyUsage = errors.New(policyUsage)
 
 // policyCmd manages immutability rules, retention policies and quotas
 // through the management API.
 func policyCmd(args []string) error {
-	return runPolicy(args, os.Stdin, os.Stdout, os.Getenv)
+	return runPolicy(context.Background(), args, os.Stdin, os.Stdout, os.Getenv)
 }
 
-func runPolicy(args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
-	c := mgmtFlags(fs, getenv)
-	dryRun := fs.Bool("dry-run", false, "with retention run: report what would be deleted, delete nothing")
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), policyUsage) }
+// lifecycleClient adds the connection flags to fs and returns the client
+// they configure once fs is parsed.
+func lifecycleClient(fs *flag.FlagSet, env func(string) string) func() *mgmtclient.Client {
+	url := fs.String("url", envOr(env, "WHARF_URL", "http://localhost:5000"), "server URL")
+	token := fs.String("token", env("WHARF_TOKEN"), "access token")
+	user := fs.String("user", env("WHARF_USER"), "user name, for Basic authentication")
+	return func() *mgmtclient.Client {
+		return &mgmtclient.Client{URL: *url, Token: *token, Username: *user, Password: env("WHARF_PASSWORD")}
+	}
+}
+
+func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("wharf policy", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	client := lifecycleClient(fs, env)
+	dryRun := fs.Bool("dry-run", false, "with retention run: report, delete nothing")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return err
-	}
-	want := func(n int) error {
-		if len(pos) != n {
-			fs.Usage()
-			return errUsage
-		}
-		return nil
+		return fmt.Errorf("%w\n%w", err, errPolicyUsage)
 	}
 	if len(pos) < 2 {
-		fs.Usage()
-		return errUsage
+		return errPolicyUsage
 	}
-	esc := url.PathEscape
-	show := func(method, path string, in any) error {
-		var out json.RawMessage
-		if err := c.do(method, path, in, &out); err != nil {
+	c := client()
+	cmd, rest := pos[0]+" "+pos[1], pos[2:]
+	n := map[string]int{
+		"immutable list": 1, "immutable add": 2, "immutable delete": 2,
+		"retention list": 0, "retention show": 1, "retention add": 1, "retention update": 2,
+		"retention delete": 1, "retention preview": 1, "retention run": 0,
+		"quota list": 0, "quota show": 1, "quota set": 2, "quota delete": 1,
+	}
+	want, ok := n[cmd]
+	if !ok || len(rest) != want {
+		return errPolicyUsage
+	}
+	show := func(v any, err error) error {
+		if err != nil {
 			return err
 		}
-		if len(out) == 0 {
-			return nil
-		}
-		return printJSON(stdout, out)
+		return printJSON(out, v)
 	}
-	switch pos[0] + " " + pos[1] {
+	done := func(err error) error {
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(out, "ok")
+		return err
+	}
+	switch cmd {
 	case "immutable list":
-		if err := want(3); err != nil {
-			return err
-		}
-		return show("GET", "/api/v1/namespaces/"+esc(pos[2])+"/immutability-rules", nil)
+		return show(c.ImmutabilityRules(ctx, rest[0]))
 	case "immutable add":
-		if err := want(4); err != nil {
-			return err
-		}
-		return show("POST", "/api/v1/namespaces/"+esc(pos[2])+"/immutability-rules", map[string]string{"pattern": pos[3]})
+		return show(c.AddImmutabilityRule(ctx, rest[0], rest[1]))
 	case "immutable delete":
-		if err := want(4); err != nil {
-			return err
-		}
-		return show("DELETE", "/api/v1/namespaces/"+esc(pos[2])+"/immutability-rules/"+esc(pos[3]), nil)
+		return done(c.DeleteImmutabilityRule(ctx, rest[0], rest[1]))
 	case "retention list":
-		if err := want(2); err != nil {
-			return err
-		}
-		return show("GET", "/api/v1/retention-policies", nil)
+		return show(c.RetentionPolicies(ctx))
 	case "retention show":
-		if err := want(3); err != nil {
-			return err
-		}
-		return show("GET", "/api/v1/retention-policies/"+esc(pos[2]), nil)
+		return show(c.RetentionPolicy(ctx, rest[0]))
 	case "retention add":
-		if err := want(3); err != nil {
-			return err
-		}
-		p, err := readPolicy(pos[2], stdin)
+		p, err := readPolicy(rest[0], stdin)
 		if err != nil {
 			return err
 		}
-		return show("POST", "/api/v1/retention-policies", p)
+		return show(c.CreateRetentionPolicy(ctx, p))
 	case "retention update":
-		if err := want(4); err != nil {
-			return err
-		}
-		p, err := readPolicy(pos[3], stdin)
+		p, err := readPolicy(rest[1], stdin)
 		if err != nil {
 			return err
 		}
-		return show("PUT", "/api/v1/retention-policies/"+esc(pos[2]), p)
+		return show(c.UpdateRetentionPolicy(ctx, rest[0], p))
 	case "retention delete":
-		if err := want(3); err != nil {
-			return err
-		}
-		return show("DELETE", "/api/v1/retention-policies/"+esc(pos[2]), nil)
+		return done(c.DeleteRetentionPolicy(ctx, rest[0]))
 	case "retention preview":
-		if err := want(3); err != nil {
-			return err
+		if isID(rest[0]) {
+			return show(c.PreviewRetentionPolicy(ctx, rest[0]))
 		}
-		if isID(pos[2]) {
-			return show("POST", "/api/v1/retention-policies/"+pos[2]+"/preview", nil)
-		}
-		p, err := readPolicy(pos[2], stdin)
+		p, err := readPolicy(rest[0], stdin)
 		if err != nil {
 			return err
 		}
-		return show("POST", "/api/v1/retention/preview", p)
+		return show(c.PreviewRetention(ctx, p))
 	case "retention run":
-		if err := want(2); err != nil {
-			return err
-		}
-		return show("POST", "/api/v1/retention/run", map[string]bool{"dryRun": *dryRun})
+		return show(c.RunRetention(ctx, *dryRun))
 	case "quota list":
-		if err := want(2); err != nil {
-			return err
-		}
-		return show("GET", "/api/v1/quotas", nil)
+		return show(c.Quotas(ctx))
 	case "quota show":
-		if err := want(3); err != nil {
-			return err
-		}
-		return show("GET", "/api/v1/namespaces/"+esc(pos[2])+"/quota", nil)
+		return show(c.Quota(ctx, rest[0]))
 	case "quota set":
-		if err := want(4); err != nil {
-			return err
-		}
-		n, err := bench.ParseSize(pos[3])
+		size, err := bench.ParseSize(rest[1])
 		if err != nil {
 			return err
 		}
-		return show("PUT", "/api/v1/namespaces/"+esc(pos[2])+"/quota", map[string]int64{"limitBytes": n})
+		return show(c.SetQuota(ctx, rest[0], size))
 	case "quota delete":
-		if err := want(3); err != nil {
-			return err
-		}
-		return show("DELETE", "/api/v1/namespaces/"+esc(pos[2])+"/quota", nil)
+		return done(c.DeleteQuota(ctx, rest[0]))
 	}
-	fs.Usage()
-	return errUsage
+	return errPolicyUsage
 }
 
 func isID(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
-// readPolicy reads a policy's JSON from file, or stdin for "-", and checks
-// that it is JSON; the server checks the rest.
-func readPolicy(file string, stdin io.Reader) (json.RawMessage, error) {
+// readPolicy reads a policy's JSON from file, or stdin for "-", refusing
+// fields a policy does not have; the server checks the rest.
+func readPolicy(file string, stdin io.Reader) (mgmt.RetentionPolicy, error) {
 	var b []byte
 	var err error
 	if file == "-" {
@@ -179,10 +159,20 @@ func readPolicy(file string, stdin io.Reader) (json.RawMessage, error) {
 		b, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return nil, err
+		return mgmt.RetentionPolicy{}, err
 	}
-	if !json.Valid(b) {
-		return nil, fmt.Errorf("%s: not JSON", file)
+	var p mgmt.RetentionPolicy
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return mgmt.RetentionPolicy{}, fmt.Errorf("%s: not a retention policy: %w", file, err)
 	}
-	return json.RawMessage(b), nil
+	return p, nil
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

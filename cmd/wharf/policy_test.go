@@ -59,7 +59,7 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	}
 	policy := func(stdin string, args ...string) (string, error) {
 		var out bytes.Buffer
-		err := runPolicy(args, strings.NewReader(stdin), &out, getenv)
+		err := runPolicy(context.Background(), args, strings.NewReader(stdin), &out, getenv)
 		return out.String(), err
 	}
 
@@ -102,7 +102,7 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := runUsage([]string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 600 B of 1.0 KiB, 1 blobs") ||
+	if err := runUsage(context.Background(), []string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 600 B of 1.0 KiB, 1 blobs") ||
 		!strings.Contains(out.String(), "team/app") {
 		t.Errorf("usage: %q, %v", out.String(), err)
 	}
@@ -114,6 +114,9 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	if _, err := policy(`{"scope":"team","keepLast":[{"pattern":"*","count":-1}]}`, "retention", "add", "-"); err == nil || !strings.Contains(err.Error(), "keepLast[0].count") {
 		t.Errorf("negative count: %v", err)
 	}
+	if _, err := policy(`{"scope":"team","keepWithin":"soon"}`, "retention", "add", "-"); err == nil || !strings.Contains(err.Error(), "not a retention policy") {
+		t.Errorf("bad duration: %v", err)
+	}
 	if out, err := policy(pol, "retention", "add", "-"); err != nil || !strings.Contains(out, `"id": 1`) {
 		t.Fatalf("retention add: %q, %v", out, err)
 	}
@@ -123,7 +126,7 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	if out, err := policy("", "retention", "run", "--dry-run"); err != nil || !strings.Contains(out, `"dryRun": true`) {
 		t.Errorf("retention run --dry-run: %q, %v", out, err)
 	}
-	if _, err := policy("", "retention", "frobnicate"); err != errUsage {
+	if _, err := policy("", "retention", "frobnicate"); err != errPolicyUsage {
 		t.Errorf("unknown subcommand: %v", err)
 	}
 }

@@ -379,6 +379,7 @@ func TestBearerTokens(t *testing.T) {
 
 	// Rotation: tokens of the old key verify until it is retired.
 	oldKeys, _ := f.store.SigningKeys(ctx)
+	f.clock.add(time.Second) // the newest key is the one created last
 	newID, err := f.svc.RotateKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +404,10 @@ func TestBearerTokens(t *testing.T) {
 		t.Fatal("retired the last live key")
 	}
 
-	// Expiry, past the leeway.
+	// Expiry, past the leeway, of a token verified (and so cached) before.
+	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client); err != nil {
+		t.Fatal(err)
+	}
 	f.clock.add(f.svc.TokenTTL() + auth.DefaultLeeway + time.Second)
 	_, err = f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client)
 	if !errors.Is(err, access.ErrBearerInvalid) || !errors.Is(err, auth.ErrTokenExpired) {
@@ -507,3 +511,47 @@ func TestRefreshTokens(t *testing.T) {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestAutomaticRotation: after KeyLifetime a new key signs; tokens of the
+// old key verify until they can no longer be valid, and then the old key is
+// retired.
+func TestAutomaticRotation(t *testing.T) {
+	f := newFixture(t, func(o *access.Options) { o.KeyLifetime = 24 * time.Hour })
+	ctx := context.Background()
+	anon := auth.Principal{Kind: auth.KindAnonymous}
+	first, _ := f.store.SigningKeys(ctx)
+	f.clock.add(24*time.Hour - time.Second)
+	old, _, err := f.svc.IssueToken(ctx, anon, nil) // rereads keys, not due yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(time.Second)
+	tok, _, err := f.svc.IssueToken(ctx, anon, nil) // rotation is due, but within the reread interval
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(2 * time.Minute) // past the reread interval
+	tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+	keys, _ := f.store.SigningKeys(ctx)
+	if len(keys) != 2 || jwtKid(t, tok) != keys[1].ID {
+		t.Fatalf("after the lifetime: %d keys, token signed by %s", len(keys), jwtKid(t, tok))
+	}
+	if !keys[0].RetiredAt.IsZero() || jwtKid(t, old) != keys[0].ID {
+		t.Fatal("old key retired while its tokens may still be valid")
+	}
+	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: old}, client); err != nil {
+		t.Fatalf("token of the old key after rotation: %v", err)
+	}
+	f.clock.add(10 * time.Minute)
+	if _, _, err := f.svc.IssueToken(ctx, anon, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ = f.store.SigningKeys(ctx)
+	if keys[0].ID != first[0].ID || keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.IsZero() {
+		t.Fatalf("keys after the old key's tokens expired: %+v", keys)
+	}
+	tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil || jwtKid(t, tok) != keys[1].ID {
+		t.Fatalf("token of the new key: %v", err)
+	}
+}

@@ -45,7 +45,7 @@ func (s *Service) Decide(ctx context.Context, p auth.Principal, repo string, wan
 	if err != nil {
 		return auth.Decision{}, err
 	}
-	if exists || !s.mayCreate(p) || !slices.Contains(want, auth.ActionPush) {
+	if exists || !s.mayCreate(p) || !slices.Contains(want, auth.ActionPush) || oci.ValidateName(repo) != nil {
 		return auth.Decide(p, na, repo, want), nil
 	}
 	// Decide as the admin p would become; create only if push is granted,

@@ -32,12 +32,21 @@ type keyRing struct {
 	issuer  string
 	service string
 	ttl     time.Duration
+	// lifetime is how long a key signs before a new one replaces it; zero
+	// never rotates by itself.
+	lifetime time.Duration
 
 	mu       sync.Mutex
 	signer   *auth.Issuer
 	verifier *auth.Verifier
 	loadedAt time.Time
+	verified map[string]auth.TokenClaims // by HashSecret of the token; see verify
 }
+
+// maxVerified bounds the cache of verified bearer tokens: a client reuses
+// its token for every request until it expires, and an ES256 verification
+// costs about a tenth of a millisecond, more than a cached manifest HEAD.
+const maxVerified = 10_000
 
 // load rereads the keys. With create, a store without a usable key gets a
 // new one: the first start of a registry.
@@ -80,8 +89,54 @@ func (k *keyRing) load(ctx context.Context, create bool) error {
 		return err
 	}
 	k.mu.Lock()
+	if k.verifier == nil || !slices.Equal(k.verifier.KeyIDs(), v.KeyIDs()) {
+		k.verified = map[string]auth.TokenClaims{} // a key retired: forget what it signed
+	}
 	k.signer, k.verifier, k.loadedAt = signer, v, k.now()
 	k.mu.Unlock()
+	return nil
+}
+
+// rotateIfDue adds a new key when the newest has signed for its lifetime,
+// and retires the older keys once no token they signed can still be valid:
+// every replica rereads keys within keyReload and so has switched to the
+// new key by then, and the last token signed with an old key expires a
+// token TTL (plus the leeway for clock skew) later. Replicas doing this at
+// once may add a key each; all of them verify, and the newest signs.
+func (k *keyRing) rotateIfDue(ctx context.Context) error {
+	if k.lifetime <= 0 {
+		return nil
+	}
+	keys, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read signing keys: %w", err)
+	}
+	live := slices.DeleteFunc(keys, func(sk meta.SigningKey) bool { return !sk.RetiredAt.IsZero() })
+	if len(live) == 0 {
+		return nil
+	}
+	now := k.now()
+	newest := live[len(live)-1]
+	if now.Sub(newest.CreatedAt) >= k.lifetime {
+		sk, err := newSigningKey(now)
+		if err != nil {
+			return err
+		}
+		if err := k.store.AddSigningKey(ctx, sk); err != nil {
+			return fmt.Errorf("store signing key: %w", err)
+		}
+		k.log.InfoContext(ctx, "rotated the token signing key", "kid", sk.ID, "previous", newest.ID)
+		return nil // the old keys retire on a later pass
+	}
+	if now.Sub(newest.CreatedAt) < keyReload+k.ttl+auth.DefaultLeeway {
+		return nil
+	}
+	for _, sk := range live[:len(live)-1] {
+		if err := k.store.RetireSigningKey(ctx, sk.ID, now.UTC()); err != nil {
+			return fmt.Errorf("retire signing key %s: %w", sk.ID, err)
+		}
+		k.log.InfoContext(ctx, "retired a token signing key", "kid", sk.ID)
+	}
 	return nil
 }
 
@@ -109,6 +164,9 @@ func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.V
 	age := k.now().Sub(k.loadedAt)
 	k.mu.Unlock()
 	if age >= keyReload || (soon && age >= keyRetry) {
+		if err := k.rotateIfDue(ctx); err != nil {
+			k.log.WarnContext(ctx, "rotating the signing key failed", "err", err)
+		}
 		if err := k.load(ctx, false); err != nil {
 			k.log.WarnContext(ctx, "rereading signing keys failed; keeping the ones in hand", "err", err)
 			k.mu.Lock()
@@ -125,6 +183,27 @@ func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.V
 // this replica does not know: another replica may have rotated.
 func (k *keyRing) verify(ctx context.Context, token string) (auth.TokenClaims, error) {
 	_, v := k.current(ctx, false)
+	now := k.now()
+	h := auth.HashSecret(token)
+	k.mu.Lock()
+	c, ok := k.verified[h]
+	k.mu.Unlock()
+	if ok && now.Before(c.ExpiresAt.Add(auth.DefaultLeeway)) && !now.Before(c.NotBefore.Add(-auth.DefaultLeeway)) {
+		return c, nil
+	}
+	c, err := k.verifyUncached(ctx, v, token)
+	if err == nil {
+		k.mu.Lock()
+		if len(k.verified) >= maxVerified {
+			clear(k.verified)
+		}
+		k.verified[h] = c
+		k.mu.Unlock()
+	}
+	return c, err
+}
+
+func (k *keyRing) verifyUncached(ctx context.Context, v *auth.Verifier, token string) (auth.TokenClaims, error) {
 	c, err := v.Verify(token, k.now())
 	if errors.Is(err, auth.ErrUnknownKey) {
 		_, v2 := k.current(ctx, true)

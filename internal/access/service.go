@@ -54,6 +54,10 @@ type Options struct {
 	TokenTTL time.Duration
 	// RefreshTokenTTL is how long a refresh token lives; 30 days if zero.
 	RefreshTokenTTL time.Duration
+	// KeyLifetime is how long a signing key signs before a new one takes
+	// over (the old one is retired once its tokens have expired); zero
+	// keeps keys until [Service.RotateKey].
+	KeyLifetime time.Duration
 	// Limiter configures the brute-force limiter.
 	Limiter auth.LimiterOptions
 	// CreateNamespaces lets a user who pushes to a namespace that does not
@@ -124,7 +128,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
-	s.keys = &keyRing{store: opts.Access, log: opts.Logger, now: opts.Now, issuer: opts.Issuer, service: opts.Service, ttl: opts.TokenTTL}
+	s.keys = &keyRing{store: opts.Access, log: opts.Logger, now: opts.Now, issuer: opts.Issuer, service: opts.Service, ttl: opts.TokenTTL, lifetime: opts.KeyLifetime}
 	if err := s.keys.load(ctx, true); err != nil {
 		s.Close()
 		return nil, err

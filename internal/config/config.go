@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,9 @@ type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
 	IdleTimeout       time.Duration `yaml:"idleTimeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout"`
+	// TrustedProxies is a comma-separated list of CIDR prefixes whose
+	// X-Forwarded-For header is believed (see ProxyPrefixes).
+	TrustedProxies string `yaml:"trustedProxies"`
 }
 
 // Log is the server log.
@@ -120,6 +124,7 @@ type Auth struct {
 	Issuer           string        `yaml:"issuer"`
 	TokenTTL         time.Duration `yaml:"tokenTTL"`
 	RefreshTokenTTL  time.Duration `yaml:"refreshTokenTTL"`
+	KeyLifetime      time.Duration `yaml:"keyLifetime"`
 	CreateNamespaces bool          `yaml:"createNamespaces"`
 	BcryptCost       int           `yaml:"bcryptCost"`
 	Limiter          AuthLimiter   `yaml:"limiter"`
@@ -154,6 +159,7 @@ func Default() Config {
 			Issuer:          "wharf",
 			TokenTTL:        5 * time.Minute,
 			RefreshTokenTTL: 30 * 24 * time.Hour,
+			KeyLifetime:     90 * 24 * time.Hour,
 			BcryptCost:      12,
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
@@ -270,6 +276,9 @@ func (c *Config) Validate() error {
 	if c.Retention.Interval < 0 {
 		bad("retention.interval", "must not be negative (0 turns scheduled retention off), got %s", c.Retention.Interval)
 	}
+	if _, err := c.HTTP.ProxyPrefixes(); err != nil {
+		bad("http.trustedProxies", "%v", err)
+	}
 	c.validateAuth(bad)
 	return errors.Join(errs...)
 }
@@ -290,6 +299,9 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	}
 	if a.RefreshTokenTTL < time.Minute {
 		bad("auth.refreshTokenTTL", "must be at least 1m, got %s", a.RefreshTokenTTL)
+	}
+	if a.KeyLifetime != 0 && a.KeyLifetime < time.Hour {
+		bad("auth.keyLifetime", "must be 0 (never rotate) or at least 1h, got %s", a.KeyLifetime)
 	}
 	if a.BcryptCost < 4 || a.BcryptCost > 31 {
 		bad("auth.bcryptCost", "must be between 4 and 31, got %d", a.BcryptCost)
@@ -313,4 +325,30 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	if c.AdminPassword != "" && len(c.AdminPassword) > 72 {
 		bad("adminPassword", "must be at most 72 bytes (bcrypt's limit)")
 	}
+}
+
+// ProxyPrefixes parses TrustedProxies: comma-separated CIDR prefixes or
+// single addresses.
+func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(h.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -130,23 +130,34 @@ type Access interface {
 	Memberships(ctx context.Context, user string) ([]Member, error)  // sorted by namespace
 	DeleteMember(ctx context.Context, namespace, user string) error
 
+	// CreateToken records t; ErrConflict if its ID, its hash or its name
+	// (per kind and owner) is taken, ErrNotFound if its owner (a user, or a
+	// namespace for a robot) does not exist.
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, id string) (Token, error)
 	TokenByHash(ctx context.Context, hash string) (Token, error)
 	// Tokens lists the tokens of kind owned by owner, sorted by name.
 	Tokens(ctx context.Context, kind, owner string) ([]Token, error)
+	// RevokeToken marks token id revoked at at; a token revoked already
+	// keeps its first revocation time.
 	RevokeToken(ctx context.Context, id string, at time.Time) error
-	// TouchToken records that token id was used at at. It may be coalesced
-	// or dropped under load; it never fails the request that used the token.
+	// TouchToken records that token id was used at at; an at older than the
+	// recorded time changes nothing, so late writes never move it back.
+	// Callers may coalesce or drop touches under load; a failed touch must
+	// not fail the request that used the token.
 	TouchToken(ctx context.Context, id string, at time.Time) error
 	DeleteToken(ctx context.Context, id string) error
 
 	SigningKeys(ctx context.Context) ([]SigningKey, error) // oldest first
-	AddSigningKey(ctx context.Context, k SigningKey) error
+	AddSigningKey(ctx context.Context, k SigningKey) error // ErrConflict if k.ID is taken
+	// RetireSigningKey marks key id retired at at, keeping an earlier
+	// retirement.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 
 	// AppendAudit records e. The store assigns its ID (e.ID is ignored),
 	// increasing, so that [AuditQuery.BeforeID] pages.
 	AppendAudit(ctx context.Context, e AuditEvent) error
+	// Audit returns the events q selects, newest (highest ID) first.
+	// TargetPrefix is a plain prefix: % and _ are not patterns.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }

@@ -29,6 +29,7 @@ func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog
 		Service:         a.Service,
 		TokenTTL:        a.TokenTTL,
 		RefreshTokenTTL: a.RefreshTokenTTL,
+		KeyLifetime:     a.KeyLifetime,
 		Limiter: auth.LimiterOptions{
 			MaxFailures: a.Limiter.MaxFailures,
 			Window:      a.Limiter.Window,

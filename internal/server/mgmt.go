@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 
@@ -15,13 +14,16 @@ import (
 )
 
 // mgmtHandler is the management API. Without auth.enabled there is nobody
-// to manage it as, and it answers only its OpenAPI document.
-func (s *Server) mgmtHandler() http.Handler {
+// to manage it as, and it answers only its OpenAPI document. clientAddr is
+// /v2's, so logins are limited and audited by the same address.
+func (s *Server) mgmtHandler(clientAddr func(*http.Request) netip.Addr) http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, BcryptCost: s.cfg.Auth.BcryptCost,
-		CreateNamespaces: s.cfg.Auth.CreateNamespaces}
+		CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr}
 	if s.access != nil {
 		opts.Access = s.meta.(meta.Access) // openAccess checked it
-		opts.Authenticate = s.mgmtAuthenticate
+		opts.Authenticate = func(r *http.Request) (auth.Principal, error) {
+			return s.mgmtAuthenticate(r, clientAddr(r))
+		}
 		opts.Decide = s.access.Decide
 	}
 	return mw.Wrap(mgmt.New(opts), mw.Options{
@@ -35,7 +37,7 @@ func (s *Server) mgmtHandler() http.Handler {
 // access service: Basic credentials (a password or an access token), a
 // bearer token from /token, or an access token sent as the bearer token
 // ("Authorization: Bearer wharf_..."), which is what the CLI sends.
-func (s *Server) mgmtAuthenticate(r *http.Request) (auth.Principal, error) {
+func (s *Server) mgmtAuthenticate(r *http.Request, client netip.Addr) (auth.Principal, error) {
 	ctx := r.Context()
 	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
@@ -53,7 +55,7 @@ func (s *Server) mgmtAuthenticate(r *http.Request) (auth.Principal, error) {
 		}
 		cr = auth.Credentials{Scheme: auth.SchemeBasic, Username: name, Password: cr.Token}
 	}
-	c, err := s.access.Authenticate(ctx, cr, remoteAddr(r))
+	c, err := s.access.Authenticate(ctx, cr, client)
 	var locked *access.LockedError
 	switch {
 	case errors.As(err, &locked):
@@ -69,13 +71,4 @@ func (s *Server) mgmtAuthenticate(r *http.Request) (auth.Principal, error) {
 		return s.access.Resolve(ctx, c)
 	}
 	return c.Principal, nil
-}
-
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a
 }

@@ -128,7 +128,8 @@ func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.St
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm})
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, TrustedProxies: proxies})
 	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
@@ -143,7 +144,7 @@ func (s *Server) routes() http.Handler {
 			Route:   func(*http.Request) string { return "token" },
 		}))
 	}
-	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler())
+	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler(v2h.ClientAddr))
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

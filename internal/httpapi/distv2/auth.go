@@ -68,7 +68,7 @@ func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error)
 	if err != nil {
 		return r, h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "malformed Authorization header"))
 	}
-	c, err := h.access.Authenticate(ctx, cr, clientAddr(r))
+	c, err := h.access.Authenticate(ctx, cr, h.clientAddr(r))
 	if err != nil {
 		return r, h.authFailure(r, rt, err)
 	}
@@ -170,14 +170,40 @@ func (h *Handler) realm(r *http.Request) string {
 	return scheme + "://" + r.Host + "/token"
 }
 
-// clientAddr is the address the request came from.
-func clientAddr(r *http.Request) netip.Addr {
+// clientAddr is the address the request came from: the peer's, or, when
+// the peer is a trusted proxy, the right-most X-Forwarded-For entry that is
+// not one (entries left of it could have been written by the client).
+func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	a, _ := netip.ParseAddr(host)
+	if !h.trusted(a) {
+		return a
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return a // a malformed chain: trust nothing beyond the proxy
+		}
+		if !h.trusted(hop) {
+			return hop
+		}
+		a = hop
+	}
 	return a
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range h.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func joinActions(as []auth.Action) string {

@@ -6,6 +6,7 @@ package distv2
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/access"
@@ -24,6 +25,9 @@ type Options struct {
 	// Realm is the token endpoint's URL in challenges; empty derives it from
 	// each request's host.
 	Realm string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the login limiter and the audit log.
+	TrustedProxies []netip.Prefix
 }
 
 // Handler serves /v2/.
@@ -32,6 +36,7 @@ type Handler struct {
 	log      *slog.Logger
 	access   *access.Service
 	realmURL string
+	proxies  []netip.Prefix
 }
 
 // New returns the /v2/ handler.
@@ -40,7 +45,7 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, proxies: opts.TrustedProxies}
 }
 
 // Route names, used as the metrics label and in logs.

@@ -78,7 +78,7 @@ func (h *Handler) tokenGet(w http.ResponseWriter, r *http.Request) error {
 		if acct := q.Get("account"); acct != "" && acct != cr.Username {
 			return apierr.New(apierr.TokenRequestInvalid, "account %q does not match the credentials", acct)
 		}
-		if p, err = h.access.Login(ctx, cr.Username, cr.Password, clientAddr(r)); err != nil {
+		if p, err = h.access.Login(ctx, cr.Username, cr.Password, h.clientAddr(r)); err != nil {
 			return err
 		}
 	default:
@@ -109,10 +109,10 @@ func (h *Handler) tokenPost(w http.ResponseWriter, r *http.Request) error {
 		if f.Get("username") == "" {
 			return oauthError{"invalid_request", "username is required"}
 		}
-		p, err = h.access.Login(ctx, f.Get("username"), f.Get("password"), clientAddr(r))
+		p, err = h.access.Login(ctx, f.Get("username"), f.Get("password"), h.clientAddr(r))
 		offline = f.Get("access_type") == "offline"
 	case "refresh_token":
-		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), clientAddr(r))
+		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), h.clientAddr(r))
 	default:
 		return oauthError{"unsupported_grant_type", "grant_type must be password or refresh_token"}
 	}

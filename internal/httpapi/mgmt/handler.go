@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ type Options struct {
 	// CreateNamespaces lets any user create namespaces (and become their
 	// admin); otherwise only system administrators may.
 	CreateNamespaces bool
+	// ClientAddr is the address a request came from (through trusted
+	// proxies), for the audit log; the connection's peer if nil.
+	ClientAddr func(*http.Request) netip.Addr
 	// BcryptCost hashes new passwords; auth.DefaultBcryptCost if zero.
 	BcryptCost int
 	Logger     *slog.Logger
@@ -120,6 +124,8 @@ func (c caller) systemAdmin() bool { return c.SystemAdmin && c.wholeAccount() }
 // self reports whether c may manage the account of user name.
 func (c caller) self(name string) bool { return c.wholeAccount() && c.account() == name }
 
+// ServeHTTP routes a request, authenticates its caller (every route but the
+// OpenAPI document needs one) and writes the route's answer or its problem.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, p, allowed := match(r.Method, r.URL.EscapedPath())
 	if rt == nil {
@@ -152,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pr.At.IsZero() {
 		pr.At = h.now()
 	}
-	c := caller{Principal: pr, client: clientAddr(r)}
+	c := caller{Principal: pr, client: h.clientAddr(r)}
 	if pr.Anonymous() {
 		writeProblem(w, r, apierr.New(apierr.Unauthorized, "the management API needs credentials"), h.log)
 		return
@@ -162,7 +168,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func clientAddr(r *http.Request) string {
+func (h *Handler) clientAddr(r *http.Request) string {
+	if h.opts.ClientAddr != nil {
+		if a := h.opts.ClientAddr(r); a.IsValid() {
+			return a.Unmap().String()
+		}
+		return ""
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

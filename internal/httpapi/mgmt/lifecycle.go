@@ -438,3 +438,14 @@ func (h *Handler) runRetention(w http.ResponseWriter, r *http.Request, c caller,
 	}
 	return writeJSON(w, http.StatusOK, rep)
 }
+
+// The lifecycle types the API speaks, as package policy and the registry
+// define them, named here for clients of the API.
+type (
+	// ImmutabilityRule is an immutability rule.
+	ImmutabilityRule = policy.ImmutabilityRule
+	// RetentionPolicy is a retention policy.
+	RetentionPolicy = policy.RetentionPolicy
+	// RetentionReport is what a retention run or preview did or would do.
+	RetentionReport = registry.RetentionReport
+)

@@ -198,6 +198,12 @@ func TestTokensAndRobots(t *testing.T) {
 		t.Errorf("listing shows %s", r.body)
 	}
 	e.want(409, "alice", "POST", "/api/v1/users/alice/tokens", mgmt.TokenCreate{Name: "laptop", Scopes: []string{"*:pull"}}, nil)
+	e.want(400, "alice", "GET", "/api/v1/users/alice/tokens?kind=robot", nil, nil)
+	list = mgmt.List[mgmt.Token]{}
+	e.want(200, "alice", "GET", "/api/v1/users/alice/tokens?kind=refresh", nil, &list)
+	if len(list.Items) != 0 {
+		t.Errorf("refresh tokens of alice: %+v", list.Items)
+	}
 	for _, bad := range []mgmt.TokenCreate{
 		{Name: "x"}, {Name: "Bad Name", Scopes: []string{"*:pull"}}, {Name: "x", Scopes: []string{"team/*"}},
 		{Name: "x", Scopes: []string{"team/*:fly"}}, {Name: "x", Scopes: []string{"te*m:pull"}},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,10 +138,18 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, c caller, p
 	if err := mayManageUserTokens(c, user); err != nil {
 		return err
 	}
+	kind := meta.TokenPersonal
+	switch k := r.URL.Query().Get("kind"); k {
+	case "", meta.TokenPersonal:
+	case meta.TokenRefresh:
+		kind = k // the sessions of docker login and other OAuth2 clients
+	default:
+		return invalid("kind must be personal or refresh, got %q", truncate(k))
+	}
 	if _, err := h.opts.Access.User(r.Context(), user); err != nil {
 		return storeError(err, "user "+user)
 	}
-	return h.writeTokens(w, r, meta.TokenPersonal, user)
+	return h.writeTokens(w, r, kind, user)
 }
 
 func (h *Handler) writeTokens(w http.ResponseWriter, r *http.Request, kind, owner string) error {
@@ -188,7 +197,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, c caller, 
 		if err := mayManageUserTokens(c, user); err != nil {
 			return err
 		}
-		return h.revoke(r.Context(), meta.TokenPersonal, user, id)
+		return h.revoke(r.Context(), user, id, meta.TokenPersonal, meta.TokenRefresh)
 	}()
 	h.audit(r, c, "token.revoke", "user:"+user+"/token:"+id, "", err)
 	if err != nil {
@@ -198,14 +207,14 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, c caller, 
 	return nil
 }
 
-// revoke revokes token id if it is of kind and owner; otherwise it is not
-// found, so no one learns of tokens they may not manage.
-func (h *Handler) revoke(ctx context.Context, kind, owner, id string) error {
+// revoke revokes token id if it is owned by owner and of one of kinds;
+// otherwise it is not found, so no one learns of tokens they may not manage.
+func (h *Handler) revoke(ctx context.Context, owner, id string, kinds ...string) error {
 	t, err := h.opts.Access.Token(ctx, id)
 	if err != nil {
 		return storeError(err, "token "+id)
 	}
-	if t.Kind != kind || t.Owner != owner {
+	if !slices.Contains(kinds, t.Kind) || t.Owner != owner {
 		return apierr.New(apierr.NotFound, "token %s not found", id)
 	}
 	return storeError(h.opts.Access.RevokeToken(ctx, id, h.now().UTC()), "token "+id)
@@ -250,7 +259,7 @@ func (h *Handler) revokeRobot(w http.ResponseWriter, r *http.Request, c caller, 
 		if _, err := h.manageable(r.Context(), c, ns); err != nil {
 			return err
 		}
-		return h.revoke(r.Context(), meta.TokenRobot, ns, id)
+		return h.revoke(r.Context(), ns, id, meta.TokenRobot)
 	}()
 	h.audit(r, c, "robot.revoke", ns+"/robot:"+id, "", err)
 	if err != nil {

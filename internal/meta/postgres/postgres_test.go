@@ -31,9 +31,13 @@ func TestAccess(t *testing.T) {
 	metatest.RunAccess(t, func(t *testing.T) meta.Access { return newStore(t) })
 }
 
+func BenchmarkAccess(b *testing.B) {
+	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
+}
+
 // adminURL returns the server's URL, or skips the test when there is none;
 // in CI it fails instead, so that the backend is never silently untested.
-func adminURL(t *testing.T) string {
+func adminURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("WHARF_TEST_POSTGRES_URL")
 	if u == "" {
@@ -49,7 +53,7 @@ func adminURL(t *testing.T) string {
 // returns its URL. Its default collation is ICU's en-US where the server has
 // ICU, which sorts "v1" before "V2": a query that forgot COLLATE "C" would
 // list names in another order than SQLite.
-func freshDatabase(t *testing.T) string {
+func freshDatabase(t testing.TB) string {
 	t.Helper()
 	admin := adminURL(t)
 	u, err := url.Parse(admin)
@@ -91,13 +95,13 @@ func freshDatabase(t *testing.T) string {
 }
 
 // newStore opens a Store on a fresh database, closed before it is dropped.
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	return openStore(t, freshDatabase(t))
 }
 
 // openStore opens a Store on the database at u, closed when the test ends.
-func openStore(t *testing.T, u string) *Store {
+func openStore(t testing.TB, u string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), Options{URL: u, MaxConns: 8})
 	if err != nil {

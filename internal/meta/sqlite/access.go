@@ -98,6 +98,16 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
 
 const userColumns = `name, password_hash, admin, disabled, created_at, updated_at`
 
+// The access reads on the path of every authenticated request, prepared
+// with the other reads (readQueries).
+const (
+	qUser        = `SELECT ` + userColumns + ` FROM users WHERE name = ?`
+	qNamespace   = `SELECT name, public, created_at FROM namespaces WHERE name = ?`
+	qMember      = `SELECT ` + memberColumns + ` FROM members WHERE namespace = ? AND user_name = ?`
+	qToken       = `SELECT ` + tokenColumns + ` FROM tokens WHERE id = ?`
+	qTokenByHash = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ?`
+)
+
 func scanUser(row rowScanner) (meta.User, error) {
 	var u meta.User
 	var created, updated int64
@@ -110,7 +120,7 @@ func scanUser(row rowScanner) (meta.User, error) {
 
 // User returns user name, or ErrNotFound.
 func (s *Store) User(ctx context.Context, name string) (meta.User, error) {
-	u, err := scanUser(s.readers.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.q.QueryRowContext(ctx, qUser, name))
 	if err != nil {
 		return meta.User{}, notFound(err, "user %s", name)
 	}
@@ -170,8 +180,7 @@ func scanNamespace(row rowScanner) (meta.Namespace, error) {
 
 // Namespace returns namespace name, or ErrNotFound.
 func (s *Store) Namespace(ctx context.Context, name string) (meta.Namespace, error) {
-	ns, err := scanNamespace(s.readers.QueryRowContext(ctx,
-		`SELECT name, public, created_at FROM namespaces WHERE name = ?`, name))
+	ns, err := scanNamespace(s.q.QueryRowContext(ctx, qNamespace, name))
 	if err != nil {
 		return meta.Namespace{}, notFound(err, "namespace %s", name)
 	}
@@ -224,8 +233,7 @@ func scanMember(row rowScanner) (meta.Member, error) {
 
 // Member returns the membership of user in namespace, or ErrNotFound.
 func (s *Store) Member(ctx context.Context, namespace, user string) (meta.Member, error) {
-	m, err := scanMember(s.readers.QueryRowContext(ctx,
-		`SELECT `+memberColumns+` FROM members WHERE namespace = ? AND user_name = ?`, namespace, user))
+	m, err := scanMember(s.q.QueryRowContext(ctx, qMember, namespace, user))
 	if err != nil {
 		return meta.Member{}, notFound(err, "member %s of %s", user, namespace)
 	}
@@ -303,7 +311,7 @@ func scanToken(row rowScanner) (meta.Token, error) {
 
 // Token returns token id, or ErrNotFound.
 func (s *Store) Token(ctx context.Context, id string) (meta.Token, error) {
-	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	t, err := scanToken(s.q.QueryRowContext(ctx, qToken, id))
 	if err != nil {
 		return meta.Token{}, notFound(err, "token %s", id)
 	}
@@ -312,7 +320,7 @@ func (s *Store) Token(ctx context.Context, id string) (meta.Token, error) {
 
 // TokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (meta.Token, error) {
-	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	t, err := scanToken(s.q.QueryRowContext(ctx, qTokenByHash, hash))
 	if err != nil {
 		return meta.Token{}, notFound(err, "token by hash")
 	}

@@ -56,6 +56,7 @@ const (
 var readQueries = append([]string{
 	qRepositoryExists, qRepositoryID, qRepositories,
 	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload, qStaleUploads,
+	qUser, qNamespace, qMember, qToken, qTokenByHash, // access.go
 }, lifecycleReadQueries...)
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a

@@ -24,6 +24,10 @@ func TestAccess(t *testing.T) {
 	metatest.RunAccess(t, func(t *testing.T) meta.Access { return openTest(t, Options{}) })
 }
 
+func BenchmarkAccess(b *testing.B) {
+	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
+}
+
 // openTest opens a Store in a fresh directory, closed when the test ends.
 func openTest(tb testing.TB, o Options) *Store {
 	tb.Helper()

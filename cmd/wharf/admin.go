@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/mgmtclient"
+)
+
+// The administration commands (user, namespace, member, token, repo, audit)
+// call a server's management API. Each is "wharf NOUN VERB [ARGS] [FLAGS]",
+// flags anywhere after the noun.
+
+// adminCmd runs administration command noun with the process's streams and
+// environment.
+func adminCmd(noun string) func(args []string) error {
+	return func(args []string) error {
+		return runAdmin(context.Background(), noun, args, os.Stdin, os.Stdout, os.Getenv)
+	}
+}
+
+// admin is one administration command being run.
+type admin struct {
+	fs     *flag.FlagSet
+	client *mgmtclient.Client
+	json   bool
+	stdin  io.Reader
+	out    io.Writer
+}
+
+// verbs are the verbs of each noun, with a one-line usage each.
+var verbs = map[string][]string{
+	"user": {"list", "get NAME", "create NAME [--admin] [--password-stdin]", "set NAME [--admin=BOOL] [--disabled=BOOL] [--password-stdin]",
+		"delete NAME", "import FILE [--update]", "passwd [--password-stdin]: change your own password"},
+	"namespace": {"list", "get NAME", "create NAME [--public]", "set NAME --public=BOOL", "delete NAME"},
+	"member":    {"list NAMESPACE", "set NAMESPACE USER ROLE", "remove NAMESPACE USER"},
+	"token": {"list [--for USER [--refresh] | --namespace NS]", "create NAME --scope PATTERN:ACTIONS... [--expires DURATION] [--for USER | --namespace NS]",
+		"revoke ID [--for USER | --namespace NS]"},
+	"repo":  {"list", "tags REPOSITORY", "untag REPOSITORY TAG", "delete REPOSITORY DIGEST"},
+	"audit": {"[--actor A] [--action A] [--target PREFIX] [--result ok|denied|failed] [--since T] [--until T] [--limit N]"},
+}
+
+func adminUsage(noun string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage:\n")
+	for _, v := range verbs[noun] {
+		fmt.Fprintf(&b, "  wharf %s %s\n", noun, v)
+	}
+	b.WriteString("flags of every command: --url URL (WHARF_URL), --token TOKEN (WHARF_TOKEN), --user NAME (WHARF_USER,\n" +
+		"  with WHARF_PASSWORD or the token as its password), --json")
+	return errors.New(b.String())
+}
+
+// runAdmin runs "wharf noun args...".
+func runAdmin(ctx context.Context, noun string, args []string, stdin io.Reader, out io.Writer, env func(string) string) error {
+	a := &admin{fs: flag.NewFlagSet("wharf "+noun, flag.ContinueOnError), stdin: stdin, out: out}
+	a.fs.SetOutput(io.Discard)
+	url := a.fs.String("url", envOr(env, "WHARF_URL", "http://localhost:5000"), "server URL")
+	token := a.fs.String("token", env("WHARF_TOKEN"), "access token")
+	user := a.fs.String("user", env("WHARF_USER"), "user name, for Basic authentication")
+	a.fs.BoolVar(&a.json, "json", false, "print JSON")
+	verb := ""
+	if noun != "audit" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return adminUsage(noun)
+		}
+		verb, args = args[0], args[1:]
+	}
+	run, ok := a.verb(noun, verb)
+	if !ok {
+		return adminUsage(noun)
+	}
+	a.client = &mgmtclient.Client{URL: *url, Token: *token, Username: *user, Password: env("WHARF_PASSWORD")}
+	return run(ctx, func() ([]string, error) {
+		pos, err := parseInterleaved(a.fs, args)
+		if err != nil {
+			return nil, fmt.Errorf("%w\n%w", err, adminUsage(noun))
+		}
+		a.client.URL, a.client.Token, a.client.Username = *url, *token, *user
+		return pos, nil
+	})
+}
+
+func envOr(env func(string) string, name, def string) string {
+	if v := env(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseInterleaved parses flags wherever they are among the positional
+// arguments, which it returns.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// argsFn parses the flags and returns the positional arguments; verbs
+// declare their own flags before calling it.
+type argsFn func() ([]string, error)
+
+// want checks the number of positional arguments.
+func want(args []string, n int, what string) error {
+	if len(args) != n {
+		return fmt.Errorf("want %s, got %d argument(s)", what, len(args))
+	}
+	return nil
+}
+
+// print writes v as JSON with --json, and otherwise calls table.
+func (a *admin) print(v any, table func(w *tabwriter.Writer)) error {
+	if a.json {
+		enc := json.NewEncoder(a.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	table(w)
+	return w.Flush()
+}
+
+// done reports a change that returns nothing.
+func (a *admin) done(format string, args ...any) error {
+	if a.json {
+		return a.print(map[string]bool{"ok": true}, nil)
+	}
+	_, err := fmt.Fprintf(a.out, format+"\n", args...)
+	return err
+}
+
+// readPassword reads a password from the first line of stdin.
+func (a *admin) readPassword() (string, error) {
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return pw, nil
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// boolFlag is an optional boolean flag: unset unless given.
+type boolFlag struct{ v *bool }
+
+func (b *boolFlag) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b.v)
+}
+
+func (b *boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.v = &v
+	return nil
+}
+
+func (b *boolFlag) IsBoolFlag() bool { return true }
+
+// verb returns the function of "noun verb".
+func (a *admin) verb(noun, verb string) (func(context.Context, argsFn) error, bool) {
+	m := map[string]map[string]func(context.Context, argsFn) error{
+		"user": {"list": a.userList, "get": a.userGet, "create": a.userCreate, "set": a.userSet,
+			"delete": a.userDelete, "import": a.userImport, "passwd": a.userPasswd},
+		"namespace": {"list": a.nsList, "get": a.nsGet, "create": a.nsCreate, "set": a.nsSet, "delete": a.nsDelete},
+		"member":    {"list": a.memberList, "set": a.memberSet, "remove": a.memberRemove},
+		"token":     {"list": a.tokenList, "create": a.tokenCreate, "revoke": a.tokenRevoke},
+		"repo":      {"list": a.repoList, "tags": a.repoTags, "untag": a.repoUntag, "delete": a.repoDelete},
+		"audit":     {"": a.audit},
+	}
+	f, ok := m[noun][verb]
+	return f, ok
+}
+
+func printUsers(a *admin, us []mgmt.User) error {
+	return a.print(us, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "NAME\tADMIN\tDISABLED\tPASSWORD\tCREATED")
+		for _, u := range us {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Name, yes(u.Admin), yes(u.Disabled), yes(u.HasPassword), when(u.CreatedAt))
+		}
+	})
+}
+
+func printTokens(a *admin, ts []mgmt.Token) error {
+	return a.print(ts, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ID\tNAME\tUSERNAME\tSCOPES\tEXPIRES\tLAST USED\tREVOKED")
+		for _, t := range ts {
+			var sc []string
+			for _, s := range t.Scopes {
+				sc = append(sc, s.String())
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Username, strings.Join(sc, " "),
+				when(t.ExpiresAt), when(t.LastUsedAt), when(t.RevokedAt))
+		}
+	})
+}
