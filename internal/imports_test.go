@@ -39,6 +39,7 @@ var allowed = map[string][]string{
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
+	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
@@ -48,7 +49,7 @@ var allowed = map[string][]string{
 	"internal/server":     {"*"},
 	"internal/bench":      {"internal/oci"},
 	"internal/mgmtclient": {"internal/httpapi/mgmt"},
-	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt"},
+	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc"},
 	"test/e2e":            {"*"},
 }
 

@@ -43,6 +43,8 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.RepoPrefix, "repo-prefix", "bench", "first path component of the repositories the benchmark writes")
 	fs.StringVar(&opts.Username, "username", "", "basic auth user name")
 	fs.StringVar(&opts.Password, "password", "", "basic auth password")
+	fs.StringVar(&opts.GCCommand, "gc-command", "", "shell `command` that runs one garbage collection and prints its JSON report, e.g. \"wharf gc --json --config wharf.yaml\"; the gc scenario runs only with it")
+	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

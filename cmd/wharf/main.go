@@ -20,6 +20,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the registry", serveCmd},
+		{"gc", "collect garbage now (--dry-run to preview)", gcCmd},
+		{"scrub", "re-hash stored content and check it against the metadata (--repair)", scrubCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
 		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
 		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},

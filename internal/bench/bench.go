@@ -34,6 +34,12 @@ type Options struct {
 	Password   string
 	TempDir    string    // where big blobs are written; "" for os.TempDir
 	Log        io.Writer // progress lines; nil for none
+	// GCCommand is a shell command that runs one garbage collection of the
+	// registry and prints `wharf gc --json`'s report; the gc scenario is
+	// skipped without it. GCWait is how long the garbage it uploads takes
+	// to become due (the server's gc.unreferencedGrace).
+	GCCommand string
+	GCWait    time.Duration
 }
 
 // scenario is one named measurement. run returns a result per measured
@@ -53,6 +59,7 @@ var scenarios = []scenario{
 	{"blob-head", (*runner).blobHead},
 	{"tag-list", (*runner).tagList},
 	{"catalog", (*runner).catalog},
+	{"gc", (*runner).gcScenario},
 }
 
 // ScenarioNames returns the names of all scenarios in the order they run.

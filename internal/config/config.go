@@ -28,6 +28,7 @@ type Config struct {
 	Storage  Storage  `yaml:"storage"`
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
+	GC       GC       `yaml:"gc"`
 	Uploads  Uploads  `yaml:"uploads"`
 	// Retention runs the retention policies (see docs/lifecycle.md).
 	Retention Retention `yaml:"retention"`
@@ -105,6 +106,21 @@ type Cache struct {
 	ManifestEntries int `yaml:"manifestEntries"`
 }
 
+// GC is online garbage collection (docs/lifecycle.md).
+type GC struct {
+	// Interval between scheduled runs; 0 turns the schedule off (run
+	// `wharf gc` instead).
+	Interval time.Duration `yaml:"interval"`
+	// ReleasedGrace: how long something that lost a reference waits before
+	// it may be deleted.
+	ReleasedGrace time.Duration `yaml:"releasedGrace"`
+	// UnreferencedGrace: how long a blob uploaded or linked but referenced
+	// by no manifest is kept.
+	UnreferencedGrace time.Duration `yaml:"unreferencedGrace"`
+	// BatchSize: how many queued reviews a run reads at a time.
+	BatchSize int `yaml:"batchSize"`
+}
+
 // Uploads is how long abandoned upload sessions are kept.
 type Uploads struct {
 	ExpireAfter    time.Duration `yaml:"expireAfter"`
@@ -148,10 +164,16 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Log:       Log{Level: "info", Format: "text"},
-		Storage:   Storage{Driver: "fs"},
-		Database:  Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
-		Cache:     Cache{ManifestEntries: 10000},
+		Log:      Log{Level: "info", Format: "text"},
+		Storage:  Storage{Driver: "fs"},
+		Database: Database{Driver: "sqlite", SQLite: SQLite{Synchronous: "normal"}},
+		Cache:    Cache{ManifestEntries: 10000},
+		GC: GC{
+			Interval:          time.Hour,
+			ReleasedGrace:     time.Hour,
+			UnreferencedGrace: 24 * time.Hour,
+			BatchSize:         1000,
+		},
 		Uploads:   Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 		Retention: Retention{Interval: time.Hour},
 		Auth: Auth{
@@ -267,6 +289,7 @@ func (c *Config) Validate() error {
 	if c.Cache.ManifestEntries < 0 {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
 	}
+	c.validateGC(bad)
 	if c.Uploads.ExpireAfter < 0 {
 		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
 	}
@@ -351,4 +374,19 @@ func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+func (c *Config) validateGC(bad func(option, format string, args ...any)) {
+	for name, d := range map[string]time.Duration{
+		"gc.interval":          c.GC.Interval,
+		"gc.releasedGrace":     c.GC.ReleasedGrace,
+		"gc.unreferencedGrace": c.GC.UnreferencedGrace,
+	} {
+		if d < 0 {
+			bad(name, "must not be negative, got %s", d)
+		}
+	}
+	if c.GC.BatchSize < 1 || c.GC.BatchSize > 100000 {
+		bad("gc.batchSize", "must be between 1 and 100000, got %d", c.GC.BatchSize)
+	}
 }

@@ -268,14 +268,39 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 			return err
 		}
 		if extra != nil {
-			return extra(tx)
+			if err := extra(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return r.checkCommitted(ctx, d)
 	})
+	if errors.Is(err, errCollected) {
+		r.discardUpload(ctx, u.ID)
+		return meta.Blob{}, apierr.New(apierr.BlobUploadInvalid,
+			"garbage collection removed the bytes of blob %s while this upload committed; upload it again", d)
+	}
 	if err != nil {
 		return meta.Blob{}, internal("record blob", r.lifecycleError(err, "upload"))
 	}
 	return b, nil
+}
+
+// errCollected: the bytes an upload committed were deleted by garbage
+// collection before the blob was recorded.
+var errCollected = errors.New("blob bytes collected during commit")
+
+// checkCommitted checks, inside the transaction that records blob d, that
+// its bytes are in place. The content store's Commit drops an upload whose
+// blob exists already, and the garbage collector may have been deleting
+// exactly those bytes: it deletes bytes only after the blob's row is gone,
+// and PutBlob waits for a deletion in progress (meta.GCTx), so the bytes
+// found here stay until the row recorded here goes.
+func (r *Registry) checkCommitted(ctx context.Context, d digest.Digest) error {
+	_, err := r.content.Stat(ctx, d)
+	if errors.Is(err, content.ErrNotFound) {
+		return errCollected
+	}
+	return err
 }
 
 // CancelUpload ends upload id of repo and removes its bytes.

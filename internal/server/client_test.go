@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -49,7 +50,11 @@ func openTestRegistry(t *testing.T, cfg config.Config) *testRegistry {
 		t.Fatal(err)
 	}
 	cfg.Resolve()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logw io.Writer = io.Discard
+	if os.Getenv("WHARF_TEST_LOG") != "" {
+		logw = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	s, err := server.New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ func (s *Server) jobs() []jobs.Job {
 	if every := s.cfg.Retention.Interval; every > 0 {
 		js = append(js, jobs.Job{Name: "retention", Every: every, Run: s.runRetention})
 	}
-	return js
+	return append(js, s.gcJobs()...)
 }
 
 // stopBackground stops the background work and waits for it.

@@ -20,6 +20,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
+	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
@@ -40,6 +41,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	access   *access.Service // nil unless auth.enabled
 	handler  http.Handler
+	gc       *gc.Collector
 	bg       background
 }
 
@@ -63,6 +65,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
 	})
 	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
+	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}

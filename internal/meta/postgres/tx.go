@@ -62,6 +62,7 @@ const (
 	qInsertManifestChildren = `INSERT INTO manifest_children (repository_id, parent_digest, child_digest)
 		SELECT $1, $2, unnest($3::text[])
 		ON CONFLICT DO NOTHING`
+	qShareManifest = `SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR SHARE`
 	// Tags, manifest_blobs and manifest_children rows go with the manifest
 	// by ON DELETE CASCADE.
 	qDeleteManifest = `DELETE FROM manifests
@@ -122,8 +123,13 @@ func (t *tx) ensureRepository(ctx context.Context, repo string) (int64, error) {
 }
 
 // PutBlob records blob b if it is not recorded yet; a recorded blob keeps
-// its size and creation time.
+// its size and creation time. If a garbage collector is deleting the old
+// bytes of b at this moment, it waits until they are gone (see gc.go), so
+// the caller's check that the bytes are in place sees the truth.
 func (t *tx) PutBlob(ctx context.Context, b meta.Blob) error {
+	if _, err := t.q.Exec(ctx, qShareDeletion, b.Digest.String()); err != nil {
+		return fmt.Errorf("put blob %s: %w", b.Digest, err)
+	}
 	if _, err := t.q.Exec(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt)); err != nil {
 		return fmt.Errorf("put blob %s: %w", b.Digest, err)
 	}
@@ -207,10 +213,28 @@ func (t *tx) PutManifest(ctx context.Context, m meta.Manifest) error {
 	if payload == nil {
 		payload = []byte{} // the column is NOT NULL; an empty payload is odd but not missing
 	}
-	_, err = t.q.Exec(ctx, qInsertManifest, id, m.Digest.String(), m.MediaType, m.ArtifactType,
-		m.Size, payload, subject, annotations, timestamp(m.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
+	// A manifest that is there already is locked FOR SHARE, so a garbage
+	// collector cannot delete it before its references are inserted; if
+	// one deleted it meanwhile, it is inserted again.
+	for attempt := 0; ; attempt++ {
+		inserted, err := t.affected(ctx, qInsertManifest, id, m.Digest.String(), m.MediaType, m.ArtifactType,
+			m.Size, payload, subject, annotations, timestamp(m.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
+		}
+		if inserted {
+			break
+		}
+		held, err := t.exists(ctx, qShareManifest, id, m.Digest.String())
+		if err != nil {
+			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
+		}
+		if held {
+			break
+		}
+		if attempt == 3 {
+			return fmt.Errorf("put manifest %s in %s: deleted under every attempt to put it", m.Digest, m.Repository)
+		}
 	}
 	// References are (re)inserted even when the manifest was there already,
 	// so that they are complete whatever an earlier put recorded.

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+// gcCmd runs one garbage collection against the configured stores. It is
+// safe while a server (or several) serves the same stores.
+func gcCmd(args []string) error {
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML config file (see docs/configuration.md)")
+	dryRun := fs.Bool("dry-run", false, "report what would be deleted now, and delete nothing")
+	quiet := fs.Bool("quiet", false, "print only the summary, not every deletion")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	verb := "deleted"
+	if *dryRun {
+		verb = "would delete"
+	}
+	ro := gc.RunOptions{DryRun: *dryRun}
+	if !*quiet && !*asJSON {
+		ro.OnDelete = func(d gc.Deletion) { printDeletion(os.Stdout, verb, d) }
+	}
+	rep, err := srv.CollectGarbage(ctx, ro)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		fmt.Printf("%s %d blobs (%d bytes) and %d manifests in %s; reviewed %d, kept %d, deferred %d, errors %d\n",
+			verb, rep.BlobsDeleted, rep.BytesFreed, rep.ManifestsDeleted, rep.Duration.Round(1e6),
+			rep.Reviewed, rep.Kept, rep.Deferred, rep.Errors)
+	}
+	return err
+}
+
+func printDeletion(w io.Writer, verb string, d gc.Deletion) {
+	if d.Repository == "" {
+		fmt.Fprintf(w, "%s blob %s (%d bytes)\n", verb, d.Digest, d.Size)
+		return
+	}
+	fmt.Fprintf(w, "%s manifest %s@%s\n", verb, d.Repository, d.Digest)
+}
+
+// loadConfig reads the configuration as `wharf serve` does (file, then
+// WHARF_* variables), validated and resolved.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	cfg.Resolve()
+	return cfg, nil
+}

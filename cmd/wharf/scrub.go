@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/server"
+)
+
+// scrubCmd re-hashes every stored blob and reports bytes that do not match
+// their digest, recorded blobs whose bytes are missing and bytes no blob
+// records; with --repair it fixes the metadata. It exits non-zero when it
+// found a problem it did not repair.
+func scrubCmd(args []string) error {
+	fs := flag.NewFlagSet("scrub", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML config file (see docs/configuration.md)")
+	repair := fs.Bool("repair", false, "fix the metadata: forget damaged and missing blobs so clients upload them again, record orphan bytes for garbage collection")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	rep, err := srv.Scrub(ctx, gc.ScrubOptions{Repair: *repair, OnProblem: func(p gc.Problem) {
+		fmt.Printf("%s: %s (%d bytes) %s\n", p.Kind, p.Digest, p.Size, p.Detail)
+	}})
+	fmt.Printf("re-hashed %d blobs (%d bytes), checked %d rows in %s: %d problems, %d repaired\n",
+		rep.Blobs, rep.Bytes, rep.Rows, rep.Duration.Round(1e6), rep.Problems, rep.Repaired)
+	if err != nil {
+		return err
+	}
+	if rep.Problems > rep.Repaired {
+		return fmt.Errorf("%d problems found; run with --repair to fix the metadata", rep.Problems-rep.Repaired)
+	}
+	return nil
+}
