@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
@@ -40,9 +41,10 @@ func (c *counts) get(m map[string]int, k string) int {
 
 type testReg struct {
 	*registry.Registry
-	t      *testing.T
-	store  meta.Store
-	counts *counts
+	t       *testing.T
+	store   meta.Store
+	content content.Store
+	counts  *counts
 }
 
 func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
@@ -88,7 +90,7 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 					},
 				},
 			})
-			test(t, &testReg{Registry: reg, t: t, store: ms, counts: c})
+			test(t, &testReg{Registry: reg, t: t, store: ms, content: cs, counts: c})
 		})
 	}
 }
