@@ -91,7 +91,6 @@ func (r *Registry) Manifest(ctx context.Context, repo string, ref oci.Reference)
 	}
 	key := ref.String()
 	if m := r.cache.get(repo, key); m != nil {
-		r.pulls.note(repo, m.Digest)
 		return m, nil
 	}
 	gen := r.cache.generation()
@@ -114,7 +113,6 @@ func (r *Registry) Manifest(ctx context.Context, repo string, ref oci.Reference)
 		return nil, internal("get manifest", err)
 	}
 	r.cache.put(gen, repo, key, &m)
-	r.pulls.note(repo, m.Digest)
 	return &m, nil
 }
 

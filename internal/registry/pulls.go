@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // pullRecorder coalesces manifest pulls in memory and writes them in one
@@ -84,6 +85,18 @@ func (p *pullRecorder) flush(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 	return err
+}
+
+// PullManifest is [Registry.Manifest] for a client pulling the manifest
+// (GET or HEAD on /v2): the pull is noted for usage reports and retention.
+// Reads for other purposes, such as listing tags, use Manifest and are not
+// pulls.
+func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, error) {
+	m, err := r.Manifest(ctx, repo, ref)
+	if err == nil {
+		r.pulls.note(repo, m.Digest)
+	}
+	return m, err
 }
 
 // FlushPulls writes the manifest pulls noted in memory to the metadata

@@ -159,9 +159,19 @@ func TestRetentionKeepsPulledAndImmutable(t *testing.T) {
 		}
 		keep30 := policy.RetentionPolicy{Scope: "team/app", KeepWithin: policy.Duration(30 * day)}
 
-		// A pull through the registry is recorded when it flushes.
+		// A pull through the registry is recorded when it flushes; a read
+		// that is not a pull (listing tags) is not.
 		rec := registry.New(registry.Options{Meta: r.store})
-		pulled, err := rec.Manifest(ctx, "team/app", ref("pulled"))
+		if _, err := rec.Manifest(ctx, "team/app", ref("idle")); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.FlushPulls(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if u, _, err := r.Usage(ctx, "team"); err != nil || !u.LastPull.IsZero() {
+			t.Fatalf("a read that is not a pull was recorded: %+v, %v", u, err)
+		}
+		pulled, err := rec.PullManifest(ctx, "team/app", ref("pulled"))
 		if err != nil {
 			t.Fatal(err)
 		}
