@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -72,10 +73,33 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	if out, err := policy("", "immutable", "list", "--url", srv.URL, "team"); err != nil || strings.Count(out, `"pattern"`) != 1 {
 		t.Errorf("immutable list: %q, %v", out, err)
 	}
-	if _, err := policy("", "quota", "set", "team", "1KiB"); err != nil {
+	// On /v2: v1 can be pushed once, then not moved or deleted; latest moves.
+	image := func(tag, name string) (int, []byte) {
+		t.Helper()
+		cfg := []byte(`{"n":"` + name + `"}`)
+		if code, b := do("POST", "/v2/team/app/blobs/uploads/?digest="+digest.FromBytes(cfg).String(), cfg); code != 201 {
+			t.Fatalf("push config: %d %s", code, b)
+		}
+		m := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[]}`,
+			digest.FromBytes(cfg), len(cfg))
+		return do("PUT", "/v2/team/app/manifests/"+tag, m, "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	}
+	for _, step := range []struct {
+		tag, name string
+		code      int
+	}{{"v1", "a", 201}, {"v1", "a", 201}, {"v1", "b", 403}, {"latest", "a", 201}, {"latest", "b", 201}} {
+		if code, b := image(step.tag, step.name); code != step.code || (code == 403 && !strings.Contains(string(b), `"DENIED"`)) {
+			t.Errorf("push %s as %s: %d %s; want %d", step.name, step.tag, code, b, step.code)
+		}
+	}
+	if code, b := do("DELETE", "/v2/team/app/manifests/v1", nil); code != 403 || !strings.Contains(string(b), "immutable") {
+		t.Errorf("delete v1: %d %s", code, b)
+	}
+
+	if _, err := policy("", "quota", "set", "team", "2KiB"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := policy("", "quota", "show", "team"); err != nil || !strings.Contains(out, `"limitBytes": 1024`) {
+	if out, err := policy("", "quota", "show", "team"); err != nil || !strings.Contains(out, `"limitBytes": 2048`) {
 		t.Errorf("quota show: %q, %v", out, err)
 	}
 
@@ -85,10 +109,10 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 		code, body := do("POST", "/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(b).String(), b, "Content-Type", "application/octet-stream")
 		return code, body
 	}
-	if code, b := push("team/app", bytes.Repeat([]byte("a"), 600)); code != 201 {
+	if code, b := push("team/app", bytes.Repeat([]byte("a"), 1000)); code != 201 {
 		t.Fatalf("push within the quota: %d %s", code, b)
 	}
-	code, b := push("team/app", bytes.Repeat([]byte("b"), 600))
+	code, b := push("team/app", bytes.Repeat([]byte("b"), 1000))
 	var oci struct {
 		Errors []struct {
 			Code    string         `json:"code"`
@@ -97,12 +121,12 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 		} `json:"errors"`
 	}
 	if json.Unmarshal(b, &oci); code != 403 || len(oci.Errors) != 1 || oci.Errors[0].Code != "DENIED" ||
-		oci.Errors[0].Detail["limitBytes"] != float64(1024) || !strings.Contains(oci.Errors[0].Message, "quota") {
+		oci.Errors[0].Detail["limitBytes"] != float64(2048) || !strings.Contains(oci.Errors[0].Message, "quota") {
 		t.Errorf("push past the quota: %d %s", code, b)
 	}
 
 	var out bytes.Buffer
-	if err := runUsage(context.Background(), []string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 600 B of 1.0 KiB, 1 blobs") ||
+	if err := runUsage(context.Background(), []string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 1.5 KiB of 2.0 KiB, 3 blobs, 2 manifests, 2 tags") ||
 		!strings.Contains(out.String(), "team/app") {
 		t.Errorf("usage: %q, %v", out.String(), err)
 	}
