@@ -125,6 +125,10 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 		t.Errorf("push past the quota: %d %s", code, b)
 	}
 
+	if code, b := do("GET", "/metrics", nil); code != 200 || !strings.Contains(string(b), `wharf_quota_refusals_total{operation="upload"} 1`) {
+		t.Errorf("metrics do not count the quota refusal: %d", code)
+	}
+
 	var out bytes.Buffer
 	if err := runUsage(context.Background(), []string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 1.5 KiB of 2.0 KiB, 3 blobs, 2 manifests, 2 tags") ||
 		!strings.Contains(out.String(), "team/app") {

@@ -23,10 +23,14 @@ import (
 type immutableError struct {
 	repo, tag string
 	rule      policy.ImmutabilityRule
-	action    string // "move", "delete"
+	action    string        // "move", "delete"
+	manifest  digest.Digest // set when deleting a manifest the tag names or holds
 }
 
 func (e *immutableError) Error() string {
+	if e.manifest != "" {
+		return fmt.Sprintf("cannot delete manifest %s of %s: it is part of tag %s, which is immutable by %s", e.manifest, e.repo, e.tag, e.rule)
+	}
 	return fmt.Sprintf("cannot %s tag %s of %s: it is immutable by %s", e.action, e.tag, e.repo, e.rule)
 }
 
@@ -79,20 +83,42 @@ func guardTagDelete(ctx context.Context, tx meta.Tx, repo, tag string) error {
 }
 
 // guardManifestDelete refuses deleting manifest d of repo while an
-// immutable tag names it: deleting it would delete the tag.
+// immutable tag names it, or names an index that lists it (directly or
+// through nested indexes): deleting it would delete the tag or break the
+// image the tag names.
 func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.Digest) error {
 	rules, err := tx.ImmutabilityRules(ctx, policy.Namespace(repo))
 	if err != nil || len(rules) == 0 {
 		return err
 	}
-	tags, err := tx.ManifestTags(ctx, repo, d)
+	inv, err := tx.Inventory(ctx, repo)
 	if err != nil {
 		return err
 	}
-	for _, tag := range tags {
-		if rule, ok := policy.Immutable(policyRules(rules), tag); ok {
-			return &immutableError{repo: repo, tag: tag, rule: rule, action: "delete"}
+	parents := map[digest.Digest][]digest.Digest{}
+	for _, m := range inv.Manifests {
+		for _, c := range m.Children {
+			parents[c] = append(parents[c], m.Digest)
 		}
+	}
+	tags := map[digest.Digest][]string{}
+	for _, t := range inv.Tags {
+		tags[t.Digest] = append(tags[t.Digest], t.Name)
+	}
+	seen := map[digest.Digest]bool{}
+	for stack := []digest.Digest{d}; len(stack) > 0; {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		for _, tag := range tags[m] {
+			if rule, ok := policy.Immutable(policyRules(rules), tag); ok {
+				return &immutableError{repo: repo, tag: tag, rule: rule, action: "delete", manifest: d}
+			}
+		}
+		stack = append(stack, parents[m]...)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -57,6 +58,14 @@ func TestImmutableTags(t *testing.T) {
 			t.Errorf("delete an untagged manifest: %v", err)
 		}
 		wantCode(t, "delete unknown v9", r.DeleteManifest(ctx, "team/app", ref("v9")), apierr.ManifestUnknown)
+
+		// Nor can a manifest an immutable index lists.
+		child := r.putUntagged("team/app", manifest("", []byte(`{"name":"one"}`)))
+		idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":1}]}`, ociIndex, ociManifest, child)
+		if _, _, err := r.PutManifest(ctx, "team/app", ref("v2-multi"), ociIndex, idx); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, "delete a child of v2-multi", r.DeleteManifest(ctx, "team/app", ref(child.String())), apierr.Denied, "v2-multi")
 
 		// Rules are per namespace.
 		r.image("other/app", "v1.0", "one")
