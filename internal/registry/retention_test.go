@@ -251,3 +251,49 @@ func TestRetentionPolicyBadInput(t *testing.T) {
 		wantCode(t, "delete twice", r.DeleteRetentionPolicy(ctx, good.ID), apierr.NotFound)
 	})
 }
+
+// TestRetentionBatches: a plan bigger than a batch is applied in several
+// transactions, each a whole group (a manifest with its tags, its children
+// and its referrers), and ends as one transaction would.
+func TestRetentionBatches(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		defer registry.SetRetentionBatch(3)()
+		var idxs, sigs []digest.Digest
+		for i := range 4 {
+			cfg, cfgB := []byte(fmt.Sprintf(`{"i":%d}`, i)), []byte(fmt.Sprintf(`{"i":%d,"arch":"arm64"}`, i))
+			r.mustBlob("team/app", cfg)
+			r.mustBlob("team/app", cfgB)
+			a := r.putUntagged("team/app", manifest("", cfg))
+			b := r.putUntagged("team/app", manifest("", cfgB))
+			idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":1},{"mediaType":%q,"digest":"%s","size":1}]}`,
+				ociIndex, ociManifest, a, ociManifest, b)
+			d, _, err := r.PutManifest(ctx, "team/app", ref(fmt.Sprintf("build-%d", i)), ociIndex, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idxs = append(idxs, d)
+			sigs = append(sigs, r.putUntagged("team/app", manifest(d, cfg)))
+		}
+		rep, err := r.Retention(ctx, registry.RetentionOptions{Only: &policy.RetentionPolicy{
+			Scope: "team", KeepLast: []policy.KeepLast{{Pattern: "build-*", Count: 1}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three old builds: a tag, an index, two children and a signature each.
+		if len(rep.Deletions) != 3*5 || len(rep.Skipped) != 0 {
+			t.Errorf("deleted %d (skipped %v); want 15", len(rep.Deletions), rep.Skipped)
+		}
+		inv, err := r.store.Inventory(ctx, "team/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Tags) != 1 || len(inv.Manifests) != 4 {
+			t.Errorf("left %d tags and %d manifests; want 1 and 4 (the newest build)", len(inv.Tags), len(inv.Manifests))
+		}
+		if _, err := r.get("team/app", sigs[3].String()); err != nil {
+			t.Errorf("the newest build's signature: %v", err)
+		}
+	})
+}
