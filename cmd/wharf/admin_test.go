@@ -180,6 +180,9 @@ func TestAdminCommands(t *testing.T) {
 	alice.ok("", "token", "revoke", robot.ID, "--namespace", "team")
 
 	// Admin flags, htpasswd import, deletion.
+	if out := root.ok("", "user", "get", "alice"); !strings.Contains(out, "NAMESPACE") || !strings.Contains(out, "team") || !strings.Contains(out, "admin") {
+		t.Errorf("user get alice:\n%s", out)
+	}
 	root.ok("", "user", "set", "bob", "--disabled=true")
 	if u := decodeJSON[mgmt.User](t, root.ok("", "user", "get", "bob", "--json")); !u.Disabled {
 		t.Errorf("bob not disabled: %+v", u)

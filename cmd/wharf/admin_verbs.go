@@ -39,10 +39,25 @@ func (a *admin) userGet(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.print(u, nil)
+	ms, err := a.client.Memberships(ctx, pos[0])
+	if err != nil {
+		return err
 	}
-	return printUsers(a, []mgmt.User{u})
+	if a.json {
+		return a.print(struct {
+			mgmt.User
+			Memberships []mgmt.Member `json:"memberships"`
+		}{u, ms}, nil)
+	}
+	if err := printUsers(a, []mgmt.User{u}); err != nil {
+		return err
+	}
+	return a.print(nil, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "\nNAMESPACE\tROLE\tSINCE")
+		for _, m := range ms {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", m.Namespace, m.Role, when(m.CreatedAt))
+		}
+	})
 }
 
 func (a *admin) userCreate(ctx context.Context, args argsFn) error {

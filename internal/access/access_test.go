@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
-	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 )
 
 // clock is a settable time source.
@@ -34,7 +32,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 type fixture struct {
-	store *sqlite.Store
+	store meta.Access
 	svc   *access.Service
 	clock *clock
 	log   *bytes.Buffer
@@ -42,13 +40,9 @@ type fixture struct {
 
 var client = netip.MustParseAddr("192.0.2.7")
 
-func newFixture(t *testing.T, mod func(*access.Options)) *fixture {
+func newFixture(t *testing.T, b backend, mod func(*access.Options)) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "meta.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := b.open(t)
 	f := &fixture{store: st, clock: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, log: &bytes.Buffer{}}
 	opts := access.Options{
 		Access:     st,
@@ -62,6 +56,7 @@ func newFixture(t *testing.T, mod func(*access.Options)) *fixture {
 	if mod != nil {
 		mod(&opts)
 	}
+	var err error
 	f.svc, err = access.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,100 +136,106 @@ func basic(user, secret string) auth.Credentials {
 var pullPushDelete = []auth.Action{auth.ActionPull, auth.ActionPush, auth.ActionDelete}
 
 func TestBootstrapAdmin(t *testing.T) {
-	f := newFixture(t, func(o *access.Options) { o.AdminPassword = "s3cret-admin" })
-	ctx := context.Background()
-	c, err := f.svc.Authenticate(ctx, basic("admin", "s3cret-admin"), client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Principal.SystemAdmin || c.Principal.Kind != auth.KindUser {
-		t.Fatalf("admin principal = %+v", c.Principal)
-	}
-	if strings.Contains(f.log.String(), "s3cret-admin") {
-		t.Fatal("a configured admin password was logged")
-	}
-	keys, err := f.store.SigningKeys(ctx)
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("signing keys after first start = %d, %v; want 1", len(keys), err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, func(o *access.Options) { o.AdminPassword = "s3cret-admin" })
+		ctx := context.Background()
+		c, err := f.svc.Authenticate(ctx, basic("admin", "s3cret-admin"), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Principal.SystemAdmin || c.Principal.Kind != auth.KindUser {
+			t.Fatalf("admin principal = %+v", c.Principal)
+		}
+		if strings.Contains(f.log.String(), "s3cret-admin") {
+			t.Fatal("a configured admin password was logged")
+		}
+		keys, err := f.store.SigningKeys(ctx)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("signing keys after first start = %d, %v; want 1", len(keys), err)
+		}
+	})
 }
 
 func TestBootstrapGeneratedPassword(t *testing.T) {
-	f := newFixture(t, nil)
-	line := f.log.String()
-	i := strings.Index(line, "password=")
-	if i < 0 {
-		t.Fatalf("generated password not logged:\n%s", line)
-	}
-	pw := strings.Fields(line[i+len("password="):])[0]
-	if len(pw) != 24 {
-		t.Fatalf("generated password %q is not 24 characters", pw)
-	}
-	if _, err := f.svc.Authenticate(context.Background(), basic("admin", pw), client); err != nil {
-		t.Fatalf("the logged password does not log in: %v", err)
-	}
-	// A second start over the same store creates nothing and logs no password.
-	var buf bytes.Buffer
-	svc2, err := access.New(context.Background(), access.Options{Access: f.store, Logger: slog.New(slog.NewTextHandler(&buf, nil)), Issuer: "wharf-test", Service: "registry.test", Now: f.clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc2.Close()
-	if strings.Contains(buf.String(), "password=") {
-		t.Fatal("second start logged a password")
-	}
-	if n, _ := f.store.CountUsers(context.Background()); n != 1 {
-		t.Fatalf("users after second start = %d", n)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		line := f.log.String()
+		i := strings.Index(line, "password=")
+		if i < 0 {
+			t.Fatalf("generated password not logged:\n%s", line)
+		}
+		pw := strings.Fields(line[i+len("password="):])[0]
+		if len(pw) != 24 {
+			t.Fatalf("generated password %q is not 24 characters", pw)
+		}
+		if _, err := f.svc.Authenticate(context.Background(), basic("admin", pw), client); err != nil {
+			t.Fatalf("the logged password does not log in: %v", err)
+		}
+		// A second start over the same store creates nothing and logs no password.
+		var buf bytes.Buffer
+		svc2, err := access.New(context.Background(), access.Options{Access: f.store, Logger: slog.New(slog.NewTextHandler(&buf, nil)), Issuer: "wharf-test", Service: "registry.test", Now: f.clock.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc2.Close()
+		if strings.Contains(buf.String(), "password=") {
+			t.Fatal("second start logged a password")
+		}
+		if n, _ := f.store.CountUsers(context.Background()); n != 1 {
+			t.Fatalf("users after second start = %d", n)
+		}
+	})
 }
 
 func TestPasswordLogin(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	f.user(t, "alice", "alice-pw", false)
-	f.user(t, "dora", "dora-pw", false)
-	if err := f.store.UpdateUser(ctx, meta.User{Name: "dora", PasswordHash: mustHash(t, "dora-pw"), Disabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		user, pw string
-		ok       bool
-	}{
-		{"alice", "alice-pw", true},
-		{"alice", "alice-pw", true}, // from the cache
-		{"alice", "wrong", false},
-		{"nobody", "alice-pw", false},
-		{"dora", "dora-pw", false}, // disabled
-	} {
-		_, err := f.svc.Login(ctx, tc.user, tc.pw, netip.Addr{})
-		if tc.ok != (err == nil) {
-			t.Errorf("Login(%s, %s) = %v; want ok=%v", tc.user, tc.pw, err, tc.ok)
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		f.user(t, "alice", "alice-pw", false)
+		f.user(t, "dora", "dora-pw", false)
+		if err := f.store.UpdateUser(ctx, meta.User{Name: "dora", PasswordHash: mustHash(t, "dora-pw"), Disabled: true}); err != nil {
+			t.Fatal(err)
 		}
-		if err != nil && !errors.Is(err, access.ErrUnauthenticated) {
-			t.Errorf("Login(%s) error %v is not ErrUnauthenticated", tc.user, err)
+		for _, tc := range []struct {
+			user, pw string
+			ok       bool
+		}{
+			{"alice", "alice-pw", true},
+			{"alice", "alice-pw", true}, // from the cache
+			{"alice", "wrong", false},
+			{"nobody", "alice-pw", false},
+			{"dora", "dora-pw", false}, // disabled
+		} {
+			_, err := f.svc.Login(ctx, tc.user, tc.pw, netip.Addr{})
+			if tc.ok != (err == nil) {
+				t.Errorf("Login(%s, %s) = %v; want ok=%v", tc.user, tc.pw, err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, access.ErrUnauthenticated) {
+				t.Errorf("Login(%s) error %v is not ErrUnauthenticated", tc.user, err)
+			}
 		}
-	}
-	// A password change invalidates the cached check at once.
-	if err := f.store.UpdateUser(ctx, meta.User{Name: "alice", PasswordHash: mustHash(t, "new-pw")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.Addr{}); err == nil {
-		t.Fatal("old password still accepted after a change")
-	}
-	if _, err := f.svc.Login(ctx, "alice", "new-pw", netip.Addr{}); err != nil {
-		t.Fatalf("new password: %v", err)
-	}
-	// Disabling an account takes effect at once, cache or not.
-	if err := f.store.UpdateUser(ctx, meta.User{Name: "alice", PasswordHash: mustHash(t, "new-pw"), Disabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Login(ctx, "alice", "new-pw", netip.Addr{}); err == nil {
-		t.Fatal("disabled user logged in")
-	}
-	ev := f.audit(t, meta.AuditQuery{Action: "login", Result: "failed"})
-	if len(ev) == 0 || ev[0].Actor == "" {
-		t.Fatalf("failed logins not audited: %+v", ev)
-	}
+		// A password change invalidates the cached check at once.
+		if err := f.store.UpdateUser(ctx, meta.User{Name: "alice", PasswordHash: mustHash(t, "new-pw")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.Addr{}); err == nil {
+			t.Fatal("old password still accepted after a change")
+		}
+		if _, err := f.svc.Login(ctx, "alice", "new-pw", netip.Addr{}); err != nil {
+			t.Fatalf("new password: %v", err)
+		}
+		// Disabling an account takes effect at once, cache or not.
+		if err := f.store.UpdateUser(ctx, meta.User{Name: "alice", PasswordHash: mustHash(t, "new-pw"), Disabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Login(ctx, "alice", "new-pw", netip.Addr{}); err == nil {
+			t.Fatal("disabled user logged in")
+		}
+		ev := f.audit(t, meta.AuditQuery{Action: "login", Result: "failed"})
+		if len(ev) == 0 || ev[0].Actor == "" {
+			t.Fatalf("failed logins not audited: %+v", ev)
+		}
+	})
 }
 
 func mustHash(t *testing.T, pw string) string {
@@ -247,89 +248,93 @@ func mustHash(t *testing.T, pw string) string {
 }
 
 func TestLimiterLocksOut(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	f.user(t, "alice", "alice-pw", false)
-	for range 3 {
-		if _, err := f.svc.Login(ctx, "alice", "guess", client); !errors.Is(err, access.ErrUnauthenticated) {
-			t.Fatalf("wrong password: %v", err)
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		f.user(t, "alice", "alice-pw", false)
+		for range 3 {
+			if _, err := f.svc.Login(ctx, "alice", "guess", client); !errors.Is(err, access.ErrUnauthenticated) {
+				t.Fatalf("wrong password: %v", err)
+			}
 		}
-	}
-	_, err := f.svc.Login(ctx, "alice", "alice-pw", client)
-	var locked *access.LockedError
-	if !errors.As(err, &locked) || locked.RetryAfter != time.Minute {
-		t.Fatalf("right password while locked out: %v; want a one-minute LockedError", err)
-	}
-	// Another address is locked out too: the user key holds.
-	if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.MustParseAddr("198.51.100.1")); !errors.As(err, &locked) {
-		t.Fatalf("other address: %v; want LockedError", err)
-	}
-	// The address is locked out for other users as well.
-	f.user(t, "bob", "bob-pw", false)
-	if _, err := f.svc.Login(ctx, "bob", "bob-pw", client); !errors.As(err, &locked) {
-		t.Fatalf("other user from the locked address: %v; want LockedError", err)
-	}
-	f.clock.add(time.Minute)
-	if _, err := f.svc.Login(ctx, "alice", "alice-pw", client); err != nil {
-		t.Fatalf("after the lockout: %v", err)
-	}
+		_, err := f.svc.Login(ctx, "alice", "alice-pw", client)
+		var locked *access.LockedError
+		if !errors.As(err, &locked) || locked.RetryAfter != time.Minute {
+			t.Fatalf("right password while locked out: %v; want a one-minute LockedError", err)
+		}
+		// Another address is locked out too: the user key holds.
+		if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.MustParseAddr("198.51.100.1")); !errors.As(err, &locked) {
+			t.Fatalf("other address: %v; want LockedError", err)
+		}
+		// The address is locked out for other users as well.
+		f.user(t, "bob", "bob-pw", false)
+		if _, err := f.svc.Login(ctx, "bob", "bob-pw", client); !errors.As(err, &locked) {
+			t.Fatalf("other user from the locked address: %v; want LockedError", err)
+		}
+		f.clock.add(time.Minute)
+		if _, err := f.svc.Login(ctx, "alice", "alice-pw", client); err != nil {
+			t.Fatalf("after the lockout: %v", err)
+		}
+	})
 }
 
 func TestAccessTokens(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	now := f.clock.now()
-	f.user(t, "alice", "alice-pw", false)
-	f.namespace(t, "team", false, map[string]auth.Role{"alice": auth.RoleDeveloper})
-	id, pat := f.token(t, meta.TokenPersonal, "alice", "laptop", now.Add(time.Hour), "team/app:pull")
-	_, robot := f.token(t, meta.TokenRobot, "team", "builder", time.Time{}, "team/*:pull,push")
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		now := f.clock.now()
+		f.user(t, "alice", "alice-pw", false)
+		f.namespace(t, "team", false, map[string]auth.Role{"alice": auth.RoleDeveloper})
+		id, pat := f.token(t, meta.TokenPersonal, "alice", "laptop", now.Add(time.Hour), "team/app:pull")
+		_, robot := f.token(t, meta.TokenRobot, "team", "builder", time.Time{}, "team/*:pull,push")
 
-	c, err := f.svc.Authenticate(ctx, basic("alice", pat), client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Principal.Kind != auth.KindToken || c.Principal.Name != id || c.Principal.Owner != "alice" {
-		t.Fatalf("token principal = %+v", c.Principal)
-	}
-	d, err := f.svc.Authorize(ctx, c, "team/app", pullPushDelete)
-	if err != nil || !slicesEqual(d.Granted, []auth.Action{auth.ActionPull}) {
-		t.Fatalf("token scoped to pull: granted %v, %v", d.Granted, err)
-	}
-	tok, err := f.store.Token(ctx, id)
-	if err != nil || tok.LastUsedAt.IsZero() {
-		t.Fatalf("last use not recorded: %+v, %v", tok, err)
-	}
+		c, err := f.svc.Authenticate(ctx, basic("alice", pat), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Principal.Kind != auth.KindToken || c.Principal.Name != id || c.Principal.Owner != "alice" {
+			t.Fatalf("token principal = %+v", c.Principal)
+		}
+		d, err := f.svc.Authorize(ctx, c, "team/app", pullPushDelete)
+		if err != nil || !slicesEqual(d.Granted, []auth.Action{auth.ActionPull}) {
+			t.Fatalf("token scoped to pull: granted %v, %v", d.Granted, err)
+		}
+		tok, err := f.store.Token(ctx, id)
+		if err != nil || tok.LastUsedAt.IsZero() {
+			t.Fatalf("last use not recorded: %+v, %v", tok, err)
+		}
 
-	// The token is the user's: another name does not take it.
-	if _, err := f.svc.Authenticate(ctx, basic("bob", pat), client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("token under another user name: %v", err)
-	}
+		// The token is the user's: another name does not take it.
+		if _, err := f.svc.Authenticate(ctx, basic("bob", pat), client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("token under another user name: %v", err)
+		}
 
-	rc, err := f.svc.Authenticate(ctx, basic("team+builder", robot), client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ = f.svc.Authorize(ctx, rc, "team/app", pullPushDelete)
-	if !slicesEqual(d.Granted, []auth.Action{auth.ActionPull, auth.ActionPush}) {
-		t.Fatalf("robot granted %v; want pull, push", d.Granted)
-	}
-	d, _ = f.svc.Authorize(ctx, rc, "other/app", pullPushDelete)
-	if len(d.Granted) != 0 {
-		t.Fatalf("robot granted %v outside its namespace", d.Granted)
-	}
+		rc, err := f.svc.Authenticate(ctx, basic("team+builder", robot), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ = f.svc.Authorize(ctx, rc, "team/app", pullPushDelete)
+		if !slicesEqual(d.Granted, []auth.Action{auth.ActionPull, auth.ActionPush}) {
+			t.Fatalf("robot granted %v; want pull, push", d.Granted)
+		}
+		d, _ = f.svc.Authorize(ctx, rc, "other/app", pullPushDelete)
+		if len(d.Granted) != 0 {
+			t.Fatalf("robot granted %v outside its namespace", d.Granted)
+		}
 
-	// Expiry.
-	f.clock.add(time.Hour)
-	if _, err := f.svc.Authenticate(ctx, basic("alice", pat), client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("expired token: %v", err)
-	}
-	// Revocation.
-	if err := f.store.RevokeToken(ctx, "robot-team-builder", f.clock.now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Authenticate(ctx, basic("team+builder", robot), client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("revoked robot: %v", err)
-	}
+		// Expiry.
+		f.clock.add(time.Hour)
+		if _, err := f.svc.Authenticate(ctx, basic("alice", pat), client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("expired token: %v", err)
+		}
+		// Revocation.
+		if err := f.store.RevokeToken(ctx, "robot-team-builder", f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, basic("team+builder", robot), client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("revoked robot: %v", err)
+		}
+	})
 }
 
 func slicesEqual(a, b []auth.Action) bool {
@@ -345,74 +350,76 @@ func slicesEqual(a, b []auth.Action) bool {
 }
 
 func TestBearerTokens(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	f.user(t, "alice", "alice-pw", false)
-	f.namespace(t, "team", false, map[string]auth.Role{"alice": auth.RoleReadonly})
-	p, err := f.svc.Login(ctx, "alice", "alice-pw", client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scopes, _ := auth.ParseResourceScopes("repository:team/app:pull,push registry:catalog:*")
-	granted, err := f.svc.Grant(ctx, p, scopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := auth.FormatResourceScopes(granted); got != "repository:team/app:pull registry:catalog:" {
-		t.Fatalf("granted %q; want pull on team/app and nothing on the catalog", got)
-	}
-	tok, _, err := f.svc.IssueToken(ctx, p, granted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Principal.String() != "user:alice" || c.Bearer == nil {
-		t.Fatalf("bearer caller = %+v", c)
-	}
-	d, _ := f.svc.Authorize(ctx, c, "team/app", pullPushDelete)
-	if !slicesEqual(d.Granted, []auth.Action{auth.ActionPull}) {
-		t.Fatalf("bearer granted %v; want pull", d.Granted)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		f.user(t, "alice", "alice-pw", false)
+		f.namespace(t, "team", false, map[string]auth.Role{"alice": auth.RoleReadonly})
+		p, err := f.svc.Login(ctx, "alice", "alice-pw", client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scopes, _ := auth.ParseResourceScopes("repository:team/app:pull,push registry:catalog:*")
+		granted, err := f.svc.Grant(ctx, p, scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := auth.FormatResourceScopes(granted); got != "repository:team/app:pull registry:catalog:" {
+			t.Fatalf("granted %q; want pull on team/app and nothing on the catalog", got)
+		}
+		tok, _, err := f.svc.IssueToken(ctx, p, granted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Principal.String() != "user:alice" || c.Bearer == nil {
+			t.Fatalf("bearer caller = %+v", c)
+		}
+		d, _ := f.svc.Authorize(ctx, c, "team/app", pullPushDelete)
+		if !slicesEqual(d.Granted, []auth.Action{auth.ActionPull}) {
+			t.Fatalf("bearer granted %v; want pull", d.Granted)
+		}
 
-	// Rotation: tokens of the old key verify until it is retired.
-	oldKeys, _ := f.store.SigningKeys(ctx)
-	f.clock.add(time.Second) // the newest key is the one created last
-	newID, err := f.svc.RotateKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok2, _, err := f.svc.IssueToken(ctx, p, granted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if kid := jwtKid(t, tok2); kid != newID {
-		t.Fatalf("after rotation the token is signed by %s; want %s", kid, newID)
-	}
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil {
-		t.Fatalf("token of the old key after rotation: %v", err)
-	}
-	if err := f.svc.RetireKey(ctx, oldKeys[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); !errors.Is(err, access.ErrBearerInvalid) {
-		t.Fatalf("token of a retired key: %v", err)
-	}
-	if err := f.svc.RetireKey(ctx, newID); err == nil {
-		t.Fatal("retired the last live key")
-	}
+		// Rotation: tokens of the old key verify until it is retired.
+		oldKeys, _ := f.store.SigningKeys(ctx)
+		f.clock.add(time.Second) // the newest key is the one created last
+		newID, err := f.svc.RotateKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok2, _, err := f.svc.IssueToken(ctx, p, granted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid := jwtKid(t, tok2); kid != newID {
+			t.Fatalf("after rotation the token is signed by %s; want %s", kid, newID)
+		}
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil {
+			t.Fatalf("token of the old key after rotation: %v", err)
+		}
+		if err := f.svc.RetireKey(ctx, oldKeys[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); !errors.Is(err, access.ErrBearerInvalid) {
+			t.Fatalf("token of a retired key: %v", err)
+		}
+		if err := f.svc.RetireKey(ctx, newID); err == nil {
+			t.Fatal("retired the last live key")
+		}
 
-	// Expiry, past the leeway, of a token verified (and so cached) before.
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client); err != nil {
-		t.Fatal(err)
-	}
-	f.clock.add(f.svc.TokenTTL() + auth.DefaultLeeway + time.Second)
-	_, err = f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client)
-	if !errors.Is(err, access.ErrBearerInvalid) || !errors.Is(err, auth.ErrTokenExpired) {
-		t.Fatalf("expired bearer token: %v", err)
-	}
+		// Expiry, past the leeway, of a token verified (and so cached) before.
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.add(f.svc.TokenTTL() + auth.DefaultLeeway + time.Second)
+		_, err = f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok2}, client)
+		if !errors.Is(err, access.ErrBearerInvalid) || !errors.Is(err, auth.ErrTokenExpired) {
+			t.Fatalf("expired bearer token: %v", err)
+		}
+	})
 }
 
 func jwtKid(t *testing.T, tok string) string {
@@ -430,84 +437,90 @@ func jwtKid(t *testing.T, tok string) string {
 }
 
 func TestRotationSeenByAnotherReplica(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	// A second service over the same store: another replica.
-	other, err := access.New(ctx, access.Options{Access: f.store, Logger: slog.New(slog.DiscardHandler), Issuer: "wharf-test", Service: "registry.test", Now: f.clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.RotateKey(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := other.IssueToken(ctx, auth.Principal{Kind: auth.KindAnonymous}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.clock.add(6 * time.Second) // past the reread guard
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil {
-		t.Fatalf("a token signed with a key another replica added: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		// A second service over the same store: another replica.
+		other, err := access.New(ctx, access.Options{Access: f.store, Logger: slog.New(slog.DiscardHandler), Issuer: "wharf-test", Service: "registry.test", Now: f.clock.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, err := other.RotateKey(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := other.IssueToken(ctx, auth.Principal{Kind: auth.KindAnonymous}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.add(6 * time.Second) // past the reread guard
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil {
+			t.Fatalf("a token signed with a key another replica added: %v", err)
+		}
+	})
 }
 
 func TestCreateNamespaceOnPush(t *testing.T) {
-	for _, allow := range []bool{false, true} {
-		f := newFixture(t, func(o *access.Options) { o.CreateNamespaces = allow })
-		ctx := context.Background()
-		f.user(t, "alice", "alice-pw", false)
-		p, err := f.svc.Login(ctx, "alice", "alice-pw", client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Pull alone never creates.
-		d, err := f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull})
-		if err != nil || len(d.Granted) != 0 {
-			t.Fatalf("pull from a namespace that does not exist: %v, %v", d.Granted, err)
-		}
-		d, err = f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull, auth.ActionPush})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, merr := f.store.Member(ctx, "fresh", "alice")
-		if allow {
-			if !d.AllowsAll([]auth.Action{auth.ActionPull, auth.ActionPush}) || merr != nil || m.Role != "admin" {
-				t.Fatalf("createNamespaces on: granted %v, member %+v, %v", d.Granted, m, merr)
+	eachBackend(t, func(t *testing.T, b backend) {
+		for _, allow := range []bool{false, true} {
+			f := newFixture(t, b, func(o *access.Options) { o.CreateNamespaces = allow })
+			ctx := context.Background()
+			f.user(t, "alice", "alice-pw", false)
+			p, err := f.svc.Login(ctx, "alice", "alice-pw", client)
+			if err != nil {
+				t.Fatal(err)
 			}
-			ns, _ := f.store.Namespace(ctx, "fresh")
-			if ns.Public {
-				t.Fatal("a namespace created by push is public")
+			// Pull alone never creates.
+			d, err := f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull})
+			if err != nil || len(d.Granted) != 0 {
+				t.Fatalf("pull from a namespace that does not exist: %v, %v", d.Granted, err)
 			}
-		} else if len(d.Granted) != 0 || !errors.Is(merr, meta.ErrNotFound) {
-			t.Fatalf("createNamespaces off: granted %v, member %v", d.Granted, merr)
+			d, err = f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull, auth.ActionPush})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, merr := f.store.Member(ctx, "fresh", "alice")
+			if allow {
+				if !d.AllowsAll([]auth.Action{auth.ActionPull, auth.ActionPush}) || merr != nil || m.Role != "admin" {
+					t.Fatalf("createNamespaces on: granted %v, member %+v, %v", d.Granted, m, merr)
+				}
+				ns, _ := f.store.Namespace(ctx, "fresh")
+				if ns.Public {
+					t.Fatal("a namespace created by push is public")
+				}
+			} else if len(d.Granted) != 0 || !errors.Is(merr, meta.ErrNotFound) {
+				t.Fatalf("createNamespaces off: granted %v, member %v", d.Granted, merr)
+			}
 		}
-	}
+	})
 }
 
 func TestRefreshTokens(t *testing.T) {
-	f := newFixture(t, nil)
-	ctx := context.Background()
-	f.user(t, "alice", "alice-pw", false)
-	p, _ := f.svc.Login(ctx, "alice", "alice-pw", client)
-	rt, err := f.svc.NewRefreshToken(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := f.svc.RefreshLogin(ctx, rt, client)
-	if err != nil || got.String() != "user:alice" {
-		t.Fatalf("refresh login = %+v, %v", got, err)
-	}
-	if _, err := f.svc.RefreshLogin(ctx, "wharfrt_"+strings.Repeat("x", 40), client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("unknown refresh token: %v", err)
-	}
-	// A refresh token is not an access token.
-	if _, err := f.svc.Login(ctx, "alice", rt, client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("refresh token as a password: %v", err)
-	}
-	f.clock.add(31 * 24 * time.Hour)
-	if _, err := f.svc.RefreshLogin(ctx, rt, client); !errors.Is(err, access.ErrUnauthenticated) {
-		t.Fatalf("expired refresh token: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		f.user(t, "alice", "alice-pw", false)
+		p, _ := f.svc.Login(ctx, "alice", "alice-pw", client)
+		rt, err := f.svc.NewRefreshToken(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.svc.RefreshLogin(ctx, rt, client)
+		if err != nil || got.String() != "user:alice" {
+			t.Fatalf("refresh login = %+v, %v", got, err)
+		}
+		if _, err := f.svc.RefreshLogin(ctx, "wharfrt_"+strings.Repeat("x", 40), client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("unknown refresh token: %v", err)
+		}
+		// A refresh token is not an access token.
+		if _, err := f.svc.Login(ctx, "alice", rt, client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("refresh token as a password: %v", err)
+		}
+		f.clock.add(31 * 24 * time.Hour)
+		if _, err := f.svc.RefreshLogin(ctx, rt, client); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("expired refresh token: %v", err)
+		}
+	})
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
@@ -516,42 +529,68 @@ func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeSt
 // old key verify until they can no longer be valid, and then the old key is
 // retired.
 func TestAutomaticRotation(t *testing.T) {
-	f := newFixture(t, func(o *access.Options) { o.KeyLifetime = 24 * time.Hour })
-	ctx := context.Background()
-	anon := auth.Principal{Kind: auth.KindAnonymous}
-	first, _ := f.store.SigningKeys(ctx)
-	f.clock.add(24*time.Hour - time.Second)
-	old, _, err := f.svc.IssueToken(ctx, anon, nil) // rereads keys, not due yet
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.clock.add(time.Second)
-	tok, _, err := f.svc.IssueToken(ctx, anon, nil) // rotation is due, but within the reread interval
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.clock.add(2 * time.Minute) // past the reread interval
-	tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
-	keys, _ := f.store.SigningKeys(ctx)
-	if len(keys) != 2 || jwtKid(t, tok) != keys[1].ID {
-		t.Fatalf("after the lifetime: %d keys, token signed by %s", len(keys), jwtKid(t, tok))
-	}
-	if !keys[0].RetiredAt.IsZero() || jwtKid(t, old) != keys[0].ID {
-		t.Fatal("old key retired while its tokens may still be valid")
-	}
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: old}, client); err != nil {
-		t.Fatalf("token of the old key after rotation: %v", err)
-	}
-	f.clock.add(10 * time.Minute)
-	if _, _, err := f.svc.IssueToken(ctx, anon, nil); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ = f.store.SigningKeys(ctx)
-	if keys[0].ID != first[0].ID || keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.IsZero() {
-		t.Fatalf("keys after the old key's tokens expired: %+v", keys)
-	}
-	tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
-	if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil || jwtKid(t, tok) != keys[1].ID {
-		t.Fatalf("token of the new key: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, func(o *access.Options) { o.KeyLifetime = 24 * time.Hour })
+		ctx := context.Background()
+		anon := auth.Principal{Kind: auth.KindAnonymous}
+		first, _ := f.store.SigningKeys(ctx)
+		f.clock.add(24*time.Hour - time.Second)
+		old, _, err := f.svc.IssueToken(ctx, anon, nil) // rereads keys, not due yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.add(time.Second)
+		tok, _, err := f.svc.IssueToken(ctx, anon, nil) // rotation is due, but within the reread interval
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.add(2 * time.Minute) // past the reread interval
+		tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+		keys, _ := f.store.SigningKeys(ctx)
+		if len(keys) != 2 || jwtKid(t, tok) != keys[1].ID {
+			t.Fatalf("after the lifetime: %d keys, token signed by %s", len(keys), jwtKid(t, tok))
+		}
+		if !keys[0].RetiredAt.IsZero() || jwtKid(t, old) != keys[0].ID {
+			t.Fatal("old key retired while its tokens may still be valid")
+		}
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: old}, client); err != nil {
+			t.Fatalf("token of the old key after rotation: %v", err)
+		}
+		f.clock.add(10 * time.Minute)
+		if _, _, err := f.svc.IssueToken(ctx, anon, nil); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ = f.store.SigningKeys(ctx)
+		if keys[0].ID != first[0].ID || keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.IsZero() {
+			t.Fatalf("keys after the old key's tokens expired: %+v", keys)
+		}
+		tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil || jwtKid(t, tok) != keys[1].ID {
+			t.Fatalf("token of the new key: %v", err)
+		}
+	})
+}
+
+// TestLongUserNames: a user name as long as the Authorization header allows
+// is refused, and neither the audit log nor the limiter keeps it whole.
+func TestLongUserNames(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		long := strings.Repeat("x", 60<<10)
+		for range 3 {
+			if _, err := f.svc.Login(ctx, long, "pw", netip.Addr{}); !errors.Is(err, access.ErrUnauthenticated) {
+				t.Fatalf("long name: %v", err)
+			}
+		}
+		// The hashed key still counts: the name is locked out.
+		var locked *access.LockedError
+		if _, err := f.svc.Login(ctx, long, "pw", netip.Addr{}); !errors.As(err, &locked) {
+			t.Fatalf("fourth try: %v; want LockedError", err)
+		}
+		ev := f.audit(t, meta.AuditQuery{Action: "login", Result: "failed"})
+		if len(ev) == 0 || len(ev[0].Actor) > 200 {
+			t.Fatalf("audit actor of %d bytes", len(ev[0].Actor))
+		}
+	})
 }

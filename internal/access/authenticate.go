@@ -62,13 +62,13 @@ func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client 
 // without looking at the secret.
 func (s *Service) Login(ctx context.Context, user, secret string, client netip.Addr) (auth.Principal, error) {
 	now := s.now()
-	keys := []string{auth.UserKey(user)}
+	keys := []string{auth.UserKey(boundedName(user))}
 	if client.IsValid() {
 		keys = append(keys, auth.AddrKey(client))
 	}
 	for _, k := range keys {
 		if ok, retry := s.limiter.Allow(k, now); !ok {
-			s.Audit(ctx, meta.AuditEvent{Actor: "user:" + user, Client: clientString(client), Action: "login", Result: "denied", Detail: "locked out after failed logins"})
+			s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied", Detail: "locked out after failed logins"})
 			return auth.Principal{}, &LockedError{RetryAfter: retry}
 		}
 	}
@@ -88,7 +88,7 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 		for _, k := range keys {
 			s.limiter.Fail(k, now)
 		}
-		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + user, Client: clientString(client), Action: "login", Result: "failed", Detail: why})
+		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why})
 		return auth.Principal{}, ErrUnauthenticated
 	}
 	s.limiter.Succeed(keys[0])
@@ -188,6 +188,27 @@ func (s *Service) tokenPrincipal(ctx context.Context, t meta.Token, now time.Tim
 		return auth.Principal{Kind: auth.KindRobot, Name: RobotName(t.Owner, t.Name), Owner: t.Owner, Scopes: scopes, At: now}, "", nil
 	}
 	return p, fmt.Sprintf("token %s is a %s token", t.ID, t.Kind), nil
+}
+
+// maxNameKey bounds the user names the limiter and the audit log keep as
+// given. The Authorization header may be 80 KiB, and an attacker trying
+// many long names must not fill memory or the audit table with them.
+const maxNameKey = 128
+
+// boundedName is name, or a hash of it when it is too long to be a user name.
+func boundedName(name string) string {
+	if len(name) <= maxNameKey {
+		return name
+	}
+	return "sha256:" + auth.HashSecret(name)
+}
+
+// shortName is name cut to maxNameKey bytes, for the audit log.
+func shortName(name string) string {
+	if len(name) <= maxNameKey {
+		return name
+	}
+	return strings.ToValidUTF8(name[:maxNameKey], "") + "..."
 }
 
 // RobotName is the user name a robot logs in with: its namespace, a plus

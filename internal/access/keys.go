@@ -20,7 +20,7 @@ import (
 // reread at once, at most once per keyRetry.
 const (
 	keyReload = time.Minute
-	keyRetry  = 5 * time.Second
+	keyRetry  = time.Second
 )
 
 // keyRing holds the signing keys read from the store: the newest key that is

@@ -35,7 +35,16 @@ type Config struct {
 	Auth      Auth      `yaml:"auth"`
 	// AdminPassword is the password of the admin account created on the
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
-	AdminPassword string `yaml:"adminPassword"`
+	AdminPassword string       `yaml:"adminPassword"`
+	Housekeeping  Housekeeping `yaml:"housekeeping"`
+}
+
+// Housekeeping is what access control deletes by itself: tokens long dead
+// and, if asked, old audit events.
+type Housekeeping struct {
+	Interval           time.Duration `yaml:"interval"`
+	DeadTokenRetention time.Duration `yaml:"deadTokenRetention"`
+	AuditRetention     time.Duration `yaml:"auditRetention"`
 }
 
 // HTTP is the listener.
@@ -185,6 +194,7 @@ func Default() Config {
 			BcryptCost:      12,
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
+		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
 	}
 }
 
@@ -303,6 +313,15 @@ func (c *Config) Validate() error {
 		bad("http.trustedProxies", "%v", err)
 	}
 	c.validateAuth(bad)
+	if h := c.Housekeeping; h.Interval < time.Minute {
+		bad("housekeeping.interval", "must be at least 1m, got %s", h.Interval)
+	}
+	if c.Housekeeping.DeadTokenRetention < 0 {
+		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)
+	}
+	if c.Housekeeping.AuditRetention < 0 {
+		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
+	}
 	return errors.Join(errs...)
 }
 

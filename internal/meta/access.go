@@ -147,6 +147,11 @@ type Access interface {
 	// not fail the request that used the token.
 	TouchToken(ctx context.Context, id string, at time.Time) error
 	DeleteToken(ctx context.Context, id string) error
+	// PruneTokens deletes the tokens that expired, or were revoked, before
+	// before, and returns how many. Refresh tokens pile up with every
+	// docker login; a periodic job calls this with a grace period so that
+	// listings still show recently dead tokens.
+	PruneTokens(ctx context.Context, before time.Time) (int, error)
 
 	SigningKeys(ctx context.Context) ([]SigningKey, error) // oldest first
 	AddSigningKey(ctx context.Context, k SigningKey) error // ErrConflict if k.ID is taken
@@ -154,10 +159,15 @@ type Access interface {
 	// retirement.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 
-	// AppendAudit records e. The store assigns its ID (e.ID is ignored),
-	// increasing, so that [AuditQuery.BeforeID] pages.
-	AppendAudit(ctx context.Context, e AuditEvent) error
+	// AppendAudit records events, in one transaction, in order. The store
+	// assigns their IDs (e.ID is ignored), increasing, so that
+	// [AuditQuery.BeforeID] pages. A writer that queues events should pass
+	// what it has queued at once: one commit for many events.
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// Audit returns the events q selects, newest (highest ID) first.
 	// TargetPrefix is a plain prefix: % and _ are not patterns.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// PruneAudit deletes the audit events that happened before before, and
+	// returns how many: the retention of the audit log.
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
 }

@@ -181,6 +181,12 @@ func (c *Client) UpdateUser(ctx context.Context, name string, in mgmt.UserUpdate
 	return u, c.do(ctx, http.MethodPatch, "/users/"+seg(name), nil, in, &u)
 }
 
+// Memberships lists the namespaces user belongs to, with their roles.
+func (c *Client) Memberships(ctx context.Context, user string) ([]mgmt.Member, error) {
+	var l mgmt.List[mgmt.Member]
+	return l.Items, c.do(ctx, http.MethodGet, "/users/"+seg(user)+"/memberships", nil, nil, &l)
+}
+
 // DeleteUser deletes a user.
 func (c *Client) DeleteUser(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/users/"+seg(name), nil, nil, nil)

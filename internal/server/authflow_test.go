@@ -413,6 +413,9 @@ func TestAuditOfRegistryOperations(t *testing.T) {
 			t.Errorf("audit event %+v has client %q", ev[0], ev[0].Client)
 		}
 	}
+	if ev := f.auditEvents(meta.AuditQuery{Actor: "user:dev", Action: "pull", TargetPrefix: "team/app:v1"}, 1); len(ev) == 0 || ev[0].Detail != f.manifest.String() {
+		t.Errorf("pull by tag without the digest: %+v", ev)
+	}
 	// Logins through the token flow are recorded once, not per request.
 	if ev := f.auditEvents(meta.AuditQuery{Actor: "user:dev", Action: "login", Result: "ok"}, 1); len(ev) != 1 {
 		t.Errorf("dev logins recorded: %d, want 1", len(ev))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -59,11 +60,14 @@ func (s *Server) mgmtAuthenticate(r *http.Request, client netip.Addr) (auth.Prin
 	var locked *access.LockedError
 	switch {
 	case errors.As(err, &locked):
-		return auth.Principal{}, apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter)
+		return auth.Principal{}, &mgmt.RetryError{After: locked.RetryAfter,
+			Err: apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter.Round(time.Second))}
 	case errors.Is(err, meta.ErrUnavailable):
 		return auth.Principal{}, &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrBearerInvalid):
+		return auth.Principal{}, err // 401
 	case err != nil:
-		return auth.Principal{}, err
+		return auth.Principal{}, &apierr.Error{Code: apierr.Unknown, Message: "internal error", Err: err}
 	}
 	if c.Bearer != nil {
 		// A bearer token carries a grant for /v2, not the caller's roles:

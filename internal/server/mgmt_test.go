@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +103,9 @@ func TestManagementAuthentication(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Errorf("after repeated failures: %d, want 429", last)
 	}
+	if r, _ := me(t, ar.testRegistry, auth.BasicAuthorization("alice", "guess")); r.header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", r.header)
+	}
 }
 
 // TestManagementOnEveryBackend runs a management session over every
@@ -169,5 +173,73 @@ func TestManagementBehindProxy(t *testing.T) {
 	es, err := ar.store.Audit(context.Background(), meta.AuditQuery{Action: "namespace.create"})
 	if err != nil || len(es) != 1 || es[0].Client != "203.0.113.9" {
 		t.Errorf("audit: %+v, %v; want the forwarded client", es, err)
+	}
+}
+
+// TestHousekeeping checks that dead tokens go after their retention, live
+// ones stay, and the audit log is pruned only when asked.
+func TestHousekeeping(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.Housekeeping.AuditRetention = 48 * time.Hour })
+	ctx := context.Background()
+	ar.user("alice", false)
+	deadID, _ := ar.token(meta.TokenPersonal, "alice", "dead")
+	liveID, _ := ar.token(meta.TokenPersonal, "alice", "live")
+	if err := ar.store.RevokeToken(ctx, deadID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.store.AppendAudit(ctx, meta.AuditEvent{At: time.Now(), Actor: "a", Action: "probe", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	// A day on, the revoked token is still within its week.
+	if err := ar.s.Housekeep(ctx, time.Now().Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.store.Token(ctx, deadID); err != nil {
+		t.Errorf("revoked token deleted within its retention: %v", err)
+	}
+	if es, _ := ar.store.Audit(ctx, meta.AuditQuery{Action: "probe"}); len(es) != 1 {
+		t.Errorf("audit event deleted within its retention")
+	}
+	if err := ar.s.Housekeep(ctx, time.Now().Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.store.Token(ctx, deadID); err == nil {
+		t.Error("revoked token outlived its retention")
+	}
+	if _, err := ar.store.Token(ctx, liveID); err != nil {
+		t.Errorf("live token deleted: %v", err)
+	}
+	if es, _ := ar.store.Audit(ctx, meta.AuditQuery{Action: "probe"}); len(es) != 0 {
+		t.Errorf("audit event outlived its retention")
+	}
+}
+
+// TestManagementDuringOutage stops the database under the management API:
+// requests get 503 problems with Retry-After, not 401 or 500, and work again
+// when it is back.
+func TestManagementDuringOutage(t *testing.T) {
+	t.Parallel()
+	pg := startPostgres(t)
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.Driver = "postgres"
+	cfg.Database.Postgres.URL = pg.vars["WHARF_TEST_POSTGRES_URL"]
+	cfg.Auth.Enabled = true
+	cfg.Auth.BcryptCost = 4
+	cfg.AdminPassword = adminPassword
+	tr := openTestRegistry(t, cfg)
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	if r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+	pg.stop()
+	r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+		r.header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(r.body), `"UNAVAILABLE"`) {
+		t.Errorf("during the outage: %d %v %s", r.status, r.header, r.body)
+	}
+	pg.start()
+	if r := tr.do("GET", "/api/v1/users", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Errorf("after the outage: %d %s", r.status, r.body)
 	}
 }

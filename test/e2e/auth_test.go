@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,19 +50,36 @@ func TestConformanceWithAuth(t *testing.T) {
 	}
 }
 
-// needTools skips (or under CI fails) unless the clients are installed;
-// /work/shared/clients/run.sh installs them.
+// clientModules are the Go clients and the versions the shared
+// clients/run.sh pins; needTools installs them the same way when missing.
+var clientModules = map[string]string{
+	"crane":  "github.com/google/go-containerregistry/cmd/crane@v0.22.1",
+	"oras":   "oras.land/oras/cmd/oras@v1.3.6",
+	"regctl": "github.com/regclient/regclient/cmd/regctl@v0.11.7",
+}
+
+// needTools makes sure the clients are on PATH: Go clients are installed
+// from the module proxy; anything else missing skips the test, or fails it
+// under CI (.ci/run installs skopeo).
 func needTools(t *testing.T, names ...string) {
 	t.Helper()
 	gobin := filepath.Join(goEnv(t, "GOPATH"), "bin")
 	t.Setenv("PATH", gobin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed", n)
-			}
-			t.Skipf("%s is not installed (the shared clients/run.sh installs it)", n)
+		if _, err := exec.LookPath(n); err == nil {
+			continue
 		}
+		if mod, ok := clientModules[n]; ok {
+			if out, err := exec.Command("go", "install", mod).CombinedOutput(); err == nil {
+				continue
+			} else if os.Getenv("CI") != "" {
+				t.Fatalf("go install %s: %v\n%s", mod, err, out)
+			}
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed", n)
+		}
+		t.Skipf("%s is not installed", n)
 	}
 }
 
@@ -207,6 +225,12 @@ func TestClientsLogIn(t *testing.T) {
 				t.Fatalf("crane digest: %q", d)
 			}
 			sh(t, w, docker, true, "crane", "--insecure", "pull", "--format", "oci", img, filepath.Join(w, "pulled"))
+			// The catalog shows dev only what dev may pull.
+			for _, repo := range strings.Fields(sh(t, w, docker, true, "crane", "--insecure", "catalog", R)) {
+				if !strings.HasPrefix(repo, "team/") {
+					t.Fatalf("dev's catalog lists %s", repo)
+				}
+			}
 
 			// oras: log in, push an artifact, pull it back.
 			art := R + "/team/oras-" + cred.mode + ":v1"
@@ -245,6 +269,20 @@ func TestClientsLogIn(t *testing.T) {
 				t.Fatalf("skopeo inspect: %s", insp)
 			}
 		})
+	}
+
+	// Seen by the system administrator, the catalog holds more.
+	f.namespace("hidden", nil)
+	adminCfg := []string{"DOCKER_CONFIG=" + filepath.Join(t.TempDir(), "docker")}
+	sh(t, dataDir, adminCfg, true, "crane", "auth", "login", R, "-u", "admin", "-p", e2eAdminPassword)
+	sh(t, dataDir, adminCfg, true, "crane", "--insecure", "copy", R+"/team/crane-password:v1", R+"/hidden/app:v1")
+	if cat := sh(t, dataDir, adminCfg, true, "crane", "--insecure", "catalog", R); !strings.Contains(cat, "hidden/app") {
+		t.Fatalf("admin's catalog lacks hidden/app:\n%s", cat)
+	}
+	devCfg := []string{"DOCKER_CONFIG=" + filepath.Join(t.TempDir(), "docker")}
+	sh(t, dataDir, devCfg, true, "crane", "auth", "login", R, "-u", "dev", "-p", "dev-password")
+	if cat := sh(t, dataDir, devCfg, true, "crane", "--insecure", "catalog", R); strings.Contains(cat, "hidden/") || !strings.Contains(cat, "team/") {
+		t.Fatalf("dev's catalog:\n%s", cat)
 	}
 
 	t.Run("read-only token", func(t *testing.T) {
@@ -291,5 +329,39 @@ func (f *accessFixture) audit(q meta.AuditQuery) []meta.AuditEvent {
 			return ev
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGeneratedAdminPassword: without WHARF_ADMIN_PASSWORD the first start
+// prints a generated password once, it logs in, and a restart prints none.
+func TestGeneratedAdminPassword(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startWharf(t, dataDir, "WHARF_AUTH_ENABLED=true")
+	m := regexp.MustCompile(`user=admin password=(\S+)`).FindStringSubmatch(p.log.String())
+	if m == nil {
+		t.Fatalf("no generated password in the log:\n%s", p.log)
+	}
+	ping := func(p *wharfProcess, password string) int {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+"/v2/", nil)
+		req.Header.Set("Authorization", auth.BasicAuthorization("admin", password))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := ping(p, m[1]); s != http.StatusOK {
+		t.Fatalf("the printed password: %d", s)
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := startWharf(t, dataDir, "WHARF_AUTH_ENABLED=true", "WHARF_ADMIN_PASSWORD=ignored-now")
+	if strings.Contains(p2.log.String(), "password=") {
+		t.Fatalf("a restart printed a password:\n%s", p2.log)
+	}
+	if s := ping(p2, m[1]); s != http.StatusOK {
+		t.Fatalf("the first password after a restart: %d", s)
 	}
 }

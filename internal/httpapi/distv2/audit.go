@@ -12,8 +12,9 @@ import (
 // (manifest or blob DELETE) in the audit log, whether it succeeded, was
 // denied or failed. A 401 is not recorded: it is the first step of every
 // Docker client's token flow, not an event; failed logins are recorded where
-// they happen.
-func (h *Handler) audit(r *http.Request, rt route, err error) {
+// they happen. A push or pull by tag records the manifest's digest as the
+// detail, so the log says which image a tag named at the time.
+func (h *Handler) audit(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	var action string
 	switch {
 	case rt.kind == RouteManifest && r.Method == http.MethodGet:
@@ -30,6 +31,9 @@ func (h *Handler) audit(r *http.Request, rt route, err error) {
 		return
 	}
 	e := meta.AuditEvent{Actor: c.Principal.String(), Client: c.Client, Action: action, Target: target(rt), Result: "ok"}
+	if err == nil && action != "delete" {
+		e.Detail = w.Header().Get("Docker-Content-Digest")
+	}
 	if err != nil {
 		ae := apierr.From(err)
 		switch ae.Code {

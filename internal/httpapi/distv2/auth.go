@@ -35,10 +35,14 @@ func (e *authError) Error() string { return e.err.Error() }
 func (e *authError) Unwrap() error { return e.err }
 
 // needed returns the actions a request needs on its repository; none for
-// the ping and the catalog, which need only a caller who authenticated.
+// the ping and the catalog, which need only a caller who authenticated. A
+// route it does not know needs an action nobody holds, so a route added
+// without a line here is closed rather than open.
 func needed(rt route, method string) []auth.Action {
 	pull := []auth.Action{auth.ActionPull}
 	switch rt.kind {
+	case RoutePing, RouteCatalog:
+		return nil
 	case RouteTags, RouteReferrers:
 		return pull
 	case RouteManifest:
@@ -57,8 +61,11 @@ func needed(rt route, method string) []auth.Action {
 	case RouteUpload:
 		return []auth.Action{auth.ActionPush}
 	}
-	return nil
+	return []auth.Action{actionUnknown}
 }
+
+// actionUnknown is not an action any role or scope grants.
+const actionUnknown auth.Action = "unknown-route"
 
 // authenticate establishes the caller of r and checks it may do what the
 // route needs. It returns the request with the caller in its context.

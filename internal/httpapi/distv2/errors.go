@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // retryAfterSeconds is the Retry-After of a 503: about what a store restart
@@ -33,6 +34,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return // the client went away; nobody is listening
 	}
 	e := apierr.From(err)
+	if e.Code == apierr.Unknown && errors.Is(err, meta.ErrUnavailable) {
+		// From the access service, which returns store errors as they are.
+		e = &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	}
 	if e.Code.Status >= 500 {
 		h.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -124,10 +124,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.access != nil && rt.kind != RouteUnknown {
 		if r, err = h.authenticate(r, rt); err != nil {
 			h.writeError(w, r, err)
-			h.audit(r, rt, err)
+			h.audit(w, r, rt, err)
 			return
 		}
-		defer func() { h.audit(r, rt, err) }()
+		defer func() { h.audit(w, r, rt, err) }()
 	}
 	switch rt.kind {
 	case RoutePing:

@@ -201,3 +201,78 @@ func TestImportHtpasswd(t *testing.T) {
 		t.Error("import not audited")
 	}
 }
+
+// TestOpenAPIDocument checks the document holds together: every path
+// parameter is declared, every operation answers something, and every
+// $ref names a component that exists.
+func TestOpenAPIDocument(t *testing.T) {
+	b, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	declared := func(list any) map[string]bool {
+		out := map[string]bool{}
+		ps, _ := list.([]any)
+		for _, p := range ps {
+			m := p.(map[string]any)
+			if m["in"] == "path" {
+				out[m["name"].(string)] = true
+			}
+		}
+		return out
+	}
+	for path, item := range doc["paths"].(map[string]any) {
+		ops := item.(map[string]any)
+		shared := declared(ops["parameters"])
+		for method, op := range ops {
+			if method == "parameters" {
+				continue
+			}
+			o := op.(map[string]any)
+			own := declared(o["parameters"])
+			for _, seg := range strings.Split(path, "/") {
+				if name, ok := strings.CutPrefix(seg, "{"); ok {
+					name = strings.TrimSuffix(name, "}")
+					if !shared[name] && !own[name] {
+						t.Errorf("%s %s: path parameter %s not declared", method, path, name)
+					}
+				}
+			}
+			if rs, _ := o["responses"].(map[string]any); len(rs) == 0 {
+				t.Errorf("%s %s: no responses", method, path)
+			}
+			if s, _ := o["summary"].(string); s == "" {
+				t.Errorf("%s %s: no summary", method, path)
+			}
+		}
+	}
+	// Every $ref resolves.
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				node := any(doc)
+				for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					m, _ := node.(map[string]any)
+					node = m[part]
+				}
+				if node == nil {
+					t.Errorf("$ref %s resolves to nothing", ref)
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+}

@@ -47,8 +47,8 @@ type Options struct {
 	// Registry lists and deletes repositories, tags and manifests.
 	Registry *registry.Registry
 	// Authenticate establishes who made a request; nil turns every route
-	// but the OpenAPI document off. An error refuses it: 401,
-	// or 429 when the error is an *apierr.Error of [apierr.TooManyRequests].
+	// but the OpenAPI document off. An error refuses it: an *apierr.Error
+	// as it is (429, 503, 500), any other error as 401.
 	// A request without credentials should give the anonymous principal.
 	Authenticate func(*http.Request) (auth.Principal, error)
 	// Decide returns which of want p may take on repo, from the namespace's
@@ -149,7 +149,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	pr, err := h.opts.Authenticate(r)
 	if err != nil {
-		if !apierr.Is(err, apierr.TooManyRequests) && !apierr.Is(err, apierr.Unavailable) {
+		var ae *apierr.Error
+		if !errors.As(err, &ae) {
 			err = &apierr.Error{Code: apierr.Unauthorized, Message: "authentication failed", Err: err}
 		}
 		writeProblem(w, r, err, h.log)

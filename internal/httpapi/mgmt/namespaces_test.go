@@ -49,23 +49,24 @@ func TestRoles(t *testing.T) {
 		"admintoken":      {"get namespace", "list members", "list tags"}, // admin's token scoped team/*:pull
 	}
 	hidden := map[string]bool{"outsider": true}
+	// The ops run in order on one registry per caller: each leaves what the
+	// next needs (the tag is deleted after it is listed, the namespace last).
 	for caller, can := range allowed {
 		t.Run(caller, func(t *testing.T) {
+			e := newEnv(t)
+			e.want(201, "root", "POST", "/api/v1/namespaces", mgmt.NamespaceCreate{Name: "team"}, nil)
+			for _, r := range auth.Roles() {
+				e.user("role-"+string(r), false)
+				e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/role-"+string(r), mgmt.MemberPut{Role: string(r)}, nil)
+			}
+			e.user("outsider", false)
+			e.user("victim", false)
+			e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/victim", mgmt.MemberPut{Role: "developer"}, nil)
+			e.principals["robot"] = auth.Principal{Kind: auth.KindRobot, Name: "team+bot", Owner: "team",
+				Scopes: auth.ScopeSet{{Pattern: "team/*", Actions: []auth.Action{auth.ActionPull, auth.ActionDelete}}}}
+			e.token("admintoken", "role-admin", false, "team/*:pull")
+			e.push("team/app", "v1")
 			for _, o := range ops {
-				e := newEnv(t)
-				e.want(201, "root", "POST", "/api/v1/namespaces", mgmt.NamespaceCreate{Name: "team"}, nil)
-				for _, r := range auth.Roles() {
-					e.user("role-"+string(r), false)
-					e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/role-"+string(r), mgmt.MemberPut{Role: string(r)}, nil)
-				}
-				e.user("outsider", false)
-				e.user("victim", false)
-				e.want(200, "root", "PUT", "/api/v1/namespaces/team/members/victim", mgmt.MemberPut{Role: "developer"}, nil)
-				e.principals["robot"] = auth.Principal{Kind: auth.KindRobot, Name: "team+bot", Owner: "team",
-					Scopes: auth.ScopeSet{{Pattern: "team/*", Actions: []auth.Action{auth.ActionPull, auth.ActionDelete}}}}
-				e.token("admintoken", "role-admin", false, "team/*:pull")
-				e.push("team/app", "v1")
-
 				want := http.StatusForbidden
 				if can != nil && (can[0] == all || contains(can, o.name)) {
 					want = o.ok
@@ -137,6 +138,14 @@ func TestNamespaces(t *testing.T) {
 	if m.Role != "admin" || m.User != "alice" {
 		t.Errorf("member %+v", m)
 	}
+	var ms mgmt.List[mgmt.Member]
+	e.want(200, "alice", "GET", "/api/v1/users/alice/memberships", nil, &ms)
+	if len(ms.Items) != 1 || ms.Items[0].Namespace != "team-a" || ms.Items[0].Role != "admin" {
+		t.Errorf("memberships of alice: %+v", ms)
+	}
+	e.want(200, "root", "GET", "/api/v1/users/alice/memberships", nil, nil)
+	e.want(403, "alice", "GET", "/api/v1/users/root/memberships", nil, nil)
+	e.want(404, "root", "GET", "/api/v1/users/nobody/memberships", nil, nil)
 	var me mgmt.Me
 	e.want(200, "alice", "GET", "/api/v1/me", nil, &me)
 	if len(me.Memberships) != 1 || me.Memberships[0].Role != "admin" {

@@ -2,9 +2,12 @@ package mgmt
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 )
@@ -25,6 +28,22 @@ type Problem struct {
 // lower case, follows it.
 const ProblemType = "urn:wharf:problem:"
 
+// RetryError is a refusal the client may retry after a while: a login
+// lockout. writeProblem sends After as Retry-After.
+type RetryError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the refusal.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// unavailableRetryAfter is the Retry-After of a 503, as on /v2: about what
+// a store restart or failover takes.
+const unavailableRetryAfter = "5"
+
 // writeProblem writes err as problem JSON: an *apierr.Error as it is, any
 // other error as 500 with its text kept for the log alone.
 func writeProblem(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
@@ -35,6 +54,13 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error, log *slog.L
 	if e.Code == apierr.Unauthorized {
 		// Basic works for every client of this API, the CLI included.
 		w.Header().Set("WWW-Authenticate", `Basic realm="wharf"`)
+	}
+	var re *RetryError
+	switch {
+	case errors.As(err, &re) && re.After > 0:
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((re.After+time.Second-1)/time.Second), 10))
+	case e.Code.Status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
 	p := Problem{
 		Type:     ProblemType + strings.ToLower(e.Code.Name),

@@ -30,6 +30,7 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/users/{user}", handler: (*Handler).getUser},
 	{method: http.MethodPatch, path: "/api/v1/users/{user}", handler: (*Handler).updateUser},
 	{method: http.MethodDelete, path: "/api/v1/users/{user}", handler: (*Handler).deleteUser},
+	{method: http.MethodGet, path: "/api/v1/users/{user}/memberships", handler: (*Handler).listMemberships},
 	{method: http.MethodGet, path: "/api/v1/users/{user}/tokens", handler: (*Handler).listTokens},
 	{method: http.MethodPost, path: "/api/v1/users/{user}/tokens", handler: (*Handler).createToken},
 	{method: http.MethodDelete, path: "/api/v1/users/{user}/tokens/{id}", handler: (*Handler).revokeToken},

@@ -194,6 +194,27 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c caller, p pa
 	return writeJSON(w, http.StatusOK, userOf(u))
 }
 
+// listMemberships answers which namespaces a user belongs to, and as what:
+// for the user, or a system administrator checking what someone may do.
+func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+	name := p["user"]
+	if !c.systemAdmin() && !c.self(name) {
+		return denied("reading the memberships of %s needs a system administrator or the user", name)
+	}
+	if _, err := h.opts.Access.User(r.Context(), name); err != nil {
+		return storeError(err, "user "+name)
+	}
+	ms, err := h.opts.Access.Memberships(r.Context(), name)
+	if err != nil {
+		return storeError(err, "memberships of "+name)
+	}
+	out := List[Member]{Items: []Member{}}
+	for _, m := range ms {
+		out.Items = append(out.Items, memberOf(m))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
 // UserUpdate is the body of PATCH /users/{user}; absent fields keep their
 // value.
 type UserUpdate struct {

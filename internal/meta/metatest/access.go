@@ -32,11 +32,14 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"Tokens", testTokens},
 		{"TokenConflicts", testTokenConflicts},
 		{"TokenLifecycle", testTokenLifecycle},
+		{"PruneTokens", testPruneTokens},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteNamespaceCascades", testDeleteNamespaceCascades},
 		{"SigningKeys", testSigningKeys},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
+		{"PruneAudit", testPruneAudit},
+		{"AppendAuditBatch", testAppendAuditBatch},
 		{"ConcurrentAccess", testConcurrentAccess},
 	}
 	for _, tt := range tests {
@@ -472,4 +475,37 @@ func testSigningKeys(t *testing.T, a meta.Access) {
 	ks, _ = a.SigningKeys(ctx)
 	k1.RetiredAt = at(30)
 	wantDiff(t, "keys after retiring k1", []meta.SigningKey{k1, k2}, ks)
+}
+
+func testPruneTokens(t *testing.T, a meta.Access) {
+	ctx := t.Context()
+	createUsers(t, a, "alice")
+	expired := newToken(meta.TokenRefresh, "alice", "expired")
+	expired.ExpiresAt = at(10)
+	revoked := newToken(meta.TokenPersonal, "alice", "revoked")
+	revoked.RevokedAt = at(10)
+	fresh := newToken(meta.TokenPersonal, "alice", "recently-revoked")
+	fresh.RevokedAt = at(30)
+	forever := newToken(meta.TokenPersonal, "alice", "forever")
+	forever.ExpiresAt = time.Time{}
+	live := newToken(meta.TokenPersonal, "alice", "live") // expires at(3600)
+	for _, tok := range []meta.Token{expired, revoked, fresh, forever, live} {
+		createToken(t, a, tok)
+	}
+	n, err := a.PruneTokens(ctx, at(20))
+	must(t, "PruneTokens", err)
+	if n != 2 {
+		t.Errorf("PruneTokens removed %d tokens, want 2", n)
+	}
+	for _, tok := range []meta.Token{expired, revoked} {
+		_, err := a.Token(ctx, tok.ID)
+		wantErr(t, "pruned token "+tok.Name, err, meta.ErrNotFound)
+	}
+	for _, tok := range []meta.Token{fresh, forever, live} {
+		_, err := a.Token(ctx, tok.ID)
+		must(t, "kept token "+tok.Name, err)
+	}
+	if n, _ := a.PruneTokens(ctx, at(20)); n != 0 {
+		t.Errorf("a second prune removed %d", n)
+	}
 }

@@ -187,3 +187,42 @@ func testConcurrentAccess(t *testing.T, a meta.Access) {
 		t.Errorf("%d racing appends gave %d events with %d distinct IDs", n*5, len(es), len(seen))
 	}
 }
+
+func testPruneAudit(t *testing.T, a meta.Access) {
+	ctx := t.Context()
+	for i := range 10 {
+		must(t, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{At: at(i), Actor: "a", Action: "pull", Target: fmt.Sprint(i), Result: "ok"}))
+	}
+	n, err := a.PruneAudit(ctx, at(4))
+	must(t, "PruneAudit", err)
+	if n != 4 {
+		t.Errorf("PruneAudit removed %d events, want 4", n)
+	}
+	es, err := a.Audit(ctx, meta.AuditQuery{})
+	must(t, "Audit", err)
+	if len(es) != 6 || es[len(es)-1].Target != "4" {
+		t.Errorf("after pruning, %d events, oldest %+v", len(es), es[len(es)-1])
+	}
+}
+
+// testAppendAuditBatch appends many events in one call: all are recorded,
+// in order, and an empty call records nothing.
+func testAppendAuditBatch(t *testing.T, a meta.Access) {
+	ctx := t.Context()
+	must(t, "AppendAudit of nothing", a.AppendAudit(ctx))
+	var batch []meta.AuditEvent
+	for i := range 50 {
+		batch = append(batch, meta.AuditEvent{At: at(i), Actor: "user:alice", Client: "::1", Action: "pull", Target: fmt.Sprint(i), Result: "ok"})
+	}
+	must(t, "AppendAudit batch", a.AppendAudit(ctx, batch...))
+	es, err := a.Audit(ctx, meta.AuditQuery{N: 1000})
+	must(t, "Audit", err)
+	if len(es) != 50 {
+		t.Fatalf("a batch of 50 recorded %d events", len(es))
+	}
+	for i, e := range es {
+		if want := fmt.Sprint(49 - i); e.Target != want {
+			t.Fatalf("event %d of the batch, newest first, is %s, want %s", i, e.Target, want)
+		}
+	}
+}

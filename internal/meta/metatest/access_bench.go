@@ -50,6 +50,15 @@ func BenchAccess(b *testing.B, newAccess func(testing.TB) meta.Access) {
 			must(b, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{Actor: "user:bench", Action: "pull", Target: "team/app:v1", Result: "ok"}))
 		}
 	})
+	b.Run("AppendAudit100", func(b *testing.B) {
+		batch := make([]meta.AuditEvent, 100)
+		for i := range batch {
+			batch[i] = meta.AuditEvent{Actor: "user:bench", Action: "pull", Target: "team/app:v1", Result: "ok"}
+		}
+		for b.Loop() {
+			must(b, "AppendAudit", a.AppendAudit(ctx, batch...))
+		}
+	})
 	b.Run("AuditByActor", func(b *testing.B) {
 		for b.Loop() {
 			es, err := a.Audit(ctx, meta.AuditQuery{Actor: "user:user042", N: 50})

@@ -359,6 +359,24 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.change(ctx, "delete token "+id, `DELETE FROM tokens WHERE id = $1`, id)
 }
 
+// PruneTokens deletes the tokens that expired or were revoked before before.
+func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE expires_at < $1 OR revoked_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune tokens: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// PruneAudit deletes the audit events that happened before before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 func scanSigningKey(row pgx.Row) (meta.SigningKey, error) {
 	var k meta.SigningKey
 	var retired *time.Time
@@ -395,12 +413,28 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		`UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1) WHERE id = $2`, timestamp(at), id)
 }
 
-// AppendAudit records e; the database assigns its ID.
-func (s *Store) AppendAudit(ctx context.Context, e meta.AuditEvent) error {
-	_, err := s.exec(ctx, `INSERT INTO audit_events (at, actor, client, action, target, result, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, timestamp(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+// AppendAudit records events in one transaction, sent as one batch; the
+// database assigns their IDs.
+func (s *Store) AppendAudit(ctx context.Context, events ...meta.AuditEvent) error {
+	const q = `INSERT INTO audit_events (at, actor, client, action, target, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	var err error
+	switch len(events) {
+	case 0:
+		return nil
+	case 1:
+		e := events[0]
+		_, err = s.pool.Exec(ctx, q, timestamp(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+	default:
+		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			var b pgx.Batch
+			for _, e := range events {
+				b.Queue(q, timestamp(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+			}
+			return tx.SendBatch(ctx, &b).Close()
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("append audit event %s: %w", e.Action, err)
+		return fmt.Errorf("append %d audit events: %w", len(events), unavailable(err))
 	}
 	return nil
 }

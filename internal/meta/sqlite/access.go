@@ -361,6 +361,27 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.change(ctx, "delete token "+id, `DELETE FROM tokens WHERE id = ?`, id)
 }
 
+// PruneTokens deletes the tokens that expired or were revoked before before.
+func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune tokens",
+		`DELETE FROM tokens WHERE expires_at < ? OR revoked_at < ?`, before.UnixNano(), before.UnixNano())
+}
+
+// PruneAudit deletes the audit events that happened before before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int, error) {
+	return s.prune(ctx, "prune audit log", `DELETE FROM audit_events WHERE at < ?`, before.UnixNano())
+}
+
+// prune runs a DELETE and returns how many rows it removed.
+func (s *Store) prune(ctx context.Context, what, query string, args ...any) (int, error) {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, unavailable(err))
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // SigningKeys lists every signing key, retired or not, oldest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]meta.SigningKey, error) {
 	ks, err := queryAll(ctx, s.readers, scanSigningKey,
@@ -398,12 +419,40 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		`UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?) WHERE id = ?`, toNanos(at), id)
 }
 
-// AppendAudit records e; the database assigns its ID.
-func (s *Store) AppendAudit(ctx context.Context, e meta.AuditEvent) error {
-	_, err := s.exec(ctx, `INSERT INTO audit_events (at, actor, client, action, target, result, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+// qAppendAudit inserts one audit event.
+const qAppendAudit = `INSERT INTO audit_events (at, actor, client, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// AppendAudit records events in one transaction; the database assigns
+// their IDs.
+func (s *Store) AppendAudit(ctx context.Context, events ...meta.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	err := func() error {
+		if len(events) == 1 {
+			e := events[0]
+			_, err := s.writer.ExecContext(ctx, qAppendAudit, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail)
+			return err
+		}
+		tx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() // a no-op after Commit
+		stmt, err := tx.PrepareContext(ctx, qAppendAudit)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			if _, err := stmt.ExecContext(ctx, toNanos(e.At), e.Actor, e.Client, e.Action, e.Target, e.Result, e.Detail); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
 	if err != nil {
-		return fmt.Errorf("append audit event %s: %w", e.Action, err)
+		return fmt.Errorf("append %d audit events: %w", len(events), unavailable(err))
 	}
 	return nil
 }
