@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -27,6 +28,7 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	cfg.Auth.Enabled = true
 	cfg.Auth.BcryptCost = 4
 	cfg.AdminPassword = "lifecycle-test-pw"
+	cfg.Retention.Interval = 100 * time.Millisecond // the scheduled run, checked at the end
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +158,30 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	}
 	if _, err := policy("", "retention", "frobnicate"); err != errPolicyUsage {
 		t.Errorf("unknown subcommand: %v", err)
+	}
+
+	// The scheduled run applies a policy that no longer keeps latest.
+	if _, err := policy("", "retention", "delete", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy(`{"scope":"team","keep":["v1"]}`, "retention", "add", "-"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := do("GET", "/v2/team/app/manifests/latest", nil)
+		if code == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("latest is still there (%d) 10s after a policy dropped it", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := do("GET", "/v2/team/app/manifests/v1", nil); code != 200 {
+		t.Errorf("v1, kept and immutable: %d", code)
+	}
+	if _, b := do("GET", "/metrics", nil); !strings.Contains(string(b), `wharf_retention_deletions_total{kind="tag"} 1`) {
+		t.Error("metrics do not count the retention deletion")
 	}
 }
