@@ -181,6 +181,17 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	if code, _ := do("GET", "/v2/team/app/manifests/v1", nil); code != 200 {
 		t.Errorf("v1, kept and immutable: %d", code)
 	}
+	// The run writes its audit events just after it deletes.
+	for {
+		_, b := do("GET", "/api/v1/audit?action=retention.delete", nil)
+		if strings.Contains(string(b), `"1 tags and 1 manifests deleted by retention policies"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled deletion is not audited: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if _, b := do("GET", "/metrics", nil); !strings.Contains(string(b), `wharf_retention_deletions_total{kind="tag"} 1`) {
 		t.Error("metrics do not count the retention deletion")
 	}
