@@ -86,6 +86,9 @@ type InventoryManifest struct {
 	Size      int64
 	CreatedAt time.Time
 	PulledAt  time.Time // zero if never pulled
+	// UntaggedAt is when a tag last stopped naming the manifest (deleted
+	// or moved away); zero if none ever did.
+	UntaggedAt time.Time
 }
 
 // LifecycleReader is the read half of the lifecycle records: immutability

@@ -56,8 +56,7 @@ func Evaluate(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 		if tagged[m.Digest] || len(parents[m.Digest]) > 0 || manifests[m.Subject] != nil {
 			continue
 		}
-		idle := now.Sub(laterOf(m.CreatedAt, m.PulledAt))
-		if untaggedAfter == 0 || idle <= time.Duration(untaggedAfter) {
+		if untaggedAfter == 0 || idleFor(m, now) <= time.Duration(untaggedAfter) {
 			roots[m.Digest] = "untagged"
 		}
 	}
@@ -197,8 +196,13 @@ func whyGone(m Manifest, tagged map[string]bool, parents map[string][]string, ma
 	case len(parents[m.Digest]) > 0:
 		return fmt.Sprintf("listed only by %s, which is removed", strings.Join(parents[m.Digest], ", "))
 	}
-	idle := now.Sub(laterOf(m.CreatedAt, m.PulledAt)).Truncate(time.Second)
-	return fmt.Sprintf("untagged and neither pushed nor pulled for %s (more than %s)", idle, untaggedAfter)
+	return fmt.Sprintf("untagged, and neither pushed, pulled nor untagged for %s (more than %s)", idleFor(m, now).Truncate(time.Second), untaggedAfter)
+}
+
+// idleFor is how long ago untagged manifest m was last pushed, pulled or
+// left by a tag.
+func idleFor(m Manifest, now time.Time) time.Duration {
+	return now.Sub(laterOf(laterOf(m.CreatedAt, m.PulledAt), m.UntaggedAt))
 }
 
 func laterOf(a, b time.Time) time.Time {

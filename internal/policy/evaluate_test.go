@@ -190,6 +190,8 @@ func TestEvaluateUntagged(t *testing.T) {
 			{Digest: "tagged", CreatedAt: daysAgo(50)},
 			{Digest: "old", CreatedAt: daysAgo(10)},
 			{Digest: "old-but-pulled", CreatedAt: daysAgo(10), PulledAt: daysAgo(1)},
+			{Digest: "old-but-just-untagged", CreatedAt: daysAgo(100), UntaggedAt: daysAgo(2)},
+			{Digest: "old-untagged-long-ago", CreatedAt: daysAgo(100), UntaggedAt: daysAgo(8)},
 			{Digest: "young", CreatedAt: daysAgo(1)},
 			{Digest: "old-index", Children: []string{"old-child"}, CreatedAt: daysAgo(10)},
 			{Digest: "old-child", CreatedAt: daysAgo(1)},
@@ -199,7 +201,7 @@ func TestEvaluateUntagged(t *testing.T) {
 	}
 	week := Duration(7 * 24 * time.Hour)
 	p := Evaluate(r, []RetentionPolicy{{ID: 1, UntaggedAfter: week}, {ID: 2, UntaggedAfter: 4 * week}}, nil, now)
-	want := []string{"+kept", "-@old", "-@old-child", "-@old-index", "-@orphan-sig"}
+	want := []string{"+kept", "-@old", "-@old-child", "-@old-index", "-@old-untagged-long-ago", "-@orphan-sig"}
 	if diff := cmp.Diff(want, summary(p)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}

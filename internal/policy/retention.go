@@ -79,11 +79,12 @@ type Tag struct {
 
 // Manifest is a manifest as retention sees it.
 type Manifest struct {
-	Digest    string
-	Subject   string   // the manifest it refers to, "" if none
-	Children  []string // the manifests an index lists
-	CreatedAt time.Time
-	PulledAt  time.Time // zero if never pulled
+	Digest     string
+	Subject    string   // the manifest it refers to, "" if none
+	Children   []string // the manifests an index lists
+	CreatedAt  time.Time
+	PulledAt   time.Time // zero if never pulled
+	UntaggedAt time.Time // when a tag last left it; zero if none did
 }
 
 // Repository is what retention evaluates: one repository's tags and

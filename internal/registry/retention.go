@@ -364,7 +364,7 @@ func (r *Registry) evaluate(ctx context.Context, rd meta.Reader, repo string, po
 		pr.Tags = append(pr.Tags, policy.Tag{Name: t.Name, Digest: t.Digest.String(), PushedAt: t.UpdatedAt})
 	}
 	for _, m := range inv.Manifests {
-		pm := policy.Manifest{Digest: m.Digest.String(), Subject: m.Subject.String(), CreatedAt: m.CreatedAt, PulledAt: m.PulledAt}
+		pm := policy.Manifest{Digest: m.Digest.String(), Subject: m.Subject.String(), CreatedAt: m.CreatedAt, PulledAt: m.PulledAt, UntaggedAt: m.UntaggedAt}
 		for _, c := range m.Children {
 			pm.Children = append(pm.Children, c.String())
 		}

@@ -372,6 +372,40 @@ func testInventory(t *testing.T, s meta.Store) {
 	if diff := cmp.Diff(want, inv.Manifests, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("inventory manifests (-want +got):\n%s", diff)
 	}
+	// UntaggedAt: when a tag last left a manifest, by delete or move.
+	untaggedAt := func(d digest.Digest) time.Time {
+		t.Helper()
+		inv, err := s.Inventory(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range inv.Manifests {
+			if m.Digest == d {
+				return m.UntaggedAt
+			}
+		}
+		t.Fatalf("%s not in the inventory", d)
+		return time.Time{}
+	}
+	if got := untaggedAt(a.Digest); !got.IsZero() {
+		t.Errorf("UntaggedAt of a manifest never untagged: %v", got)
+	}
+	before := time.Now().Add(-time.Minute)
+	putTag(t, s, "r", "a-only", b.Digest) // moves away from a
+	if got := untaggedAt(a.Digest); got.Before(before) || got.After(time.Now().Add(time.Minute)) {
+		t.Errorf("UntaggedAt after the tag moved away: %v", got)
+	}
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteTag(ctx, "r", "a-only") })
+	if got := untaggedAt(b.Digest); got.Before(before) {
+		t.Errorf("UntaggedAt after the tag was deleted: %v", got)
+	}
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteManifest(ctx, "r", b.Digest) })
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutManifest(ctx, b) })
+	if got := untaggedAt(b.Digest); !got.IsZero() {
+		t.Errorf("UntaggedAt of a manifest pushed again: %v", got)
+	}
+	putTag(t, s, "r", "a-only", a.Digest)
+
 	names, err := s.ManifestTags(ctx, "r", idx.Digest)
 	if err != nil || !slices.Equal(names, []string{"latest", "v1"}) {
 		t.Errorf("ManifestTags = %v, %v", names, err)

@@ -53,9 +53,10 @@ const (
 
 	qInventoryTags = `SELECT t.name, t.manifest_digest, t.updated_at
 		FROM repositories r JOIN tags t ON t.repository_id = r.id WHERE r.name = $1 ORDER BY t.name`
-	qInventoryManifests = `SELECT m.digest, m.subject, m.size, m.created_at, p.pulled_at
+	qInventoryManifests = `SELECT m.digest, m.subject, m.size, m.created_at, p.pulled_at, u.untagged_at
 		FROM repositories r JOIN manifests m ON m.repository_id = r.id
 		LEFT JOIN manifest_pulls p ON p.repository_id = m.repository_id AND p.digest = m.digest
+		LEFT JOIN manifest_untagged u ON u.repository_id = m.repository_id AND u.digest = m.digest
 		WHERE r.name = $1 ORDER BY m.digest`
 	qInventoryChildren = `SELECT c.parent_digest, c.child_digest
 		FROM repositories r JOIN manifest_children c ON c.repository_id = r.id WHERE r.name = $1
@@ -271,13 +272,14 @@ func (r reads) Inventory(ctx context.Context, repo string) (meta.Inventory, erro
 		var m meta.InventoryManifest
 		var d string
 		var subject *string
-		var pulled *time.Time
-		err := row.Scan(&d, &subject, &m.Size, &m.CreatedAt, &pulled)
+		var pulled, untagged *time.Time
+		err := row.Scan(&d, &subject, &m.Size, &m.CreatedAt, &pulled, &untagged)
 		m.Digest, m.CreatedAt = digest.Digest(d), m.CreatedAt.UTC()
 		if subject != nil {
 			m.Subject = digest.Digest(*subject)
 		}
 		m.PulledAt = later(time.Time{}, pulled)
+		m.UntaggedAt = later(time.Time{}, untagged)
 		return m, err
 	})
 	if err != nil {

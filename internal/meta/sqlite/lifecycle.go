@@ -53,9 +53,10 @@ const (
 
 	qInventoryTags = `SELECT t.name, t.manifest_digest, t.updated_at
 		FROM repositories r JOIN tags t ON t.repository_id = r.id WHERE r.name = ? ORDER BY t.name`
-	qInventoryManifests = `SELECT m.digest, m.subject, m.size, m.created_at, COALESCE(p.pulled_at, 0)
+	qInventoryManifests = `SELECT m.digest, m.subject, m.size, m.created_at, COALESCE(p.pulled_at, 0), COALESCE(u.untagged_at, 0)
 		FROM repositories r JOIN manifests m ON m.repository_id = r.id
 		LEFT JOIN manifest_pulls p ON p.repository_id = m.repository_id AND p.digest = m.digest
+		LEFT JOIN manifest_untagged u ON u.repository_id = m.repository_id AND u.digest = m.digest
 		WHERE r.name = ? ORDER BY m.digest`
 	qInventoryChildren = `SELECT c.parent_digest, c.child_digest
 		FROM repositories r JOIN manifest_children c ON c.repository_id = r.id WHERE r.name = ?
@@ -333,8 +334,8 @@ func (r reads) Inventory(ctx context.Context, repo string) (meta.Inventory, erro
 	for rows.Next() {
 		var m meta.InventoryManifest
 		var subject sql.NullString
-		var created, pulled int64
-		if err := rows.Scan(&m.Digest, &subject, &m.Size, &created, &pulled); err != nil {
+		var created, pulled, untagged int64
+		if err := rows.Scan(&m.Digest, &subject, &m.Size, &created, &pulled, &untagged); err != nil {
 			rows.Close()
 			return fail(err)
 		}
@@ -342,6 +343,9 @@ func (r reads) Inventory(ctx context.Context, repo string) (meta.Inventory, erro
 		m.CreatedAt = fromNanos(created)
 		if pulled != 0 {
 			m.PulledAt = fromNanos(pulled)
+		}
+		if untagged != 0 {
+			m.UntaggedAt = fromNanos(untagged)
 		}
 		index[m.Digest] = len(inv.Manifests)
 		inv.Manifests = append(inv.Manifests, m)

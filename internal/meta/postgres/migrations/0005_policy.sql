@@ -129,3 +129,40 @@ CREATE TABLE manifest_pulls (
     FOREIGN KEY (repository_id, digest)
         REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 );
+
+-- manifest_untagged: when a tag last stopped naming each manifest (the tag
+-- deleted or moved away), so that "untagged for T" counts from then and not
+-- from the manifest's first push. No foreign key: the row may be written by
+-- a tag deleted in the cascade of its manifest's own delete; a row left
+-- behind is harmless and is replaced when the manifest is pushed again.
+CREATE TABLE manifest_untagged (
+    repository_id bigint      NOT NULL,
+    digest        text        COLLATE "C" NOT NULL,
+    untagged_at   timestamptz NOT NULL,
+    PRIMARY KEY (repository_id, digest)
+);
+
+CREATE FUNCTION untagged_tag() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.manifest_digest = NEW.manifest_digest THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO manifest_untagged (repository_id, digest, untagged_at)
+        VALUES (OLD.repository_id, OLD.manifest_digest, clock_timestamp())
+        ON CONFLICT (repository_id, digest) DO UPDATE SET untagged_at = excluded.untagged_at;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER untagged_tag AFTER DELETE OR UPDATE OF manifest_digest ON tags
+    FOR EACH ROW EXECUTE FUNCTION untagged_tag();
+
+CREATE FUNCTION untagged_manifest() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM manifest_untagged WHERE repository_id = NEW.repository_id AND digest = NEW.digest;
+    ELSE
+        DELETE FROM manifest_untagged WHERE repository_id = OLD.repository_id AND digest = OLD.digest;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER untagged_manifest AFTER INSERT OR DELETE ON manifests
+    FOR EACH ROW EXECUTE FUNCTION untagged_manifest();

@@ -105,3 +105,33 @@ CREATE TABLE manifest_pulls (
     FOREIGN KEY (repository_id, digest)
         REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
+
+-- manifest_untagged: when a tag last stopped naming each manifest (the tag
+-- deleted or moved away), so that "untagged for T" counts from then and not
+-- from the manifest's first push. No foreign key: the row may be written by
+-- a tag deleted in the cascade of its manifest's own delete; a row left
+-- behind is harmless and is replaced when the manifest is pushed again.
+CREATE TABLE manifest_untagged (
+    repository_id INTEGER NOT NULL,
+    digest        TEXT    NOT NULL,
+    untagged_at   INTEGER NOT NULL,
+    PRIMARY KEY (repository_id, digest)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER untagged_tag_deleted AFTER DELETE ON tags BEGIN
+    INSERT INTO manifest_untagged (repository_id, digest, untagged_at)
+    VALUES (OLD.repository_id, OLD.manifest_digest, CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET untagged_at = excluded.untagged_at;
+END;
+CREATE TRIGGER untagged_tag_moved AFTER UPDATE OF manifest_digest ON tags
+WHEN OLD.manifest_digest <> NEW.manifest_digest BEGIN
+    INSERT INTO manifest_untagged (repository_id, digest, untagged_at)
+    VALUES (OLD.repository_id, OLD.manifest_digest, CAST(unixepoch('subsec') * 1000000000 AS INTEGER))
+    ON CONFLICT (repository_id, digest) DO UPDATE SET untagged_at = excluded.untagged_at;
+END;
+CREATE TRIGGER untagged_manifest_put AFTER INSERT ON manifests BEGIN
+    DELETE FROM manifest_untagged WHERE repository_id = NEW.repository_id AND digest = NEW.digest;
+END;
+CREATE TRIGGER untagged_manifest_deleted AFTER DELETE ON manifests BEGIN
+    DELETE FROM manifest_untagged WHERE repository_id = OLD.repository_id AND digest = OLD.digest;
+END;
