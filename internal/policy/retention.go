@@ -23,8 +23,8 @@ type RetentionPolicy struct {
 	KeepWithin Duration `json:"keepWithin,omitempty"`
 	// Keep keeps every tag matching one of these patterns.
 	Keep []string `json:"keep,omitempty"`
-	// UntaggedAfter removes untagged manifests neither pushed nor pulled
-	// for this long; 0 leaves untagged manifests alone.
+	// UntaggedAfter removes untagged manifests neither pushed, pulled nor
+	// left by a tag for this long; 0 leaves untagged manifests alone.
 	UntaggedAfter Duration `json:"untaggedAfter,omitempty"`
 }
 
