@@ -15,8 +15,8 @@ import (
 // immutability rule are always kept. A manifest is kept while a kept tag
 // names it, an index that is kept lists it, or, for a referrer, its subject
 // is kept; an untagged manifest with neither parent nor subject in the
-// repository is kept until it has been idle (neither pushed, pulled nor left by a tag) for
-// UntaggedAfter.
+// repository is kept until it has been idle (neither pushed, pulled nor
+// left by a tag) for UntaggedAfter.
 //
 // Deletions come tags first, then manifests, each sorted, so a plan reads
 // the same every time.
