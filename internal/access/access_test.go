@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -591,6 +592,32 @@ func TestLongUserNames(t *testing.T) {
 		ev := f.audit(t, meta.AuditQuery{Action: "login", Result: "failed"})
 		if len(ev) == 0 || len(ev[0].Actor) > 200 {
 			t.Fatalf("audit actor of %d bytes", len(ev[0].Actor))
+		}
+	})
+}
+
+// TestAuditBurst: a burst of events far larger than one batch is written
+// whole and in order, and Close waits for the queue.
+func TestAuditBurst(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, nil)
+		ctx := context.Background()
+		const n = 1000
+		for i := range n {
+			f.svc.Audit(ctx, meta.AuditEvent{Actor: "user:burst", Action: "pull", Target: fmt.Sprintf("team/app:%04d", i), Result: "ok"})
+		}
+		f.svc.Close()
+		ev, err := f.store.Audit(ctx, meta.AuditQuery{Actor: "user:burst", N: 2 * n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev) != n {
+			t.Fatalf("%d events recorded, want %d", len(ev), n)
+		}
+		for i, e := range ev { // newest first
+			if want := fmt.Sprintf("team/app:%04d", n-1-i); e.Target != want {
+				t.Fatalf("event %d is %s, want %s", i, e.Target, want)
+			}
 		}
 	})
 }

@@ -11,7 +11,8 @@ import (
 
 // auditQueue bounds the audit events waiting to be written. Pulls are
 // audited, and a pull must not wait for a database write, so events are
-// written by one goroutine behind a queue. When the queue is full (the
+// written by one goroutine behind a queue, as many as are waiting (up to
+// auditBatch) in one transaction. When the queue is full (the
 // store is down or far behind) new events are dropped and counted in the
 // log, rather than stall the requests they describe.
 const auditQueue = 4096
@@ -34,14 +35,32 @@ func newAuditor(store meta.Access, log *slog.Logger) *auditor {
 	return a
 }
 
+// auditBatch bounds the events written in one transaction: under load
+// (a fleet pulling) one write carries many pulls.
+const auditBatch = 256
+
 func (a *auditor) run() {
 	defer close(a.done)
+	batch := make([]meta.AuditEvent, 0, auditBatch)
 	for e := range a.q {
+		batch = append(batch[:0], e)
+	drain:
+		for len(batch) < auditBatch {
+			select {
+			case e, ok := <-a.q:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := a.store.AppendAudit(ctx, e)
+		err := a.store.AppendAudit(ctx, batch...)
 		cancel()
 		if err != nil {
-			a.log.Warn("audit event not recorded", "action", e.Action, "actor", e.Actor, "target", e.Target, "result", e.Result, "err", err)
+			a.log.Warn("audit events not recorded", "events", len(batch), "first_action", batch[0].Action, "first_actor", batch[0].Actor, "err", err)
 		}
 	}
 }

@@ -36,6 +36,8 @@ type keyRing struct {
 	// never rotates by itself.
 	lifetime time.Duration
 
+	reloading sync.Mutex // one reread (and rotation) at a time
+
 	mu       sync.Mutex
 	signer   *auth.Issuer
 	verifier *auth.Verifier
@@ -163,7 +165,17 @@ func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.V
 	k.mu.Lock()
 	age := k.now().Sub(k.loadedAt)
 	k.mu.Unlock()
-	if age >= keyReload || (soon && age >= keyRetry) {
+	// Requests that find the keys stale while another reread is running go
+	// on with the keys in hand rather than queue up behind it.
+	stale := func(age time.Duration) bool { return age >= keyReload || (soon && age >= keyRetry) }
+	if stale(age) && k.reloading.TryLock() {
+		defer k.reloading.Unlock()
+		k.mu.Lock()
+		age = k.now().Sub(k.loadedAt) // another reread may have just finished
+		k.mu.Unlock()
+		if !stale(age) {
+			return k.keys()
+		}
 		if err := k.rotateIfDue(ctx); err != nil {
 			k.log.WarnContext(ctx, "rotating the signing key failed", "err", err)
 		}
@@ -174,6 +186,10 @@ func (k *keyRing) current(ctx context.Context, soon bool) (*auth.Issuer, *auth.V
 			k.mu.Unlock()
 		}
 	}
+	return k.keys()
+}
+
+func (k *keyRing) keys() (*auth.Issuer, *auth.Verifier) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.signer, k.verifier

@@ -15,6 +15,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 )
 
@@ -26,13 +27,18 @@ const adminPassword = "admin-password"
 type authRegistry struct {
 	*testRegistry
 	cfg   config.Config
-	store *sqlite.Store
+	store meta.Access
 }
 
+// newAuthRegistry is an authRegistry over the default backends (fs+sqlite).
 func newAuthRegistry(t *testing.T, mod func(*config.Config)) *authRegistry {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	return newAuthRegistryOn(t, backends(t)[0], mod)
+}
+
+func newAuthRegistryOn(t *testing.T, b backend, mod func(*config.Config)) *authRegistry {
+	t.Helper()
+	cfg := newConfig(t, b)
 	cfg.Auth.Enabled = true
 	cfg.Auth.BcryptCost = 4
 	cfg.AdminPassword = adminPassword
@@ -41,7 +47,16 @@ func newAuthRegistry(t *testing.T, mod func(*config.Config)) *authRegistry {
 	}
 	cfg.Resolve()
 	tr := openTestRegistry(t, cfg)
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: cfg.Database.SQLite.Path})
+	var st interface {
+		meta.Access
+		Close() error
+	}
+	var err error
+	if cfg.Database.Driver == "postgres" {
+		st, err = postgres.Open(context.Background(), postgres.Options{URL: cfg.Database.Postgres.URL})
+	} else {
+		st, err = sqlite.Open(context.Background(), sqlite.Options{Path: cfg.Database.SQLite.Path})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,11 @@ type roleFixture struct {
 }
 
 func newRoleFixture(t *testing.T) *roleFixture {
-	ar := newAuthRegistry(t, nil)
+	return newRoleFixtureOn(t, backends(t)[0])
+}
+
+func newRoleFixtureOn(t *testing.T, b backend) *roleFixture {
+	ar := newAuthRegistryOn(t, b, nil)
 	f := &roleFixture{authRegistry: ar, creds: map[string][2]string{}}
 	f.admin = &client{tr: ar.testRegistry, user: "admin", secret: adminPassword}
 	for _, u := range []string{"alice", "mark", "dev", "cindy", "rita", "nora"} {
@@ -116,9 +120,13 @@ func (f *roleFixture) manifestOf(repo string) digest.Digest {
 
 // TestRoleTable runs every operation as every kind of principal, with Basic
 // credentials on /v2 and through the token flow, on a private and a public
-// namespace, and checks each is allowed exactly when the model says.
+// namespace, and checks each is allowed exactly when the model says; on
+// every backend.
 func TestRoleTable(t *testing.T) {
-	f := newRoleFixture(t)
+	eachBackend(t, func(t *testing.T, b backend) { roleTable(t, newRoleFixtureOn(t, b)) })
+}
+
+func roleTable(t *testing.T, f *roleFixture) {
 	const (
 		pull = 1 << iota
 		push

@@ -132,7 +132,7 @@ func partsOf(id string) string {
 
 // appendTo appends r to upload id at offset after the parts of its last
 // successful Append, and records the new parts if it succeeds.
-func appendTo(s content.Store, ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func appendTo(ctx context.Context, s content.Store, id string, offset int64, r io.Reader) (int64, error) {
 	n, parts, err := s.Append(ctx, id, offset, partsOf(id), r)
 	if err == nil {
 		acked.Store(id, parts)
@@ -142,7 +142,7 @@ func appendTo(s content.Store, ctx context.Context, id string, offset int64, r i
 
 func appendChunk(tb testing.TB, s content.Store, id string, offset int64, data []byte) {
 	tb.Helper()
-	n, err := appendTo(s, tb.Context(), id, offset, bytes.NewReader(data))
+	n, err := appendTo(tb.Context(), s, id, offset, bytes.NewReader(data))
 	if err != nil {
 		tb.Fatalf("append %d bytes to upload %s at %d: %v", len(data), id, offset, err)
 	}
@@ -394,7 +394,7 @@ func testAppendChunks(t *testing.T, s content.Store) {
 	for i, size := range []int{0, 1, 7, 0, 64<<10 + 1, mib + 5, 3, 2*mib + 11, 100} {
 		chunk := randomBytes(size)
 		r := readers[i%len(readers)](bytes.NewReader(chunk))
-		n, err := appendTo(s, t.Context(), id, int64(len(all)), r)
+		n, err := appendTo(t.Context(), s, id, int64(len(all)), r)
 		if err != nil || n != int64(size) {
 			t.Fatalf("chunk %d: Append %d bytes at %d = %d, %v", i, size, len(all), n, err)
 		}
@@ -413,13 +413,13 @@ func testAppendPastEnd(t *testing.T, s content.Store) {
 	id, data := UploadID(), randomBytes(10)
 	appendChunk(t, s, id, 0, data)
 	for _, offset := range []int64{11, 1000, -1} {
-		_, err := appendTo(s, ctx, id, offset, bytes.NewReader([]byte("xyz")))
+		_, err := appendTo(ctx, s, id, offset, bytes.NewReader([]byte("xyz")))
 		wantErr(t, fmt.Sprintf("Append at %d to a 10-byte upload", offset), err, content.ErrOffset)
 	}
 	equalBytes(t, "upload after refused Appends", readUpload(t, s, id, 0), data)
 
 	missing := UploadID()
-	_, err := appendTo(s, ctx, missing, 5, bytes.NewReader([]byte("xyz")))
+	_, err := appendTo(ctx, s, missing, 5, bytes.NewReader([]byte("xyz")))
 	wantErr(t, "Append at 5 to a missing upload", err, content.ErrOffset)
 	wantGone(t, s, missing)
 }
@@ -560,7 +560,7 @@ func testAbort(t *testing.T, s content.Store) {
 		}
 	}
 	wantGone(t, s, id)
-	_, err := appendTo(s, ctx, id, 100, bytes.NewReader([]byte("x")))
+	_, err := appendTo(ctx, s, id, 100, bytes.NewReader([]byte("x")))
 	wantErr(t, "Append after Abort at the old offset", err, content.ErrOffset)
 	if err := s.Abort(ctx, UploadID()); err != nil {
 		t.Errorf("abort of an upload never made: %v", err)
@@ -609,7 +609,7 @@ func testConcurrentAppends(t *testing.T, s content.Store) {
 			id := UploadID()
 			for _, size := range []int{w * 1000, 1, 200<<10 + w, 0, 7} {
 				chunk := randomBytes(size)
-				n, err := appendTo(s, t.Context(), id, int64(len(want[w])), bytes.NewReader(chunk))
+				n, err := appendTo(t.Context(), s, id, int64(len(want[w])), bytes.NewReader(chunk))
 				if err != nil || n != int64(len(chunk)) {
 					t.Errorf("upload %s: Append %d bytes = %d, %v", id, len(chunk), n, err)
 					return
@@ -728,19 +728,19 @@ func testCancel(t *testing.T, s content.Store) {
 		{"cancelled before Append", func(id string, offset int64) error {
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()
-			_, err := appendTo(s, ctx, id, offset, bytes.NewReader(randomBytes(1000)))
+			_, err := appendTo(ctx, s, id, offset, bytes.NewReader(randomBytes(1000)))
 			return err
 		}, context.Canceled},
 		{"cancelled during Append", func(id string, offset int64) error {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			r := &cancellingReader{data: randomBytes(mib), after: 128 << 10, cancel: cancel}
-			_, err := appendTo(s, ctx, id, offset, r)
+			_, err := appendTo(ctx, s, id, offset, r)
 			return err
 		}, context.Canceled},
 		{"body fails during Append", func(id string, offset int64) error {
 			r := io.MultiReader(bytes.NewReader(randomBytes(200<<10)), iotest.ErrReader(broken))
-			_, err := appendTo(s, t.Context(), id, offset, r)
+			_, err := appendTo(t.Context(), s, id, offset, r)
 			return err
 		}, broken},
 	}

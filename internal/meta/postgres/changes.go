@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,13 +24,24 @@ const (
 	watchRetryMax = 5 * time.Second
 )
 
+// A listening connection that has been quiet for watchQuiet is pinged, and
+// dropped if the ping takes over watchPingTimeout: a connection whose peer
+// vanished without a word (a partition, a dead NAT entry) would otherwise
+// wait forever while this replica's cache went stale. Variables so tests can
+// shorten them.
+var (
+	watchQuiet       = 15 * time.Second
+	watchPingTimeout = 5 * time.Second
+)
+
 // WatchChanges LISTENs on changesChannel on a connection of its own (not
 // one of the pool's: a listening connection is held for as long as the
 // watch lasts) and calls fn with every repository named. When the
 // connection fails it reconnects, with a growing delay, and calls fn("")
 // once listening again, since notifications sent in between are lost; it
 // does the same when it first starts listening, for changes made before.
-// It returns ctx's error when ctx is done.
+// A connection quiet for watchQuiet is pinged, so that one whose server
+// vanished silently is noticed. It returns ctx's error when ctx is done.
 func (s *Store) WatchChanges(ctx context.Context, fn func(repo string)) error {
 	wait := watchRetryMin
 	for {
@@ -64,13 +76,25 @@ func (s *Store) listen(ctx context.Context, fn func(repo string)) (listening boo
 	}
 	fn("")
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return true, ctx.Err()
+		wctx, cancel := context.WithTimeout(ctx, watchQuiet)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return true, ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			// Quiet: make sure the connection is still there. A timeout
+			// leaves a pgx connection usable.
+			pctx, cancel := context.WithTimeout(ctx, watchPingTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return true, fmt.Errorf("listening connection silent and not answering: %w", unavailable(err))
 			}
+		case err != nil:
 			return true, unavailable(err)
+		default:
+			fn(n.Payload)
 		}
-		fn(n.Payload)
 	}
 }

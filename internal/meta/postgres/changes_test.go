@@ -2,6 +2,10 @@ package postgres
 
 import (
 	"context"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,45 +119,116 @@ func TestWatchChangesAcrossStores(t *testing.T) {
 	}
 }
 
-// TestLeaseHeldOnceAndTakenOver: a lease is held by one store at a time,
-// and when its holder's connection dies another store can take it.
-func TestLeaseHeldOnceAndTakenOver(t *testing.T) {
-	a, u := storeAndURL(t)
-	b := openStore(t, u)
-	ctx := context.Background()
-	la, ok, err := a.TryLease(ctx, "gc")
-	if err != nil || !ok {
-		t.Fatalf("first TryLease: ok=%v err=%v", ok, err)
-	}
-	if _, ok, err := b.TryLease(ctx, "gc"); err != nil || ok {
-		t.Fatalf("second TryLease while held: ok=%v err=%v, want false", ok, err)
-	}
-	lo, ok, err := b.TryLease(ctx, "retention")
-	if err != nil || !ok {
-		t.Fatalf("TryLease of another name: ok=%v err=%v", ok, err)
-	}
-	lo.Release()
+// blackHole is a TCP proxy to PostgreSQL that can swallow everything on the
+// connections it carries, in both directions, without closing them: the
+// silent failure of a partition or a dropped NAT entry.
+type blackHole struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	swallow []*atomic.Bool
+}
 
-	// The holder's connection dies, as it does when its process does.
-	admin := connect(t, u)
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
-		WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.granted`, leaseClass); err != nil {
+func newBlackHole(t *testing.T, target string) *blackHole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-la.Lost():
-	case <-time.After(10 * time.Second):
-		t.Fatal("lease not reported lost after its connection died")
+	b := &blackHole{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go b.serve()
+	return b
+}
+
+func (b *blackHole) serve() {
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", b.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		off := new(atomic.Bool)
+		b.mu.Lock()
+		b.swallow = append(b.swallow, off)
+		b.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if err != nil {
+					dst.Close()
+					return
+				}
+				if !off.Load() {
+					if _, err := dst.Write(buf[:n]); err != nil {
+						src.Close()
+						return
+					}
+				}
+			}
+		}
+		go pipe(s, c)
+		go pipe(c, s)
 	}
-	la.Release()
-	lb, ok, err := b.TryLease(ctx, "gc")
-	if err != nil || !ok {
-		t.Fatalf("TryLease after the holder died: ok=%v err=%v", ok, err)
+}
+
+// swallowAll makes every connection carried so far go silent.
+func (b *blackHole) swallowAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, off := range b.swallow {
+		off.Store(true)
 	}
-	lb.Release()
-	lb.Release() // a second Release is harmless
-	if la, ok, err = a.TryLease(ctx, "gc"); err != nil || !ok {
-		t.Fatalf("TryLease after Release: ok=%v err=%v", ok, err)
+}
+
+// TestWatchChangesSurvivesSilentConnection: when the listening connection
+// goes silent without closing, the watcher notices within its ping
+// timeouts, reconnects, reports "" and then the changes made after.
+func TestWatchChangesSurvivesSilentConnection(t *testing.T) {
+	quiet, timeout := watchQuiet, watchPingTimeout
+	watchQuiet, watchPingTimeout = 200*time.Millisecond, 300*time.Millisecond
+	t.Cleanup(func() { watchQuiet, watchPingTimeout = quiet, timeout })
+
+	a, u := storeAndURL(t)
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
 	}
-	la.Release()
+	hole := newBlackHole(t, pu.Host)
+	pu.Host = hole.ln.Addr().String()
+	b := openStore(t, pu.String())
+	got := watch(t, b)
+	if r := next(t, got); r != "" {
+		t.Fatalf("first report %q, want \"\"", r)
+	}
+	ctx := context.Background()
+	bl := linkedBlob(t, a, "app", "layer")
+	m := manifestOf("app", bl.Digest)
+	if err := a.Update(ctx, func(tx meta.Tx) error { return tx.PutManifest(ctx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, got); r != "app" {
+		t.Fatalf("reported %q, want app", r)
+	}
+
+	hole.swallowAll()
+	if err := a.Update(ctx, func(tx meta.Tx) error { return tx.PutTag(ctx, "app", "lost", m.Digest) }); err != nil {
+		t.Fatal(err)
+	}
+	// The notification of that tag is swallowed; the watcher must find out
+	// and say "drop everything".
+	if r := next(t, got); r != "" {
+		t.Fatalf("after the connection went silent: reported %q, want \"\"", r)
+	}
+	if err := a.Update(ctx, func(tx meta.Tx) error { return tx.PutTag(ctx, "app", "seen", m.Digest) }); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, got); r != "app" {
+		t.Fatalf("after reconnecting: reported %q, want app", r)
+	}
 }

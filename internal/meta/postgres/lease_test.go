@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestLeaseHeldOnceAndTakenOver: a lease is held by one store at a time,
+// and when its holder's connection dies another store can take it.
+func TestLeaseHeldOnceAndTakenOver(t *testing.T) {
+	a, u := storeAndURL(t)
+	b := openStore(t, u)
+	ctx := context.Background()
+	la, ok, err := a.TryLease(ctx, "gc")
+	if err != nil || !ok {
+		t.Fatalf("first TryLease: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := b.TryLease(ctx, "gc"); err != nil || ok {
+		t.Fatalf("second TryLease while held: ok=%v err=%v, want false", ok, err)
+	}
+	lo, ok, err := b.TryLease(ctx, "retention")
+	if err != nil || !ok {
+		t.Fatalf("TryLease of another name: ok=%v err=%v", ok, err)
+	}
+	lo.Release()
+
+	// The holder's connection dies, as it does when its process does.
+	admin := connect(t, u)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.granted`, leaseClass); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("lease not reported lost after its connection died")
+	}
+	la.Release()
+	lb, ok, err := b.TryLease(ctx, "gc")
+	if err != nil || !ok {
+		t.Fatalf("TryLease after the holder died: ok=%v err=%v", ok, err)
+	}
+	lb.Release()
+	lb.Release() // a second Release is harmless
+	if la, ok, err = a.TryLease(ctx, "gc"); err != nil || !ok {
+		t.Fatalf("TryLease after Release: ok=%v err=%v", ok, err)
+	}
+	la.Release()
+}
+
+// TestLeaseConnectionKeepalives: the server probes a lease connection after
+// 5 s of silence, so a vanished holder's lock is freed in seconds.
+func TestLeaseConnectionKeepalives(t *testing.T) {
+	_, u := storeAndURL(t)
+	base, err := pgx.ParseConfig(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, leaseConnConfig(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for name, want := range map[string]string{"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"} {
+		var got string
+		if err := conn.QueryRow(ctx, "SHOW "+name).Scan(&got); err != nil || got != want {
+			t.Errorf("SHOW %s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
