@@ -23,6 +23,7 @@ func gcCmd(args []string) error {
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted now, and delete nothing")
 	quiet := fs.Bool("quiet", false, "print only the summary, not every deletion")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	pace := fs.Float64("pace", -1, "after each transaction pause this many times as long as it took, so that a server sharing the database keeps writing; 0 runs flat out (default 1 with SQLite, whose single write lock a second process competes for, and 0 with PostgreSQL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +33,7 @@ func gcCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := server.New(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
+	srv, err := server.NewCommand(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,13 @@ func gcCmd(args []string) error {
 	if *dryRun {
 		verb = "would delete"
 	}
-	ro := gc.RunOptions{DryRun: *dryRun}
+	if *pace < 0 {
+		*pace = 0
+		if cfg.Database.Driver == "sqlite" {
+			*pace = 1
+		}
+	}
+	ro := gc.RunOptions{DryRun: *dryRun, Pace: *pace}
 	if !*quiet && !*asJSON {
 		ro.OnDelete = func(d gc.Deletion) { printDeletion(os.Stdout, verb, d) }
 	}

@@ -30,7 +30,7 @@ func scrubCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := server.New(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
+	srv, err := server.NewCommand(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
 	if err != nil {
 		return err
 	}

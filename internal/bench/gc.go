@@ -17,11 +17,21 @@ import (
 // gcGarbageBlobs is how many unreferenced blobs the gc scenario makes.
 const gcGarbageBlobs = 10000
 
-// gcReport is what the gc scenario reads of `wharf gc --json`.
+// gcReport is what the gc scenario reads of the command's output: `wharf
+// gc --json` (Duration in nanoseconds) or the answer of POST /api/v1/gc
+// (seconds); JSON field names match case-insensitively.
 type gcReport struct {
 	BlobsDeleted int
 	BytesFreed   int64
 	Duration     time.Duration
+	Seconds      float64
+}
+
+func (r gcReport) seconds() float64 {
+	if r.Duration > 0 {
+		return r.Duration.Seconds()
+	}
+	return r.Seconds
 }
 
 // gcScenario measures garbage collection while the registry takes pushes:
@@ -31,8 +41,9 @@ type gcReport struct {
 // under the same push load and reports how long it took, what it freed,
 // and the push rate while it ran. Garbage collection is triggered by a
 // command, not over HTTP: the registry has no GC endpoint, and the command
-// (`wharf gc --json` against the server's configuration) runs beside the
-// server as an operator would.
+// (`wharf gc --json` against the server's configuration, or curl of POST
+// /api/v1/gc to have the server collect in its own process) runs as an
+// operator would.
 func (r *runner) gcScenario(ctx context.Context) ([]Result, error) {
 	if r.opts.GCCommand == "" {
 		r.logf("gc: skipped: no --gc-command")
@@ -80,7 +91,7 @@ func (r *runner) gcScenario(ctx context.Context) ([]Result, error) {
 	var rep gcReport
 	note := fmt.Sprintf("%d unreferenced blobs (%d bytes) uploaded", gcGarbageBlobs, garbage)
 	if json.Unmarshal(out.Bytes(), &rep) == nil {
-		note = fmt.Sprintf("freed %d blobs, %d bytes (collector run %.2fs); ", rep.BlobsDeleted, rep.BytesFreed, rep.Duration.Seconds()) + note
+		note = fmt.Sprintf("freed %d blobs, %d bytes (collector run %.2fs); ", rep.BlobsDeleted, rep.BytesFreed, rep.seconds()) + note
 	}
 	return []Result{
 		{Scenario: "gc", Value: elapsed.Seconds(), Unit: "s", Ops: int64(rep.BlobsDeleted), Seconds: elapsed.Seconds(), Note: note},

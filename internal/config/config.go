@@ -124,7 +124,8 @@ type GC struct {
 	// it may be deleted.
 	ReleasedGrace time.Duration `yaml:"releasedGrace"`
 	// UnreferencedGrace: how long a blob uploaded or linked but referenced
-	// by no manifest is kept.
+	// by no manifest, or a manifest pushed but neither tagged nor listed by
+	// an index, is kept.
 	UnreferencedGrace time.Duration `yaml:"unreferencedGrace"`
 	// BatchSize: how many queued reviews a run reads at a time.
 	BatchSize int `yaml:"batchSize"`
@@ -325,6 +326,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func (c *Config) validateGC(bad func(option, format string, args ...any)) {
+	for name, d := range map[string]time.Duration{
+		"gc.interval":          c.GC.Interval,
+		"gc.releasedGrace":     c.GC.ReleasedGrace,
+		"gc.unreferencedGrace": c.GC.UnreferencedGrace,
+	} {
+		if d < 0 {
+			bad(name, "must not be negative, got %s", d)
+		}
+	}
+	if c.GC.BatchSize < 1 || c.GC.BatchSize > 100000 {
+		bad("gc.batchSize", "must be between 1 and 100000, got %d", c.GC.BatchSize)
+	}
+}
+
 func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	a := c.Auth
 	if a.Realm != "" && !strings.HasPrefix(a.Realm, "http://") && !strings.HasPrefix(a.Realm, "https://") {
@@ -393,19 +409,4 @@ func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
-}
-
-func (c *Config) validateGC(bad func(option, format string, args ...any)) {
-	for name, d := range map[string]time.Duration{
-		"gc.interval":          c.GC.Interval,
-		"gc.releasedGrace":     c.GC.ReleasedGrace,
-		"gc.unreferencedGrace": c.GC.UnreferencedGrace,
-	} {
-		if d < 0 {
-			bad(name, "must not be negative, got %s", d)
-		}
-	}
-	if c.GC.BatchSize < 1 || c.GC.BatchSize > 100000 {
-		bad("gc.batchSize", "must be between 1 and 100000, got %d", c.GC.BatchSize)
-	}
 }

@@ -111,6 +111,13 @@ type RunOptions struct {
 	DryRun bool
 	// OnDelete, if not nil, is called for every deletion.
 	OnDelete func(Deletion)
+	// Pace, if positive, pauses the run after each transaction for Pace
+	// times as long as the transaction took, leaving the database to other
+	// writers in between: with SQLite a collector in another process
+	// competes with the server for the single write lock, and SQLite's
+	// busy handler would keep the server's writes waiting while the
+	// collector's transactions follow each other without a gap.
+	Pace float64
 }
 
 // errDryRun rolls back a dry run's transaction.
@@ -162,7 +169,9 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		var deleted []Deletion
 		failed := 0
 		for chunk := range slices.Chunk(due, reviewsPerTx) {
+			t0 := time.Now()
 			outs, err := c.reviewAll(ctx, chunk, q, ro.DryRun)
+			pause(ctx, ro.Pace, time.Since(t0))
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -183,7 +192,7 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		}
 		rep.Errors += failed
 		if !ro.DryRun {
-			if err := c.deleteBytes(ctx, deleted, rep); err != nil {
+			if err := c.deleteBytes(ctx, deleted, ro.Pace, rep); err != nil {
 				return err
 			}
 		}
@@ -194,7 +203,7 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("gc: %d reviews failed, the first: %w", len(errs), errs[0])
+		return fmt.Errorf("gc: %d reviews failed, the first with: %w", rep.Errors, errs[0])
 	}
 	return nil
 }
@@ -298,6 +307,19 @@ func (c *Collector) tally(o outcome, dryRun bool, rep *Report) *Deletion {
 	return nil
 }
 
+// pause sleeps pace times took, or until ctx is done.
+func pause(ctx context.Context, pace float64, took time.Duration) {
+	if pace <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(pace * float64(took)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // claimBatch bounds how many blobs' bytes one transaction deletes: SQLite's
 // writer is held meanwhile.
 const claimBatch = 100
@@ -305,7 +327,7 @@ const claimBatch = 100
 // deleteBytes deletes the bytes of blobs whose rows are gone, claimBatch
 // at a time, each batch in one transaction that holds the recorded
 // deletions so that no upload of the same bytes commits unseen.
-func (c *Collector) deleteBytes(ctx context.Context, blobs []Deletion, rep *Report) error {
+func (c *Collector) deleteBytes(ctx context.Context, blobs []Deletion, pace float64, rep *Report) error {
 	for len(blobs) > 0 {
 		n := min(len(blobs), claimBatch)
 		ds := make([]digest.Digest, n)
@@ -313,7 +335,10 @@ func (c *Collector) deleteBytes(ctx context.Context, blobs []Deletion, rep *Repo
 			ds[i] = b.Digest
 		}
 		blobs = blobs[n:]
-		if err := c.claimAndDelete(ctx, ds); err != nil {
+		t0 := time.Now()
+		err := c.claimAndDelete(ctx, ds)
+		pause(ctx, pace, time.Since(t0))
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -388,9 +413,4 @@ func (c *Collector) record(ctx context.Context, rep Report, err error) {
 	if n, err := c.meta.ReviewCount(ctx); err == nil {
 		m.QueueDepth.Set(float64(n))
 	}
-}
-
-// QueueDepth returns how many reviews are queued, due or not.
-func (c *Collector) QueueDepth(ctx context.Context) (int64, error) {
-	return c.meta.ReviewCount(ctx)
 }

@@ -319,3 +319,26 @@ func TestScrub(t *testing.T) {
 		}
 	})
 }
+
+// TestRunFinishesStoppedDeletions: a run that stopped after deleting a
+// blob's row and before its bytes left the deletion recorded; the next run
+// deletes the bytes, whatever its grace periods.
+func TestRunFinishesStoppedDeletions(t *testing.T) {
+	eachMeta(t, func(t *testing.T, f *fixture) {
+		b := []byte("stopped half-way")
+		if _, err := f.putBlob(t, b); err != nil {
+			t.Fatal(err)
+		}
+		if v := f.reviewOnly(t, digest.FromBytes(b)); v != meta.Deleted {
+			t.Fatalf("review = %v, want deleted", v)
+		}
+		f.wantBytes(t, b, true)
+		if rep := run(t, f.patient); rep.Reviewed != 0 {
+			t.Errorf("run: %+v, want no review", rep)
+		}
+		f.wantBytes(t, b, false)
+		if ds, err := f.meta.(meta.GCReader).BlobDeletions(t.Context(), 10); err != nil || len(ds) != 0 {
+			t.Errorf("recorded deletions after the run: %v, %v; want none", ds, err)
+		}
+	})
+}

@@ -76,6 +76,7 @@ const (
 	NotDue
 )
 
+// String names the verdict, for logs and test failures.
 func (v Verdict) String() string {
 	switch v {
 	case Gone:

@@ -1,18 +1,24 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 )
 
 const ociIndex = "application/vnd.oci.image.index.v1+json"
@@ -165,3 +171,124 @@ func TestGCIndexAndReferrers(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestScheduledGC: with gc.interval set, the server collects by itself, as
+// the leased "gc" job.
+func TestScheduledGC(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		cfg := gcConfig(t, b)
+		cfg.GC.Interval = 50 * time.Millisecond
+		// Long enough for the image's layers to be referenced before they
+		// could go.
+		cfg.GC.UnreferencedGrace = time.Second
+		tr := openTestRegistry(t, cfg)
+		orphan := tr.pushBlob("app", []byte("collected on schedule"))
+		tr.pushImage("app", "v1", []byte(`{"scheduled":1}`), []byte("kept layer"))
+		waitFor(t, "the scheduled collection", func() bool {
+			return tr.do("HEAD", "/v2/app/blobs/"+orphan.String(), nil).status == http.StatusNotFound
+		})
+		wantBlob(t, tr, "app", []byte("kept layer"))
+		// The run counts it when it ends, after the blob is gone.
+		waitFor(t, "the metrics to count the scheduled deletion", func() bool {
+			return strings.Contains(string(tr.do("GET", "/metrics", nil).body), `wharf_gc_deleted_total{kind="blob"} 1`+"\n")
+		})
+	})
+}
+
+// TestScrubEveryBackend: scrub finds a blob stored under the wrong digest, a
+// blob whose bytes are gone and bytes no row records, on every content and
+// metadata store, and --repair leaves a store it finds clean.
+func TestScrubEveryBackend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		tr := openTestRegistry(t, gcConfig(t, b))
+		ctx := context.Background()
+		cs := tr.s.ContentStore()
+		bad, missing := tr.pushBlob("app", []byte("to be damaged")), tr.pushBlob("app", []byte("to be lost"))
+		tr.pushBlob("app", []byte("fine"))
+		// Other bytes under bad's digest, and bytes stored without a row.
+		store := func(d digest.Digest, body []byte) {
+			id := "scrub-" + randomHex()
+			_, parts, err := cs.Append(ctx, id, 0, "", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.Commit(ctx, id, parts, int64(len(body)), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cs.Delete(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		store(bad, []byte("TO BE DAMAGED"))
+		if err := cs.Delete(ctx, missing); err != nil {
+			t.Fatal(err)
+		}
+		orphan := []byte("no row")
+		store(digest.FromBytes(orphan), orphan)
+
+		scrub := func(repair bool) map[digest.Digest]string {
+			got := map[digest.Digest]string{}
+			_, err := tr.s.Scrub(ctx, gc.ScrubOptions{Repair: repair, OnProblem: func(p gc.Problem) { got[p.Digest] = p.Kind }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		want := map[digest.Digest]string{bad: gc.ProblemMismatch, missing: gc.ProblemMissing, digest.FromBytes(orphan): gc.ProblemOrphan}
+		if got := scrub(false); !maps.Equal(got, want) {
+			t.Fatalf("scrub found %v, want %v", got, want)
+		}
+		if got := scrub(true); !maps.Equal(got, want) {
+			t.Fatalf("scrub --repair found %v, want %v", got, want)
+		}
+		if got := scrub(false); len(got) != 0 {
+			t.Fatalf("scrub after repair found %v", got)
+		}
+		if r := tr.do("HEAD", "/v2/app/blobs/"+bad.String(), nil); r.status != http.StatusNotFound {
+			t.Errorf("damaged blob after repair: status %d, want 404", r.status)
+		}
+		wantBlob(t, tr, "app", []byte("fine"))
+	})
+}
+
+// TestGCOverManagementAPI: a system administrator runs garbage collection
+// with POST /api/v1/gc (dry run first); anyone else is refused.
+func TestGCOverManagementAPI(t *testing.T) {
+	ar := newAuthRegistry(t, func(cfg *config.Config) {
+		cfg.GC.Interval, cfg.GC.ReleasedGrace, cfg.GC.UnreferencedGrace = 0, 0, 0
+	})
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	ar.user("dev", false)
+	orphan := []byte("collected over the API")
+	ar.namespace("team", false, map[string]auth.Role{"dev": auth.RoleDeveloper})
+	d := digest.FromBytes(orphan)
+	r := ar.do("POST", "/v2/team/app/blobs/uploads/?digest="+d.String(), orphan, "Authorization", admin, "Content-Type", "application/octet-stream")
+	want(t, "push orphan", r, http.StatusCreated, "")
+
+	var rep mgmt.GCReport
+	run := func(who, query string, status int) {
+		t.Helper()
+		r := ar.do("POST", "/api/v1/gc"+query, nil, "Authorization", who)
+		if r.status != status {
+			t.Fatalf("POST /api/v1/gc%s: %d %s, want %d", query, r.status, r.body, status)
+		}
+		if status == http.StatusOK {
+			rep = mgmt.GCReport{}
+			if err := json.Unmarshal(r.body, &rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(auth.BasicAuthorization("dev", "dev-pw"), "", http.StatusForbidden)
+	run(admin, "?dryRun=maybe", http.StatusBadRequest)
+	run(admin, "?dryRun=true", http.StatusOK)
+	if !rep.DryRun || rep.BlobsDeleted != 1 || rep.BytesFreed != int64(len(orphan)) {
+		t.Fatalf("dry run: %+v", rep)
+	}
+	want(t, "orphan after the dry run", ar.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, "Authorization", admin), http.StatusOK, "")
+	run(admin, "", http.StatusOK)
+	if rep.DryRun || rep.BlobsDeleted != 1 || rep.BytesFreed != int64(len(orphan)) {
+		t.Fatalf("run: %+v", rep)
+	}
+	want(t, "orphan after the run", ar.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, "Authorization", admin), http.StatusNotFound, "")
+}

@@ -19,7 +19,7 @@ import (
 // /v2's, so logins are limited and audited by the same address.
 func (s *Server) mgmtHandler(clientAddr func(*http.Request) netip.Addr) http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, BcryptCost: s.cfg.Auth.BcryptCost,
-		CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr}
+		CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr, CollectGarbage: s.collectForAPI}
 	if s.access != nil {
 		opts.Access = s.meta.(meta.Access) // openAccess checked it
 		opts.Authenticate = func(r *http.Request) (auth.Principal, error) {

@@ -64,11 +64,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
 	})
-	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
+	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}
-	if s.gc, err = s.newCollector(); err != nil {
+	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// CollectGarbage runs one garbage collection now (POST /gc); nil
+	// answers that it is not available.
+	CollectGarbage func(ctx context.Context, dryRun bool) (GCReport, error)
 }
 
 // Handler serves /api/v1.

@@ -53,6 +53,7 @@ var routes = append([]route{
 	{method: http.MethodDelete, path: "/api/v1/repositories/{repository}/manifests/{digest}", handler: (*Handler).deleteManifest},
 
 	{method: http.MethodGet, path: "/api/v1/audit", handler: (*Handler).queryAudit},
+	{method: http.MethodPost, path: "/api/v1/gc", handler: (*Handler).collectGarbage},
 }, lifecycleRoutes...)
 
 // params are the path parameters of a matched route, unescaped.

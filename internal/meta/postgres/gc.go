@@ -24,9 +24,15 @@ var (
 )
 
 const (
+	// qDueReviews reads each reason's due reviews by the index on (reason,
+	// queued_at), so a run does not sort the whole queue.
 	qDueReviews = `SELECT COALESCE(r.name, ''), g.digest, g.reason, g.queued_at
-		FROM gc_reviews g LEFT JOIN repositories r ON r.id = g.repository_id
-		WHERE (g.reason = 'released' AND g.queued_at <= $1) OR (g.reason = 'unreferenced' AND g.queued_at <= $2)
+		FROM (SELECT * FROM (SELECT repository_id, digest, reason, queued_at FROM gc_reviews
+				WHERE reason = 'released' AND queued_at <= $1 ORDER BY queued_at LIMIT $3) AS released
+			UNION ALL
+			SELECT * FROM (SELECT repository_id, digest, reason, queued_at FROM gc_reviews
+				WHERE reason = 'unreferenced' AND queued_at <= $2 ORDER BY queued_at LIMIT $3) AS unreferenced) AS g
+		LEFT JOIN repositories r ON r.id = g.repository_id
 		ORDER BY g.queued_at LIMIT $3`
 	qReviewCount   = `SELECT COUNT(*) FROM gc_reviews`
 	qBlobDeletions = `SELECT digest FROM gc_deletions ORDER BY started_at LIMIT $1`
@@ -58,9 +64,13 @@ const (
 	qManifestNeeded = `SELECT EXISTS (SELECT 1 FROM tags WHERE repository_id = $1 AND manifest_digest = $2)
 		OR EXISTS (SELECT 1 FROM manifest_children WHERE repository_id = $1 AND child_digest = $2)
 		OR ($3 <> '' AND EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $3))`
-	qReviewEntry        = `SELECT reason, queued_at FROM gc_reviews WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
-	qRepoIDForGC        = `SELECT id FROM repositories WHERE name = $1`
-	qManifestRowGC      = `SELECT COALESCE(subject, '') FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
+	qReviewEntry   = `SELECT reason, queued_at FROM gc_reviews WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
+	qRepoIDForGC   = `SELECT id FROM repositories WHERE name = $1`
+	qManifestRowGC = `SELECT COALESCE(subject, '') FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE`
+	// qReviewBlob and qClaimDeletion run the functions of 0004_gc.sql,
+	// which do what ReviewBlob and ClaimBlobDeletion say in one round trip.
+	qReviewBlob         = `SELECT verdict, blob_size FROM gc_review_blob($1, $2, $3)`
+	qClaimDeletion      = `SELECT gc_claim_deletion($1)`
 	qDeleteManifestByID = `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`
 	// qHoldBlobRow makes ForgetBlob wait for an upload recording the blob
 	// at this moment, whose row it could not see otherwise.
@@ -132,40 +142,22 @@ func (t *tx) ReviewBlob(ctx context.Context, d digest.Digest, q meta.ReviewQuery
 }
 
 func (t *tx) reviewBlob(ctx context.Context, d string, q meta.ReviewQuery) (meta.Verdict, int64, error) {
-	youngSince := q.UnreferencedBefore
+	var verdict string
 	var size int64
-	err := t.q.QueryRow(ctx, qLockBlobForGC, d).Scan(&size)
-	gone := errors.Is(err, pgx.ErrNoRows)
-	if err != nil && !gone {
+	err := t.q.QueryRow(ctx, qReviewBlob, d, q.ReleasedBefore, q.UnreferencedBefore).Scan(&verdict, &size)
+	if err != nil {
 		return 0, 0, err
 	}
-	if due, err := t.reviewDue(ctx, 0, d, q); err != nil || !due {
-		return meta.NotDue, 0, err
+	v, ok := verdicts[verdict]
+	if !ok {
+		return 0, 0, fmt.Errorf("gc_review_blob returned %q", verdict)
 	}
-	if gone {
-		_, err = t.q.Exec(ctx, qDeleteReview, 0, d)
-		return meta.Gone, 0, err
-	}
-	var referenced bool
-	if err := t.q.QueryRow(ctx, qBlobReferenced, d).Scan(&referenced); err != nil {
-		return 0, 0, err
-	}
-	if referenced {
-		_, err = t.q.Exec(ctx, qDeleteReview, 0, d)
-		return meta.Kept, 0, err
-	}
-	var youngest time.Time
-	if err := t.q.QueryRow(ctx, qBlobYoungest, d).Scan(&youngest); err != nil {
-		return 0, 0, err
-	}
-	if youngest.After(youngSince) {
-		_, err = t.q.Exec(ctx, qRequeue, 0, d, meta.ReasonUnreferenced, youngest)
-		return meta.Deferred, 0, err
-	}
-	if err := t.forget(ctx, d); err != nil {
-		return 0, 0, err
-	}
-	return meta.Deleted, size, nil
+	return v, size, nil
+}
+
+// verdicts are gc_review_blob's names of the verdicts.
+var verdicts = map[string]meta.Verdict{
+	"not due": meta.NotDue, "gone": meta.Gone, "kept": meta.Kept, "deferred": meta.Deferred, "deleted": meta.Deleted,
 }
 
 // forget removes blob d's links, row and review, and records the deletion
@@ -251,18 +243,11 @@ func (t *tx) reviewDue(ctx context.Context, id int64, d string, q meta.ReviewQue
 // ClaimBlobDeletion locks the recorded deletion of blob d and reports
 // whether its bytes are to be deleted now.
 func (t *tx) ClaimBlobDeletion(ctx context.Context, d digest.Digest) (bool, error) {
-	pending, err := t.exists(ctx, qLockDeletion, d.String())
-	if err != nil || !pending {
+	var ok bool
+	if err := t.q.QueryRow(ctx, qClaimDeletion, d.String()).Scan(&ok); err != nil {
 		return false, wrapClaim(d, err)
 	}
-	var recorded bool
-	if err := t.q.QueryRow(ctx, qBlobExists, d.String()).Scan(&recorded); err != nil {
-		return false, wrapClaim(d, err)
-	}
-	if recorded {
-		return false, t.EndBlobDeletion(ctx, d)
-	}
-	return true, nil
+	return ok, nil
 }
 
 func wrapClaim(d digest.Digest, err error) error {

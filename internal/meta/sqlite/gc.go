@@ -23,10 +23,16 @@ var (
 )
 
 const (
+	// qDueReviews reads each reason's due reviews by the index on (reason,
+	// queued_at), so a run does not sort the whole queue.
 	qDueReviews = `SELECT COALESCE(r.name, ''), g.digest, g.reason, g.queued_at
-		FROM gc_reviews g LEFT JOIN repositories r ON r.id = g.repository_id
-		WHERE (g.reason = 'released' AND g.queued_at <= ?) OR (g.reason = 'unreferenced' AND g.queued_at <= ?)
-		ORDER BY g.queued_at LIMIT ?`
+		FROM (SELECT * FROM (SELECT repository_id, digest, reason, queued_at FROM gc_reviews
+				WHERE reason = 'released' AND queued_at <= ?1 ORDER BY queued_at LIMIT ?3) AS released
+			UNION ALL
+			SELECT * FROM (SELECT repository_id, digest, reason, queued_at FROM gc_reviews
+				WHERE reason = 'unreferenced' AND queued_at <= ?2 ORDER BY queued_at LIMIT ?3) AS unreferenced) AS g
+		LEFT JOIN repositories r ON r.id = g.repository_id
+		ORDER BY g.queued_at LIMIT ?3`
 	qReviewCount   = `SELECT COUNT(*) FROM gc_reviews`
 	qBlobDeletions = `SELECT digest FROM gc_deletions ORDER BY started_at LIMIT ?`
 	qAllBlobs      = `SELECT digest, size, created_at FROM blobs WHERE digest > ? ORDER BY digest LIMIT ?`

@@ -111,3 +111,72 @@ BEGIN
 END $$;
 CREATE TRIGGER gc_blob_recorded AFTER INSERT ON blobs
     FOR EACH ROW EXECUTE FUNCTION gc_blob_recorded();
+
+-- gc_review_blob settles the review of blob d as meta.GCTx.ReviewBlob says,
+-- in one round trip; verdict is 'not due', 'gone', 'kept', 'deferred' or
+-- 'deleted', and blob_size the size of a deleted blob. The blob's row is
+-- locked first, as LinkBlob and PutManifest lock it, then the review. Each
+-- statement sees what committed before it (READ COMMITTED), and the link
+-- deletion's trigger, which queues the blob again, fires before the review
+-- is deleted.
+CREATE FUNCTION gc_review_blob(d text, released_before timestamptz, unreferenced_before timestamptz,
+    OUT verdict text, OUT blob_size bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    recorded boolean;
+    queued boolean;
+    due_before timestamptz;
+    entry record;
+    youngest timestamptz;
+BEGIN
+    blob_size := 0;
+    SELECT size INTO blob_size FROM blobs WHERE digest = d FOR UPDATE;
+    recorded := FOUND;
+    SELECT reason, queued_at INTO entry FROM gc_reviews WHERE repository_id = 0 AND digest = d FOR UPDATE;
+    queued := FOUND;
+    IF queued THEN
+        due_before := CASE WHEN entry.reason = 'released' THEN released_before ELSE unreferenced_before END;
+    END IF;
+    IF NOT queued OR entry.queued_at > due_before THEN
+        verdict := 'not due';
+        blob_size := 0;
+        RETURN;
+    END IF;
+    IF NOT recorded OR EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = d) THEN
+        DELETE FROM gc_reviews WHERE repository_id = 0 AND digest = d;
+        verdict := CASE WHEN recorded THEN 'kept' ELSE 'gone' END;
+        blob_size := 0;
+        RETURN;
+    END IF;
+    SELECT MAX(t) INTO youngest FROM (
+        SELECT created_at AS t FROM repository_blobs WHERE digest = d
+        UNION ALL SELECT created_at FROM blobs WHERE digest = d) AS times;
+    IF youngest > unreferenced_before THEN
+        UPDATE gc_reviews SET reason = 'unreferenced', queued_at = youngest
+            WHERE repository_id = 0 AND digest = d;
+        verdict := 'deferred';
+        blob_size := 0;
+        RETURN;
+    END IF;
+    DELETE FROM repository_blobs WHERE digest = d;
+    DELETE FROM blobs WHERE digest = d;
+    DELETE FROM gc_reviews WHERE repository_id = 0 AND digest = d;
+    INSERT INTO gc_deletions (digest, started_at) VALUES (d, clock_timestamp())
+        ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at;
+    verdict := 'deleted';
+END $$;
+
+-- gc_claim_deletion locks the recorded deletion of blob d and reports
+-- whether its bytes are to be deleted now (meta.GCTx.ClaimBlobDeletion): a
+-- blob recorded again since cancels the deletion.
+CREATE FUNCTION gc_claim_deletion(d text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM gc_deletions WHERE digest = d FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF EXISTS (SELECT 1 FROM blobs WHERE digest = d) THEN
+        DELETE FROM gc_deletions WHERE digest = d;
+        RETURN false;
+    END IF;
+    RETURN true;
+END $$;
