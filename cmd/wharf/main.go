@@ -30,6 +30,8 @@ func commands() []command {
 		{"repo", "list repositories and tags, untag, delete manifests", adminCmd("repo")},
 		{"key", "list, rotate and retire the token signing keys", adminCmd("key")},
 		{"audit", "query the audit log", adminCmd("audit")},
+		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
+		{"usage", "show what a namespace and its repositories hold", usageCmd},
 		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},
 	}
 }
