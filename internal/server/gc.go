@@ -83,6 +83,7 @@ func NewCommand(ctx context.Context, cfg config.Config, log *slog.Logger) (*Serv
 	cfg.GC.Interval = 0
 	cfg.Uploads.ExpireAfter = 0
 	cfg.Housekeeping.Interval = 0
+	cfg.Retention.Interval = 0
 	cfg.Cache.ManifestEntries = 0
 	return New(ctx, cfg, log)
 }
