@@ -24,7 +24,7 @@ import (
 // unreferenced blob is left, in rows or in bytes, and every tagged image is
 // still complete on every live replica.
 func TestClusterGCTakeover(t *testing.T) {
-	const orphans = 1500
+	const orphans = 1000
 	c := startCluster(t, 3,
 		"WHARF_GC_INTERVAL=100ms", "WHARF_GC_RELEASED_GRACE=0s",
 		"WHARF_GC_UNREFERENCED_GRACE=3s", "WHARF_GC_BATCH_SIZE=100")
