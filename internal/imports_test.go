@@ -35,21 +35,22 @@ var allowed = map[string][]string{
 	"internal/meta/postgres":       {"internal/meta"},
 	"internal/meta/metatest":       {"internal/meta"},
 
-	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy"},
 	"internal/auth":     {"internal/oci"},
-	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
+	"internal/policy":   {},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
+	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr"},
+	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
+	"internal/jobs":       {"internal/meta", "internal/metrics"},
 	"internal/server":     {"*"},
 	"internal/bench":      {"internal/oci"},
 	"internal/mgmtclient": {"internal/httpapi/mgmt"},
-	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/gc", "internal/mgmtclient", "internal/httpapi/mgmt"},
+	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc"},
 	"test/e2e":            {"*"},
-	"internal/jobs":       {"internal/meta", "internal/metrics"},
 }
 
 func TestImportGraph(t *testing.T) {

@@ -29,12 +29,14 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Cache    Cache    `yaml:"cache"`
 	GC       GC       `yaml:"gc"`
-	Auth     Auth     `yaml:"auth"`
+	Uploads  Uploads  `yaml:"uploads"`
+	// Retention runs the retention policies (see docs/lifecycle.md).
+	Retention Retention `yaml:"retention"`
+	Auth      Auth      `yaml:"auth"`
 	// AdminPassword is the password of the admin account created on the
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
 	AdminPassword string       `yaml:"adminPassword"`
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
-	Uploads       Uploads      `yaml:"uploads"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -129,6 +131,17 @@ type GC struct {
 	BatchSize int `yaml:"batchSize"`
 }
 
+// Uploads is how long abandoned upload sessions are kept.
+type Uploads struct {
+	ExpireAfter    time.Duration `yaml:"expireAfter"`
+	ExpireInterval time.Duration `yaml:"expireInterval"`
+}
+
+// Retention is when retention policies run.
+type Retention struct {
+	Interval time.Duration `yaml:"interval"`
+}
+
 // Auth is authentication and access control.
 type Auth struct {
 	Enabled          bool          `yaml:"enabled"`
@@ -151,12 +164,6 @@ type AuthLimiter struct {
 	MaxBackoff  time.Duration `yaml:"maxBackoff"`
 }
 
-// Uploads is how long abandoned upload sessions are kept.
-type Uploads struct {
-	ExpireAfter    time.Duration `yaml:"expireAfter"`
-	ExpireInterval time.Duration `yaml:"expireInterval"`
-}
-
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
 	return Config{
@@ -177,6 +184,8 @@ func Default() Config {
 			UnreferencedGrace: 24 * time.Hour,
 			BatchSize:         1000,
 		},
+		Uploads:   Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
+		Retention: Retention{Interval: time.Hour},
 		Auth: Auth{
 			Service:         "wharf",
 			Issuer:          "wharf",
@@ -187,7 +196,6 @@ func Default() Config {
 			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
-		Uploads:      Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 	}
 }
 
@@ -293,24 +301,27 @@ func (c *Config) Validate() error {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")
 	}
 	c.validateGC(bad)
+	if c.Uploads.ExpireAfter < 0 {
+		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
+	}
+	if c.Uploads.ExpireInterval <= 0 {
+		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
+	}
+	if c.Retention.Interval < 0 {
+		bad("retention.interval", "must not be negative (0 turns scheduled retention off), got %s", c.Retention.Interval)
+	}
 	if _, err := c.HTTP.ProxyPrefixes(); err != nil {
 		bad("http.trustedProxies", "%v", err)
 	}
 	c.validateAuth(bad)
-	if h := c.Housekeeping; h.Interval < time.Minute {
-		bad("housekeeping.interval", "must be at least 1m, got %s", h.Interval)
+	if h := c.Housekeeping; h.Interval <= 0 {
+		bad("housekeeping.interval", "must be a positive duration, got %s", h.Interval)
 	}
 	if c.Housekeeping.DeadTokenRetention < 0 {
 		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)
 	}
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
-	}
-	if c.Uploads.ExpireAfter < 0 {
-		bad("uploads.expireAfter", "must not be negative (0 keeps uploads forever), got %s", c.Uploads.ExpireAfter)
-	}
-	if c.Uploads.ExpireInterval <= 0 {
-		bad("uploads.expireInterval", "must be a positive duration, got %s", c.Uploads.ExpireInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -69,6 +69,7 @@ func TestValidateNamesTheOption(t *testing.T) {
 		{"database.sqlite.synchronous", func(c *Config) { c.Database.SQLite.Synchronous = "sometimes" }},
 		{"cache.manifestEntries", func(c *Config) { c.Cache.ManifestEntries = -5 }},
 		{"gc.interval", func(c *Config) { c.GC.Interval = -time.Second }},
+		{"retention.interval", func(c *Config) { c.Retention.Interval = -time.Second }},
 		{"gc.releasedGrace", func(c *Config) { c.GC.ReleasedGrace = -time.Second }},
 		{"gc.unreferencedGrace", func(c *Config) { c.GC.UnreferencedGrace = -time.Second }},
 		{"gc.batchSize", func(c *Config) { c.GC.BatchSize = 0 }},

@@ -101,6 +101,7 @@ type Page struct {
 
 // Reader is the read half of the metadata store, shared by [Store] and [Tx].
 type Reader interface {
+	LifecycleReader
 	// RepositoryExists reports whether repo holds a blob link or a manifest.
 	RepositoryExists(ctx context.Context, repo string) (bool, error)
 	// Repositories lists repository names, sorted.
@@ -130,6 +131,7 @@ type Reader interface {
 // Tx is one write transaction. Reads through a Tx see its own writes.
 type Tx interface {
 	Reader
+	LifecycleWriter
 	// PutBlob records blob b if it is not recorded yet.
 	PutBlob(ctx context.Context, b Blob) error
 	// LinkBlob lets repo read blob d, creating repo if needed; ErrNotFound if

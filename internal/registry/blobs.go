@@ -108,13 +108,16 @@ func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from
 		if err != nil {
 			return err
 		}
+		if err := checkBlobQuota(ctx, tx, repo, b); err != nil {
+			return err
+		}
 		return tx.LinkBlob(ctx, repo, d)
 	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Blob{}, blobUnknown(d)
 	}
 	if err != nil {
-		return meta.Blob{}, internal("mount blob", err)
+		return meta.Blob{}, internal("mount blob", r.lifecycleError(err, "mount"))
 	}
 	return b, nil
 }

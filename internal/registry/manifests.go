@@ -54,6 +54,14 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		rec.Children = append(rec.Children, c.Digest)
 	}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := checkManifestQuota(ctx, tx, rec); err != nil {
+			return err
+		}
+		if ref.Tag != "" {
+			if err := guardTagMove(ctx, tx, repo, ref.Tag, d); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutManifest(ctx, rec); err != nil {
 			return err
 		}
@@ -63,6 +71,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		return nil
 	})
 	r.cache.invalidate(repo)
+	err = r.lifecycleError(err, "manifest")
 	var refErr *meta.ReferenceError
 	if errors.As(err, &refErr) {
 		return "", nil, apierr.New(apierr.ManifestBlobUnknown, "%s", refErr.Error()).
@@ -115,11 +124,18 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Refe
 	}
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		if ref.Tag != "" {
+			if err := guardTagDelete(ctx, tx, repo, ref.Tag); err != nil {
+				return err
+			}
 			return tx.DeleteTag(ctx, repo, ref.Tag)
+		}
+		if err := guardManifestDelete(ctx, tx, repo, ref.Digest); err != nil {
+			return err
 		}
 		return tx.DeleteManifest(ctx, repo, ref.Digest)
 	})
 	r.cache.invalidate(repo)
+	err = r.lifecycleError(err, "delete")
 	if errors.Is(err, meta.ErrNotFound) {
 		return manifestUnknown(ref)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -28,6 +29,23 @@ type Options struct {
 	// CacheEntries bounds the in-memory manifest cache; 0 means 10,000 and a
 	// negative value turns the cache off.
 	CacheEntries int
+	// PullFlushInterval is how often manifest pulls noted in memory are
+	// written to the metadata store; 0 means 10 seconds and a negative
+	// value stops recording pulls.
+	PullFlushInterval time.Duration
+	// Hooks observe lifecycle events, for metrics.
+	Hooks Hooks
+}
+
+// Hooks are called when the registry refuses or removes something by
+// policy. Nil hooks are skipped.
+type Hooks struct {
+	// QuotaRefused is called when a write to namespace is refused for its
+	// quota; operation is "upload", "mount" or "manifest".
+	QuotaRefused func(namespace, operation string)
+	// RetentionDeleted is called for every tag or manifest retention
+	// removes; kind is "tag" or "manifest".
+	RetentionDeleted func(kind string)
 }
 
 // Registry is the registry service. It is safe for concurrent use.
@@ -37,6 +55,8 @@ type Registry struct {
 	log     *slog.Logger
 	cache   *manifestCache
 	uploads keyedMutex
+	hooks   Hooks
+	pulls   *pullRecorder
 	orphans orphanUploads
 }
 
@@ -50,11 +70,17 @@ func New(opts Options) *Registry {
 	if n == 0 {
 		n = 10000
 	}
+	interval := opts.PullFlushInterval
+	if interval == 0 {
+		interval = 10 * time.Second
+	}
 	return &Registry{
 		content: opts.Content,
 		meta:    opts.Meta,
 		log:     log,
 		cache:   newManifestCache(n),
+		hooks:   opts.Hooks,
+		pulls:   &pullRecorder{store: opts.Meta, log: log.Warn, interval: interval, now: time.Now},
 	}
 }
 

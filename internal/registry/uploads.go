@@ -233,6 +233,9 @@ func (r *Registry) uploadDigest(ctx context.Context, u meta.Upload, alg digest.A
 // commit moves upload u into place as blob d and records it, linked to repo,
 // in one transaction together with extra.
 func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d digest.Digest, extra func(meta.Tx) error) (meta.Blob, error) {
+	if err := r.precheckBlobQuota(ctx, repo, meta.Blob{Digest: d, Size: u.Offset}); err != nil {
+		return meta.Blob{}, err
+	}
 	err := r.content.Commit(ctx, u.ID, u.Parts, u.Offset, d)
 	if errors.Is(err, content.ErrNotFound) || errors.Is(err, content.ErrSize) {
 		// A previous attempt may have moved the bytes and died before the
@@ -255,6 +258,9 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 	}
 	b := meta.Blob{Digest: d, Size: u.Offset, CreatedAt: time.Now().UTC()}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := checkBlobQuota(ctx, tx, repo, b); err != nil {
+			return err
+		}
 		if err := tx.PutBlob(ctx, b); err != nil {
 			return err
 		}
@@ -274,7 +280,7 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 			"garbage collection removed the bytes of blob %s while this upload committed; upload it again", d)
 	}
 	if err != nil {
-		return meta.Blob{}, internal("record blob", err)
+		return meta.Blob{}, internal("record blob", r.lifecycleError(err, "upload"))
 	}
 	return b, nil
 }

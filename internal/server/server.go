@@ -62,6 +62,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Meta:         ms,
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
+		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
 	})
 	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
@@ -209,7 +210,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	stopHousekeeping := s.startHousekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -232,14 +232,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	stopHousekeeping()
 	return errors.Join(err, s.Close())
 }
 
-// Close stops the background work, writes the audit events still queued and
-// closes the stores.
+// Close stops the background work, writes the audit events still queued
+// and closes the stores.
 func (s *Server) Close() error {
 	s.stopBackground()
+	if err := s.registry.FlushPulls(context.Background()); err != nil {
+		s.log.Warn("record manifest pulls", "err", err)
+	}
 	if s.access != nil {
 		s.access.Close()
 	}

@@ -37,7 +37,7 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, repo, arg str
 }
 
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo string, ref oci.Reference) error {
-	m, err := h.reg.Manifest(r.Context(), repo, ref)
+	m, err := h.reg.PullManifest(r.Context(), repo, ref)
 	if err != nil {
 		return err
 	}

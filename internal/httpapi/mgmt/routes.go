@@ -20,7 +20,7 @@ type route struct {
 
 // routes is every endpoint of the API. The OpenAPI document lists exactly
 // these (TestOpenAPIMatchesRoutes).
-var routes = []route{
+var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/openapi.json", public: true, handler: (*Handler).openAPI},
 	{method: http.MethodGet, path: "/api/v1/me", handler: (*Handler).me},
 
@@ -54,7 +54,11 @@ var routes = []route{
 
 	{method: http.MethodGet, path: "/api/v1/audit", handler: (*Handler).queryAudit},
 	{method: http.MethodPost, path: "/api/v1/gc", handler: (*Handler).collectGarbage},
-}
+
+	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
+	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
+	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
+}, lifecycleRoutes...)
 
 // params are the path parameters of a matched route, unescaped.
 type params map[string]string

@@ -53,11 +53,11 @@ const (
 		WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`
 )
 
-var readQueries = []string{
+var readQueries = append([]string{
 	qRepositoryExists, qRepositoryID, qRepositories,
-	qUser, qNamespace, qMember, qToken, qTokenByHash, // access.go
 	qBlob, qAnyBlob, qManifest, qReferrers, qTag, qTags, qUpload, qStaleUploads,
-}
+	qUser, qNamespace, qMember, qToken, qTokenByHash, // access.go
+}, lifecycleReadQueries...)
 
 // reads implements [meta.Reader] on a queryer: the Store's reader pool, or a
 // write transaction.

@@ -1,0 +1,113 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/policy"
+)
+
+func TestImmutableTags(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		rule, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "v*"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		semverRule, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "semver"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m1 := r.image("team/app", "v1.0", "one")
+		m2 := r.image("team/app", "latest", "two")
+
+		// Moving an immutable tag is refused, naming the rule; the tag stays.
+		_, err = r.put("team/app", "v1.0", manifest("", []byte(`{"name":"two"}`), []byte("layer of two")))
+		e := wantCode(t, "move v1.0", err, apierr.Denied, "v1.0", "immutable", `"v*"`)
+		if d, _ := e.Detail.(map[string]string); d["pattern"] != "v*" || d["tag"] != "v1.0" || d["namespace"] != "team" {
+			t.Errorf("detail = %v", e.Detail)
+		}
+		if d, _ := r.get("team/app", "v1.0"); d != m1 {
+			t.Errorf("v1.0 names %s after a refused move, want %s", d, m1)
+		}
+		// Pushing the same manifest again is not a move.
+		if d, err := r.put("team/app", "v1.0", manifest("", []byte(`{"name":"one"}`), []byte("layer of one"))); err != nil || d != m1 {
+			t.Errorf("re-push of v1.0 = %s, %v", d, err)
+		}
+		// latest matches no rule and keeps moving.
+		r.image("team/app", "latest", "three")
+		if _, err := r.put("team/app", "latest", manifest("", []byte(`{"name":"one"}`), []byte("layer of one"))); err != nil {
+			t.Errorf("move latest: %v", err)
+		}
+		// A semantic version without "v" is immutable by the other rule.
+		r.image("team/app", "2.0.0", "four")
+		_, err = r.put("team/app", "2.0.0", manifest("", []byte(`{"name":"one"}`), []byte("layer of one")))
+		wantCode(t, "move 2.0.0", err, apierr.Denied, "semver")
+
+		// Neither the tag nor the manifest it names can be deleted.
+		wantCode(t, "delete tag v1.0", r.DeleteManifest(ctx, "team/app", ref("v1.0")), apierr.Denied, "cannot delete tag v1.0")
+		wantCode(t, "delete manifest of v1.0", r.DeleteManifest(ctx, "team/app", ref(m1.String())), apierr.Denied, "v1.0")
+		if d, _ := r.get("team/app", "v1.0"); d != m1 {
+			t.Errorf("v1.0 names %s after refused deletes, want %s", d, m1)
+		}
+		// Deleting what no rule covers still works, and so does deleting a
+		// tag that does not exist (MANIFEST_UNKNOWN, not DENIED).
+		if err := r.DeleteManifest(ctx, "team/app", ref(m2.String())); err != nil {
+			t.Errorf("delete an untagged manifest: %v", err)
+		}
+		wantCode(t, "delete unknown v9", r.DeleteManifest(ctx, "team/app", ref("v9")), apierr.ManifestUnknown)
+
+		// Nor can a manifest an immutable index lists.
+		child := r.putUntagged("team/app", manifest("", []byte(`{"name":"one"}`)))
+		idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":1}]}`, ociIndex, ociManifest, child)
+		if _, _, err := r.PutManifest(ctx, "team/app", ref("v2-multi"), ociIndex, idx); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, "delete a child of v2-multi", r.DeleteManifest(ctx, "team/app", ref(child.String())), apierr.Denied, "v2-multi")
+
+		// Rules are per namespace.
+		r.image("other/app", "v1.0", "one")
+		r.image("other/app", "v1.0", "two") // fails the test if refused
+
+		// Without the rule the tag moves again.
+		if err := r.DeleteImmutabilityRule(ctx, rule.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.DeleteImmutabilityRule(ctx, semverRule.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, "delete a rule twice", r.DeleteImmutabilityRule(ctx, rule.ID), apierr.NotFound)
+		if _, err := r.put("team/app", "v1.0", manifest("", []byte(`{"name":"two"}`), []byte("layer of two"))); err != nil {
+			t.Errorf("move v1.0 after its rule is gone: %v", err)
+		}
+	})
+}
+
+func TestImmutabilityRuleBadInput(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		if _, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "v*"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			rule policy.ImmutabilityRule
+			says string
+		}{
+			{policy.ImmutabilityRule{Namespace: "team", Pattern: "re:(unclosed"}, "pattern: invalid tag pattern"},
+			{policy.ImmutabilityRule{Namespace: "team", Pattern: ""}, "must not be empty"},
+			{policy.ImmutabilityRule{Namespace: "team", Pattern: "v 1"}, "cannot appear"},
+			{policy.ImmutabilityRule{Namespace: "Team!", Pattern: "v*"}, "namespace:"},
+		} {
+			_, err := r.AddImmutabilityRule(ctx, tt.rule)
+			wantCode(t, "add "+tt.rule.Pattern, err, apierr.RequestInvalid, tt.says)
+		}
+		_, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "v*"})
+		wantCode(t, "duplicate", err, apierr.Conflict, `"v*"`)
+		rules, err := r.ImmutabilityRules(ctx, "")
+		if err != nil || len(rules) != 1 {
+			t.Errorf("after refused adds, rules = %v, %v; want the one rule", rules, err)
+		}
+	})
+}
