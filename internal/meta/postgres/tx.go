@@ -123,17 +123,43 @@ func (t *tx) ensureRepository(ctx context.Context, repo string) (int64, error) {
 }
 
 // PutBlob records blob b if it is not recorded yet; a recorded blob keeps
-// its size and creation time. If a garbage collector is deleting the old
-// bytes of b at this moment, it waits until they are gone (see gc.go), so
-// the caller's check that the bytes are in place sees the truth.
+// its size and creation time. Either way the row is held until the
+// transaction ends, so a garbage collector cannot delete it meanwhile: a
+// collector that had locked it FOR UPDATE and deletes it makes PutBlob
+// record it again. Then, holding the row, PutBlob takes the blob's recorded
+// deletion FOR SHARE: if a collector is deleting the old bytes of b at this
+// moment, it waits until they are gone (see gc.go), so the caller's check
+// that the bytes are in place sees the truth; otherwise a collector that
+// comes later waits for this transaction and then sees the row.
 func (t *tx) PutBlob(ctx context.Context, b meta.Blob) error {
+	if err := t.holdBlob(ctx, b); err != nil {
+		return fmt.Errorf("put blob %s: %w", b.Digest, err)
+	}
 	if _, err := t.q.Exec(ctx, qShareDeletion, b.Digest.String()); err != nil {
 		return fmt.Errorf("put blob %s: %w", b.Digest, err)
 	}
-	if _, err := t.q.Exec(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt)); err != nil {
-		return fmt.Errorf("put blob %s: %w", b.Digest, err)
-	}
 	return nil
+}
+
+// holdBlob inserts blob b's row or, if it is there already, locks it FOR
+// SHARE. The insert does nothing, without waiting, when the row is only
+// locked by a collector that has not deleted it yet; the lock then waits
+// for that collector and finds the row gone if it deleted it, and the
+// insert is tried again.
+func (t *tx) holdBlob(ctx context.Context, b meta.Blob) error {
+	for attempt := 0; ; attempt++ {
+		inserted, err := t.affected(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt))
+		if err != nil || inserted {
+			return err
+		}
+		held, err := t.exists(ctx, qLockBlob, b.Digest.String())
+		if err != nil || held {
+			return err
+		}
+		if attempt == 3 {
+			return errors.New("deleted under every attempt to record it")
+		}
+	}
 }
 
 // LinkBlob lets repo read blob d, creating repo if needed. The blob must
