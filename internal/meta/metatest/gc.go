@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ReviewYoungBlob", testReviewYoungBlob},
 		{"ReviewNotDue", testReviewNotDue},
 		{"BlobRecordedAgain", testBlobRecordedAgain},
+		{"BlobRecordedDuringReview", testBlobRecordedDuringReview},
 		{"DueReviews", testDueReviews},
 		{"ForgetBlob", testForgetBlob},
 		{"ListBlobs", testListBlobs},
@@ -422,6 +424,86 @@ func testBlobRecordedAgain(t *testing.T, s meta.Store) {
 	}
 	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
 		t.Errorf("Blob recorded again: %v", err)
+	}
+}
+
+// testBlobRecordedDuringReview: an upload records a blob again while a
+// review is deleting it, the review commits first, and the upload checks
+// the bytes are in place before it commits. Until it commits the collector
+// must not claim the deletion of those bytes (it waits), and afterwards it
+// sees the blob recorded again and cancels the deletion.
+func testBlobRecordedDuringReview(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	b := linkBlob(t, s, "r", "raced")
+	reviewed, recorded := make(chan struct{}), make(chan struct{})
+	var reviewedOnce, recordedOnce sync.Once
+	commitReview, commitUpload := make(chan struct{}), make(chan struct{})
+	var verdict meta.Verdict
+	reviewDone := make(chan error, 1)
+	go func() {
+		reviewDone <- s.Update(ctx, func(tx meta.Tx) error {
+			var err error
+			verdict, _, err = tx.(meta.GCTx).ReviewBlob(ctx, b.Digest, allDue())
+			reviewedOnce.Do(func() { close(reviewed) })
+			<-commitReview
+			return err
+		})
+	}()
+	<-reviewed
+	uploadDone := make(chan error, 1)
+	go func() {
+		uploadDone <- s.Update(ctx, func(tx meta.Tx) error {
+			if err := tx.PutBlob(ctx, b); err != nil {
+				return err
+			}
+			if err := tx.LinkBlob(ctx, "r", b.Digest); err != nil {
+				return err
+			}
+			recordedOnce.Do(func() { close(recorded) })
+			<-commitUpload
+			return nil
+		})
+	}()
+	// Let the upload reach PutBlob, which waits for the review (for its
+	// row on PostgreSQL, for the writer on SQLite).
+	time.Sleep(50 * time.Millisecond)
+	close(commitReview)
+	if err := <-reviewDone; err != nil || verdict != meta.Deleted {
+		t.Fatalf("review = %v, %v; want deleted", verdict, err)
+	}
+	<-recorded
+	type claim struct {
+		ok  bool
+		err error
+	}
+	claimed := make(chan claim, 1)
+	go func() {
+		var c claim
+		c.err = s.Update(ctx, func(tx meta.Tx) error {
+			var err error
+			c.ok, err = tx.(meta.GCTx).ClaimBlobDeletion(ctx, b.Digest)
+			return err
+		})
+		claimed <- c
+	}()
+	select {
+	case c := <-claimed:
+		t.Errorf("ClaimBlobDeletion = %v, %v while the upload that recorded the blob again is open; want it to wait", c.ok, c.err)
+		claimed <- c
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(commitUpload)
+	if err := <-uploadDone; err != nil {
+		t.Fatalf("upload during the review: %v", err)
+	}
+	if c := <-claimed; c.err != nil || c.ok {
+		t.Errorf("ClaimBlobDeletion after the upload = %v, %v; want false", c.ok, c.err)
+	}
+	if dels, err := gcReader(t, s).BlobDeletions(ctx, 10); err != nil || len(dels) != 0 {
+		t.Errorf("BlobDeletions = %v, %v; want none", dels, err)
+	}
+	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
+		t.Errorf("Blob recorded during the review: %v", err)
 	}
 }
 
