@@ -138,7 +138,8 @@ type Tx interface {
 	// again) or waits, so a LinkBlob of b after it in the transaction finds it.
 	PutBlob(ctx context.Context, b Blob) error
 	// LinkBlob lets repo read blob d, creating repo if needed; ErrNotFound if
-	// blob d was never recorded with PutBlob.
+	// blob d was never recorded with PutBlob. Linking again a blob repo links
+	// counts as linking it now for garbage collection's grace period.
 	LinkBlob(ctx context.Context, repo string, d digest.Digest) error
 	// UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error

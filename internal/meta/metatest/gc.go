@@ -35,6 +35,7 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ReferrersGoWithSubject", testReferrersGoWithSubject},
 		{"ReviewBlob", testReviewBlob},
 		{"ReviewYoungBlob", testReviewYoungBlob},
+		{"ReviewBlobLinkedAgain", testReviewBlobLinkedAgain},
 		{"ReviewNotDue", testReviewNotDue},
 		{"BlobRecordedAgain", testBlobRecordedAgain},
 		{"BlobRecordedDuringReview", testBlobRecordedDuringReview},
@@ -376,6 +377,33 @@ func testReviewYoungBlob(t *testing.T, s meta.Store) {
 	due, err := gcReader(t, s).DueReviews(ctx, q)
 	if err != nil || len(due) != 0 {
 		t.Errorf("due after deferral = %v, %v; want none", due, err)
+	}
+}
+
+// testReviewBlobLinkedAgain: an upload committed (or a mount made) into a
+// repository that links the blob already counts as linking it now, so a
+// review due at that moment defers the blob instead of deleting it under
+// the client that was just told it is there.
+func testReviewBlobLinkedAgain(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	b := linkBlob(t, s, "r", "linked again")
+	m := newManifest("r", "m", b.Digest)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutManifest(ctx, m) })
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteManifest(ctx, "r", m.Digest) })
+	time.Sleep(20 * time.Millisecond)
+	before := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	linkBlob(t, s, "r", "linked again")
+	q := meta.ReviewQuery{ReleasedBefore: future(), UnreferencedBefore: before}
+	var v meta.Verdict
+	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
+		var err error
+		v, _, err = tx.ReviewBlob(ctx, b.Digest, q)
+		return err
+	})
+	wantVerdict(t, "blob linked again after the cutoff", v, meta.Deferred)
+	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
+		t.Errorf("deferred blob: %v", err)
 	}
 }
 

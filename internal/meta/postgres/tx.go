@@ -29,8 +29,10 @@ const (
 	// until the link that protects it is committed.
 	qLockBlob   = `SELECT 1 FROM blobs WHERE digest = $1 FOR SHARE`
 	qInsertBlob = `INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING`
-	qLinkBlob   = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repository_id, digest) DO NOTHING`
+	// qLinkBlob links again a blob linked already: created_at is when it
+	// was last linked, which garbage collection's grace period counts from.
+	qLinkBlob = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`
 	qUnlinkBlob = `DELETE FROM repository_blobs
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`
 
