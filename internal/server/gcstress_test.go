@@ -260,7 +260,7 @@ func (st *stress) finishUpload(loc string, b []byte) error {
 	case r.status == http.StatusCreated:
 		return nil
 	case r.code() == "BLOB_UPLOAD_INVALID":
-		return errRetry // collected under the commit
+		return fmt.Errorf("%w: commit %s: %s", errRetry, d, r.body) // collected under the commit
 	}
 	return fmt.Errorf("commit %s: status %d %s", d, r.status, r.body)
 }
@@ -296,7 +296,7 @@ func (st *stress) putManifest(repo, ref string, m []byte, mediaType string) erro
 	case r.status == http.StatusCreated:
 		return nil
 	case r.code() == "MANIFEST_BLOB_UNKNOWN":
-		return errRetry // a blob or child it saw went before the PUT
+		return fmt.Errorf("%w: put manifest %s:%s: %s", errRetry, repo, ref, r.body) // a blob or child it saw went before the PUT
 	}
 	return fmt.Errorf("put manifest %s:%s: status %d %s", repo, ref, r.status, r.body)
 }
