@@ -34,7 +34,7 @@ func TestLeaseHeldOnceAndTakenOver(t *testing.T) {
 	tag, err := admin.Exec(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
 		WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.granted
 		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, leaseClass)
-	if err != nil || tag.RowsAffected() != 1 {
+	if err != nil || tag.RowsAffected() == 0 {
 		t.Fatalf("terminate the holder: %v (%d rows)", err, tag.RowsAffected())
 	}
 	select {
