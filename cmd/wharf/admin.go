@@ -18,7 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/mgmtclient"
 )
 
-// The administration commands (user, namespace, member, token, repo, audit)
+// The administration commands (user, namespace, member, token, repo, key, audit)
 // call a server's management API. Each is "wharf NOUN VERB [ARGS] [FLAGS]",
 // flags anywhere after the noun.
 
@@ -48,6 +48,7 @@ var verbs = map[string][]string{
 	"token": {"list [--for USER [--refresh] | --namespace NS]", "create NAME --scope PATTERN:ACTIONS... [--expires DURATION] [--for USER | --namespace NS]",
 		"revoke ID [--for USER | --namespace NS]"},
 	"repo":  {"list", "tags REPOSITORY", "untag REPOSITORY TAG", "delete REPOSITORY DIGEST"},
+	"key":   {"list", "rotate: a new key signs tokens from now on", "retire ID: tokens the key signed are refused"},
 	"audit": {"[--actor A] [--action A] [--target PREFIX] [--result ok|denied|failed] [--since T] [--until T] [--limit N]"},
 }
 
@@ -206,6 +207,7 @@ func (a *admin) verb(noun, verb string) (func(context.Context, argsFn) error, bo
 		"member":    {"list": a.memberList, "set": a.memberSet, "remove": a.memberRemove},
 		"token":     {"list": a.tokenList, "create": a.tokenCreate, "revoke": a.tokenRevoke},
 		"repo":      {"list": a.repoList, "tags": a.repoTags, "untag": a.repoUntag, "delete": a.repoDelete},
+		"key":       {"list": a.keyList, "rotate": a.keyRotate, "retire": a.keyRetire},
 		"audit":     {"": a.audit},
 	}
 	f, ok := m[noun][verb]

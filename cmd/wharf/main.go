@@ -28,6 +28,7 @@ func commands() []command {
 		{"member", "manage the members of a namespace (list, set, remove)", adminCmd("member")},
 		{"token", "manage personal access tokens and robot accounts (list, create, revoke)", adminCmd("token")},
 		{"repo", "list repositories and tags, untag, delete manifests", adminCmd("repo")},
+		{"key", "list, rotate and retire the token signing keys", adminCmd("key")},
 		{"audit", "query the audit log", adminCmd("audit")},
 		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
 		{"usage", "show what a namespace and its repositories hold", usageCmd},

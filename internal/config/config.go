@@ -314,8 +314,8 @@ func (c *Config) Validate() error {
 		bad("http.trustedProxies", "%v", err)
 	}
 	c.validateAuth(bad)
-	if h := c.Housekeeping; h.Interval < time.Minute {
-		bad("housekeeping.interval", "must be at least 1m, got %s", h.Interval)
+	if h := c.Housekeeping; h.Interval <= 0 {
+		bad("housekeeping.interval", "must be a positive duration, got %s", h.Interval)
 	}
 	if c.Housekeeping.DeadTokenRetention < 0 {
 		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)

@@ -345,3 +345,21 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]mgmt.AuditEvent, er
 	}
 	return out, nil
 }
+
+// SigningKeys lists the token signing keys, oldest first.
+func (c *Client) SigningKeys(ctx context.Context) ([]mgmt.SigningKey, error) {
+	var ks []mgmt.SigningKey
+	return ks, c.do(ctx, http.MethodGet, "/keys", nil, nil, &ks)
+}
+
+// RotateKey adds a signing key that signs every token from now on.
+func (c *Client) RotateKey(ctx context.Context) (mgmt.SigningKey, error) {
+	var k mgmt.SigningKey
+	return k, c.do(ctx, http.MethodPost, "/keys/rotate", nil, nil, &k)
+}
+
+// RetireKey retires signing key id: the tokens it signed are refused.
+func (c *Client) RetireKey(ctx context.Context, id string) (mgmt.SigningKey, error) {
+	var k mgmt.SigningKey
+	return k, c.do(ctx, http.MethodPost, "/keys/"+seg(id)+"/retire", nil, nil, &k)
+}

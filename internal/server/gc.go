@@ -82,6 +82,8 @@ func (s *Server) Scrub(ctx context.Context, so gc.ScrubOptions) (gc.ScrubReport,
 func NewCommand(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	cfg.GC.Interval = 0
 	cfg.Uploads.ExpireAfter = 0
+	cfg.Housekeeping.Interval = 0
+	cfg.Retention.Interval = 0
 	cfg.Cache.ManifestEntries = 0
 	return New(ctx, cfg, log)
 }

@@ -5,49 +5,40 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// startHousekeeping deletes, every housekeeping.interval, the tokens dead
-// for longer than housekeeping.deadTokenRetention and the audit events
-// older than housekeeping.auditRetention. Every replica runs it: the
-// deletes are idempotent. The returned stop waits for a run in progress.
-func (s *Server) startHousekeeping(ctx context.Context) (stop func()) {
-	if s.access == nil {
-		return func() {}
+// housekeepingJobs returns access control's housekeeping: every
+// housekeeping.interval, on one replica at a time under the "housekeeping"
+// lease, it deletes the tokens dead for longer than
+// housekeeping.deadTokenRetention and the audit events older than
+// housekeeping.auditRetention. None without auth.enabled, or when the
+// interval is 0 (one-shot commands).
+func (s *Server) housekeepingJobs() []jobs.Job {
+	if s.access == nil || s.cfg.Housekeeping.Interval <= 0 {
+		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(s.cfg.Housekeeping.Interval)
-		defer t.Stop()
-		for {
-			if err := s.housekeep(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				s.log.Warn("housekeeping failed; retrying next interval", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
+	return []jobs.Job{{
+		Name:  "housekeeping",
+		Every: s.cfg.Housekeeping.Interval,
+		Run:   func(ctx context.Context) error { return s.housekeep(ctx, time.Now()) },
+	}}
 }
 
-// housekeep runs one round of housekeeping as of now.
+// housekeep runs one round of housekeeping as of now. The deletes are
+// idempotent, so a round cut short or run twice by a takeover is harmless.
 func (s *Server) housekeep(ctx context.Context, now time.Time) error {
 	a := s.meta.(meta.Access) // openAccess checked it
 	h := s.cfg.Housekeeping
 	tokens, err := a.PruneTokens(ctx, now.Add(-h.DeadTokenRetention))
 	if err != nil {
-		return err
+		return fmt.Errorf("housekeeping: delete dead tokens: %w", err)
 	}
 	events := 0
 	if h.AuditRetention > 0 {
 		if events, err = a.PruneAudit(ctx, now.Add(-h.AuditRetention)); err != nil {
-			return fmt.Errorf("%d dead tokens deleted, then: %w", tokens, err)
+			return fmt.Errorf("housekeeping: %d dead tokens deleted, then: %w", tokens, err)
 		}
 	}
 	if tokens > 0 || events > 0 {

@@ -26,6 +26,7 @@ func (s *Server) mgmtHandler(clientAddr func(*http.Request) netip.Addr) http.Han
 			return s.mgmtAuthenticate(r, clientAddr(r))
 		}
 		opts.Decide = s.access.Decide
+		opts.Keys = s.access
 	}
 	return mw.Wrap(mgmt.New(opts), mw.Options{
 		Logger:  s.log,

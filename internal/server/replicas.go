@@ -60,6 +60,7 @@ func (s *Server) jobs() []jobs.Job {
 			},
 		})
 	}
+	js = append(js, s.housekeepingJobs()...)
 	if every := s.cfg.Retention.Interval; every > 0 {
 		js = append(js, jobs.Job{Name: "retention", Every: every, Run: s.runRetention})
 	}

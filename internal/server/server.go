@@ -210,7 +210,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tlsOn {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	stopHousekeeping := s.startHousekeeping(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsOn {
@@ -233,7 +232,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	stopHousekeeping()
 	return errors.Join(err, s.Close())
 }
 

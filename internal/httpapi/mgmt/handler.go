@@ -70,6 +70,9 @@ type Options struct {
 	// CollectGarbage runs one garbage collection now (POST /gc); nil
 	// answers that it is not available.
 	CollectGarbage func(ctx context.Context, dryRun bool) (GCReport, error)
+	// Keys rotates and retires the token signing keys (POST /keys/...);
+	// nil answers that it is not available.
+	Keys KeyManager
 }
 
 // Handler serves /api/v1.

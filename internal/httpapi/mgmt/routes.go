@@ -54,6 +54,10 @@ var routes = append([]route{
 
 	{method: http.MethodGet, path: "/api/v1/audit", handler: (*Handler).queryAudit},
 	{method: http.MethodPost, path: "/api/v1/gc", handler: (*Handler).collectGarbage},
+
+	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
+	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
+	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
 }, lifecycleRoutes...)
 
 // params are the path parameters of a matched route, unescaped.
