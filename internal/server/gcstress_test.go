@@ -206,15 +206,16 @@ func (st *stress) worker(ctx context.Context, rnd *rand.Rand) {
 }
 
 // retry runs push until it succeeds, pushing again when garbage
-// collection got in its way, at most 10 times.
+// collection got in its way, at most 30 times (its grace periods are
+// tiny, so on a loaded machine a push can lose several races in a row).
 func (st *stress) retry(push func() error) error {
 	var err error
-	for range 10 {
+	for range 30 {
 		if err = push(); !errors.Is(err, errRetry) {
 			return err
 		}
 	}
-	return fmt.Errorf("push still racing garbage collection after 10 attempts: %w", err)
+	return fmt.Errorf("push still racing garbage collection after 30 attempts: %w", err)
 }
 
 // ensureBlob makes b readable in repo as a client does: HEAD, else mount
