@@ -3,7 +3,7 @@
 # instance, then three replicas on one bucket prefix and one database,
 # driven round-robin (`--url a,b,c --pid x,y,z`, so CPU seconds are the
 # three processes' sum). The services are read from the environment, as
-# /work/testenv.sh and scripts/start-s3.sh / start-postgres.sh print it:
+# scripts/start-s3.sh and scripts/start-postgres.sh print it:
 #
 #   WHARF_TEST_S3_ENDPOINT WHARF_TEST_S3_BUCKET WHARF_TEST_S3_ACCESS_KEY
 #   WHARF_TEST_S3_SECRET_KEY WHARF_TEST_POSTGRES_URL (a superuser's URL)

@@ -132,10 +132,14 @@ type Reader interface {
 type Tx interface {
 	Reader
 	LifecycleWriter
-	// PutBlob records blob b if it is not recorded yet.
+	// PutBlob records blob b if it is not recorded yet. Recorded or not,
+	// the blob stays until the transaction ends: a garbage collector
+	// deleting it at this moment either finishes first (and b is recorded
+	// again) or waits, so a LinkBlob of b after it in the transaction finds it.
 	PutBlob(ctx context.Context, b Blob) error
 	// LinkBlob lets repo read blob d, creating repo if needed; ErrNotFound if
-	// blob d was never recorded with PutBlob.
+	// blob d was never recorded with PutBlob. Linking again a blob repo links
+	// counts as linking it now for garbage collection's grace period.
 	LinkBlob(ctx context.Context, repo string, d digest.Digest) error
 	// UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error

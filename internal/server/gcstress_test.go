@@ -206,15 +206,16 @@ func (st *stress) worker(ctx context.Context, rnd *rand.Rand) {
 }
 
 // retry runs push until it succeeds, pushing again when garbage
-// collection got in its way, at most 10 times.
+// collection got in its way, at most 30 times (its grace periods are
+// tiny, so on a loaded machine a push can lose several races in a row).
 func (st *stress) retry(push func() error) error {
 	var err error
-	for range 10 {
+	for range 30 {
 		if err = push(); !errors.Is(err, errRetry) {
 			return err
 		}
 	}
-	return fmt.Errorf("push still racing garbage collection after 10 attempts: %w", err)
+	return fmt.Errorf("push still racing garbage collection after 30 attempts: %w", err)
 }
 
 // ensureBlob makes b readable in repo as a client does: HEAD, else mount
@@ -260,7 +261,7 @@ func (st *stress) finishUpload(loc string, b []byte) error {
 	case r.status == http.StatusCreated:
 		return nil
 	case r.code() == "BLOB_UPLOAD_INVALID":
-		return errRetry // collected under the commit
+		return fmt.Errorf("%w: commit %s: %s", errRetry, d, r.body) // collected under the commit
 	}
 	return fmt.Errorf("commit %s: status %d %s", d, r.status, r.body)
 }
@@ -296,7 +297,7 @@ func (st *stress) putManifest(repo, ref string, m []byte, mediaType string) erro
 	case r.status == http.StatusCreated:
 		return nil
 	case r.code() == "MANIFEST_BLOB_UNKNOWN":
-		return errRetry // a blob or child it saw went before the PUT
+		return fmt.Errorf("%w: put manifest %s:%s: %s", errRetry, repo, ref, r.body) // a blob or child it saw went before the PUT
 	}
 	return fmt.Errorf("put manifest %s:%s: status %d %s", repo, ref, r.status, r.body)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +35,10 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ReferrersGoWithSubject", testReferrersGoWithSubject},
 		{"ReviewBlob", testReviewBlob},
 		{"ReviewYoungBlob", testReviewYoungBlob},
+		{"ReviewBlobLinkedAgain", testReviewBlobLinkedAgain},
 		{"ReviewNotDue", testReviewNotDue},
 		{"BlobRecordedAgain", testBlobRecordedAgain},
+		{"BlobRecordedDuringReview", testBlobRecordedDuringReview},
 		{"DueReviews", testDueReviews},
 		{"ForgetBlob", testForgetBlob},
 		{"ListBlobs", testListBlobs},
@@ -377,6 +380,33 @@ func testReviewYoungBlob(t *testing.T, s meta.Store) {
 	}
 }
 
+// testReviewBlobLinkedAgain: an upload committed (or a mount made) into a
+// repository that links the blob already counts as linking it now, so a
+// review due at that moment defers the blob instead of deleting it under
+// the client that was just told it is there.
+func testReviewBlobLinkedAgain(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	b := linkBlob(t, s, "r", "linked again")
+	m := newManifest("r", "m", b.Digest)
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.PutManifest(ctx, m) })
+	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteManifest(ctx, "r", m.Digest) })
+	time.Sleep(20 * time.Millisecond)
+	before := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	linkBlob(t, s, "r", "linked again")
+	q := meta.ReviewQuery{ReleasedBefore: future(), UnreferencedBefore: before}
+	var v meta.Verdict
+	gcUpdate(t, s, func(ctx context.Context, tx meta.GCTx) error {
+		var err error
+		v, _, err = tx.ReviewBlob(ctx, b.Digest, q)
+		return err
+	})
+	wantVerdict(t, "blob linked again after the cutoff", v, meta.Deferred)
+	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
+		t.Errorf("deferred blob: %v", err)
+	}
+}
+
 // testReviewNotDue: a review is settled only while it is due: one that an
 // event re-queued after it was read, or that was settled already, is left.
 func testReviewNotDue(t *testing.T, s meta.Store) {
@@ -422,6 +452,86 @@ func testBlobRecordedAgain(t *testing.T, s meta.Store) {
 	}
 	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
 		t.Errorf("Blob recorded again: %v", err)
+	}
+}
+
+// testBlobRecordedDuringReview: an upload records a blob again while a
+// review is deleting it, the review commits first, and the upload checks
+// the bytes are in place before it commits. Until it commits the collector
+// must not claim the deletion of those bytes (it waits), and afterwards it
+// sees the blob recorded again and cancels the deletion.
+func testBlobRecordedDuringReview(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	b := linkBlob(t, s, "r", "raced")
+	reviewed, recorded := make(chan struct{}), make(chan struct{})
+	var reviewedOnce, recordedOnce sync.Once
+	commitReview, commitUpload := make(chan struct{}), make(chan struct{})
+	var verdict meta.Verdict
+	reviewDone := make(chan error, 1)
+	go func() {
+		reviewDone <- s.Update(ctx, func(tx meta.Tx) error {
+			var err error
+			verdict, _, err = tx.(meta.GCTx).ReviewBlob(ctx, b.Digest, allDue())
+			reviewedOnce.Do(func() { close(reviewed) })
+			<-commitReview
+			return err
+		})
+	}()
+	<-reviewed
+	uploadDone := make(chan error, 1)
+	go func() {
+		uploadDone <- s.Update(ctx, func(tx meta.Tx) error {
+			if err := tx.PutBlob(ctx, b); err != nil {
+				return err
+			}
+			if err := tx.LinkBlob(ctx, "r", b.Digest); err != nil {
+				return err
+			}
+			recordedOnce.Do(func() { close(recorded) })
+			<-commitUpload
+			return nil
+		})
+	}()
+	// Let the upload reach PutBlob, which waits for the review (for its
+	// row on PostgreSQL, for the writer on SQLite).
+	time.Sleep(50 * time.Millisecond)
+	close(commitReview)
+	if err := <-reviewDone; err != nil || verdict != meta.Deleted {
+		t.Fatalf("review = %v, %v; want deleted", verdict, err)
+	}
+	<-recorded
+	type claim struct {
+		ok  bool
+		err error
+	}
+	claimed := make(chan claim, 1)
+	go func() {
+		var c claim
+		c.err = s.Update(ctx, func(tx meta.Tx) error {
+			var err error
+			c.ok, err = tx.(meta.GCTx).ClaimBlobDeletion(ctx, b.Digest)
+			return err
+		})
+		claimed <- c
+	}()
+	select {
+	case c := <-claimed:
+		t.Errorf("ClaimBlobDeletion = %v, %v while the upload that recorded the blob again is open; want it to wait", c.ok, c.err)
+		claimed <- c
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(commitUpload)
+	if err := <-uploadDone; err != nil {
+		t.Fatalf("upload during the review: %v", err)
+	}
+	if c := <-claimed; c.err != nil || c.ok {
+		t.Errorf("ClaimBlobDeletion after the upload = %v, %v; want false", c.ok, c.err)
+	}
+	if dels, err := gcReader(t, s).BlobDeletions(ctx, 10); err != nil || len(dels) != 0 {
+		t.Errorf("BlobDeletions = %v, %v; want none", dels, err)
+	}
+	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
+		t.Errorf("Blob recorded during the review: %v", err)
 	}
 }
 

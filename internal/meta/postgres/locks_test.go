@@ -285,3 +285,142 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 		t.Errorf("tags x and y = %v, %v, %v, %v; want both at the manifest of the transaction that ran last", x, errX, y, errY)
 	}
 }
+
+// collectorLocks plays a garbage collector that has locked blob d's row FOR
+// UPDATE and is still deciding: in a transaction on conn. The caller
+// deletes with collectorForgets, then commits or rolls back.
+func collectorLocks(t *testing.T, conn *pgx.Conn, d digest.Digest) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	gc, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gc.Exec(ctx, `SELECT 1 FROM blobs WHERE digest = $1 FOR UPDATE`, d.String()); err != nil {
+		t.Fatalf("collector: lock blob: %v", err)
+	}
+	return gc
+}
+
+// collectorForgets deletes blob d's links and row in gc, the collector's
+// transaction holding its row, and records the deletion of its bytes, as
+// gc_review_blob does.
+func collectorForgets(t *testing.T, gc pgx.Tx, d digest.Digest) {
+	t.Helper()
+	for _, q := range []string{
+		`DELETE FROM repository_blobs WHERE digest = $1`,
+		`DELETE FROM blobs WHERE digest = $1`,
+		`INSERT INTO gc_deletions (digest, started_at) VALUES ($1, clock_timestamp())`,
+	} {
+		if _, err := gc.Exec(context.Background(), q, d.String()); err != nil {
+			t.Fatalf("collector: %s: %v", q, err)
+		}
+	}
+}
+
+// claim runs gc_claim_deletion for d on conn, waiting at most wait for its
+// locks, and returns its answer.
+func claim(t *testing.T, conn *pgx.Conn, d digest.Digest, wait time.Duration) (bool, error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, wait.String()); err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	if err := tx.QueryRow(ctx, qClaimDeletion, d.String()).Scan(&ok); err != nil {
+		return false, err
+	}
+	return ok, tx.Commit(ctx)
+}
+
+// TestUploadCommitOutlivesCollector: an upload commit records a blob whose
+// row a collector has locked and is about to delete. PutBlob's insert finds
+// the row and does nothing; the collector then deletes it. The commit must
+// record the blob again and link it, not fail, and the collector must not
+// delete the bytes the commit relies on.
+func TestUploadCommitOutlivesCollector(t *testing.T) {
+	ctx := context.Background()
+	s, u := storeAndURL(t)
+	b := linkedBlob(t, s, "r", "layer")
+
+	gc := collectorLocks(t, connect(t, u), b.Digest)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx meta.Tx) error {
+			if err := tx.PutBlob(ctx, b); err != nil {
+				return err
+			}
+			return tx.LinkBlob(ctx, "other", b.Digest)
+		})
+	}()
+	waitForLockWaiters(t, connect(t, u), 1)
+	collectorForgets(t, gc, b.Digest)
+	if err := gc.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("upload commit racing the collector: %v", err)
+	}
+	if _, err := s.Blob(ctx, "other", b.Digest); err != nil {
+		t.Errorf("Blob after the commit: %v", err)
+	}
+	if ok, err := claim(t, connect(t, u), b.Digest, 5*time.Second); err != nil || ok {
+		t.Errorf("claim of the deletion after the commit = %v, %v; want false", ok, err)
+	}
+}
+
+// TestClaimWaitsForPutBlob: an upload commit's PutBlob waits for a
+// collector that deleted the blob's row and records it again once the
+// collector commits. Until the upload commits, the collector cannot claim
+// the deletion of the bytes (the upload's check that they are in place would
+// be stale); afterwards it sees the row and cancels the deletion.
+func TestClaimWaitsForPutBlob(t *testing.T) {
+	ctx := context.Background()
+	s, u := storeAndURL(t)
+	b := linkedBlob(t, s, "r", "layer")
+
+	gc := collectorLocks(t, connect(t, u), b.Digest)
+	collectorForgets(t, gc, b.Digest)
+	put := make(chan struct{})
+	release := newGate(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx meta.Tx) error {
+			if err := tx.PutBlob(ctx, b); err != nil {
+				return err
+			}
+			if err := tx.LinkBlob(ctx, "r", b.Digest); err != nil {
+				return err
+			}
+			close(put)
+			<-release.C
+			return nil
+		})
+	}()
+	waitForLockWaiters(t, connect(t, u), 1)
+	if err := gc.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-put
+	conn := connect(t, u)
+	ok, err := claim(t, conn, b.Digest, 200*time.Millisecond)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+		t.Errorf("claim during the upload commit = %v, %v; want lock_not_available", ok, err)
+	}
+	release.Free()
+	if err := <-done; err != nil {
+		t.Fatalf("upload commit: %v", err)
+	}
+	if ok, err := claim(t, conn, b.Digest, 5*time.Second); err != nil || ok {
+		t.Errorf("claim after the upload commit = %v, %v; want false", ok, err)
+	}
+	if _, err := s.Blob(ctx, "r", b.Digest); err != nil {
+		t.Errorf("Blob after the commit: %v", err)
+	}
+}

@@ -29,8 +29,10 @@ const (
 	// until the link that protects it is committed.
 	qLockBlob   = `SELECT 1 FROM blobs WHERE digest = $1 FOR SHARE`
 	qInsertBlob = `INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING`
-	qLinkBlob   = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repository_id, digest) DO NOTHING`
+	// qLinkBlob links again a blob linked already: created_at is when it
+	// was last linked, which garbage collection's grace period counts from.
+	qLinkBlob = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`
 	qUnlinkBlob = `DELETE FROM repository_blobs
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`
 
@@ -123,17 +125,43 @@ func (t *tx) ensureRepository(ctx context.Context, repo string) (int64, error) {
 }
 
 // PutBlob records blob b if it is not recorded yet; a recorded blob keeps
-// its size and creation time. If a garbage collector is deleting the old
-// bytes of b at this moment, it waits until they are gone (see gc.go), so
-// the caller's check that the bytes are in place sees the truth.
+// its size and creation time. Either way the row is held until the
+// transaction ends, so a garbage collector cannot delete it meanwhile: a
+// collector that had locked it FOR UPDATE and deletes it makes PutBlob
+// record it again. Then, holding the row, PutBlob takes the blob's recorded
+// deletion FOR SHARE: if a collector is deleting the old bytes of b at this
+// moment, it waits until they are gone (see gc.go), so the caller's check
+// that the bytes are in place sees the truth; otherwise a collector that
+// comes later waits for this transaction and then sees the row.
 func (t *tx) PutBlob(ctx context.Context, b meta.Blob) error {
+	if err := t.holdBlob(ctx, b); err != nil {
+		return fmt.Errorf("put blob %s: %w", b.Digest, err)
+	}
 	if _, err := t.q.Exec(ctx, qShareDeletion, b.Digest.String()); err != nil {
 		return fmt.Errorf("put blob %s: %w", b.Digest, err)
 	}
-	if _, err := t.q.Exec(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt)); err != nil {
-		return fmt.Errorf("put blob %s: %w", b.Digest, err)
-	}
 	return nil
+}
+
+// holdBlob inserts blob b's row or, if it is there already, locks it FOR
+// SHARE. The insert does nothing, without waiting, when the row is only
+// locked by a collector that has not deleted it yet; the lock then waits
+// for that collector and finds the row gone if it deleted it, and the
+// insert is tried again.
+func (t *tx) holdBlob(ctx context.Context, b meta.Blob) error {
+	for attempt := 0; ; attempt++ {
+		inserted, err := t.affected(ctx, qInsertBlob, b.Digest.String(), b.Size, timestamp(b.CreatedAt))
+		if err != nil || inserted {
+			return err
+		}
+		held, err := t.exists(ctx, qLockBlob, b.Digest.String())
+		if err != nil || held {
+			return err
+		}
+		if attempt == 3 {
+			return errors.New("deleted under every attempt to record it")
+		}
+	}
 }
 
 // LinkBlob lets repo read blob d, creating repo if needed. The blob must

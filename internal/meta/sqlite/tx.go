@@ -21,8 +21,10 @@ const (
 
 	qBlobRecorded = `SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?)`
 	qInsertBlob   = `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`
-	qLinkBlob     = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (repository_id, digest) DO NOTHING`
+	// qLinkBlob links again a blob linked already: created_at is when it
+	// was last linked, which garbage collection's grace period counts from.
+	qLinkBlob = `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at`
 	qUnlinkBlob = `DELETE FROM repository_blobs
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`
 	qLinked = `SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
