@@ -3,19 +3,15 @@ package gc_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -24,6 +20,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -69,9 +66,9 @@ func eachMeta(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			return s
 		},
 	}
-	if admin := os.Getenv("WHARF_TEST_POSTGRES_URL"); admin != "" {
+	if os.Getenv("WHARF_TEST_POSTGRES_URL") != "" {
 		open["postgres"] = func(t *testing.T) meta.Store {
-			s, err := postgres.Open(t.Context(), postgres.Options{URL: newDatabase(t, admin)})
+			s, err := postgres.Open(t.Context(), postgres.Options{URL: pgtest.Database(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,39 +100,6 @@ func eachMeta(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			fn(t, f)
 		})
 	}
-}
-
-func newDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to WHARF_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "wharf_gc_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func (f *fixture) putBlob(t *testing.T, b []byte) (meta.Blob, error) {

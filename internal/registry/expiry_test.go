@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"crypto/rand"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
@@ -21,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -38,15 +37,14 @@ func metaStores(t *testing.T) map[string]func(t *testing.T) meta.Store {
 			return s
 		},
 	}
-	admin := os.Getenv("WHARF_TEST_POSTGRES_URL")
-	if admin == "" {
+	if os.Getenv("WHARF_TEST_POSTGRES_URL") == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("WHARF_TEST_POSTGRES_URL is not set; CI must test the PostgreSQL backend")
 		}
 		return stores
 	}
 	stores["postgres"] = func(t *testing.T) meta.Store {
-		s, err := postgres.Open(context.Background(), postgres.Options{URL: newDatabase(t, admin)})
+		s, err := postgres.Open(context.Background(), postgres.Options{URL: pgtest.Database(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,36 +52,6 @@ func metaStores(t *testing.T) map[string]func(t *testing.T) meta.Store {
 		return s
 	}
 	return stores
-}
-
-// newDatabase creates a database for one test, dropped when it ends.
-func newDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	ctx := context.Background()
-	name := "wharf_registry_" + strings.ToLower(rand.Text()[:12])
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // contentStores returns the content drivers this machine can run: fs

@@ -3,22 +3,19 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -131,33 +128,10 @@ func BenchmarkManifestCachedPull(b *testing.B) {
 
 // benchPostgres creates a database for one benchmark, or skips it.
 func benchPostgres(b *testing.B) string {
-	admin := os.Getenv("WHARF_TEST_POSTGRES_URL")
-	if admin == "" {
+	if os.Getenv("WHARF_TEST_POSTGRES_URL") == "" {
 		b.Skip("WHARF_TEST_POSTGRES_URL is not set")
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := "wharf_bench_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-			conn.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.Database(b)
 }
 
 // BenchmarkRetention evaluates and applies a policy keeping the newest 100

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -105,7 +106,7 @@ func postgresURL(t *testing.T) string {
 		}
 		t.Skip("WHARF_TEST_POSTGRES_URL is not set")
 	}
-	return newDatabase(t, admin)
+	return pgtest.Database(t)
 }
 
 const ociManifest = "application/vnd.oci.image.manifest.v1+json"

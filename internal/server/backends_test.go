@@ -1,16 +1,13 @@
 package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 )
 
 // backend is one combination of content and metadata store the registry
@@ -40,56 +37,23 @@ func backends(t *testing.T) []backend {
 	} else if os.Getenv("CI") != "" {
 		t.Fatal("WHARF_TEST_S3_ENDPOINT is not set; CI must run the registry tests on S3")
 	}
-	if admin := os.Getenv("WHARF_TEST_POSTGRES_URL"); admin != "" {
+	if os.Getenv("WHARF_TEST_POSTGRES_URL") != "" {
 		bs = append(bs, backend{name: "fs+postgres", configure: func(t *testing.T, cfg *config.Config) {
 			cfg.Database.Driver = "postgres"
-			cfg.Database.Postgres.URL = newDatabase(t, admin)
+			cfg.Database.Postgres.URL = pgtest.Database(t)
 		}})
 		if len(bs) > 2 {
 			s3 := bs[1].configure
 			bs = append(bs, backend{name: "s3+postgres", configure: func(t *testing.T, cfg *config.Config) {
 				s3(t, cfg)
 				cfg.Database.Driver = "postgres"
-				cfg.Database.Postgres.URL = newDatabase(t, admin)
+				cfg.Database.Postgres.URL = pgtest.Database(t)
 			}})
 		}
 	} else if os.Getenv("CI") != "" {
 		t.Fatal("WHARF_TEST_POSTGRES_URL is not set; CI must run the registry tests on PostgreSQL")
 	}
 	return bs
-}
-
-// newDatabase creates an empty database for one test on the server at
-// admin, dropped when the test ends, and returns its URL.
-func newDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to WHARF_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := "wharf_server_" + randomHex()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 )
 
 const ociManifestType = "application/vnd.oci.image.manifest.v1+json"
@@ -31,7 +32,7 @@ func TestReplicasSeeEachOthersTagMoves(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Database.Driver = "postgres"
-	cfg.Database.Postgres.URL = newDatabase(t, admin)
+	cfg.Database.Postgres.URL = pgtest.Database(t)
 	a := openTestRegistry(t, cfg)
 	b := openTestRegistry(t, cfg)
 
@@ -96,7 +97,7 @@ func TestReplicasRacingOnOneChunk(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Database.Driver = "postgres"
-	cfg.Database.Postgres.URL = newDatabase(t, admin)
+	cfg.Database.Postgres.URL = pgtest.Database(t)
 	cfg.Storage.Driver = "s3"
 	cfg.Storage.S3 = config.S3Storage{
 		Endpoint:        endpoint,

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 )
 
 // These tests pin down the locking that the Store's doc comment promises,
@@ -21,7 +22,7 @@ import (
 // storeAndURL returns a Store on a fresh database and that database's URL.
 func storeAndURL(t *testing.T) (*Store, string) {
 	t.Helper()
-	u := freshDatabase(t)
+	u := pgtest.Database(t)
 	return openStore(t, u), u
 }
 

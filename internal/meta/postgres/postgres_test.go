@@ -2,21 +2,18 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/metatest"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 )
 
 // The tests run against a real PostgreSQL named by WHARF_TEST_POSTGRES_URL,
@@ -35,69 +32,10 @@ func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }
 
-// adminURL returns the server's URL, or skips the test when there is none;
-// in CI it fails instead, so that the backend is never silently untested.
-func adminURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("WHARF_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WHARF_TEST_POSTGRES_URL is not set; CI must test the PostgreSQL backend (see scripts/start-postgres.sh)")
-		}
-		t.Skip("WHARF_TEST_POSTGRES_URL is not set; eval \"$(scripts/start-postgres.sh /tmp/wharf-postgres)\" to run these tests")
-	}
-	return u
-}
-
-// freshDatabase creates an empty database, dropped when the test ends, and
-// returns its URL. Its default collation is ICU's en-US where the server has
-// ICU, which sorts "v1" before "V2": a query that forgot COLLATE "C" would
-// list names in another order than SQLite.
-func freshDatabase(t testing.TB) string {
-	t.Helper()
-	admin := adminURL(t)
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatal("WHARF_TEST_POSTGRES_URL must be a postgres:// URL")
-	}
-	name := "wharf_test_" + strings.ToLower(rand.Text()[:12])
-
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to WHARF_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'
-		LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`)
-	if err != nil {
-		t.Logf("no ICU database (%v); using the server's default collation", err)
-		_, err = conn.Exec(ctx, `CREATE DATABASE `+name)
-	}
-	if err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
 // newStore opens a Store on a fresh database, closed before it is dropped.
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	return openStore(t, freshDatabase(t))
+	return openStore(t, pgtest.Database(t))
 }
 
 // openStore opens a Store on the database at u, closed when the test ends.
@@ -152,7 +90,7 @@ func TestOpenOptions(t *testing.T) {
 // advisory lock must let one migrate while the others wait, and then find
 // the schema current. Without it they race to create the same tables.
 func TestOpenConcurrently(t *testing.T) {
-	u := freshDatabase(t)
+	u := pgtest.Database(t)
 	const replicas = 6
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -201,7 +139,7 @@ func wantVersions(t *testing.T, conn *pgx.Conn) {
 
 func TestOpenMigratedDatabase(t *testing.T) {
 	ctx := context.Background()
-	u := freshDatabase(t)
+	u := pgtest.Database(t)
 	s, err := Open(ctx, Options{URL: u})
 	if err != nil {
 		t.Fatal(err)

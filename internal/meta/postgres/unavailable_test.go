@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 )
 
 // TestDroppedConnectionIsUnavailable terminates the Store's connection
@@ -21,7 +22,7 @@ import (
 // pool's liveness ping, which would hide the dead connection after a
 // second idle, is off, so the dead connection is used for sure.
 func TestDroppedConnectionIsUnavailable(t *testing.T) {
-	u := freshDatabase(t)
+	u := pgtest.Database(t)
 	openStore(t, u) // migrates
 	cfg, err := pgxpool.ParseConfig(u)
 	if err != nil {
@@ -40,7 +41,7 @@ func TestDroppedConnectionIsUnavailable(t *testing.T) {
 		t.Fatalf("Tag before: %v, want ErrNotFound", err)
 	}
 
-	admin, err := pgx.Connect(ctx, adminURL(t))
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestDroppedConnectionIsUnavailable(t *testing.T) {
 // TestUnavailableIsOnlyConnectionFailures: a server that is not there is
 // unavailable; one that refuses the login or the statement is not.
 func TestUnavailableIsOnlyConnectionFailures(t *testing.T) {
-	u := freshDatabase(t)
+	u := pgtest.Database(t)
 	ctx := context.Background()
 	ping := func(t *testing.T, u string) error {
 		pool, err := pgxpool.New(ctx, u)
