@@ -48,14 +48,8 @@ if [ -z "$access" ] || [ -z "$secret" ]; then
   secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 fi
 
-# --disableotmp: with O_TMPFILE, versitygw's POSIX backend links a new object
-# into its directory after writing it, and an object deleted meanwhile from
-# the same directory can take the directory with it, so a PutObject now and
-# then fails with 409 ExistingObjectIsDirectory (versity/versitygw#1988).
-# Upload parts live in one directory per upload that commits empty, so the
-# parallel tests hit it; plain temporary files do not race.
 ROOT_ACCESS_KEY=$access ROOT_SECRET_KEY=$secret \
-  nohup versitygw --port "$addr" --quiet posix --disableotmp "$dir/data" \
+  nohup versitygw --port "$addr" --quiet posix "$dir/data" \
   >"$dir/versitygw.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -138,6 +139,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		o.UsePathStyle = opts.PathStyle
 		o.APIOptions = append(o.APIOptions, markUnavailable)
+		o.Retryer = retryDirectoryRace(o.Retryer)
 	})
 	expiry := opts.PresignExpiry
 	if expiry == 0 {
@@ -273,4 +275,20 @@ func (s *Store) RedirectURL(ctx context.Context, d digest.Digest) (string, error
 		return "", fmt.Errorf("presign blob %s: %w", d, err)
 	}
 	return req.URL, nil
+}
+
+// errDirectoryRace is what versitygw's POSIX backend (and other stores that
+// keep objects as files) answers, now and then, to a write into a directory
+// that a concurrent delete of the directory's last object is removing
+// (versity/versitygw#1988). Every key wharf writes is new or replaced whole,
+// so nothing is wrong with the request: sending it again succeeds.
+const errDirectoryRace = "ExistingObjectIsDirectory"
+
+// retryDirectoryRace makes r also retry errDirectoryRace, keeping its
+// attempts and backoff (AWS_MAX_ATTEMPTS and the like).
+func retryDirectoryRace(r aws.Retryer) aws.Retryer {
+	if r == nil {
+		r = retry.NewStandard()
+	}
+	return retry.AddWithErrorCodes(r, errDirectoryRace)
 }

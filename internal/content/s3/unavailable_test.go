@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -117,4 +118,30 @@ func fakeStore(t *testing.T, endpoint string) *s3.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestDirectoryRaceRetried checks that a write the store refuses with
+// ExistingObjectIsDirectory, the transient race of versitygw's POSIX backend
+// (versity/versitygw#1988), is sent again rather than failing the upload.
+func TestDirectoryRaceRetried(t *testing.T) {
+	var puts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			return // New checks the bucket
+		}
+		if puts.Add(1) == 1 {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExistingObjectIsDirectory</Code><Message>Existing Object is a directory.</Message></Error>`)
+		}
+	}))
+	defer srv.Close()
+	st := fakeStore(t, srv.URL)
+	n, _, err := st.Append(t.Context(), "up1", 0, "", strings.NewReader("hello"))
+	if err != nil || n != 5 {
+		t.Fatalf("Append after one ExistingObjectIsDirectory: %d, %v; want 5 bytes written", n, err)
+	}
+	if got := puts.Load(); got != 2 {
+		t.Errorf("the store saw %d PUTs, want 2 (the refused one and its retry)", got)
+	}
 }
