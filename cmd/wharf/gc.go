@@ -27,17 +27,11 @@ func gcCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	ctx, cfg, srv, done, err := openCommand(*configPath)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv, err := server.NewCommand(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer done()
 	verb := "deleted"
 	if *dryRun {
 		verb = "would delete"
@@ -85,4 +79,21 @@ func loadConfig(path string) (config.Config, error) {
 	}
 	cfg.Resolve()
 	return cfg, nil
+}
+
+// openCommand prepares a one-shot command (gc, scrub) over the configured
+// stores: the configuration, a context cancelled by SIGINT or SIGTERM, and
+// the stores opened without background work. done releases them.
+func openCommand(configPath string) (context.Context, config.Config, *server.Server, func(), error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, cfg, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	srv, err := server.NewCommand(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
+	if err != nil {
+		stop()
+		return nil, cfg, nil, nil, err
+	}
+	return ctx, cfg, srv, func() { srv.Close(); stop() }, nil
 }

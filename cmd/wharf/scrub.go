@@ -1,16 +1,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
-	"github.com/wharf-dev/wharf/internal/server"
 )
 
 // scrubCmd re-hashes every stored blob and reports bytes that do not match
@@ -24,17 +18,11 @@ func scrubCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	ctx, _, srv, done, err := openCommand(*configPath)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv, err := server.NewCommand(ctx, cfg, newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}))
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer done()
 	rep, err := srv.Scrub(ctx, gc.ScrubOptions{Repair: *repair, OnProblem: func(p gc.Problem) {
 		fmt.Printf("%s: %s (%d bytes) %s\n", p.Kind, p.Digest, p.Size, p.Detail)
 	}})
