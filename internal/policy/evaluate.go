@@ -16,7 +16,10 @@ import (
 // names it, an index that is kept lists it, or, for a referrer, its subject
 // is kept; an untagged manifest with neither parent nor subject in the
 // repository is kept until it has been idle (neither pushed, pulled nor
-// left by a tag) for UntaggedAfter.
+// left by a tag) for UntaggedAfter. The tag of an artifact of a manifest in
+// the repository (by the manifest's subject or by cosign's tag schema) is
+// kept while that manifest is kept and removed with it, whatever the tag
+// rules say, unless it is immutable.
 //
 // Deletions come tags first, then manifests, each sorted, so a plan reads
 // the same every time.
@@ -26,21 +29,16 @@ func Evaluate(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 	for i := range repo.Manifests {
 		manifests[repo.Manifests[i].Digest] = &repo.Manifests[i]
 	}
-	keptTags := keepTags(repo, policies, immutable, now, manifests)
+	artifacts := artifactTags(repo, manifests)
+	keptTags := keepTags(repo, policies, immutable, now, manifests, artifacts)
 
 	tagged := map[string]bool{}  // manifests with tags before the plan
 	roots := map[string]string{} // manifests kept on their own, and why
 	for _, t := range repo.Tags {
 		tagged[t.Digest] = true
-		if reason, ok := keptTags[t.Name]; ok {
-			plan.Kept = append(plan.Kept, Kept{Repository: repo.Name, Tag: t.Name, Digest: t.Digest, Reason: reason})
+		if _, ok := keptTags[t.Name]; ok {
 			roots[t.Digest] = "tagged"
-			continue
 		}
-		plan.Deletions = append(plan.Deletions, Deletion{
-			Kind: KindTag, Repository: repo.Name, Tag: t.Name, Digest: t.Digest,
-			Reason: "no retention rule keeps it",
-		})
 	}
 
 	// Manifests that depend on another: children of an index, referrers of
@@ -62,6 +60,37 @@ func Evaluate(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 	}
 
 	live := closure(repo, roots, manifests)
+	// Artifact tags follow their subject. A kept artifact can be the
+	// subject of another (the signature of an attestation), so repeat
+	// until nothing more is kept; chains are a level or two deep.
+	for changed := true; changed; {
+		changed = false
+		for _, t := range repo.Tags {
+			a, ok := artifacts[t.Name]
+			if _, kept := keptTags[t.Name]; !ok || kept || !live[a.subject] {
+				continue
+			}
+			keptTags[t.Name] = fmt.Sprintf("%s of %s, which is kept", a.what, a.subject)
+			roots[t.Digest] = "tagged"
+			changed = true
+		}
+		if changed {
+			live = closure(repo, roots, manifests)
+		}
+	}
+	for _, t := range repo.Tags {
+		if reason, ok := keptTags[t.Name]; ok {
+			plan.Kept = append(plan.Kept, Kept{Repository: repo.Name, Tag: t.Name, Digest: t.Digest, Reason: reason})
+			continue
+		}
+		d := Deletion{Kind: KindTag, Repository: repo.Name, Tag: t.Name, Digest: t.Digest, Reason: "no retention rule keeps it"}
+		if a, ok := artifacts[t.Name]; ok {
+			d.Reason = fmt.Sprintf("%s of %s, which is removed", a.what, a.subject)
+			d.Subject = a.subject
+		}
+		plan.Deletions = append(plan.Deletions, d)
+	}
+
 	var gone []Deletion
 	for _, m := range repo.Manifests {
 		if live[m.Digest] {
@@ -81,7 +110,11 @@ func Evaluate(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 
 // keepTags returns the tags to keep, each with the first reason found. With
 // no tag rules in any policy, every tag is kept.
-func keepTags(repo Repository, policies []RetentionPolicy, immutable []ImmutabilityRule, now time.Time, manifests map[string]*Manifest) map[string]string {
+//
+// Artifact tags (see [artifactTags]) are left to follow their subject: tag
+// rules neither keep nor count them, so signatures do not take the places
+// of images in keepLast. Only immutability keeps them here.
+func keepTags(repo Repository, policies []RetentionPolicy, immutable []ImmutabilityRule, now time.Time, manifests map[string]*Manifest, artifacts map[string]artifactTag) map[string]string {
 	kept := map[string]string{}
 	keep := func(tag, format string, args ...any) {
 		if _, ok := kept[tag]; !ok {
@@ -91,6 +124,12 @@ func keepTags(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 	for _, t := range repo.Tags {
 		if r, ok := Immutable(immutable, t.Name); ok {
 			keep(t.Name, "immutable by %s", r)
+		}
+	}
+	var ruled []Tag // the tags the rules judge
+	for _, t := range repo.Tags {
+		if _, ok := artifacts[t.Name]; !ok {
+			ruled = append(ruled, t)
 		}
 	}
 	anyTagRules := false
@@ -104,14 +143,14 @@ func keepTags(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 			if err != nil {
 				continue
 			}
-			for _, t := range repo.Tags {
+			for _, t := range ruled {
 				if pat.Match(t.Name) {
 					keep(t.Name, "policy %d keeps tags matching %q", p.ID, k)
 				}
 			}
 		}
 		if p.KeepWithin > 0 {
-			for _, t := range repo.Tags {
+			for _, t := range ruled {
 				var pulled time.Time
 				if m := manifests[t.Digest]; m != nil {
 					pulled = m.PulledAt
@@ -127,7 +166,7 @@ func keepTags(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 				continue
 			}
 			var match []Tag
-			for _, t := range repo.Tags {
+			for _, t := range ruled {
 				if pat.Match(t.Name) {
 					match = append(match, t)
 				}
@@ -141,7 +180,7 @@ func keepTags(repo Repository, policies []RetentionPolicy, immutable []Immutabil
 		}
 	}
 	if !anyTagRules {
-		for _, t := range repo.Tags {
+		for _, t := range ruled {
 			keep(t.Name, "no retention policy here has tag rules")
 		}
 	}

@@ -12,7 +12,10 @@ import (
 // every tag that no rule names. A policy without tag rules removes no tags.
 // A manifest goes when it has lost all its tags to the policy, or was
 // untagged and idle for longer than UntaggedAfter; its referrers
-// (signatures, SBOMs) and the children only it listed go with it.
+// (signatures, SBOMs) and the children only it listed go with it, and so do
+// the tags of its artifacts (cosign's sha256-<hex>.sig, .att and .sbom, or a
+// tag of a manifest whose subject it is), which the tag rules neither keep
+// nor count: they are kept exactly as long as the manifest they belong to.
 type RetentionPolicy struct {
 	ID    int64  `json:"id"`
 	Scope string `json:"scope"` // "team-a" or "team-a/app*"
@@ -108,6 +111,9 @@ type Deletion struct {
 	Tag        string `json:"tag,omitempty"`
 	Digest     string `json:"digest"`
 	Reason     string `json:"reason"`
+	// Subject is, for the tag of an artifact (a signature, an attestation,
+	// an SBOM), the manifest it belongs to and is removed with.
+	Subject string `json:"subject,omitempty"`
 }
 
 // Kept is a tag retention keeps, and the first reason it found.

@@ -139,7 +139,7 @@ func (r *Registry) retainRepository(ctx context.Context, repo string, policies [
 
 // firstBatch returns the first deletions of plan to apply together: whole
 // groups of deletions that belong together (a manifest with its tags, the
-// children only it lists, its referrers), as many groups as fit in n
+// children only it lists, its referrers and the tags of its signatures), as many groups as fit in n
 // deletions and at least one. A group is never split, because evaluated
 // again without part of it, the rest would read differently: a child whose
 // index is gone looks like an untagged manifest of its own. Within the
@@ -175,7 +175,7 @@ func firstBatch(plan policy.Plan, inv meta.Inventory, n int) []policy.Deletion {
 
 // groupDeletions returns a function naming the group of each deletion of
 // plan: a tag goes with its manifest, and a manifest with the children and
-// referrers of it that the plan deletes.
+// referrers of it that the plan deletes and the tags of its artifacts.
 func groupDeletions(plan policy.Plan, inv meta.Inventory) func(key string) string {
 	up := map[string]string{}
 	var find func(string) string
@@ -197,6 +197,11 @@ func groupDeletions(plan policy.Plan, inv meta.Inventory) func(key string) strin
 	for _, d := range plan.Deletions {
 		if d.Kind == policy.KindTag && inPlan[manifestKey(d.Digest)] {
 			union(deletionKey(d), manifestKey(d.Digest))
+		}
+		// The tag of a signature goes with the image it signs: evaluated
+		// without it, the tag would be an ordinary one the rules judge.
+		if d.Kind == policy.KindTag && d.Subject != "" && inPlan[manifestKey(d.Subject)] {
+			union(deletionKey(d), manifestKey(d.Subject))
 		}
 	}
 	for _, m := range inv.Manifests {

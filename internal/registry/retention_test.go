@@ -297,3 +297,38 @@ func TestRetentionBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionArtifactTagsBatched: a cosign signature tag goes in the
+// same transaction as the image it signs, even with one group per batch.
+// Split from its image, the signature would be evaluated again as an
+// ordinary tag, the newest, and keepLast would keep it in place of pr-1
+// (fails without the tag joining its subject's group).
+func TestRetentionArtifactTagsBatched(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		defer registry.SetRetentionBatch(1)()
+		old := r.image("team/app", "a-old", "old")
+		r.image("team/app", "pr-1", "pr-1")
+		sigCfg := []byte(`{"sig":"old"}`)
+		r.mustBlob("team/app", sigCfg)
+		r.mustBlob("team/app", []byte("signature of old"))
+		sigTag := strings.Replace(old.String(), ":", "-", 1) + ".sig"
+		if _, err := r.put("team/app", sigTag, manifest("", sigCfg, []byte("signature of old"))); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := r.Retention(ctx, registry.RetentionOptions{Only: &policy.RetentionPolicy{
+			Scope: "team", KeepLast: []policy.KeepLast{{Pattern: "*", Count: 1}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tags := r.tagsOf("team/app"); !slices.Equal(tags, []string{"pr-1"}) {
+			t.Errorf("after retention, tags = %v (deleted %v); want [pr-1]", tags, summarize(rep))
+		}
+		for _, d := range rep.Deletions {
+			if d.Tag == sigTag && (d.Subject != old.String() || !strings.Contains(d.Reason, "cosign signature of "+old.String())) {
+				t.Errorf("signature deletion %+v", d)
+			}
+		}
+	})
+}
