@@ -28,7 +28,8 @@ var allowed = map[string][]string{
 
 	"internal/content":              {},
 	"internal/content/fs":           {"internal/content"},
-	"internal/content/s3":           {"internal/content"},
+	"internal/content/objects":      {"internal/content"},
+	"internal/content/s3":           {"internal/content", "internal/content/objects"},
 	"internal/content/contenttest":  {"internal/content"},
 	"internal/meta":                 {},
 	"internal/meta/sqlite":          {"internal/meta"},

@@ -1,20 +1,16 @@
 // Package s3 is the [content.Store] driver for AWS S3 and S3-compatible
-// object stores (MinIO, Ceph RGW, versitygw, Cloudflare R2).
-//
-// The driver keeps no state between calls: an upload is nothing but its part
-// objects in the bucket (see layout.go), so successive chunks of one upload
-// may be appended by different replicas. Blobs appear atomically, by a single
-// CopyObject or CompleteMultipartUpload, and only after the digest is proven.
+// object stores (MinIO, Ceph RGW, versitygw, Cloudflare R2): the [Bucket]
+// that [objects.Store] keeps blobs and uploads in. Objects appear
+// atomically, by a single PutObject, CopyObject or CompleteMultipartUpload.
 package s3
 
 import (
 	"context"
-	_ "crypto/sha256" // digest.SHA256 must be available to validate digests
-	_ "crypto/sha512" // digest.SHA512 likewise
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,16 +18,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/objects"
 )
 
 var (
-	_ content.Store      = (*Store)(nil)
-	_ content.Redirector = (*Store)(nil)
-	_ content.Pinger     = (*Store)(nil)
+	_ objects.Bucket         = (*Bucket)(nil)
+	_ objects.Signer         = (*Bucket)(nil)
+	_ objects.RemnantRemover = (*Bucket)(nil)
 )
 
 // DefaultPresignExpiry is how long a redirect URL stays valid when
@@ -64,7 +61,7 @@ type Options struct {
 	// PathStyle addresses the bucket as <endpoint>/<bucket> instead of
 	// <bucket>.<endpoint>; most self-hosted stores need it.
 	PathStyle bool
-	// Redirect makes [Store.RedirectURL] hand clients presigned URLs, so
+	// Redirect makes the store's RedirectURL hand clients presigned URLs, so
 	// blob bytes go from the bucket to the client without passing through
 	// the registry. Off, the registry streams them.
 	Redirect bool
@@ -92,23 +89,33 @@ func (o Options) validate() error {
 	return nil
 }
 
-// Store keeps blobs and uploads in an S3 bucket.
-type Store struct {
-	client   *s3.Client
-	presign  *s3.PresignClient
-	bucket   string
-	keys     layout
-	redirect bool
+// Bucket is an S3 bucket.
+type Bucket struct {
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
 }
 
-// New connects to the bucket named in opts and checks that it is reachable
-// with the credentials given.
-func New(ctx context.Context, opts Options) (*Store, error) {
+// New connects to the bucket named in opts, checks that it is reachable
+// with the credentials given, and returns the store kept in it.
+func New(ctx context.Context, opts Options) (*objects.Store, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	keys, err := newLayout(opts.Prefix)
+	if err := objects.CheckPrefix(opts.Prefix); err != nil {
+		return nil, fmt.Errorf("s3 %w", err)
+	}
+	b, err := NewBucket(ctx, opts)
 	if err != nil {
+		return nil, err
+	}
+	return objects.New(b, objects.Options{Prefix: opts.Prefix, Redirect: opts.Redirect})
+}
+
+// NewBucket connects to the bucket named in opts and checks that it is
+// reachable with the credentials given. It ignores Prefix and Redirect.
+func NewBucket(ctx context.Context, opts Options) (*Bucket, error) {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	load := []func(*config.LoadOptions) error{
@@ -145,22 +152,20 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if expiry == 0 {
 		expiry = DefaultPresignExpiry
 	}
-	s := &Store{
-		client:   client,
-		presign:  s3.NewPresignClient(client, s3.WithPresignExpires(expiry)),
-		bucket:   opts.Bucket,
-		keys:     keys,
-		redirect: opts.Redirect,
+	s := &Bucket{
+		client:  client,
+		presign: s3.NewPresignClient(client, s3.WithPresignExpires(expiry)),
+		bucket:  opts.Bucket,
 	}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
-		return nil, fmt.Errorf("s3 bucket %q: %w", opts.Bucket, err)
+	if err := s.Ping(ctx); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // Ping checks that the bucket is reachable with the credentials given, for
 // readiness.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Bucket) Ping(ctx context.Context) error {
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
 		return fmt.Errorf("s3 bucket %q: %w", s.bucket, err)
 	}
@@ -182,76 +187,38 @@ func isNotFound(err error) bool {
 	return false
 }
 
-// Stat returns the size of blob d.
-func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
-	key, err := s.keys.blob(d)
-	if err != nil {
-		return 0, err
-	}
-	size, err := s.head(ctx, key)
-	if err != nil {
-		return 0, fmt.Errorf("stat blob %s: %w", d, err)
-	}
-	return size, nil
-}
-
-// head returns the size of object key, or content.ErrNotFound.
-func (s *Store) head(ctx context.Context, key string) (int64, error) {
+// Size returns the size of object key, or content.ErrNotFound.
+func (s *Bucket) Size(ctx context.Context, key string) (int64, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
 	if isNotFound(err) {
-		return 0, content.ErrNotFound
+		return 0, fmt.Errorf("%s: %w", key, content.ErrNotFound)
 	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("head %s: %w", key, err)
 	}
 	return aws.ToInt64(out.ContentLength), nil
 }
 
-// Open returns a reader of blob d that fetches bytes with ranged GETs from
-// wherever it was last seeked to, and the blob's size.
-func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, int64, error) {
-	key, err := s.keys.blob(d)
+// Read returns length bytes of object key from offset.
+func (s *Bucket) Read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	rng := fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
 	if err != nil {
-		return nil, 0, err
+		return nil, fmt.Errorf("get %s %s: %w", key, rng, err)
 	}
-	size, err := s.head(ctx, key)
-	if err != nil {
-		return nil, 0, fmt.Errorf("open blob %s: %w", d, err)
-	}
-	return &objectReader{ctx: ctx, s: s, key: key, size: size}, size, nil
+	return out.Body, nil
 }
 
-// Delete removes blob d.
-func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
-	key, err := s.keys.blob(d)
-	if err != nil {
-		return err
-	}
-	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete blob %s: %w", d, err)
-	}
-	return nil
-}
-
-// Walk calls fn for every blob in the bucket under the prefix. Objects under
-// blobs/ whose keys are not blob keys are skipped.
-func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error {
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
-		Bucket: &s.bucket,
-		Prefix: aws.String(s.keys.blobsRoot()),
-	})
+// List calls fn for every object under prefix.
+func (s *Bucket) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list blobs: %w", err)
+			return fmt.Errorf("list %s: %w", prefix, err)
 		}
 		for _, obj := range page.Contents {
-			d, ok := s.keys.parseBlob(aws.ToString(obj.Key))
-			if !ok {
-				continue
-			}
-			if err := fn(d, aws.ToInt64(obj.Size)); err != nil {
+			if err := fn(aws.ToString(obj.Key), aws.ToInt64(obj.Size)); err != nil {
 				return err
 			}
 		}
@@ -259,22 +226,67 @@ func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) e
 	return nil
 }
 
-// RedirectURL returns a presigned GET URL for blob d, or "" when
-// Options.Redirect is off, which tells the caller to stream the blob itself.
-// It does not check that the blob exists: the caller has.
-func (s *Store) RedirectURL(ctx context.Context, d digest.Digest) (string, error) {
-	if !s.redirect {
-		return "", nil
+// Dirs calls fn for every common prefix under prefix up to a "/".
+func (s *Bucket) Dirs(ctx context.Context, prefix string, fn func(dir string) error) error {
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket:    &s.bucket,
+		Prefix:    &prefix,
+		Delimiter: aws.String("/"),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			if err := fn(aws.ToString(cp.Prefix)); err != nil {
+				return err
+			}
+		}
 	}
-	key, err := s.keys.blob(d)
-	if err != nil {
-		return "", err
-	}
+	return nil
+}
+
+// SignURL returns a presigned GET URL for object key.
+func (s *Bucket) SignURL(ctx context.Context, key string) (string, error) {
 	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
-		return "", fmt.Errorf("presign blob %s: %w", d, err)
+		return "", fmt.Errorf("presign %s: %w", key, err)
 	}
 	return req.URL, nil
+}
+
+// maxDeleteKeys is the most keys one DeleteObjects request may name.
+const maxDeleteKeys = 1000
+
+// Delete removes objects keys, a thousand a request.
+func (s *Bucket) Delete(ctx context.Context, keys []string) error {
+	for batch := range slices.Chunk(keys, maxDeleteKeys) {
+		if len(batch) == 1 {
+			_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &batch[0]})
+			if err != nil && !isNotFound(err) {
+				return fmt.Errorf("delete %s: %w", batch[0], err)
+			}
+			continue
+		}
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i, key := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(key)}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: &s.bucket,
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete objects: %w", err)
+		}
+		for _, e := range out.Errors {
+			if code := aws.ToString(e.Code); code != "NoSuchKey" {
+				return fmt.Errorf("delete %s: %s: %s", aws.ToString(e.Key), code, aws.ToString(e.Message))
+			}
+		}
+	}
+	return nil
 }
 
 // errDirectoryRace is what versitygw's POSIX backend (and other stores that

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/content/contenttest"
+	"github.com/wharf-dev/wharf/internal/content/objects"
 	"github.com/wharf-dev/wharf/internal/content/s3"
 )
 
@@ -118,7 +119,7 @@ func removePrefix(t *testing.T, client *awss3.Client, bucket, prefix string) {
 	}
 }
 
-func newStore(t *testing.T, opts s3.Options) *s3.Store {
+func newStore(t *testing.T, opts s3.Options) *objects.Store {
 	t.Helper()
 	s, err := s3.New(t.Context(), opts)
 	if err != nil {
@@ -174,7 +175,7 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
 			opts := testOptions(t)
-			replicas := []*s3.Store{newStore(t, opts), newStore(t, opts)}
+			replicas := []*objects.Store{newStore(t, opts), newStore(t, opts)}
 			const id = "upload-1"
 			var want []byte
 			parts := ""

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/wharf-dev/wharf/internal/content/objects"
 )
 
 // S3's multipart limits, and the part size the driver starts from.
@@ -47,11 +49,11 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// putStream writes r to object key and returns its length. A body that fits
-// one part goes in one PutObject; a longer one is a multipart upload that
-// reads the next part while the previous one is sent, so memory stays at two
-// parts however long the body is. The object appears only when complete.
-func (s *Store) putStream(ctx context.Context, key string, r io.Reader) (int64, error) {
+// Write writes r to object key and returns its length. A body that fits one
+// part goes in one PutObject; a longer one is a multipart upload that reads
+// the next part while the previous one is sent, so memory stays at two parts
+// however long the body is. The object appears only when complete.
+func (s *Bucket) Write(ctx context.Context, key string, r io.Reader) (int64, error) {
 	buf := getBuffer(partSize(1))
 	defer putBuffer(buf)
 	n, err := io.ReadFull(r, *buf)
@@ -74,7 +76,7 @@ func (s *Store) putStream(ctx context.Context, key string, r io.Reader) (int64, 
 }
 
 // putMultipart sends first, then the rest of r, as a multipart upload.
-func (s *Store) putMultipart(ctx context.Context, key string, first *[]byte, r io.Reader) (int64, error) {
+func (s *Bucket) putMultipart(ctx context.Context, key string, first *[]byte, r io.Reader) (int64, error) {
 	mpu, err := s.startMultipart(ctx, key)
 	if err != nil {
 		return 0, err
@@ -141,12 +143,12 @@ func (s *Store) putMultipart(ctx context.Context, key string, first *[]byte, r i
 	return total, nil
 }
 
-// copyPrefixes makes object dst the concatenation of the first p.size bytes
-// of each object p.key, copied inside the store by UploadPartCopy. Every
-// source but the last must be at least minPartSize long. Sources larger than
-// a part are split into equal ranges, each at least half of maxPartSize, so
-// no range but the very last is under minPartSize.
-func (s *Store) copyPrefixes(ctx context.Context, dst string, srcs []part) error {
+// copyPrefixes makes object dst the concatenation of srcs, copied inside
+// the store by UploadPartCopy. Every source but the last must be at least
+// minPartSize long. Sources larger than a part are split into equal ranges,
+// each at least half of maxPartSize, so no range but the very last is under
+// minPartSize.
+func (s *Bucket) copyPrefixes(ctx context.Context, dst string, srcs []objects.Extent) error {
 	mpu, err := s.startMultipart(ctx, dst)
 	if err != nil {
 		return err
@@ -154,23 +156,23 @@ func (s *Store) copyPrefixes(ctx context.Context, dst string, srcs []part) error
 	var done []types.CompletedPart
 	num := int32(0)
 	for _, src := range srcs {
-		pieces := max(1, (src.size+maxPartSize-1)/maxPartSize)
+		pieces := max(1, (src.Length+maxPartSize-1)/maxPartSize)
 		for i := range pieces {
-			from, to := src.size*i/pieces, src.size*(i+1)/pieces
+			from, to := src.Length*i/pieces, src.Length*(i+1)/pieces
 			num++
 			out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 				Bucket:          &s.bucket,
 				Key:             &dst,
 				UploadId:        &mpu.id,
 				PartNumber:      aws.Int32(num),
-				CopySource:      aws.String(s.copySource(src.key)),
+				CopySource:      aws.String(s.copySource(src.Key)),
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", from, to-1)),
 			})
 			if err != nil {
-				return mpu.abort(ctx, fmt.Errorf("copy %s bytes %d-%d: %w", src.key, from, to-1, err))
+				return mpu.abort(ctx, fmt.Errorf("copy %s bytes %d-%d: %w", src.Key, from, to-1, err))
 			}
 			if out.CopyPartResult == nil {
-				return mpu.abort(ctx, fmt.Errorf("copy %s bytes %d-%d: no ETag in the answer", src.key, from, to-1))
+				return mpu.abort(ctx, fmt.Errorf("copy %s bytes %d-%d: no ETag in the answer", src.Key, from, to-1))
 			}
 			done = append(done, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.CopyPartResult.ETag})
 		}
@@ -178,61 +180,46 @@ func (s *Store) copyPrefixes(ctx context.Context, dst string, srcs []part) error
 	return mpu.complete(ctx, done)
 }
 
-// compose makes object dst the concatenation of parts, which hold size bytes,
-// on the store's side when S3's part rules allow it and by streaming the
-// bytes through otherwise.
-func (s *Store) compose(ctx context.Context, dst string, parts []part, size int64) error {
-	var srcs []part
-	for _, p := range parts {
-		if p.size > 0 {
-			srcs = append(srcs, p)
-		}
-	}
+// Concat makes object dst the concatenation of srcs on the store's side
+// when S3's part rules allow it, and by streaming the bytes through
+// otherwise.
+func (s *Bucket) Concat(ctx context.Context, dst string, srcs []objects.Extent, _ string) error {
 	copyable, pieces := true, int64(0)
-	for i, p := range srcs {
-		copyable = copyable && (p.size >= minPartSize || i == len(srcs)-1)
-		pieces += (p.size + maxPartSize - 1) / maxPartSize
+	for i, e := range srcs {
+		copyable = copyable && (e.Length >= minPartSize || i == len(srcs)-1)
+		pieces += (e.Length + maxPartSize - 1) / maxPartSize
 	}
 	switch {
-	case len(srcs) == 1 && size <= maxPartSize:
+	case len(srcs) == 1 && srcs[0].Whole() && srcs[0].Length <= maxPartSize:
 		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
 			Bucket:     &s.bucket,
 			Key:        &dst,
-			CopySource: aws.String(s.copySource(srcs[0].key)),
+			CopySource: aws.String(s.copySource(srcs[0].Key)),
 		})
 		if err != nil {
-			return fmt.Errorf("copy %s: %w", srcs[0].key, err)
+			return fmt.Errorf("copy %s: %w", srcs[0].Key, err)
 		}
 		return nil
 	case len(srcs) > 0 && copyable && pieces <= maxParts:
 		return s.copyPrefixes(ctx, dst, srcs)
 	}
 	// Chunks under 5 MiB cannot be parts: the bytes pass through here.
-	rc := s.newPartsReader(ctx, parts, 0)
-	defer rc.Close()
-	n, err := s.putStream(ctx, dst, rc)
-	if err != nil {
-		return err
-	}
-	if n != size {
-		return fmt.Errorf("concatenated %d bytes, want %d", n, size)
-	}
-	return nil
+	return objects.ConcatThrough(ctx, s, dst, srcs)
 }
 
 // copySource names object key of the store's bucket as CopySource wants it.
-func (s *Store) copySource(key string) string {
+func (s *Bucket) copySource(key string) string {
 	return (&url.URL{Path: s.bucket + "/" + key}).EscapedPath()
 }
 
 // multipart is one multipart upload in progress.
 type multipart struct {
-	s   *Store
+	s   *Bucket
 	key string
 	id  string
 }
 
-func (s *Store) startMultipart(ctx context.Context, key string) (*multipart, error) {
+func (s *Bucket) startMultipart(ctx context.Context, key string) (*multipart, error) {
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
 		return nil, fmt.Errorf("start multipart upload of %s: %w", key, err)
@@ -282,9 +269,9 @@ func (m *multipart) abort(ctx context.Context, cause error) error {
 	return cause
 }
 
-// abortMultipartUnder aborts every multipart upload of a key under prefix,
-// such as those of an Append whose process died.
-func (s *Store) abortMultipartUnder(ctx context.Context, prefix string) error {
+// RemoveRemnants aborts every multipart upload of a key under prefix, such
+// as those of an Append whose process died.
+func (s *Bucket) RemoveRemnants(ctx context.Context, prefix string) error {
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix}
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)

@@ -3,16 +3,12 @@ package s3
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/objects"
 )
 
 // markUnavailable adds a step to every request of the client that wraps
@@ -30,41 +26,22 @@ func markUnavailable(stack *middleware.Stack) error {
 
 // unavailable wraps err with content.ErrUnavailable when the store failed
 // rather than refused the request.
-func unavailable(err error) error {
-	if err == nil || errors.Is(err, content.ErrUnavailable) || !storeFailed(err) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", content.ErrUnavailable, err)
-}
+func unavailable(err error) error { return objects.Unavailable(err, storeFailed) }
 
-// storeFailed reports whether err is a transport failure, a server error
-// or throttling: something a later retry can get past. A 4xx other than
-// throttling (a missing key, denied access, a missing bucket) is about the
-// request or the configuration, and 501 says the store lacks a feature.
+// storeFailed reports whether S3 answered that it failed or is throttling:
+// a 5xx other than 501, or SlowDown and its kin whatever the status, or the
+// SDK marked the request as not sent or its answer as not read.
 func storeFailed(err error) bool {
-	if errors.Is(err, context.Canceled) {
-		return false // the caller gave up; nothing says the store is gone
-	}
 	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		code := status.HTTPStatusCode()
-		if code >= 500 && code != http.StatusNotImplemented {
-			return true
-		}
+	if errors.As(err, &status) && objects.FailedStatus(status.HTTPStatusCode()) {
+		return true
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		if _, ok := retry.DefaultThrottleErrorCodes[apiErr.ErrorCode()]; ok {
-			return true // SlowDown and its kin, whatever the status
+			return true
 		}
 	}
-	// The SDK marks failures to send a request or read its answer.
 	var conn interface{ ConnectionError() bool }
-	if errors.As(err, &conn) && conn.ConnectionError() {
-		return true
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || // an answer cut short
-		errors.Is(err, context.DeadlineExceeded) // no answer within the caller's deadline
+	return errors.As(err, &conn) && conn.ConnectionError()
 }

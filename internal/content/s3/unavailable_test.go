@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/objects"
 	"github.com/wharf-dev/wharf/internal/content/s3"
 )
 
@@ -104,7 +105,7 @@ func TestUnavailable(t *testing.T) {
 	})
 }
 
-func fakeStore(t *testing.T, endpoint string) *s3.Store {
+func fakeStore(t *testing.T, endpoint string) *objects.Store {
 	t.Helper()
 	st, err := s3.New(t.Context(), s3.Options{
 		Endpoint:        endpoint,

@@ -1,4 +1,4 @@
-package s3
+package objects
 
 import (
 	"fmt"
@@ -9,8 +9,8 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// The bucket layout. Every key starts with Options.Prefix (without leading
-// or trailing slashes; omitted when empty):
+// The bucket layout, the same in every object store. Every key starts with
+// Options.Prefix (without leading or trailing slashes; omitted when empty):
 //
 //	<prefix>/blobs/<alg>/<first 2 hex>/<hex>       blob bytes, keyed by digest alone
 //	<prefix>/uploads/<id>/<offset, 20 digits>-<token>
@@ -23,6 +23,10 @@ import (
 //	wharf/uploads/9f86d081884c7d65/00000000000000000000-3f2a9c0d5e6b7a81
 //	wharf/uploads/9f86d081884c7d65/00000000000005242880-b0c4e1f27a9d3356
 //
+// Every other key under uploads/<id>/ belongs to that upload too (a store
+// keeps the intermediate objects of a composition there, see scratch), and
+// goes when the upload is committed or aborted.
+//
 // An upload is the ordered list of part objects its parts string names (the
 // registry keeps it in the metadata store with the offset), so any replica
 // can continue it. The token is random per Append, so two replicas writing
@@ -33,22 +37,32 @@ import (
 // order of the upload. A part may be empty: an upload whose first Append
 // carried no bytes still has to exist.
 //
-// Multipart uploads in flight (large Appends, Commits that compose parts)
-// live under the key they will become. A process that dies mid-way leaves
-// an incomplete multipart upload: [Store.Abort] removes those of its upload,
-// and a bucket lifecycle rule (AbortIncompleteMultipartUpload) should remove
-// the rest.
+// What a store keeps of a write in progress (S3's multipart uploads, Azure's
+// uncommitted blocks) lives under the key it will become. A process that
+// dies mid-way leaves it behind: [Store.Abort] removes that of its upload
+// when the bucket is a [RemnantRemover], and the store's own expiry (an S3
+// lifecycle rule, Azure's week for uncommitted blocks) the rest.
 
 const (
 	blobsDir   = "blobs"
 	uploadsDir = "uploads"
 	offsetLen  = 20 // digits of the largest int64, and one more
 	maxIDLen   = 128
+	// scratchName starts the keys of intermediate objects under an upload's
+	// directory; no part key starts with it.
+	scratchName = "scratch-"
 )
 
 // layout turns blob digests and upload ids into object keys.
 type layout struct {
 	prefix string // "" or "<prefix>/"
+}
+
+// CheckPrefix reports whether prefix is a valid Options.Prefix, for
+// drivers that check their options before connecting.
+func CheckPrefix(prefix string) error {
+	_, err := newLayout(prefix)
+	return err
 }
 
 func newLayout(prefix string) (layout, error) {
@@ -58,7 +72,7 @@ func newLayout(prefix string) (layout, error) {
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return layout{}, fmt.Errorf("s3 prefix %q: empty, . or .. path segment", prefix)
+			return layout{}, fmt.Errorf("prefix %q: empty, . or .. path segment", prefix)
 		}
 	}
 	return layout{prefix: p + "/"}, nil
@@ -95,6 +109,10 @@ func (l layout) parseBlob(key string) (d digest.Digest, ok bool) {
 
 // uploadDir is the prefix of upload id's part keys. The caller has checked id.
 func (l layout) uploadDir(id string) string { return l.uploadsRoot() + id + "/" }
+
+// scratch is the key prefix where a store may keep the intermediate objects
+// of composing upload id's parts.
+func (l layout) scratch(id string) string { return l.uploadDir(id) + scratchName }
 
 func (l layout) part(id string, offset int64, token string) string {
 	return l.uploadDir(id) + fmt.Sprintf("%0*d-%s", offsetLen, offset, token)

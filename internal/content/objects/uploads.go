@@ -1,4 +1,4 @@
-package s3
+package objects
 
 import (
 	"bytes"
@@ -12,9 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
@@ -30,28 +27,21 @@ type part struct {
 
 func (p part) end() int64 { return p.start + p.size }
 
-// parts lists every part object of upload id, acknowledged or not, in byte
-// order.
-func (s *Store) parts(ctx context.Context, id string) ([]part, error) {
-	var parts []part
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
-		Bucket: &s.bucket,
-		Prefix: aws.String(s.keys.uploadDir(id)),
+// objects lists the objects of upload id: its part objects, acknowledged
+// or not, in byte order, and the keys of every object under its directory.
+func (s *Store) objects(ctx context.Context, id string) (parts []part, keys []string, err error) {
+	err = s.bucket.List(ctx, s.keys.uploadDir(id), func(key string, size int64) error {
+		keys = append(keys, key)
+		if start, token, ok := s.keys.parsePart(id, key); ok {
+			parts = append(parts, part{key: key, token: token, start: start, size: size})
+		}
+		return nil
 	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list upload %s: %w", id, err)
-		}
-		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			if start, token, ok := s.keys.parsePart(id, key); ok {
-				parts = append(parts, part{key: key, token: token, start: start, size: aws.ToInt64(obj.Size)})
-			}
-		}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list upload %s: %w", id, err)
 	}
 	slices.SortFunc(parts, func(a, b part) int { return cmp.Compare(a.start, b.start) })
-	return parts, nil
+	return parts, keys, nil
 }
 
 // The parts string of an upload lists the tokens of its part objects in byte
@@ -75,11 +65,11 @@ func joinTokens(parts []part) string {
 }
 
 // chain returns the part objects of upload id that parts names, in its
-// order, checking that they cover the upload from byte 0 without a gap. It
-// returns ErrNotFound when the upload has no part object at all, and
-// ErrOffset when a part parts names is missing.
-func (s *Store) chain(ctx context.Context, id, parts string) (chain, all []part, err error) {
-	all, err = s.parts(ctx, id)
+// order, checking that they cover the upload from byte 0 without a gap, and
+// the keys of all its objects. It returns ErrNotFound when the upload has no
+// part object at all, and ErrOffset when a part parts names is missing.
+func (s *Store) chain(ctx context.Context, id, parts string) (chain []part, keys []string, err error) {
+	all, keys, err := s.objects(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +77,7 @@ func (s *Store) chain(ctx context.Context, id, parts string) (chain, all []part,
 		return nil, nil, fmt.Errorf("upload %s: %w", id, content.ErrNotFound)
 	}
 	if parts == "" {
-		return nil, all, nil
+		return nil, keys, nil
 	}
 	byToken := make(map[string]part, len(all))
 	for _, p := range all {
@@ -97,15 +87,15 @@ func (s *Store) chain(ctx context.Context, id, parts string) (chain, all []part,
 	for _, token := range strings.Split(parts, partSep) {
 		p, ok := byToken[token]
 		if !ok || token == "" {
-			return nil, all, fmt.Errorf("upload %s: part %q is missing: %w", id, token, content.ErrOffset)
+			return nil, keys, fmt.Errorf("upload %s: part %q is missing: %w", id, token, content.ErrOffset)
 		}
 		if p.start != end {
-			return nil, all, fmt.Errorf("upload %s: part %q starts at %d, not %d: %w", id, token, p.start, end, content.ErrOffset)
+			return nil, keys, fmt.Errorf("upload %s: part %q starts at %d, not %d: %w", id, token, p.start, end, content.ErrOffset)
 		}
 		chain = append(chain, p)
 		end = p.end()
 	}
-	return chain, all, nil
+	return chain, keys, nil
 }
 
 func chainEnd(chain []part) int64 {
@@ -147,7 +137,8 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, parts strin
 				// writing them again. Keep the part's head as a part of its own.
 				token := newToken()
 				cut := part{key: s.keys.part(id, p.start, token), token: token, start: p.start, size: offset - p.start}
-				if err := s.copyPrefixes(ctx, cut.key, []part{{key: p.key, size: cut.size}}); err != nil {
+				head := []Extent{{Key: p.key, Length: cut.size, Size: p.size}}
+				if err := s.bucket.Concat(ctx, cut.key, head, s.keys.scratch(id)); err != nil {
 					return 0, "", fmt.Errorf("append to upload %s: truncate part at %d: %w", id, p.start, err)
 				}
 				p = cut
@@ -166,7 +157,7 @@ func (s *Store) Append(ctx context.Context, id string, offset int64, parts strin
 		return 0, joinTokens(keep), nil
 	}
 	token := newToken()
-	written, err := s.putStream(ctx, s.keys.part(id, offset, token), io.MultiReader(bytes.NewReader(first[:n]), r))
+	written, err := s.bucket.Write(ctx, s.keys.part(id, offset, token), io.MultiReader(bytes.NewReader(first[:n]), r))
 	if err != nil {
 		return 0, "", fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
 	}
@@ -187,11 +178,23 @@ func (s *Store) ReadUpload(ctx context.Context, id, parts string, offset int64) 
 	if end := chainEnd(chain); offset < 0 || offset > end {
 		return nil, fmt.Errorf("read upload %s at %d: %d bytes stored: %w", id, offset, end, content.ErrOffset)
 	}
-	return s.newPartsReader(ctx, chain, offset), nil
+	var from []Extent
+	skip := int64(0)
+	for _, p := range chain {
+		if p.end() <= offset {
+			continue
+		}
+		if len(from) == 0 {
+			skip = offset - p.start
+		}
+		from = append(from, Extent{Key: p.key, Length: p.size, Size: p.size})
+	}
+	return newExtentsReader(ctx, s.bucket, from, skip), nil
 }
 
-// Commit makes the parts named of upload id blob d, by server-side copy
-// where S3 allows it, and then removes every part of the upload.
+// Commit makes the parts named of upload id blob d, by composing them on
+// the store's side where it can, and then removes every object of the
+// upload.
 func (s *Store) Commit(ctx context.Context, id, parts string, size int64, d digest.Digest) error {
 	if err := checkUploadID(id); err != nil {
 		return err
@@ -200,7 +203,7 @@ func (s *Store) Commit(ctx context.Context, id, parts string, size int64, d dige
 	if err != nil {
 		return err
 	}
-	chain, all, err := s.chain(ctx, id, parts)
+	chain, keys, err := s.chain(ctx, id, parts)
 	if errors.Is(err, content.ErrOffset) {
 		err = fmt.Errorf("%w (%w)", err, content.ErrSize)
 	}
@@ -212,87 +215,82 @@ func (s *Store) Commit(ctx context.Context, id, parts string, size int64, d dige
 	}
 	// A blob of the right size is the same blob: its digest was proven when
 	// it was committed. A blob of another size cannot be, so it is replaced.
-	have, err := s.head(ctx, key)
+	have, err := s.bucket.Size(ctx, key)
 	if err != nil && !errors.Is(err, content.ErrNotFound) {
 		return fmt.Errorf("commit upload %s: stat blob %s: %w", id, d, err)
 	}
 	if err != nil || have != size {
-		if err := s.compose(ctx, key, chain, size); err != nil {
-			return fmt.Errorf("commit upload %s as %s: %w", id, d, err)
+		if err := s.compose(ctx, id, key, chain); err != nil {
+			// A store may let only one of two writers of a key succeed
+			// (Azure discards the blocks of the one that commits its list
+			// second). If a concurrent commit of d won, the blob is there.
+			if have, herr := s.bucket.Size(ctx, key); herr != nil || have != size {
+				return fmt.Errorf("commit upload %s as %s: %w", id, d, err)
+			}
 		}
 	}
-	if err := s.deleteParts(ctx, all); err != nil {
+	if err := s.bucket.Delete(ctx, keys); err != nil {
 		return fmt.Errorf("commit upload %s: remove parts: %w", id, err)
 	}
 	return nil
 }
 
-// Abort removes upload id's parts and any multipart upload an interrupted
-// Append left behind.
+// compose makes object dst the concatenation of chain.
+func (s *Store) compose(ctx context.Context, id, dst string, chain []part) error {
+	var srcs []Extent
+	for _, p := range chain {
+		if p.size > 0 {
+			srcs = append(srcs, Extent{Key: p.key, Length: p.size, Size: p.size})
+		}
+	}
+	if len(srcs) == 0 {
+		_, err := s.bucket.Write(ctx, dst, bytes.NewReader(nil))
+		return err
+	}
+	return s.bucket.Concat(ctx, dst, srcs, s.keys.scratch(id))
+}
+
+// Abort removes every object of upload id and, when the bucket keeps them,
+// the remnants of writes a dead process left behind.
 func (s *Store) Abort(ctx context.Context, id string) error {
 	if err := checkUploadID(id); err != nil {
 		return err
 	}
-	parts, err := s.parts(ctx, id)
+	_, keys, err := s.objects(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := s.deleteParts(ctx, parts); err != nil {
+	if err := s.bucket.Delete(ctx, keys); err != nil {
 		return fmt.Errorf("abort upload %s: %w", id, err)
 	}
-	if err := s.abortMultipartUnder(ctx, s.keys.uploadDir(id)); err != nil {
-		return fmt.Errorf("abort upload %s: %w", id, err)
+	if rr, ok := s.bucket.(RemnantRemover); ok {
+		if err := rr.RemoveRemnants(ctx, s.keys.uploadDir(id)); err != nil {
+			return fmt.Errorf("abort upload %s: %w", id, err)
+		}
 	}
 	return nil
 }
 
-// Uploads calls fn with the id of every upload that has a part object.
+// Uploads calls fn with the id of every upload that has an object.
 func (s *Store) Uploads(ctx context.Context, fn func(id string) error) error {
 	root := s.keys.uploadsRoot()
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
-		Bucket:    &s.bucket,
-		Prefix:    aws.String(root),
-		Delimiter: aws.String("/"),
+	errStop := errors.New("stop")
+	var fnErr error
+	err := s.bucket.Dirs(ctx, root, func(dir string) error {
+		id := strings.TrimSuffix(strings.TrimPrefix(dir, root), "/")
+		if checkUploadID(id) != nil {
+			return nil
+		}
+		if fnErr = fn(id); fnErr != nil {
+			return errStop
+		}
+		return nil
 	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list uploads: %w", err)
-		}
-		for _, cp := range page.CommonPrefixes {
-			id := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), root), "/")
-			if checkUploadID(id) != nil {
-				continue
-			}
-			if err := fn(id); err != nil {
-				return err
-			}
-		}
+	if errors.Is(err, errStop) {
+		return fnErr
 	}
-	return nil
-}
-
-// maxDeleteKeys is the most keys one DeleteObjects request may name.
-const maxDeleteKeys = 1000
-
-func (s *Store) deleteParts(ctx context.Context, parts []part) error {
-	for batch := range slices.Chunk(parts, maxDeleteKeys) {
-		ids := make([]types.ObjectIdentifier, len(batch))
-		for i, p := range batch {
-			ids[i] = types.ObjectIdentifier{Key: aws.String(p.key)}
-		}
-		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-			Bucket: &s.bucket,
-			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
-		})
-		if err != nil {
-			return fmt.Errorf("delete parts: %w", err)
-		}
-		for _, e := range out.Errors {
-			if code := aws.ToString(e.Code); code != "NoSuchKey" {
-				return fmt.Errorf("delete %s: %s: %s", aws.ToString(e.Key), code, aws.ToString(e.Message))
-			}
-		}
+	if err != nil {
+		return fmt.Errorf("list uploads: %w", err)
 	}
 	return nil
 }
