@@ -27,8 +27,15 @@ type querier interface {
 // holdsSomething is true of a repositories row whose repository holds a
 // link or a manifest: the meaning of "the repository exists". Tags need a
 // manifest, so they need no term of their own.
-const holdsSomething = `(EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = repositories.id)
-	OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id))`
+//
+// It asks for the least digest rather than EXISTS: PostgreSQL answers a min
+// over a prefix of the primary key with one index probe, whatever its
+// statistics say. With EXISTS, statistics taken while the registry held one
+// repository made the catalog scan the link table once per repository it
+// listed (600,000 rows read for 1,000 repositories,
+// TestCatalogWithStaleStatistics) until autovacuum analyzed again.
+const holdsSomething = `((SELECT min(rb.digest) FROM repository_blobs rb WHERE rb.repository_id = repositories.id) IS NOT NULL
+	OR (SELECT min(m.digest) FROM manifests m WHERE m.repository_id = repositories.id) IS NOT NULL)`
 
 // The read queries. A LIMIT of NULL is no limit, which is what a negative
 // Page.N asks.
