@@ -47,6 +47,10 @@ var allowed = map[string][]string{
 	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
+	"internal/scan":         {},
+	"internal/scan/imagefs": {},
+	"internal/scan/extract": {"internal/scan", "internal/scan/imagefs"},
+
 	"internal/jobs":       {"internal/meta", "internal/metrics"},
 	"internal/server":     {"*"},
 	"internal/bench":      {"internal/oci"},
