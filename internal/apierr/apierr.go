@@ -100,7 +100,13 @@ func Is(err error, c Code) bool {
 // Codes beyond the distribution spec's table.
 var (
 	PaginationInvalid = Code{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
-	RouteUnknown      = Code{"NOT_FOUND", http.StatusNotFound, "no such endpoint"}
+	// RouteUnknown is a path the management API does not serve.
+	RouteUnknown = Code{"NOT_FOUND", http.StatusNotFound, "no such endpoint"}
+	// EndpointUnknown is a /v2 path the distribution API does not define.
+	// The code is the spec's UNSUPPORTED; the status is 404, not
+	// UNSUPPORTED's usual 405, because clients probe optional endpoints
+	// (the referrers API, extensions) and fall back on a 404.
+	EndpointUnknown = Code{"UNSUPPORTED", http.StatusNotFound, "no such endpoint in the OCI distribution API"}
 	// TokenRequestInvalid is a request to the token endpoint that does not
 	// follow the Docker token specification.
 	TokenRequestInvalid = Code{"TOKEN_REQUEST_INVALID", http.StatusBadRequest, "invalid token request"}

@@ -3,13 +3,20 @@ package oci
 import "strings"
 
 // ParseByteRange parses an HTTP Range header for a blob of size bytes. It
-// returns ok=false when the header asks for several ranges (the server may
-// then ignore it and send everything), and ErrRangeInvalid when it is
-// malformed or cannot be satisfied.
+// returns ok=false when the header is to be ignored and the whole blob sent:
+// a range unit other than bytes, which RFC 9110 (section 14.2) says a server
+// must ignore, or several ranges, which a server may. It returns
+// ErrRangeInvalid when a byte range is malformed or cannot be satisfied.
 func ParseByteRange(h string, size int64) (start, length int64, ok bool, err error) {
-	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	unit, spec, found := strings.Cut(strings.TrimSpace(h), "=")
 	if !found {
 		return 0, 0, false, ErrRangeInvalid
+	}
+	if !strings.EqualFold(unit, "bytes") {
+		if !isToken(unit) {
+			return 0, 0, false, ErrRangeInvalid
+		}
+		return 0, 0, false, nil // a unit we do not know: ignored
 	}
 	if strings.Contains(spec, ",") {
 		return 0, 0, false, nil
@@ -40,4 +47,17 @@ func ParseByteRange(h string, size int64) (start, length int64, ok bool, err err
 		}
 		return s, e - s + 1, true, nil
 	}
+}
+
+// isToken reports whether s is an RFC 9110 token, the grammar of a range unit.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -73,6 +73,9 @@ func ParseManifest(contentType string, payload []byte) (*Manifest, error) {
 	if contentType == MediaTypeDockerSchema1 || contentType == MediaTypeDockerSchema1Signed {
 		return nil, ErrSchema1
 	}
+	if err := checkUniqueKeys(payload); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+	}
 	var raw rawManifest
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&raw); err != nil {

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -74,6 +75,45 @@ func TestParseManifestRefuses(t *testing.T) {
 	}
 }
 
+func TestParseManifestRefusesDuplicateKeys(t *testing.T) {
+	dupLayers := strings.Replace(imageManifest, `"layers":[`, `"layers":[],"layers":[`, 1)
+	for _, tc := range []struct {
+		name, contentType, payload, says string
+	}{
+		{"two layers keys", MediaTypeImageManifest, dupLayers, `duplicate JSON key "layers" at the top level`},
+		{"case variant", MediaTypeImageManifest, strings.Replace(imageManifest, `"layers":[`, `"Layers":[],"layers":[`, 1), `"Layers" and "layers" at the top level`},
+		{"in a descriptor", MediaTypeImageManifest, strings.Replace(imageManifest, `"size":5}]`, `"size":5,"size":6}]`, 1), `"size" in layers[0]`},
+		{"in annotations", MediaTypeImageManifest, strings.Replace(imageManifest, `"schemaVersion":2,`, `"schemaVersion":2,"annotations":{"a":"1","b":"2","a":"3"},`, 1), `"a" in annotations`},
+		{"in an index's platform", MediaTypeImageIndex, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + layerDigest + `","size":5,"platform":{"os":"linux"}},
+{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + layerDigest + `","size":5,"platform":{"os":"linux","architecture":"amd64","os":"windows"}}]}`, `"os" in manifests[1].platform`},
+		{"schemaVersion twice", "", `{"schemaVersion":2,"schemaVersion":1,"manifests":[]}`, `"schemaVersion"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseManifest(tc.contentType, []byte(tc.payload))
+			if !errors.Is(err, ErrManifestInvalid) || !errors.Is(err, ErrDuplicateKey) {
+				t.Fatalf("error = %v, want a duplicate key refusal", err)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+	// The same key in different objects is no duplicate.
+	if _, err := ParseManifest(MediaTypeImageManifest, []byte(imageManifest)); err != nil {
+		t.Fatalf("mediaType, digest and size in several descriptors: %v", err)
+	}
+}
+
+func BenchmarkParseManifest(b *testing.B) {
+	p := []byte(imageManifest)
+	for b.Loop() {
+		if _, err := ParseManifest(MediaTypeImageManifest, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestManifestDigest(t *testing.T) {
 	p := []byte("{}")
 	if got := ManifestDigest(p, ""); got != digest.SHA256.FromBytes(p) {
@@ -89,6 +129,7 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add(MediaTypeImageManifest, []byte(imageManifest))
 	f.Add("", []byte(`{"schemaVersion":2,"manifests":[]}`))
 	f.Add(MediaTypeDockerManifest, []byte(`{"schemaVersion":2,"config":{}}`))
+	f.Add("", []byte(`{"schemaVersion":2,"manifests":[],"Manifests":[{}]}`))
 	f.Fuzz(func(t *testing.T, ct string, payload []byte) {
 		m, err := ParseManifest(ct, payload)
 		if err != nil {
@@ -107,6 +148,12 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		if !m.IsIndex() && m.Config == nil {
 			t.Fatal("accepted image manifest without config")
+		}
+		// Any key said twice is refused: here, schemaVersion.
+		i := bytes.IndexByte(payload, '{')
+		dup := append(append(bytes.Clone(payload[:i+1]), `"schemaVersion":2,`...), payload[i+1:]...)
+		if _, err := ParseManifest(ct, dup); !errors.Is(err, ErrDuplicateKey) {
+			t.Fatalf("accepted %s with schemaVersion twice: %v", dup, err)
 		}
 	})
 }

@@ -50,7 +50,10 @@ func TestParseByteRange(t *testing.T) {
 		{"bytes=100-", 0, 0, false, false},
 		{"bytes=5-4", 0, 0, false, false},
 		{"bytes=-0", 0, 0, false, false},
-		{"items=0-1", 0, 0, false, false},
+		{"items=0-1", 0, 0, false, true},   // an unknown unit is ignored (RFC 9110 14.2)
+		{"Bytes=0-9", 0, 10, true, true},   // units are case-insensitive
+		{"it ems=0-1", 0, 0, false, false}, // not a unit at all
+		{"0-1", 0, 0, false, false},
 		{"bytes=x-1", 0, 0, false, false},
 	} {
 		s, n, single, err := ParseByteRange(tc.in, size)

@@ -73,6 +73,55 @@ func TestParseReference(t *testing.T) {
 	}
 }
 
+// TestErrorsNameTheRule checks that every refusal says which rule was
+// broken, not just that something is invalid.
+func TestErrorsNameTheRule(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+		says []string
+	}{
+		{"Bad:Tag", refErr("Bad:Tag"), ErrTagInvalid, []string{"neither a tag nor a digest", "':' is not allowed in a tag", `"Bad" is not a digest algorithm`}},
+		{"129-character tag", refErr(strings.Repeat("t", 129)), ErrTagInvalid, []string{"129 characters", "limit is 128"}},
+		{"tag with a slash", refErr("a/b"), ErrTagInvalid, []string{`'/' at position 2`, "letters, digits"}},
+		{"tag starting with a dot", refErr(".x"), ErrTagInvalid, []string{`starts with '.'`}},
+		{"empty tag", refErr(""), ErrTagInvalid, []string{"empty"}},
+		{"short sha256", refErr("sha256:abc"), ErrDigestInvalid, []string{"64 hex digits, not 3"}},
+		{"upper-case hex", refErr("sha256:" + strings.Repeat("A", 64)), ErrDigestInvalid, []string{"lower case"}},
+		{"not hex", refErr("sha256:" + strings.Repeat("g", 64)), ErrDigestInvalid, []string{"must be hex digits"}},
+		{"md5", refErr("md5:d41d8cd98f00b204e9800998ecf8427e"), ErrDigestUnsupported, []string{"sha256 and sha512, not md5"}},
+		{"digest without algorithm", digestErr(strings.Repeat("a", 64)), ErrDigestInvalid, []string{"no algorithm", "ALGORITHM:HEX"}},
+		{"digest with a bad algorithm", digestErr("SHA256:" + strings.Repeat("a", 64)), ErrDigestInvalid, []string{`"SHA256" is not a digest algorithm`}},
+		{"long name", ValidateName(strings.Repeat("a", 256)), ErrNameInvalid, []string{"256 characters", "limit is 255"}},
+		{"upper-case name", ValidateName("Team/app"), ErrNameInvalid, []string{"upper-case"}},
+		{"empty component", ValidateName("a//b"), ErrNameInvalid, []string{"empty path component"}},
+		{"bad component", ValidateName("a/b..c"), ErrNameInvalid, []string{`component "b..c"`, "separated by"}},
+		{"empty name", ValidateName(""), ErrNameInvalid, []string{"empty"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !errors.Is(tc.err, tc.want) {
+				t.Fatalf("error %v, want %v", tc.err, tc.want)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(tc.err.Error(), s) {
+					t.Errorf("error %q does not say %q", tc.err, s)
+				}
+			}
+		})
+	}
+}
+
+func refErr(s string) error {
+	_, err := ParseReference(s)
+	return err
+}
+
+func digestErr(s string) error {
+	_, err := ParseDigest(s)
+	return err
+}
+
 func FuzzParseReference(f *testing.F) {
 	for _, s := range []string{"latest", "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "a:b", ":", ""} {
 		f.Add(s)
@@ -80,6 +129,9 @@ func FuzzParseReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ref, err := ParseReference(s)
 		if err != nil {
+			if !errors.Is(err, ErrTagInvalid) && !errors.Is(err, ErrDigestInvalid) && !errors.Is(err, ErrDigestUnsupported) {
+				t.Fatalf("%q: error of no known kind: %v", s, err)
+			}
 			return
 		}
 		if ref.String() != s {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -54,6 +55,9 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		rec.Children = append(rec.Children, c.Digest)
 	}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := checkSizes(ctx, tx, repo, m); err != nil {
+			return err
+		}
 		if err := checkManifestQuota(ctx, tx, rec); err != nil {
 			return err
 		}
@@ -81,6 +85,70 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		return "", nil, internal("put manifest", err)
 	}
 	return d, m, nil
+}
+
+// checkSizes refuses a manifest whose descriptors give a blob or child
+// manifest another size than the one the repository holds: a client that
+// pulls it reads that many bytes, and a conforming one refuses what it gets.
+// References the repository lacks are left to Tx.PutManifest, which names
+// them. It reads inside the manifest's transaction, so a blob linked at this
+// moment is checked too; each distinct digest is read once.
+func checkSizes(ctx context.Context, tx meta.Tx, repo string, m *oci.Manifest) error {
+	seen := map[digest.Digest]bool{}
+	check := func(field string, i int, d oci.Descriptor, child bool) error {
+		if seen[d.Digest] || (!child && oci.IsNonDistributable(d.MediaType)) {
+			return nil
+		}
+		seen[d.Digest] = true
+		var size int64
+		what := "blob"
+		if child {
+			what = "manifest"
+			cm, err := tx.Manifest(ctx, repo, d.Digest)
+			if errors.Is(err, meta.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			size = cm.Size
+		} else {
+			b, err := tx.Blob(ctx, repo, d.Digest)
+			if errors.Is(err, meta.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			size = b.Size
+		}
+		if size == d.Size {
+			return nil
+		}
+		where := field
+		if i >= 0 {
+			where = fmt.Sprintf("%s[%d]", field, i)
+		}
+		return apierr.New(apierr.ManifestInvalid, "%s gives %s %s a size of %d bytes, but it is %d bytes",
+			where, what, d.Digest, d.Size, size).
+			WithDetail(map[string]any{"digest": d.Digest.String(), "size": d.Size, "storedSize": size})
+	}
+	if m.Config != nil {
+		if err := check("config", -1, *m.Config, false); err != nil {
+			return err
+		}
+	}
+	for i, l := range m.Layers {
+		if err := check("layers", i, l, false); err != nil {
+			return err
+		}
+	}
+	for i, c := range m.Manifests {
+		if err := check("manifests", i, c, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Manifest returns manifest ref of repo, from memory when it was read before

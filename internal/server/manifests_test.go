@@ -199,7 +199,7 @@ func TestReferrers(t *testing.T) {
 func TestBadRoutesAndMethods(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		tr := newTestRegistry(t, b)
-		want(t, "unknown route", tr.do("GET", "/v2/x/unknown/thing", nil), http.StatusNotFound, "NOT_FOUND")
+		want(t, "unknown route", tr.do("GET", "/v2/x/unknown/thing", nil), http.StatusNotFound, "UNSUPPORTED")
 		want(t, "method", tr.do("PATCH", "/v2/x/manifests/latest", nil), http.StatusMethodNotAllowed, "UNSUPPORTED")
 		want(t, "path trick", tr.do("GET", "/v2/a/../b/tags/list", nil), http.StatusBadRequest, "NAME_INVALID")
 	})

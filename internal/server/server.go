@@ -139,7 +139,7 @@ func (s *Server) routes() http.Handler {
 	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
-		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.Path) },
+		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.EscapedPath()) },
 		IsUpload: isUpload,
 	})
 	mux := http.NewServeMux()

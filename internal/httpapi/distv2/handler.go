@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/access"
@@ -68,8 +69,11 @@ type route struct {
 	arg  string
 }
 
-// parseRoute splits a /v2/ path. Repository names contain slashes, so the
-// resource is recognised from the right.
+// parseRoute splits an escaped /v2/ path (the request's
+// URL.EscapedPath()). Repository names contain slashes, so the resource is
+// recognised from the right; the repository and the last element are
+// unescaped only after the split, so a reference holding an escaped slash
+// ("v1%2Fx") is refused as the invalid tag it is, not mistaken for a path.
 func parseRoute(path string) route {
 	rest, ok := strings.CutPrefix(path, "/v2/")
 	if !ok {
@@ -89,37 +93,46 @@ func parseRoute(path string) route {
 		return route{kind: RouteUnknown}
 	}
 	prefix, last := rest[:i], rest[i+1:]
-	cut := func(suffix string) (string, bool) { return strings.CutSuffix(prefix, suffix) }
-	if repo, ok := cut("/manifests"); ok {
-		return route{RouteManifest, repo, last}
-	}
-	if repo, ok := cut("/blobs/uploads"); ok {
-		if last == "" {
-			return route{RouteUpload, repo, ""}
+	rt := route{kind: RouteUnknown}
+	cut := func(suffix string) bool {
+		repo, ok := strings.CutSuffix(prefix, suffix)
+		if ok {
+			rt.repo = repo
 		}
-		return route{RouteUpload, repo, last}
+		return ok
 	}
-	if repo, ok := cut("/blobs"); ok {
+	switch {
+	case cut("/manifests"):
+		rt.kind, rt.arg = RouteManifest, last
+	case cut("/blobs/uploads"):
+		rt.kind, rt.arg = RouteUpload, last
+	case cut("/blobs"):
+		rt.kind, rt.arg = RouteBlob, last
 		if last == "uploads" {
-			return route{RouteUpload, repo, ""}
+			rt.kind, rt.arg = RouteUpload, ""
 		}
-		return route{RouteBlob, repo, last}
+	case cut("/referrers"):
+		rt.kind, rt.arg = RouteReferrers, last
+	case cut("/tags") && last == "list":
+		rt.kind = RouteTags
+	default:
+		return route{kind: RouteUnknown}
 	}
-	if repo, ok := cut("/referrers"); ok {
-		return route{RouteReferrers, repo, last}
+	var err1, err2 error
+	rt.repo, err1 = url.PathUnescape(rt.repo)
+	rt.arg, err2 = url.PathUnescape(rt.arg)
+	if err1 != nil || err2 != nil {
+		return route{kind: RouteUnknown}
 	}
-	if repo, ok := cut("/tags"); ok && last == "list" {
-		return route{RouteTags, repo, ""}
-	}
-	return route{kind: RouteUnknown}
+	return rt
 }
 
-// RouteOf names the route of a request path, for metrics and logs.
-func RouteOf(path string) string { return parseRoute(path).kind }
+// RouteOf names the route of an escaped request path, for metrics and logs.
+func RouteOf(escapedPath string) string { return parseRoute(escapedPath).kind }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	rt := parseRoute(r.URL.Path)
+	rt := parseRoute(r.URL.EscapedPath())
 	var err error
 	if h.access != nil && rt.kind != RouteUnknown {
 		if r, err = h.authenticate(r, rt); err != nil {
@@ -145,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case RouteReferrers:
 		err = h.referrers(w, r, rt.repo, rt.arg)
 	default:
-		err = apierr.New(apierr.RouteUnknown, "")
+		err = apierr.New(apierr.EndpointUnknown, "%s %s is not an endpoint of the OCI distribution API", r.Method, r.URL.Path)
 	}
 	if err != nil {
 		h.writeError(w, r, err)
