@@ -60,8 +60,9 @@ func TestImmutableTags(t *testing.T) {
 		wantCode(t, "delete unknown v9", r.DeleteManifest(ctx, "team/app", ref("v9")), apierr.ManifestUnknown)
 
 		// Nor can a manifest an immutable index lists.
-		child := r.putUntagged("team/app", manifest("", []byte(`{"name":"one"}`)))
-		idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":1}]}`, ociIndex, ociManifest, child)
+		childM := manifest("", []byte(`{"name":"one"}`))
+		child := r.putUntagged("team/app", childM)
+		idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":%d}]}`, ociIndex, ociManifest, child, len(childM))
 		if _, _, err := r.PutManifest(ctx, "team/app", ref("v2-multi"), ociIndex, idx); err != nil {
 			t.Fatal(err)
 		}

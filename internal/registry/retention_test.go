@@ -264,10 +264,10 @@ func TestRetentionBatches(t *testing.T) {
 			cfg, cfgB := []byte(fmt.Sprintf(`{"i":%d}`, i)), []byte(fmt.Sprintf(`{"i":%d,"arch":"arm64"}`, i))
 			r.mustBlob("team/app", cfg)
 			r.mustBlob("team/app", cfgB)
-			a := r.putUntagged("team/app", manifest("", cfg))
-			b := r.putUntagged("team/app", manifest("", cfgB))
-			idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":1},{"mediaType":%q,"digest":"%s","size":1}]}`,
-				ociIndex, ociManifest, a, ociManifest, b)
+			am, bm := manifest("", cfg), manifest("", cfgB)
+			a, b := r.putUntagged("team/app", am), r.putUntagged("team/app", bm)
+			idx := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":"%s","size":%d},{"mediaType":%q,"digest":"%s","size":%d}]}`,
+				ociIndex, ociManifest, a, len(am), ociManifest, b, len(bm))
 			d, _, err := r.PutManifest(ctx, "team/app", ref(fmt.Sprintf("build-%d", i)), ociIndex, idx)
 			if err != nil {
 				t.Fatal(err)
