@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -188,6 +190,46 @@ func TestBootstrapGeneratedPassword(t *testing.T) {
 	})
 }
 
+// TestBootstrapPasswordRules: a configured first administrator's password
+// must follow the password rules; the refusal names the option and the
+// rule, and creates nothing. Once a user exists the option is ignored.
+func TestBootstrapPasswordRules(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		st := b.open(t)
+		opts := func(pw string, minLength int) access.Options {
+			return access.Options{Access: st, Logger: slog.New(slog.DiscardHandler), Issuer: "wharf-test", Service: "registry.test",
+				BcryptCost: 4, AdminPassword: pw, MinPasswordLength: minLength}
+		}
+		for _, tc := range []struct {
+			pw   string
+			min  int
+			says string
+		}{
+			{"admin", 0, "it has 5 characters; at least 8 are required"},
+			{"longer-pw", 12, "it has 9 characters; at least 12 are required"},
+			{"ADMIN", 1, "it is the user name"},
+		} {
+			_, err := access.New(context.Background(), opts(tc.pw, tc.min))
+			if err == nil || !strings.Contains(err.Error(), "adminPassword, WHARF_ADMIN_PASSWORD") || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("AdminPassword %q: %v; want a refusal naming the option and saying %q", tc.pw, err, tc.says)
+			}
+			if n, _ := st.CountUsers(context.Background()); n != 0 {
+				t.Fatalf("a refused admin password created %d users", n)
+			}
+		}
+		svc, err := access.New(context.Background(), opts("admin-password", 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Close()
+		svc, err = access.New(context.Background(), opts("x", 0)) // ignored: users exist
+		if err != nil {
+			t.Fatalf("a short admin password once users exist: %v", err)
+		}
+		svc.Close()
+	})
+}
+
 func TestPasswordLogin(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		f := newFixture(t, b, nil)
@@ -248,11 +290,19 @@ func mustHash(t *testing.T, pw string) string {
 	return h
 }
 
+// TestLimiterLocksOut: three wrong passwords (the fixture's MaxFailures)
+// for alice lock out alice from that address only; bob behind the same
+// address and alice elsewhere still log in. Failures spread over addresses
+// lock the user everywhere at three times that, and one address trying
+// many names locks the address at ten times. Before failures were counted
+// per user and address, alice's three locked out bob and alice everywhere.
 func TestLimiterLocksOut(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		f := newFixture(t, b, nil)
 		ctx := context.Background()
 		f.user(t, "alice", "alice-pw", false)
+		f.user(t, "bob", "bob-pw", false)
+		f.user(t, "carol", "carol-pw", false)
 		for range 3 {
 			if _, err := f.svc.Login(ctx, "alice", "guess", client); !errors.Is(err, access.ErrUnauthenticated) {
 				t.Fatalf("wrong password: %v", err)
@@ -260,21 +310,124 @@ func TestLimiterLocksOut(t *testing.T) {
 		}
 		_, err := f.svc.Login(ctx, "alice", "alice-pw", client)
 		var locked *access.LockedError
-		if !errors.As(err, &locked) || locked.RetryAfter != time.Minute {
-			t.Fatalf("right password while locked out: %v; want a one-minute LockedError", err)
+		if !errors.As(err, &locked) || locked.RetryAfter != time.Minute || locked.Scope != auth.LockUserAddress {
+			t.Fatalf("right password while locked out: %v; want a one-minute LockedError for alice from this address", err)
 		}
-		// Another address is locked out too: the user key holds.
-		if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.MustParseAddr("198.51.100.1")); !errors.As(err, &locked) {
-			t.Fatalf("other address: %v; want LockedError", err)
+		if msg := err.Error(); msg != `too many failed logins for user "alice" from this address; try again in 1m0s` {
+			t.Errorf("message %q", msg)
 		}
-		// The address is locked out for other users as well.
-		f.user(t, "bob", "bob-pw", false)
-		if _, err := f.svc.Login(ctx, "bob", "bob-pw", client); !errors.As(err, &locked) {
-			t.Fatalf("other user from the locked address: %v; want LockedError", err)
+		if _, err := f.svc.Login(ctx, "bob", "bob-pw", client); err != nil {
+			t.Fatalf("bob from the address alice is locked out at: %v", err)
+		}
+		if _, err := f.svc.Login(ctx, "alice", "alice-pw", netip.MustParseAddr("198.51.100.1")); err != nil {
+			t.Fatalf("alice from another address: %v", err)
 		}
 		f.clock.add(time.Minute)
 		if _, err := f.svc.Login(ctx, "alice", "alice-pw", client); err != nil {
 			t.Fatalf("after the lockout: %v", err)
+		}
+
+		// Nine failures for carol from three addresses lock carol out everywhere.
+		for i := range 9 {
+			_, _ = f.svc.Login(ctx, "carol", "guess", netip.AddrFrom4([4]byte{203, 0, 113, byte(i / 3)}))
+		}
+		if _, err := f.svc.Login(ctx, "carol", "carol-pw", netip.MustParseAddr("198.51.100.9")); !errors.As(err, &locked) || locked.Scope != auth.LockUser {
+			t.Fatalf("carol after failures from three addresses: %v; want locked out as a user", err)
+		}
+
+		// Thirty failures from one address, for many names, lock the address.
+		spray := netip.MustParseAddr("192.0.2.200")
+		for i := range 30 {
+			_, _ = f.svc.Login(ctx, fmt.Sprintf("user%d", i), "guess", spray)
+		}
+		if _, err := f.svc.Login(ctx, "bob", "bob-pw", spray); !errors.As(err, &locked) || locked.Scope != auth.LockAddress {
+			t.Fatalf("bob from a spraying address: %v; want the address locked out", err)
+		}
+		if _, err := f.svc.Login(ctx, "bob", "bob-pw", client); err != nil {
+			t.Fatalf("bob elsewhere: %v", err)
+		}
+	})
+}
+
+// bcryptWork counts the bcrypt work of comparisons: 2^cost each.
+type bcryptWork struct {
+	mu    sync.Mutex
+	total int
+	costs []int
+}
+
+func (w *bcryptWork) compare(hash, password []byte) error {
+	c, err := bcrypt.Cost(hash)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.total += 1 << c
+	w.costs = append(w.costs, c)
+	w.mu.Unlock()
+	return bcrypt.CompareHashAndPassword(hash, password)
+}
+
+func (w *bcryptWork) take() (int, []int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, c := w.total, w.costs
+	w.total, w.costs = 0, nil
+	return t, c
+}
+
+// TestRefusalsCostTheSame: every refused password login does the same
+// bcrypt work, 2^auth.bcryptCost, whether the user does not exist, has no
+// password (a token-only account), is disabled, gave a wrong password, or
+// has a hash made at a lower cost (an htpasswd import). The work is
+// counted, not timed, so a loaded machine cannot make this flaky. Before,
+// a token-only account was refused with no bcrypt at all (~1 ms against
+// ~230 ms), the dummy comparison ran at the default cost 12 whatever
+// auth.bcryptCost said, and an imported cost-4 hash was refused 4 times
+// faster.
+func TestRefusalsCostTheSame(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		const cost = 6
+		f := newFixture(t, b, func(o *access.Options) { o.BcryptCost = cost })
+		var w bcryptWork
+		access.SetPasswordCompare(f.svc, w.compare)
+		ctx := context.Background()
+		create := func(name, password string, hashCost int, disabled bool) {
+			t.Helper()
+			var h string
+			if password != "" {
+				var err error
+				if h, err = auth.HashPassword(password, hashCost); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.store.CreateUser(ctx, meta.User{Name: name, PasswordHash: h, Disabled: disabled}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create("alice", "alice-password", cost, false)
+		create("tokens-only", "", 0, false)
+		create("gone", "gone-password", cost, true)
+		create("imported", "imported-password", 4, false)
+		for _, tc := range []struct{ name, user, password string }{
+			{"no such user", "nobody", "a-password"},
+			{"no password", "tokens-only", "a-password"},
+			{"wrong password", "alice", "a-password"},
+			{"disabled, wrong password", "gone", "a-password"},
+			{"disabled, right password", "gone", "gone-password"},
+			{"imported at cost 4, wrong password", "imported", "a-password"},
+		} {
+			// Each from its own address, so the limiter never answers first.
+			addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(len(tc.name))})
+			if _, err := f.svc.Login(ctx, tc.user, tc.password, addr); !errors.Is(err, access.ErrUnauthenticated) {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if total, costs := w.take(); total != 1<<cost {
+				t.Errorf("%s: bcrypt work %d (comparisons at costs %v); want %d, as one comparison at cost %d", tc.name, total, costs, 1<<cost, cost)
+			}
+		}
+		if _, err := f.svc.Login(ctx, "imported", "imported-password", client); err != nil {
+			t.Fatalf("imported user with the right password: %v", err)
 		}
 	})
 }

@@ -57,20 +57,17 @@ func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client 
 
 // Login checks a user name and a secret: the user's password, or an access
 // token (a personal access token of that user, or a robot whose name is
-// given as NAMESPACE+NAME). Failures are counted against the user and the
-// client address; once either is locked out, Login answers *LockedError
-// without looking at the secret.
+// given as NAMESPACE+NAME). Failures are counted against the user from
+// this client address, the user, and the address (see [auth.Limiter]);
+// once one of them is locked out, Login answers *LockedError without
+// looking at the secret.
 func (s *Service) Login(ctx context.Context, user, secret string, client netip.Addr) (auth.Principal, error) {
 	now := s.now()
-	keys := []string{auth.UserKey(boundedName(user))}
-	if client.IsValid() {
-		keys = append(keys, auth.AddrKey(client))
-	}
-	for _, k := range keys {
-		if ok, retry := s.limiter.Allow(k, now); !ok {
-			s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied", Detail: "locked out after failed logins"})
-			return auth.Principal{}, &LockedError{RetryAfter: retry}
-		}
+	name := boundedName(user)
+	if lo, ok := s.limiter.Allow(name, client, now); !ok {
+		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied",
+			Detail: "locked out after failed logins (" + string(lo.Scope) + ")"})
+		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope, User: shortName(user)}
 	}
 	var p auth.Principal
 	var why string
@@ -85,13 +82,11 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 		return auth.Principal{}, err
 	}
 	if why != "" {
-		for _, k := range keys {
-			s.limiter.Fail(k, now)
-		}
+		s.limiter.Fail(name, client, now)
 		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why})
 		return auth.Principal{}, ErrUnauthenticated
 	}
-	s.limiter.Succeed(keys[0])
+	s.limiter.Succeed(name, client)
 	if fresh {
 		s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "login", Result: "ok"})
 	}
@@ -101,19 +96,23 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 // passwordLogin checks a password. why explains a refusal (for the audit
 // log); fresh says bcrypt ran, rather than the cache answering.
 func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (p auth.Principal, why string, fresh bool, err error) {
+	// Every refusal costs one bcrypt comparison at auth.bcryptCost (see
+	// auth.PasswordVerifier), so that its time does not tell which names
+	// exist or have a password.
 	u, err := s.store.User(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
-		_ = auth.VerifyPassword("", password) // as slow as a real check
+		_ = s.verifier.Verify("", password)
 		return p, "no such user", true, nil
 	}
 	if err != nil {
 		return p, "", false, fmt.Errorf("look up user: %w", err)
 	}
 	if u.PasswordHash == "" {
+		_ = s.verifier.Verify("", password)
 		return p, "account has no password", true, nil
 	}
 	if !s.passwords.verified(name, password, u.PasswordHash, now) {
-		if err := auth.VerifyPassword(u.PasswordHash, password); err != nil {
+		if err := s.verifier.Verify(u.PasswordHash, password); err != nil {
 			if errors.Is(err, auth.ErrPasswordMismatch) {
 				return p, "wrong password", true, nil
 			}

@@ -28,14 +28,15 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 	}
 	password, generated := s.opts.AdminPassword, false
 	if password == "" {
-		if password, err = generatePassword(); err != nil {
+		if password, err = generatePassword(max(24, s.opts.MinPasswordLength)); err != nil {
 			return err
 		}
 		generated = true
 	}
-	hash, err := auth.HashPassword(password, s.opts.BcryptCost)
+	rules := auth.PasswordPolicy{MinLength: s.opts.MinPasswordLength, BcryptCost: s.opts.BcryptCost}
+	hash, err := rules.Hash(AdminUser, password)
 	if err != nil {
-		return fmt.Errorf("admin password: %w", err)
+		return fmt.Errorf("the password of the first administrator (adminPassword, WHARF_ADMIN_PASSWORD): %w", err)
 	}
 	now := s.now().UTC()
 	err = s.store.CreateUser(ctx, meta.User{Name: AdminUser, PasswordHash: hash, Admin: true, CreatedAt: now, UpdatedAt: now})
@@ -55,10 +56,10 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 	return nil
 }
 
-// generatePassword returns 24 random base62 characters, about 143 bits.
-// Bytes of 248 and above are dropped so every character is equally likely.
-func generatePassword() (string, error) {
-	const n = 24
+// generatePassword returns n random base62 characters (24 carry about 143
+// bits). Bytes of 248 and above are dropped so every character is equally
+// likely.
+func generatePassword(n int) (string, error) {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	b := make([]byte, n)
 	out := make([]byte, 0, n)

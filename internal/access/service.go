@@ -32,14 +32,26 @@ var (
 	ErrBearerInvalid = errors.New("invalid bearer token")
 )
 
-// LockedError refuses a login attempt because too many failed before it,
-// for the user or for the client address.
+// LockedError refuses a login attempt because too many failed before it:
+// for the user from this address, for the user from anywhere, or from
+// this address for anyone (Scope says which).
 type LockedError struct {
 	RetryAfter time.Duration
+	Scope      auth.LockScope
+	User       string // as given, cut to a printable length; empty for a refresh token
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("too many failed logins; retry after %s", e.RetryAfter.Round(time.Second))
+	var whose string
+	switch e.Scope {
+	case auth.LockUserAddress:
+		whose = fmt.Sprintf(" for user %q from this address", e.User)
+	case auth.LockUser:
+		whose = fmt.Sprintf(" for user %q", e.User)
+	case auth.LockAddress:
+		whose = " from this address"
+	}
+	return fmt.Sprintf("too many failed logins%s; try again in %s", whose, e.RetryAfter.Round(time.Second))
 }
 
 // Options configure a [Service].
@@ -66,8 +78,12 @@ type Options struct {
 	// AdminPassword is the password of the "admin" account created on first
 	// start, when there are no users; empty generates one and logs it once.
 	AdminPassword string
-	// BcryptCost hashes new passwords; auth.DefaultBcryptCost if zero.
+	// BcryptCost hashes new passwords, and every failed login costs a
+	// bcrypt comparison at this cost; auth.DefaultBcryptCost if zero.
 	BcryptCost int
+	// MinPasswordLength is the fewest characters of AdminPassword;
+	// auth.DefaultMinPasswordLength if zero.
+	MinPasswordLength int
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -80,6 +96,8 @@ type Service struct {
 	now     func() time.Time
 	limiter *auth.Limiter
 	keys    *keyRing
+	// verifier checks passwords so that every refusal costs the same.
+	verifier *auth.PasswordVerifier
 
 	passwords passwordCache
 	touches   touchCoalescer
@@ -114,12 +132,18 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("access: %w", err)
 	}
+	verifier, err := auth.NewPasswordVerifier(opts.BcryptCost, nil)
+	if err != nil {
+		return nil, fmt.Errorf("access: %w", err)
+	}
+	go verifier.Warm() // the first refusal of an unknown user costs no more than later ones
 	s := &Service{
-		store:   opts.Access,
-		log:     opts.Logger,
-		opts:    opts,
-		now:     opts.Now,
-		limiter: lim,
+		store:    opts.Access,
+		log:      opts.Logger,
+		opts:     opts,
+		now:      opts.Now,
+		limiter:  lim,
+		verifier: verifier,
 	}
 	s.passwords.init()
 	s.touches.init()

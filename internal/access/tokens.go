@@ -60,21 +60,15 @@ func (s *Service) NewRefreshToken(ctx context.Context, p auth.Principal) (string
 // Failures count against the client address, as failed passwords do.
 func (s *Service) RefreshLogin(ctx context.Context, token string, client netip.Addr) (auth.Principal, error) {
 	now := s.now()
-	addr := ""
-	if client.IsValid() {
-		addr = auth.AddrKey(client)
-		if ok, retry := s.limiter.Allow(addr, now); !ok {
-			return auth.Principal{}, &LockedError{RetryAfter: retry}
-		}
+	if lo, ok := s.limiter.Allow("", client, now); !ok {
+		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope}
 	}
 	p, why, err := s.refreshPrincipal(ctx, token, now)
 	if err != nil {
 		return auth.Principal{}, err
 	}
 	if why != "" {
-		if addr != "" {
-			s.limiter.Fail(addr, now)
-		}
+		s.limiter.Fail("", client, now)
 		s.Audit(ctx, meta.AuditEvent{Actor: "anonymous", Client: clientString(client), Action: "login", Result: "failed", Detail: why})
 		return auth.Principal{}, ErrUnauthenticated
 	}

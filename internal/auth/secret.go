@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -16,7 +15,7 @@ import (
 // Errors of password and opaque-token handling.
 var (
 	ErrPasswordMismatch = errors.New("password does not match")
-	ErrPasswordInvalid  = errors.New("invalid password")
+	ErrPasswordInvalid  = errors.New("password refused")
 )
 
 // DefaultBcryptCost is the bcrypt cost new passwords are hashed at: about a
@@ -50,27 +49,15 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-// dummyHash is compared against when the user is unknown, so that a login
-// for a name that does not exist costs as much as one that does and the
-// response time does not tell an attacker which names are real.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, err := bcrypt.GenerateFromPassword([]byte("wharf-dummy-password"), DefaultBcryptCost)
-	if err != nil {
-		panic(fmt.Sprintf("auth: dummy bcrypt hash: %v", err))
-	}
-	return h
-})
-
 // VerifyPassword reports whether password matches hash, returning
-// [ErrPasswordMismatch] if not. Pass an empty hash for an unknown user: the
-// comparison still runs, against a dummy hash, and fails.
+// [ErrPasswordMismatch] if not, or if hash is empty. Logins use a
+// [PasswordVerifier], which makes every refusal cost the same.
 func VerifyPassword(hash, password string) error {
-	h := []byte(hash)
 	if hash == "" {
-		h = dummyHash()
+		return ErrPasswordMismatch
 	}
-	err := bcrypt.CompareHashAndPassword(h, []byte(password))
-	if hash == "" || errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) || errors.Is(err, bcrypt.ErrPasswordTooLong) {
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) || errors.Is(err, bcrypt.ErrPasswordTooLong) {
 		return ErrPasswordMismatch
 	}
 	if err != nil {

@@ -153,15 +153,21 @@ type Auth struct {
 	KeyLifetime      time.Duration `yaml:"keyLifetime"`
 	CreateNamespaces bool          `yaml:"createNamespaces"`
 	BcryptCost       int           `yaml:"bcryptCost"`
-	Limiter          AuthLimiter   `yaml:"limiter"`
+	// MinPasswordLength is the fewest characters a new password may have.
+	MinPasswordLength int         `yaml:"minPasswordLength"`
+	Limiter           AuthLimiter `yaml:"limiter"`
 }
 
 // AuthLimiter is the brute-force limiter of logins.
 type AuthLimiter struct {
-	MaxFailures int           `yaml:"maxFailures"`
-	Window      time.Duration `yaml:"window"`
-	Backoff     time.Duration `yaml:"backoff"`
-	MaxBackoff  time.Duration `yaml:"maxBackoff"`
+	// MaxFailures counts per user name and client address,
+	// MaxUserFailures per user name, MaxAddressFailures per address.
+	MaxFailures        int           `yaml:"maxFailures"`
+	MaxUserFailures    int           `yaml:"maxUserFailures"`
+	MaxAddressFailures int           `yaml:"maxAddressFailures"`
+	Window             time.Duration `yaml:"window"`
+	Backoff            time.Duration `yaml:"backoff"`
+	MaxBackoff         time.Duration `yaml:"maxBackoff"`
 }
 
 // Default returns the configuration of `wharf serve` with nothing set.
@@ -187,13 +193,15 @@ func Default() Config {
 		Uploads:   Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 		Retention: Retention{Interval: time.Hour},
 		Auth: Auth{
-			Service:         "wharf",
-			Issuer:          "wharf",
-			TokenTTL:        5 * time.Minute,
-			RefreshTokenTTL: 30 * 24 * time.Hour,
-			KeyLifetime:     90 * 24 * time.Hour,
-			BcryptCost:      12,
-			Limiter:         AuthLimiter{MaxFailures: 10, Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
+			Service:           "wharf",
+			Issuer:            "wharf",
+			TokenTTL:          5 * time.Minute,
+			RefreshTokenTTL:   30 * 24 * time.Hour,
+			KeyLifetime:       90 * 24 * time.Hour,
+			BcryptCost:        12,
+			MinPasswordLength: 8,
+			Limiter: AuthLimiter{MaxFailures: 10, MaxUserFailures: 30, MaxAddressFailures: 100,
+				Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
 	}
@@ -364,9 +372,18 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	if a.BcryptCost < 4 || a.BcryptCost > 31 {
 		bad("auth.bcryptCost", "must be between 4 and 31, got %d", a.BcryptCost)
 	}
+	if a.MinPasswordLength < 1 || a.MinPasswordLength > 72 {
+		bad("auth.minPasswordLength", "must be between 1 and 72 (bcrypt reads no more than 72 bytes), got %d", a.MinPasswordLength)
+	}
 	l := a.Limiter
 	if l.MaxFailures < 1 {
 		bad("auth.limiter.maxFailures", "must be at least 1, got %d", l.MaxFailures)
+	}
+	if l.MaxUserFailures < 1 {
+		bad("auth.limiter.maxUserFailures", "must be at least 1, got %d", l.MaxUserFailures)
+	}
+	if l.MaxAddressFailures < 1 {
+		bad("auth.limiter.maxAddressFailures", "must be at least 1, got %d", l.MaxAddressFailures)
 	}
 	for name, d := range map[string]time.Duration{
 		"auth.limiter.window":     l.Window,

@@ -31,14 +31,17 @@ func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog
 		RefreshTokenTTL: a.RefreshTokenTTL,
 		KeyLifetime:     a.KeyLifetime,
 		Limiter: auth.LimiterOptions{
-			MaxFailures: a.Limiter.MaxFailures,
-			Window:      a.Limiter.Window,
-			Backoff:     a.Limiter.Backoff,
-			MaxBackoff:  a.Limiter.MaxBackoff,
+			MaxFailures:        a.Limiter.MaxFailures,
+			MaxUserFailures:    a.Limiter.MaxUserFailures,
+			MaxAddressFailures: a.Limiter.MaxAddressFailures,
+			Window:             a.Limiter.Window,
+			Backoff:            a.Limiter.Backoff,
+			MaxBackoff:         a.Limiter.MaxBackoff,
 		},
-		CreateNamespaces: a.CreateNamespaces,
-		AdminPassword:    cfg.AdminPassword,
-		BcryptCost:       a.BcryptCost,
+		CreateNamespaces:  a.CreateNamespaces,
+		AdminPassword:     cfg.AdminPassword,
+		BcryptCost:        a.BcryptCost,
+		MinPasswordLength: a.MinPasswordLength,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -19,7 +18,7 @@ import (
 // /v2's, so logins are limited and audited by the same address.
 func (s *Server) mgmtHandler(clientAddr func(*http.Request) netip.Addr) http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, BcryptCost: s.cfg.Auth.BcryptCost,
-		CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr, CollectGarbage: s.collectForAPI}
+		MinPasswordLength: s.cfg.Auth.MinPasswordLength, CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr, CollectGarbage: s.collectForAPI}
 	if s.access != nil {
 		opts.Access = s.meta.(meta.Access) // openAccess checked it
 		opts.Authenticate = func(r *http.Request) (auth.Principal, error) {
@@ -62,7 +61,7 @@ func (s *Server) mgmtAuthenticate(r *http.Request, client netip.Addr) (auth.Prin
 	switch {
 	case errors.As(err, &locked):
 		return auth.Principal{}, &mgmt.RetryError{After: locked.RetryAfter,
-			Err: apierr.New(apierr.TooManyRequests, "too many failed logins; retry after %s", locked.RetryAfter.Round(time.Second))}
+			Err: apierr.New(apierr.TooManyRequests, "%s", locked.Error())}
 	case errors.Is(err, meta.ErrUnavailable):
 		return auth.Principal{}, &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
 	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrBearerInvalid):

@@ -135,7 +135,7 @@ func (h *Handler) authFailure(r *http.Request, rt route, err error) error {
 	var locked *access.LockedError
 	switch {
 	case errors.As(err, &locked):
-		return &authError{err: apierr.New(apierr.TooManyRequests, "too many failed logins; try again later"), retryAfter: locked.RetryAfter}
+		return &authError{err: apierr.New(apierr.TooManyRequests, "%s", locked.Error()), retryAfter: locked.RetryAfter}
 	case errors.Is(err, access.ErrBearerInvalid):
 		msg := "invalid bearer token"
 		if errors.Is(err, auth.ErrTokenExpired) {

@@ -56,7 +56,7 @@ func (h *Handler) Token(w http.ResponseWriter, r *http.Request) {
 func tokenError(err error) error {
 	var locked *access.LockedError
 	if errors.As(err, &locked) {
-		return &authError{err: apierr.New(apierr.TooManyRequests, "too many failed logins; try again later"), retryAfter: locked.RetryAfter}
+		return &authError{err: apierr.New(apierr.TooManyRequests, "%s", locked.Error()), retryAfter: locked.RetryAfter}
 	}
 	return err
 }

@@ -64,7 +64,10 @@ type Options struct {
 	ClientAddr func(*http.Request) netip.Addr
 	// BcryptCost hashes new passwords; auth.DefaultBcryptCost if zero.
 	BcryptCost int
-	Logger     *slog.Logger
+	// MinPasswordLength is the fewest characters of a new password;
+	// auth.DefaultMinPasswordLength if zero.
+	MinPasswordLength int
+	Logger            *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 	// CollectGarbage runs one garbage collection now (POST /gc); nil

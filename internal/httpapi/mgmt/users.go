@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -155,7 +156,7 @@ func (h *Handler) doCreateUser(r *http.Request, c caller, in UserCreate) error {
 	if err := validUserName(in.Name); err != nil {
 		return err
 	}
-	hash, err := h.hashPassword(in.Password)
+	hash, err := h.hashPassword(in.Name, in.Password)
 	if err != nil {
 		return err
 	}
@@ -167,14 +168,17 @@ func (h *Handler) doCreateUser(r *http.Request, c caller, in UserCreate) error {
 	return nil
 }
 
-// hashPassword hashes a new password; the empty password is no password.
-func (h *Handler) hashPassword(pw string) (string, error) {
+// hashPassword checks a new password of user against the password rules
+// and hashes it; the empty password is no password (the account logs in
+// with access tokens only).
+func (h *Handler) hashPassword(user, pw string) (string, error) {
 	if pw == "" {
 		return "", nil
 	}
-	hash, err := auth.HashPassword(pw, h.opts.BcryptCost)
+	rules := auth.PasswordPolicy{MinLength: h.opts.MinPasswordLength, BcryptCost: h.opts.BcryptCost}
+	hash, err := rules.Hash(user, pw)
 	if errors.Is(err, auth.ErrPasswordInvalid) {
-		return "", invalid("password: %v", err)
+		return "", invalid("%v", err)
 	}
 	if err != nil {
 		return "", err
@@ -256,7 +260,7 @@ func (h *Handler) doUpdateUser(r *http.Request, c caller, name string, in UserUp
 		return meta.User{}, "", storeError(err, "user "+name)
 	}
 	if in.Password != nil {
-		if u.PasswordHash, err = h.hashPassword(*in.Password); err != nil {
+		if u.PasswordHash, err = h.hashPassword(name, *in.Password); err != nil {
 			return meta.User{}, "", err
 		}
 		detail += "password "
@@ -305,6 +309,10 @@ type ImportResult struct {
 
 // importUsers creates a user for each bcrypt entry of an htpasswd file in
 // the body. Users that exist keep their password unless ?update=true.
+// The hashes are taken as they are: the length of the password behind one
+// cannot be known, so auth.minPasswordLength applies when the user next
+// sets a password. An entry whose password is its user name is refused,
+// found with one bcrypt comparison per entry at the entry's own cost.
 func (h *Handler) importUsers(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
 	res := ImportResult{Created: []string{}, Updated: []string{}, Skipped: []string{}, Errors: []string{}}
 	err := func() error {
@@ -325,6 +333,10 @@ func (h *Handler) importUsers(w http.ResponseWriter, r *http.Request, c caller, 
 		for _, e := range entries {
 			if err := validUserName(e.User); err != nil {
 				res.Errors = append(res.Errors, apierr.From(err).Message)
+				continue
+			}
+			if err := (auth.PasswordPolicy{}).CheckHash(e.User, e.Hash); err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("user %q: %v", e.User, err))
 				continue
 			}
 			if err := h.importUser(r, e, update, &res); err != nil {
