@@ -42,6 +42,9 @@ var allowed = map[string][]string{
 	"internal/policy":   {},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
 	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
+	"internal/trust":    {"internal/oci"},
+
+	"internal/trust/trusttest": {"internal/trust"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
 	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
