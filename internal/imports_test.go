@@ -53,6 +53,8 @@ var allowed = map[string][]string{
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
 	"internal/scan/extract": {"internal/scan", "internal/scan/imagefs"},
+	"internal/scan/osv":     {"internal/scan"},
+	"internal/scan/vulndb":  {"internal/scan/osv"},
 
 	"internal/jobs":       {"internal/meta", "internal/metrics"},
 	"internal/server":     {"*"},
