@@ -23,6 +23,7 @@ func gcCmd(args []string) error {
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted now, and delete nothing")
 	quiet := fs.Bool("quiet", false, "print only the summary, not every deletion")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	sweep := fs.Bool("sweep", true, "also find bytes no blob row records (left by a crash) and record them for collection; lists every stored blob")
 	pace := fs.Float64("pace", -1, "after each transaction pause this many times as long as it took, so that a server sharing the database keeps writing; 0 runs flat out (default 1 with SQLite, whose single write lock a second process competes for, and 0 with PostgreSQL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,7 +43,7 @@ func gcCmd(args []string) error {
 			*pace = 1
 		}
 	}
-	ro := gc.RunOptions{DryRun: *dryRun, Pace: *pace}
+	ro := gc.RunOptions{DryRun: *dryRun, Pace: *pace, Sweep: *sweep}
 	if !*quiet && !*asJSON {
 		ro.OnDelete = func(d gc.Deletion) { printDeletion(os.Stdout, verb, d) }
 	}
@@ -55,6 +56,13 @@ func gcCmd(args []string) error {
 		fmt.Printf("%s %d blobs (%d bytes) and %d manifests in %s; reviewed %d, kept %d, deferred %d, errors %d\n",
 			verb, rep.BlobsDeleted, rep.BytesFreed, rep.ManifestsDeleted, rep.Duration.Round(1e6),
 			rep.Reviewed, rep.Kept, rep.Deferred, rep.Errors)
+		if sw := rep.Sweep; sw != nil {
+			verb := "recorded"
+			if *dryRun {
+				verb = "would record"
+			}
+			fmt.Printf("swept %d stored blobs; %s %d orphans (%d bytes) for collection\n", sw.Blobs, verb, sw.Orphans, sw.OrphanBytes)
+		}
 	}
 	return err
 }

@@ -129,6 +129,10 @@ type GC struct {
 	UnreferencedGrace time.Duration `yaml:"unreferencedGrace"`
 	// BatchSize: how many queued reviews a run reads at a time.
 	BatchSize int `yaml:"batchSize"`
+	// SweepInterval: how often a scheduled run also sweeps the content
+	// store for bytes no blob row records (a crash's debris); the first
+	// scheduled run of a process always does. 0 turns sweeping off.
+	SweepInterval time.Duration `yaml:"sweepInterval"`
 }
 
 // Uploads is how long abandoned upload sessions are kept.
@@ -189,6 +193,7 @@ func Default() Config {
 			ReleasedGrace:     time.Hour,
 			UnreferencedGrace: 24 * time.Hour,
 			BatchSize:         1000,
+			SweepInterval:     6 * time.Hour,
 		},
 		Uploads:   Uploads{ExpireAfter: 24 * time.Hour, ExpireInterval: 15 * time.Minute},
 		Retention: Retention{Interval: time.Hour},
@@ -339,6 +344,7 @@ func (c *Config) validateGC(bad func(option, format string, args ...any)) {
 		"gc.interval":          c.GC.Interval,
 		"gc.releasedGrace":     c.GC.ReleasedGrace,
 		"gc.unreferencedGrace": c.GC.UnreferencedGrace,
+		"gc.sweepInterval":     c.GC.SweepInterval,
 	} {
 		if d < 0 {
 			bad(name, "must not be negative, got %s", d)

@@ -100,7 +100,10 @@ type Report struct {
 	Gone             int   // already deleted by someone else
 	NotDue           int   // settled by another collector or re-queued since read
 	Errors           int   // reviews or byte deletions that failed and stay queued
-	Duration         time.Duration
+	// Sweep is what the run's sweep found, when RunOptions.Sweep asked
+	// for one.
+	Sweep    *SweepReport `json:",omitempty"`
+	Duration time.Duration
 }
 
 // RunOptions are the options of one run.
@@ -118,6 +121,11 @@ type RunOptions struct {
 	// busy handler would keep the server's writes waiting while the
 	// collector's transactions follow each other without a gap.
 	Pace float64
+	// Sweep also walks the content store for bytes no blob row records
+	// (left by a process that died while committing an upload) and records
+	// each for collection after UnreferencedGrace (see sweep.go). It reads
+	// every stored blob's name and size and every blob row once.
+	Sweep bool
 }
 
 // errDryRun rolls back a dry run's transaction.
@@ -140,9 +148,13 @@ func (c *Collector) Run(ctx context.Context, ro RunOptions) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	c.log.Info("garbage collection", "dry_run", rep.DryRun, "reviewed", rep.Reviewed,
+	args := []any{"dry_run", rep.DryRun, "reviewed", rep.Reviewed,
 		"blobs_deleted", rep.BlobsDeleted, "manifests_deleted", rep.ManifestsDeleted,
-		"bytes_freed", rep.BytesFreed, "errors", rep.Errors, "duration", rep.Duration)
+		"bytes_freed", rep.BytesFreed, "errors", rep.Errors, "duration", rep.Duration}
+	if rep.Sweep != nil {
+		args = append(args, "swept_blobs", rep.Sweep.Blobs, "orphans_recorded", rep.Sweep.Orphans)
+	}
+	c.log.Info("garbage collection", args...)
 	return rep, nil
 }
 
@@ -200,6 +212,15 @@ func (c *Collector) run(ctx context.Context, ro RunOptions, rep *Report, start t
 		// and a batch that failed throughout would too.
 		if ro.DryRun || len(due) < q.N || failed == len(due) {
 			break
+		}
+	}
+	// After this run's deletions, so that it does not record again bytes
+	// whose row the run has just deleted.
+	if ro.Sweep {
+		sr, err := c.sweep(ctx, ro.DryRun)
+		rep.Sweep = &sr
+		if err != nil {
+			return err
 		}
 	}
 	if len(errs) > 0 {
@@ -410,6 +431,12 @@ func (c *Collector) record(ctx context.Context, rep Report, err error) {
 	m.Deleted.WithLabelValues("blob").Add(float64(rep.BlobsDeleted))
 	m.Deleted.WithLabelValues("manifest").Add(float64(rep.ManifestsDeleted))
 	m.BytesFreed.Add(float64(rep.BytesFreed))
+	if rep.Sweep != nil {
+		m.Orphans.Add(float64(rep.Sweep.Orphans))
+		if err == nil {
+			m.Sweeps.Inc()
+		}
+	}
 	if n, err := c.meta.ReviewCount(ctx); err == nil {
 		m.QueueDepth.Set(float64(n))
 	}

@@ -29,10 +29,34 @@ import (
 // the worst moment: a content store whose Commit runs a hook after moving
 // the bytes, before the registry records the blob.
 
-// hookStore runs afterCommit, once, after a Commit.
+// hookStore runs afterCommit, once, after a Commit; afterStat, once, after
+// a Stat (which the registry makes inside the transaction that records a
+// committed blob); and walked, once, when a Walk has listed a blob and
+// before it hands it on.
 type hookStore struct {
 	content.Store
 	afterCommit func()
+	afterStat   func()
+	walked      func(digest.Digest)
+}
+
+func (h *hookStore) Walk(ctx context.Context, fn func(digest.Digest, int64) error) error {
+	return h.Store.Walk(ctx, func(d digest.Digest, size int64) error {
+		if f := h.walked; f != nil {
+			h.walked = nil
+			f(d)
+		}
+		return fn(d, size)
+	})
+}
+
+func (h *hookStore) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	n, err := h.Store.Stat(ctx, d)
+	if f := h.afterStat; f != nil {
+		h.afterStat = nil
+		f()
+	}
+	return n, err
 }
 
 func (h *hookStore) Commit(ctx context.Context, id, parts string, size int64, d digest.Digest) error {

@@ -8,7 +8,9 @@ type GC struct {
 	Duration   prometheus.Histogram
 	Deleted    *prometheus.CounterVec // kind: blob, manifest
 	BytesFreed prometheus.Counter
-	QueueDepth prometheus.Gauge // reviews queued, due or not, after the last run
+	QueueDepth prometheus.Gauge   // reviews queued, due or not, after the last run
+	Sweeps     prometheus.Counter // sweeps for bytes no row records that completed
+	Orphans    prometheus.Counter // such bytes found and recorded for collection
 }
 
 // NewGC returns the garbage collection collectors, registered on m's
@@ -32,7 +34,13 @@ func (m *Metrics) NewGC() *GC {
 		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_gc_review_queue_depth", Help: "Entries in the garbage collection review queue, due or not, after the last run.",
 		}),
+		Sweeps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_gc_sweeps_total", Help: "Completed sweeps of the content store for bytes no blob row records.",
+		}),
+		Orphans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_gc_orphans_recorded_total", Help: "Stored blobs no row recorded (left by a crash during a commit), recorded by a sweep for collection.",
+		}),
 	}
-	m.Registry.MustRegister(g.Runs, g.Duration, g.Deleted, g.BytesFreed, g.QueueDepth)
+	m.Registry.MustRegister(g.Runs, g.Duration, g.Deleted, g.BytesFreed, g.QueueDepth, g.Sweeps, g.Orphans)
 	return g
 }

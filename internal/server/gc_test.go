@@ -195,6 +195,47 @@ func TestScheduledGC(t *testing.T) {
 	})
 }
 
+// TestScheduledSweep: the first scheduled collection of a server sweeps
+// the content store and records bytes no row records for collection; the
+// next runs do not sweep again until gc.sweepInterval has passed.
+func TestScheduledSweep(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		cfg := gcConfig(t, b)
+		cfg.GC.UnreferencedGrace = time.Hour
+		cfg.GC.Interval = 50 * time.Millisecond
+		cfg.GC.SweepInterval = time.Hour
+		// The server opens the stores itself; plant the orphan through a
+		// first server that runs no schedule, as a crashed process would
+		// have left it.
+		first := cfg
+		first.GC.Interval = 0
+		tr := openTestRegistry(t, first)
+		cs := tr.s.ContentStore()
+		body := []byte("left by a crash")
+		id := "sweep-" + randomHex()
+		_, parts, err := cs.Append(context.Background(), id, 0, "", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.Commit(context.Background(), id, parts, int64(len(body)), digest.FromBytes(body)); err != nil {
+			t.Fatal(err)
+		}
+		tr.close()
+
+		tr = openTestRegistry(t, cfg)
+		metrics := func() string { return string(tr.do("GET", "/metrics", nil).body) }
+		waitFor(t, "the first scheduled run to sweep", func() bool {
+			return strings.Contains(metrics(), "wharf_gc_orphans_recorded_total 1\n")
+		})
+		waitFor(t, "three more scheduled runs", func() bool {
+			return strings.Contains(metrics(), `wharf_gc_runs_total{result="ok"} 4`+"\n")
+		})
+		if m := metrics(); !strings.Contains(m, "wharf_gc_sweeps_total 1\n") {
+			t.Errorf("after four runs the metrics say:\n%s\nwant one sweep", m)
+		}
+	})
+}
+
 // TestScrubEveryBackend: scrub finds a blob stored under the wrong digest, a
 // blob whose bytes are gone and bytes no row records, on every content and
 // metadata store, and --repair leaves a store it finds clean.
