@@ -55,6 +55,7 @@ var allowed = map[string][]string{
 	"internal/scan/extract": {"internal/scan", "internal/scan/imagefs"},
 	"internal/scan/osv":     {"internal/scan"},
 	"internal/scan/vulndb":  {"internal/scan/osv"},
+	"internal/scan/sbom":    {"internal/scan"},
 
 	"internal/jobs":       {"internal/meta", "internal/metrics"},
 	"internal/server":     {"*"},

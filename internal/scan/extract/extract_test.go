@@ -6,12 +6,16 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/scan"
 	"github.com/wharf-dev/wharf/internal/scan/extract"
 	"github.com/wharf-dev/wharf/internal/scan/imagefs"
+	"github.com/wharf-dev/wharf/internal/scan/osv"
+	"github.com/wharf-dev/wharf/internal/scan/sbom"
 )
 
 // find returns the package with the name (and version, if given).
@@ -228,5 +232,63 @@ func TestBadLayerFailsClearly(t *testing.T) {
 	_, err := extract.Image(context.Background(), []imagefs.Layer{good, cut}, extract.Options{ScratchDir: t.TempDir()})
 	if !errors.Is(err, imagefs.ErrBadLayer) || !strings.Contains(err.Error(), "layer 1 (sha256:cut): bad layer: truncated") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestPushedSBOMStandsInForExtraction checks the whole chain: packages
+// extracted from layers, written as SPDX and CycloneDX, read back, match the
+// same advisories as the extracted packages do.
+func TestPushedSBOMStandsInForExtraction(t *testing.T) {
+	base := layer(t, "sha256:base",
+		fileEntry("etc/os-release", debianOSRelease),
+		fileEntry("var/lib/dpkg/status", join(dpkgStanza("libssl3", "3.0.11-1~deb12u2", "openssl"), dpkgStanza("bash", "5.2.15-2+b2", ""))),
+		binEntry("usr/local/bin/app", buildGoBinary(t)),
+		fileEntry("app/node_modules/lodash/package.json", packageJSON("lodash", "4.17.20")),
+	)
+	res := extractImage(t, extract.Options{}, base)
+	advs := []*osv.Advisory{
+		{ID: "DSA-1", Upstream: []string{"CVE-2024-1"}, Affected: []osv.Affected{{Package: osv.Package{Ecosystem: "Debian:12", Name: "openssl"},
+			Ranges: []osv.Range{{Type: "ECOSYSTEM", Events: []osv.Event{{Introduced: "0"}, {Fixed: "3.0.11-1~deb12u3"}}}}}}},
+		{ID: "GO-1", Affected: []osv.Affected{{Package: osv.Package{Ecosystem: "Go", Name: "github.com/opencontainers/go-digest"},
+			Ranges: []osv.Range{{Type: "SEMVER", Events: []osv.Event{{Introduced: "0"}, {Fixed: "1.0.1"}}}}}}},
+		{ID: "GHSA-1", Affected: []osv.Affected{{Package: osv.Package{Ecosystem: "npm", Name: "lodash"},
+			Ranges: []osv.Range{{Type: "SEMVER", Events: []osv.Event{{Introduced: "0"}, {Fixed: "4.17.21"}}}}}}},
+		{ID: "DSA-2", Affected: []osv.Affected{{Package: osv.Package{Ecosystem: "Debian:11", Name: "bash"},
+			Ranges: []osv.Range{{Type: "ECOSYSTEM", Events: []osv.Event{{Introduced: "0"}}}}}}},
+	}
+	idx := osv.NewIndex(advs)
+	ids := func(fs []scan.Finding) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.ID+" "+f.Package.Name+" "+f.Fixed)
+		}
+		slices.Sort(out)
+		return out
+	}
+	direct := ids(idx.Match(res.Packages))
+	want := []string{"DSA-1 libssl3 3.0.11-1~deb12u3", "GHSA-1 lodash 4.17.21", "GO-1 github.com/opencontainers/go-digest 1.0.1"}
+	if !slices.Equal(direct, want) {
+		t.Fatalf("findings from extraction: %q, want %q", direct, want)
+	}
+	img := sbom.Image{Repository: "registry.example.com/app", Digest: "sha256:" + strings.Repeat("1", 64)}
+	for name, write := range map[string]func(io.Writer) error{
+		"spdx": func(w io.Writer) error {
+			return sbom.WriteSPDX(w, img, res.Packages, sbom.Options{Created: time.Now()})
+		},
+		"cyclonedx": func(w io.Writer) error {
+			return sbom.WriteCycloneDX(w, img, res.Packages, sbom.Options{Created: time.Now()})
+		},
+	} {
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		pkgs, _, err := sbom.Parse(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(idx.Match(pkgs)); !slices.Equal(got, want) {
+			t.Errorf("findings from the %s SBOM: %q, want %q", name, got, want)
+		}
 	}
 }
