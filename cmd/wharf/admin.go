@@ -52,7 +52,9 @@ var verbs = map[string][]string{
 	"audit": {"[--actor A] [--action A] [--target PREFIX] [--result ok|denied|failed] [--since T] [--until T] [--limit N]"},
 }
 
-func adminUsage(noun string) error {
+func adminUsage(noun string) error { return errors.New(adminUsageText(noun)) }
+
+func adminUsageText(noun string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage:\n")
 	for _, v := range verbs[noun] {
@@ -60,11 +62,15 @@ func adminUsage(noun string) error {
 	}
 	b.WriteString("flags of every command: --url URL (WHARF_URL), --token TOKEN (WHARF_TOKEN), --user NAME (WHARF_USER,\n" +
 		"  with WHARF_PASSWORD or the token as its password), --json")
-	return errors.New(b.String())
+	return b.String()
 }
 
 // runAdmin runs "wharf noun args...".
 func runAdmin(ctx context.Context, noun string, args []string, stdin io.Reader, out io.Writer, env func(string) string) error {
+	if helpRequested(args) {
+		fmt.Fprintln(out, adminUsageText(noun))
+		return flag.ErrHelp
+	}
 	a := &admin{fs: flag.NewFlagSet("wharf "+noun, flag.ContinueOnError), stdin: stdin, out: out}
 	a.fs.SetOutput(io.Discard)
 	url := a.fs.String("url", envOr(env, "WHARF_URL", "http://localhost:5000"), "server URL")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,7 +15,7 @@ import (
 // benchCmd measures a registry, wharf or any other, through the OCI
 // distribution HTTP API and prints a table (or JSON) of the results.
 func benchCmd(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := newFlagSet("bench", "[flags]", "Measure a registry, wharf or any other, through the OCI distribution API (docs/performance.md).")
 	opts := bench.Options{Size: 1 << 30, Log: os.Stderr}
 	var only string
 	var asJSON bool
@@ -45,14 +43,8 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.Password, "password", "", "basic auth password")
 	fs.StringVar(&opts.GCCommand, "gc-command", "", "shell `command` that runs one garbage collection and prints its JSON report, e.g. \"wharf gc --json --config wharf.yaml\"; the gc scenario runs only with it")
 	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for s := range strings.SplitSeq(only, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,17 +17,17 @@ import (
 // gcCmd runs one garbage collection against the configured stores. It is
 // safe while a server (or several) serves the same stores.
 func gcCmd(args []string) error {
-	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML config file (see docs/configuration.md)")
+	fs := newFlagSet("gc", "[flags]", "Collect garbage now, against the stores the configuration names; safe while servers run.")
+	cf := addConfigFlags(fs, 1)
 	dryRun := fs.Bool("dry-run", false, "report what would be deleted now, and delete nothing")
 	quiet := fs.Bool("quiet", false, "print only the summary, not every deletion")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	sweep := fs.Bool("sweep", true, "also find bytes no blob row records (left by a crash) and record them for collection; lists every stored blob")
 	pace := fs.Float64("pace", -1, "after each transaction pause this many times as long as it took, so that a server sharing the database keeps writing; 0 runs flat out (default 1 with SQLite, whose single write lock a second process competes for, and 0 with PostgreSQL)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ctx, cfg, srv, done, err := openCommand(*configPath)
+	ctx, cfg, srv, done, err := openCommand(cf)
 	if err != nil {
 		return err
 	}
@@ -75,25 +74,11 @@ func printDeletion(w io.Writer, verb string, d gc.Deletion) {
 	fmt.Fprintf(w, "%s manifest %s@%s\n", verb, d.Repository, d.Digest)
 }
 
-// loadConfig reads the configuration as `wharf serve` does (file, then
-// WHARF_* variables), validated and resolved.
-func loadConfig(path string) (config.Config, error) {
-	cfg, err := config.Load(path, os.Environ())
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	cfg.Resolve()
-	return cfg, nil
-}
-
 // openCommand prepares a one-shot command (gc, scrub) over the configured
 // stores: the configuration, a context cancelled by SIGINT or SIGTERM, and
 // the stores opened without background work. done releases them.
-func openCommand(configPath string) (context.Context, config.Config, *server.Server, func(), error) {
-	cfg, err := loadConfig(configPath)
+func openCommand(cf *configFlags) (context.Context, config.Config, *server.Server, func(), error) {
+	cfg, err := cf.load()
 	if err != nil {
 		return nil, cfg, nil, nil, err
 	}

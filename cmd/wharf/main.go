@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -32,23 +33,32 @@ func commands() []command {
 		{"audit", "query the audit log", adminCmd("audit")},
 		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
 		{"usage", "show what a namespace and its repositories hold", usageCmd},
-		{"version", "print the version", func([]string) error { fmt.Println("wharf", version); return nil }},
+		{"version", "print the version", func(args []string) error {
+			if helpRequested(args) {
+				return printHelp("usage: wharf version\n\nPrint the version.")
+			}
+			fmt.Println("wharf", version)
+			return nil
+		}},
 	}
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
 	}
-	name := os.Args[1]
-	if name == "-h" || name == "--help" || name == "help" {
-		usage()
+	name, args := os.Args[1], os.Args[2:]
+	switch {
+	case name == "-h" || name == "-help" || name == "--help" || (name == "help" && len(args) == 0):
+		usage(os.Stdout)
 		return
+	case name == "help": // wharf help CMD is wharf CMD --help
+		name, args = args[0], []string{"--help"}
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			if err := c.run(os.Args[2:]); err != nil {
+			if err := c.run(args); err != nil && !isHelp(err) {
 				fmt.Fprintf(os.Stderr, "wharf %s: %v\n", name, err)
 				os.Exit(1)
 			}
@@ -56,13 +66,14 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "wharf: unknown command %q\n\n", name)
-	usage()
+	usage(os.Stderr)
 	os.Exit(2)
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: wharf <command> [flags]\n\ncommands:")
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: wharf <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "\n'wharf <command> --help' describes a command and its flags.")
 }

@@ -56,6 +56,10 @@ func lifecycleClient(fs *flag.FlagSet, env func(string) string) func() *mgmtclie
 }
 
 func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Writer, env func(string) string) error {
+	if helpRequested(args) {
+		fmt.Fprintln(out, policyUsage)
+		return flag.ErrHelp
+	}
 	fs := flag.NewFlagSet("wharf policy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	client := lifecycleClient(fs, env)

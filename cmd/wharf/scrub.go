@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 
 	"github.com/wharf-dev/wharf/internal/gc"
@@ -12,13 +11,13 @@ import (
 // records; with --repair it fixes the metadata. It exits non-zero when it
 // found a problem it did not repair.
 func scrubCmd(args []string) error {
-	fs := flag.NewFlagSet("scrub", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML config file (see docs/configuration.md)")
+	fs := newFlagSet("scrub", "[flags]", "Re-hash every stored blob and check the content store against the metadata; exits non-zero\nwhen it found a problem it did not repair. Safe while servers run.")
+	cf := addConfigFlags(fs, 1)
 	repair := fs.Bool("repair", false, "fix the metadata: forget damaged and missing blobs so clients upload them again, record orphan bytes for garbage collection")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ctx, _, srv, done, err := openCommand(*configPath)
+	ctx, _, srv, done, err := openCommand(cf)
 	if err != nil {
 		return err
 	}

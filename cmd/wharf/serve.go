@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,39 +13,15 @@ import (
 
 // serveCmd runs the registry until SIGINT or SIGTERM.
 func serveCmd(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML config file (see docs/configuration.md)")
-	var overrides []string
-	for _, f := range []struct{ name, option, usage string }{
-		{"addr", "http.addr", "listen address"},
-		{"data-dir", "dataDir", "directory for the default on-disk backends"},
-		{"log-level", "log.level", "debug, info, warn or error"},
-		{"log-format", "log.format", "text or json"},
-		{"tls-cert", "http.tlsCert", "TLS certificate file (PEM)"},
-		{"tls-key", "http.tlsKey", "TLS private key file (PEM)"},
-	} {
-		option := f.option
-		fs.Func(f.name, f.usage+" ("+option+")", func(v string) error {
-			overrides = append(overrides, option, v)
-			return nil
-		})
-	}
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("serve", "[flags]", "Run the registry until SIGINT or SIGTERM. Options come from the defaults, then --config,\nthen WHARF_* variables, then these flags (docs/configuration.md).")
+	cf := addConfigFlags(fs, len(serverOptions))
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configPath, os.Environ())
+	cfg, err := cf.load()
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(overrides); i += 2 {
-		if err := cfg.Set(overrides[i], overrides[i+1]); err != nil {
-			return err
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	cfg.Resolve()
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -18,6 +18,10 @@ func usageCmd(args []string) error {
 }
 
 func runUsage(ctx context.Context, args []string, out io.Writer, env func(string) string) error {
+	if helpRequested(args) {
+		fmt.Fprintln(out, usageUsage)
+		return flag.ErrHelp
+	}
 	fs := flag.NewFlagSet("wharf usage", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	client := lifecycleClient(fs, env)
