@@ -54,6 +54,40 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
+// TestUnknownEnvironment: a WHARF_* variable that is no option stops the
+// start with the closest option named; the variables of the management CLI
+// and of the test suite are not options and are left alone.
+func TestUnknownEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		says string
+	}{
+		{"WHARF_AUTH_ENABLE=true", "WHARF_AUTH_ENABLE is not a wharf option; did you mean WHARF_AUTH_ENABLED (auth.enabled)?"},
+		{"WHARF_AUTH_ENABLED_=true", "did you mean WHARF_AUTH_ENABLED (auth.enabled)?"},
+		{"WHARF_HTTP_ADRESS=:1", "did you mean WHARF_HTTP_ADDR (http.addr)?"},
+		{"WHARF_DATADIR=/x", "did you mean WHARF_DATA_DIR (dataDir)?"},
+		{"WHARF_GC_RELEASE_GRACE=1h", "did you mean WHARF_GC_RELEASED_GRACE (gc.releasedGrace)?"},
+		{"WHARF_SOMETHING_ELSE_ENTIRELY=1", "WHARF_SOMETHING_ELSE_ENTIRELY is not a wharf option. Unset it"},
+	} {
+		_, err := Load("", []string{tc.env, "WHARF_LOG_LEVEL=warn"})
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: error %v, want it to say %q", tc.env, err, tc.says)
+		}
+	}
+	env := []string{"WHARF_URL=http://x", "WHARF_TOKEN=t", "WHARF_USER=u", "WHARF_PASSWORD=p", "WHARF_SHARED=/s", "WHARF_GC_STRESS=1s",
+		"WHARF_TEST_POSTGRES_URL=postgres://", "WHARF_TEST_ANYTHING=1", "WHARF_ADMIN_PASSWORD=pw", "WHARF_AUTH_ENABLED=true", "NOT_WHARF=1"}
+	if c, err := Load("", env); err != nil || !c.Auth.Enabled || c.AdminPassword != "pw" {
+		t.Errorf("allowed variables: %v", err)
+	}
+	// Every documented variable is an option's (docs/configuration.md lists
+	// them from Options).
+	for _, o := range Options() {
+		if _, err := Load("", []string{EnvName(o) + "="}); err != nil && strings.Contains(err.Error(), "not a wharf option") {
+			t.Errorf("%s refused: %v", EnvName(o), err)
+		}
+	}
+}
+
 func TestValidateNamesTheOption(t *testing.T) {
 	for _, tc := range []struct {
 		option string

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,13 +63,33 @@ func walk(v reflect.Value, prefix string, fn func(path string, f reflect.Value))
 	}
 }
 
-// applyEnv overlays WHARF_* variables onto c.
+// NotOptions are the WHARF_* variables that are not options and that the
+// configuration therefore ignores, and why each is allowed: they are set in
+// the shells and environments that also run wharf.
+//   - WHARF_URL, WHARF_TOKEN, WHARF_USER, WHARF_PASSWORD: the management
+//     commands' connection (docs/management.md).
+//   - WHARF_SHARED, WHARF_GC_STRESS: knobs of the test suite.
+//
+// Variables starting with [TestPrefix] belong to the test suite too.
+var NotOptions = []string{"WHARF_URL", "WHARF_TOKEN", "WHARF_USER", "WHARF_PASSWORD", "WHARF_SHARED", "WHARF_GC_STRESS"}
+
+// TestPrefix starts the variables of the test suite's services
+// (WHARF_TEST_POSTGRES_URL, WHARF_TEST_S3_ENDPOINT, ...), which the
+// configuration ignores.
+const TestPrefix = "WHARF_TEST_"
+
+// applyEnv overlays WHARF_* variables onto c. Any other WHARF_* variable
+// is an error naming the closest option, so a misspelt one
+// (WHARF_AUTH_ENABLE) cannot leave the registry open without a word.
 func applyEnv(c *Config, environ []string) error {
 	env := make(map[string]string)
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "WHARF_") {
 			env[k] = v
 		}
+	}
+	if err := unknownEnv(env); err != nil {
+		return err
 	}
 	var err error
 	walk(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) {
@@ -129,4 +151,65 @@ func setField(f reflect.Value, s string) error {
 		return fmt.Errorf("unsupported option type %s", f.Type())
 	}
 	return nil
+}
+
+// unknownEnv refuses the WHARF_* variables of env that are neither options
+// nor [NotOptions] nor the test suite's, each with the closest option.
+func unknownEnv(env map[string]string) error {
+	options := map[string]string{} // variable -> option
+	for _, o := range Options() {
+		options[EnvName(o)] = o
+	}
+	var errs []error
+	for name := range env {
+		if _, ok := options[name]; ok || slices.Contains(NotOptions, name) || strings.HasPrefix(name, TestPrefix) {
+			continue
+		}
+		msg := fmt.Sprintf("%s is not a wharf option", name)
+		if v, o := closestOption(name, options); v != "" {
+			msg += fmt.Sprintf("; did you mean %s (%s)?", v, o)
+		} else {
+			msg += "."
+		}
+		errs = append(errs, errors.New(msg+" Unset it, or see docs/configuration.md for the options"))
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// closestOption returns the option variable nearest to name by edit
+// distance, if one is near enough to be a misspelling of it.
+func closestOption(name string, options map[string]string) (variable, option string) {
+	best := -1
+	for v, o := range options {
+		d := editDistance(name, v)
+		if best < 0 || d < best || (d == best && v < variable) {
+			best, variable, option = d, v, o
+		}
+	}
+	if best > max(3, len(name)/3) {
+		return "", ""
+	}
+	return variable, option
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -76,3 +76,14 @@ func TestGCAndScrubTakeDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestMisspeltVariable: a WHARF_* variable that is no option stops serve,
+// naming the option meant, instead of starting an open registry.
+func TestMisspeltVariable(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--addr", freeAddr(t), "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "WHARF_AUTH_ENABLE=true")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "did you mean WHARF_AUTH_ENABLED (auth.enabled)?") {
+		t.Fatalf("serve with WHARF_AUTH_ENABLE: %v\n%s", err, out)
+	}
+}
