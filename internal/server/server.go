@@ -218,8 +218,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
-	s.log.Info("wharf is serving", "addr", ln.Addr().String(), "tls", tlsOn,
-		"storage", s.cfg.Storage.Driver, "database", s.cfg.Database.Driver)
+	s.logStart(ln.Addr(), tlsOn)
 	var err error
 	select {
 	case err = <-errc:
@@ -233,6 +232,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return errors.Join(err, s.Close())
+}
+
+// logStart says where wharf serves and whether access control is on, and
+// warns when a registry without access control can be reached from other
+// machines: anyone there may push, pull and delete.
+func (s *Server) logStart(addr net.Addr, tlsOn bool) {
+	auth := "off"
+	if s.access != nil {
+		auth = "on"
+	}
+	s.log.Info("wharf is serving", "addr", addr.String(), "auth", auth, "tls", tlsOn,
+		"storage", s.cfg.Storage.Driver, "database", s.cfg.Database.Driver)
+	if s.access != nil {
+		return
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return
+	}
+	s.log.Warn("access control is off and wharf listens beyond loopback: anyone who can reach "+addr.String()+
+		" may push, pull and delete. Turn auth.enabled on (WHARF_AUTH_ENABLED=true) or listen on loopback only (--addr 127.0.0.1:PORT)",
+		"addr", addr.String(), "auth", auth)
 }
 
 // Close stops the background work, writes the audit events still queued
