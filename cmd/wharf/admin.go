@@ -147,6 +147,23 @@ func (a *admin) print(v any, table func(w *tabwriter.Writer)) error {
 	return w.Flush()
 }
 
+// printList writes a listing: with --json as the API writes one page,
+// {"items": [...]}, here holding every page; otherwise table.
+func printList[T any](a *admin, items []T, table func(w *tabwriter.Writer)) error {
+	if a.json {
+		return a.print(listOf(items), nil)
+	}
+	return a.print(nil, table)
+}
+
+// listOf is items as a listing, [] rather than null when empty.
+func listOf[T any](items []T) mgmt.List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return mgmt.List[T]{Items: items}
+}
+
 // done reports a change that returns nothing.
 func (a *admin) done(format string, args ...any) error {
 	if a.json {
@@ -221,7 +238,7 @@ func (a *admin) verb(noun, verb string) (func(context.Context, argsFn) error, bo
 }
 
 func printUsers(a *admin, us []mgmt.User) error {
-	return a.print(us, func(w *tabwriter.Writer) {
+	return printList(a, us, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "NAME\tADMIN\tDISABLED\tPASSWORD\tCREATED")
 		for _, u := range us {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Name, yes(u.Admin), yes(u.Disabled), yes(u.HasPassword), when(u.CreatedAt))
@@ -230,7 +247,7 @@ func printUsers(a *admin, us []mgmt.User) error {
 }
 
 func printTokens(a *admin, ts []mgmt.Token) error {
-	return a.print(ts, func(w *tabwriter.Writer) {
+	return printList(a, ts, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tUSERNAME\tSCOPES\tEXPIRES\tLAST USED\tREVOKED")
 		for _, t := range ts {
 			var sc []string

@@ -11,7 +11,7 @@ import (
 // The "wharf key" verbs: the token signing keys.
 
 func printKeys(a *admin, ks []mgmt.SigningKey) error {
-	return a.print(ks, func(w *tabwriter.Writer) {
+	return printList(a, ks, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tSIGNING\tCREATED\tRETIRED")
 		for _, k := range ks {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.ID, yes(k.Signing), when(k.CreatedAt), when(k.RetiredAt))

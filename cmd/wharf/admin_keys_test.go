@@ -15,7 +15,7 @@ func TestKeyCommands(t *testing.T) {
 	root := base.as("WHARF_USER", "admin", "WHARF_PASSWORD", "admin-pass")
 	root.ok("alice-pass\n", "user", "create", "alice", "--password-stdin")
 
-	ks := decodeJSON[[]mgmt.SigningKey](t, root.ok("", "key", "list", "--json"))
+	ks := decodeJSON[mgmt.List[mgmt.SigningKey]](t, root.ok("", "key", "list", "--json")).Items
 	if len(ks) != 1 || !ks[0].Signing {
 		t.Fatalf("key list at first start: %+v", ks)
 	}
@@ -34,7 +34,7 @@ func TestKeyCommands(t *testing.T) {
 	if out := root.ok("", "key", "retire", first); !strings.Contains(out, first+" retired") {
 		t.Fatalf("key retire printed %q", out)
 	}
-	ks = decodeJSON[[]mgmt.SigningKey](t, root.ok("", "key", "list", "--json"))
+	ks = decodeJSON[mgmt.List[mgmt.SigningKey]](t, root.ok("", "key", "list", "--json")).Items
 	if len(ks) != 2 || ks[0].ID != first || ks[0].RetiredAt.IsZero() || ks[0].Signing || !ks[1].Signing {
 		t.Fatalf("key list after retiring %s: %+v", first, ks)
 	}

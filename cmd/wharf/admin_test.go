@@ -113,7 +113,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("token create: %+v", tok)
 	}
 	admin := base.as("WHARF_TOKEN", tok.Secret)
-	users := decodeJSON[[]mgmt.User](t, admin.ok("", "user", "list", "--json"))
+	users := decodeJSON[mgmt.List[mgmt.User]](t, admin.ok("", "user", "list", "--json")).Items
 	if len(users) != 3 || users[0].Name != "admin" || !users[0].Admin || users[1].Name != "alice" || !users[1].HasPassword {
 		t.Errorf("user list --json: %+v", users)
 	}
@@ -170,7 +170,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 	alice.ok("", "repo", "untag", "team/app", "v1")
 	alice.ok("", "repo", "delete", "team/app", d.String())
-	if tags := decodeJSON[[]mgmt.Tag](t, alice.ok("", "repo", "tags", "team/app", "--json")); len(tags) != 0 {
+	if tags := decodeJSON[mgmt.List[mgmt.Tag]](t, alice.ok("", "repo", "tags", "team/app", "--json")).Items; len(tags) != 0 {
 		t.Errorf("tags after untag and delete: %+v", tags)
 	}
 
@@ -192,7 +192,7 @@ func TestAdminCommands(t *testing.T) {
 	root.fails("CONFLICT", "namespace", "create", "team")
 
 	// The audit log saw it all.
-	events := decodeJSON[[]mgmt.AuditEvent](t, root.ok("", "audit", "--action", "member.put", "--json"))
+	events := decodeJSON[mgmt.List[mgmt.AuditEvent]](t, root.ok("", "audit", "--action", "member.put", "--json")).Items
 	if len(events) != 3 || events[0].Result != "ok" || events[1].Result != "denied" || events[0].Actor != "user:admin" {
 		t.Errorf("member.put events: %+v", events)
 	}
@@ -205,7 +205,7 @@ func TestAdminCommands(t *testing.T) {
 
 	// docker login keeps a refresh token; its owner lists and revokes it.
 	refresh := fetchRefreshToken(t, url, "alice", "alice-new")
-	sessions := decodeJSON[[]mgmt.Token](t, alice.ok("", "token", "list", "--refresh", "--json"))
+	sessions := decodeJSON[mgmt.List[mgmt.Token]](t, alice.ok("", "token", "list", "--refresh", "--json")).Items
 	if len(sessions) != 1 || sessions[0].Kind != "refresh" {
 		t.Fatalf("refresh tokens: %+v", sessions)
 	}

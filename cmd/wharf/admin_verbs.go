@@ -47,7 +47,7 @@ func (a *admin) userGet(ctx context.Context, args argsFn) error {
 		return a.print(struct {
 			mgmt.User
 			Memberships []mgmt.Member `json:"memberships"`
-		}{u, ms}, nil)
+		}{u, listOf(ms).Items}, nil)
 	}
 	if err := printUsers(a, []mgmt.User{u}); err != nil {
 		return err
@@ -192,7 +192,7 @@ func (a *admin) userImport(ctx context.Context, args argsFn) error {
 }
 
 func printNamespaces(a *admin, nss []mgmt.Namespace) error {
-	return a.print(nss, func(w *tabwriter.Writer) {
+	return printList(a, nss, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "NAME\tPUBLIC\tCREATED")
 		for _, ns := range nss {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", ns.Name, yes(ns.Public), when(ns.CreatedAt))
@@ -301,7 +301,7 @@ func (a *admin) memberList(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	return a.print(ms, func(w *tabwriter.Writer) {
+	return printList(a, ms, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "USER\tROLE\tSINCE")
 		for _, m := range ms {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", m.User, m.Role, when(m.CreatedAt))
@@ -463,7 +463,7 @@ func (a *admin) repoList(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	return a.print(rs, func(w *tabwriter.Writer) {
+	return printList(a, rs, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "REPOSITORY")
 		for _, r := range rs {
 			fmt.Fprintln(w, r.Name)
@@ -483,7 +483,7 @@ func (a *admin) repoTags(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	return a.print(ts, func(w *tabwriter.Writer) {
+	return printList(a, ts, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "TAG\tDIGEST")
 		for _, t := range ts {
 			fmt.Fprintf(w, "%s\t%s\n", t.Name, t.Digest)
@@ -539,7 +539,7 @@ func (a *admin) audit(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	return a.print(es, func(w *tabwriter.Writer) {
+	return printList(a, es, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tTIME\tACTOR\tCLIENT\tACTION\tTARGET\tRESULT\tDETAIL")
 		for _, e := range es {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format("2006-01-02 15:04:05"),

@@ -89,22 +89,29 @@ func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Write
 		}
 		return printJSON(out, v)
 	}
+	list := func(err error, items any) error {
+		if err != nil {
+			return err
+		}
+		return printJSON(out, map[string]any{"items": items})
+	}
 	done := func(err error) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(out, "ok")
-		return err
+		return printJSON(out, map[string]bool{"ok": true})
 	}
 	switch cmd {
 	case "immutable list":
-		return show(c.ImmutabilityRules(ctx, rest[0]))
+		rules, err := c.ImmutabilityRules(ctx, rest[0])
+		return list(err, listOf(rules).Items)
 	case "immutable add":
 		return show(c.AddImmutabilityRule(ctx, rest[0], rest[1]))
 	case "immutable delete":
 		return done(c.DeleteImmutabilityRule(ctx, rest[0], rest[1]))
 	case "retention list":
-		return show(c.RetentionPolicies(ctx))
+		ps, err := c.RetentionPolicies(ctx)
+		return list(err, listOf(ps).Items)
 	case "retention show":
 		return show(c.RetentionPolicy(ctx, rest[0]))
 	case "retention add":
@@ -133,7 +140,8 @@ func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Write
 	case "retention run":
 		return show(c.RunRetention(ctx, *dryRun))
 	case "quota list":
-		return show(c.Quotas(ctx))
+		qs, err := c.Quotas(ctx)
+		return list(err, listOf(qs).Items)
 	case "quota show":
 		return show(c.Quota(ctx, rest[0]))
 	case "quota set":
