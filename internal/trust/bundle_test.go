@@ -15,7 +15,7 @@ import (
 
 // bundleKey is a key that signs sigstore bundles offline (no Fulcio, no
 // Rekor): the bundle carries a public-key hint.
-func bundleKey(t *testing.T, name string) (*sign.EphemeralKeypair, testKey) {
+func bundleKey(t testing.TB, name string) (*sign.EphemeralKeypair, testKey) {
 	t.Helper()
 	kp, err := sign.NewEphemeralKeypair(nil)
 	if err != nil {
@@ -33,7 +33,7 @@ func statement(predicateType string, subject digest.Digest) []byte {
 	return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + subject.Encoded() + `"}}],"predicateType":"` + predicateType + `"}`)
 }
 
-func makeBundle(t *testing.T, kp *sign.EphemeralKeypair, content sign.Content) []byte {
+func makeBundle(t testing.TB, kp *sign.EphemeralKeypair, content sign.Content) []byte {
 	t.Helper()
 	b, err := sign.Bundle(content, kp, sign.BundleOptions{})
 	if err != nil {

@@ -20,7 +20,7 @@ type pki struct {
 	log *trusttest.Log
 }
 
-func newPKI(t *testing.T) pki {
+func newPKI(t testing.TB) pki {
 	t.Helper()
 	ca, err := trusttest.NewCA("fulcio-like")
 	if err != nil {
@@ -33,7 +33,7 @@ func newPKI(t *testing.T) pki {
 	return pki{ca: ca, log: log}
 }
 
-func (p pki) keySet(t *testing.T, requireTlog bool, ids ...trust.IdentityConfig) *trust.KeySet {
+func (p pki) keySet(t testing.TB, requireTlog bool, ids ...trust.IdentityConfig) *trust.KeySet {
 	t.Helper()
 	tr, err := trusttest.TrustedRoot(p.ca, p.log)
 	if err != nil {
@@ -48,7 +48,7 @@ func (p pki) keySet(t *testing.T, requireTlog bool, ids ...trust.IdentityConfig)
 // keylessLayer signs image's payload with a certificate ca issued for
 // (subj, iss) valid over [from, to], and, when logAt is set, adds the
 // log's entry integrated then.
-func keylessLayer(t *testing.T, ca *trusttest.CA, log *trusttest.Log, image digest.Digest, subj, iss string, from, to time.Time, logAt time.Time) trusttest.CosignLayer {
+func keylessLayer(t testing.TB, ca *trusttest.CA, log *trusttest.Log, image digest.Digest, subj, iss string, from, to time.Time, logAt time.Time) trusttest.CosignLayer {
 	t.Helper()
 	leaf, err := ca.Issue(subj, iss, from, to)
 	if err != nil {

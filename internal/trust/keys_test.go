@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/wharf-dev/wharf/internal/trust"
 	"github.com/wharf-dev/wharf/internal/trust/trusttest"
 )
@@ -24,9 +26,10 @@ type testKey struct {
 	name string
 	priv crypto.PrivateKey
 	pem  string
+	ph   bool // sign Ed25519 prehashed, as cosign does since v2.2
 }
 
-func newKey(t *testing.T, name, alg string) testKey {
+func newKey(t testing.TB, name, alg string) testKey {
 	t.Helper()
 	var priv crypto.Signer
 	var err error
@@ -35,7 +38,7 @@ func newKey(t *testing.T, name, alg string) testKey {
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "ecdsa-p384":
 		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ed25519":
+	case "ed25519", "ed25519ph":
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	case "rsa":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -47,10 +50,10 @@ func newKey(t *testing.T, name, alg string) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testKey{name: name, priv: priv, pem: string(pem)}
+	return testKey{name: name, priv: priv, pem: string(pem), ph: alg == "ed25519ph"}
 }
 
-func keySet(t *testing.T, cfg trust.KeySetConfig) *trust.KeySet {
+func keySet(t testing.TB, cfg trust.KeySetConfig) *trust.KeySet {
 	t.Helper()
 	ks, err := trust.NewKeySet(cfg)
 	if err != nil {
@@ -59,7 +62,7 @@ func keySet(t *testing.T, cfg trust.KeySetConfig) *trust.KeySet {
 	return ks
 }
 
-func trusting(t *testing.T, keys ...testKey) *trust.KeySet {
+func trusting(t testing.TB, keys ...testKey) *trust.KeySet {
 	t.Helper()
 	var cfg trust.KeySetConfig
 	for _, k := range keys {
@@ -68,16 +71,20 @@ func trusting(t *testing.T, keys ...testKey) *trust.KeySet {
 	return keySet(t, cfg)
 }
 
-func cosignLayer(t *testing.T, k testKey, image digest.Digest) trusttest.CosignLayer {
+func cosignLayer(t testing.TB, k testKey, image digest.Digest) trusttest.CosignLayer {
 	t.Helper()
-	l, err := trusttest.NewCosignLayer(k.priv, trusttest.SimpleSigning(image))
+	var opts []signature.LoadOption
+	if k.ph {
+		opts = append(opts, options.WithED25519ph())
+	}
+	l, err := trusttest.NewCosignLayer(k.priv, trusttest.SimpleSigning(image), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-func verify(t *testing.T, r *trusttest.Repo, ks *trust.KeySet, image digest.Digest) *trust.Result {
+func verify(t testing.TB, r *trusttest.Repo, ks *trust.KeySet, image digest.Digest) *trust.Result {
 	t.Helper()
 	res, err := trust.NewVerifier(trust.Options{}).Verify(context.Background(), r, ks, repo, image)
 	if err != nil {
@@ -87,7 +94,7 @@ func verify(t *testing.T, r *trusttest.Repo, ks *trust.KeySet, image digest.Dige
 }
 
 // wantVerified fails unless the image is verified and signed by signer.
-func wantVerified(t *testing.T, res *trust.Result, signer string) {
+func wantVerified(t testing.TB, res *trust.Result, signer string) {
 	t.Helper()
 	if !res.Verified() || res.Err() != nil {
 		t.Fatalf("not verified: %v", res.Err())
@@ -105,7 +112,7 @@ func wantVerified(t *testing.T, res *trust.Result, signer string) {
 
 // wantRefused fails unless the image is not verified for reason, with each
 // of msgs in the message.
-func wantRefused(t *testing.T, res *trust.Result, reason error, msgs ...string) {
+func wantRefused(t testing.TB, res *trust.Result, reason error, msgs ...string) {
 	t.Helper()
 	if res.Verified() {
 		t.Fatalf("verified (signers %v), want refused with %v", res.Signers(), reason)
@@ -122,7 +129,7 @@ func wantRefused(t *testing.T, res *trust.Result, reason error, msgs ...string) 
 }
 
 func TestCosignKeys(t *testing.T) {
-	for _, alg := range []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"} {
+	for _, alg := range []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "ed25519ph", "rsa"} {
 		t.Run(alg, func(t *testing.T) {
 			r := trusttest.NewRepo()
 			img := r.Image("app", "v1")

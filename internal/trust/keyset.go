@@ -17,6 +17,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
 // KeySetConfig is what a namespace trusts, as configured: the input of
@@ -81,8 +82,11 @@ type KeySet struct {
 }
 
 type trustedKey struct {
-	name     string
-	verifier signature.Verifier
+	name string
+	// verifiers are the ways the key may have signed: one, except for
+	// Ed25519, which cosign uses prehashed (Ed25519ph) for simple-signing
+	// payloads since v2.2 and pure before, and in DSSE envelopes.
+	verifiers []signature.Verifier
 }
 
 type trustedIdentity struct {
@@ -103,11 +107,11 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 			return nil, fmt.Errorf("keys[%d]: name %q is used twice", i, k.Name)
 		}
 		names[k.Name] = true
-		v, err := loadKey([]byte(k.PEM))
+		vs, err := loadKey([]byte(k.PEM))
 		if err != nil {
 			return nil, fmt.Errorf("keys[%d] (%s): %w", i, k.Name, err)
 		}
-		ks.keys = append(ks.keys, trustedKey{name: k.Name, verifier: v})
+		ks.keys = append(ks.keys, trustedKey{name: k.Name, verifiers: vs})
 	}
 	if len(cfg.TrustedRoot) > 0 {
 		tr, err := root.NewTrustedRootFromJSON(cfg.TrustedRoot)
@@ -181,10 +185,10 @@ func (ks *KeySet) keyNames() string {
 	return strings.Join(names, ", ")
 }
 
-// loadKey parses a PEM public key into the verifier cosign would use for it:
-// the default hash of its algorithm (SHA-256 for P-256 and RSA, SHA-384 for
-// P-384), pure Ed25519.
-func loadKey(pemBytes []byte) (signature.Verifier, error) {
+// loadKey parses a PEM public key into the verifiers cosign would use for
+// it: the default hash of its algorithm (SHA-256 for P-256 and RSA, SHA-384
+// for P-384); Ed25519 prehashed and pure.
+func loadKey(pemBytes []byte) ([]signature.Verifier, error) {
 	block, rest := pem.Decode(pemBytes)
 	if block == nil {
 		return nil, errors.New("no PEM block found")
@@ -212,5 +216,13 @@ func loadKey(pemBytes []byte) (signature.Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load public key: %w", err)
 	}
-	return v, nil
+	vs := []signature.Verifier{v}
+	if _, ok := pub.(ed25519.PublicKey); ok {
+		ph, err := signature.LoadDefaultVerifier(pub, options.WithED25519ph())
+		if err != nil {
+			return nil, fmt.Errorf("load public key: %w", err)
+		}
+		vs = append(vs, ph)
+	}
+	return vs, nil
 }

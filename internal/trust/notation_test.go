@@ -16,12 +16,12 @@ import (
 )
 
 // notationSign signs target as the notation CLI does with a local key.
-func notationSign(t *testing.T, ca *trusttest.CA, leaf *trusttest.Leaf, target v1.Descriptor, mediaType string) []byte {
+func notationSign(t testing.TB, ca *trusttest.CA, leaf *trusttest.Leaf, target v1.Descriptor, mediaType string) []byte {
 	t.Helper()
 	return notationSignExpiring(t, ca, leaf, target, mediaType, 0)
 }
 
-func notationSignExpiring(t *testing.T, ca *trusttest.CA, leaf *trusttest.Leaf, target v1.Descriptor, mediaType string, expiry time.Duration) []byte {
+func notationSignExpiring(t testing.TB, ca *trusttest.CA, leaf *trusttest.Leaf, target v1.Descriptor, mediaType string, expiry time.Duration) []byte {
 	t.Helper()
 	s, err := signer.NewGenericSigner(leaf.Key, []*x509.Certificate{leaf.Cert, ca.Intermediate, ca.Root})
 	if err != nil {
@@ -48,7 +48,7 @@ func notationPolicy(level string, stores []string, identities []string) json.Raw
 	return doc
 }
 
-func notationKeySet(t *testing.T, ca *trusttest.CA, policy json.RawMessage) *trust.KeySet {
+func notationKeySet(t testing.TB, ca *trusttest.CA, policy json.RawMessage) *trust.KeySet {
 	t.Helper()
 	return keySet(t, trust.KeySetConfig{Notation: &trust.NotationConfig{
 		TrustPolicy: policy,

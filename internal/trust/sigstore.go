@@ -8,6 +8,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // verifySigstore verifies a sigstore signed entity (a bundle, or a cosign
@@ -42,27 +43,29 @@ func (ks *KeySet) verifyWithKeys(ent verify.SignedEntity, artifact func() verify
 		return nil, nil, fmt.Errorf("%w: signed with a key, and the key set trusts no keys", ErrNotTrusted)
 	}
 	for _, k := range ks.keys {
-		res, err := ks.verifyWithKey(k, ent, artifact, verify.WithNoObserverTimestamps())
-		if err != nil {
-			if err := classify(err); !errors.Is(err, ErrSignature) {
-				return nil, nil, fmt.Errorf("key %s: %w", k.name, err)
+		for _, kv := range k.verifiers {
+			res, err := ks.verifyWithKey(kv, ent, artifact, verify.WithNoObserverTimestamps())
+			if err != nil {
+				if err := classify(err); !errors.Is(err, ErrSignature) {
+					return nil, nil, fmt.Errorf("key %s: %w", k.name, err)
+				}
+				continue
 			}
-			continue
+			if !ks.requireTlog {
+				return &Signer{Key: k.name}, res, nil
+			}
+			res, err = ks.verifyWithKey(kv, ent, artifact, verify.WithTransparencyLog(1), verify.WithIntegratedTimestamps(1))
+			if err != nil {
+				return nil, nil, fmt.Errorf("key %s: %w", k.name, classify(err))
+			}
+			return &Signer{Key: k.name, TransparencyLog: true}, res, nil
 		}
-		if !ks.requireTlog {
-			return &Signer{Key: k.name}, res, nil
-		}
-		res, err = ks.verifyWithKey(k, ent, artifact, verify.WithTransparencyLog(1), verify.WithIntegratedTimestamps(1))
-		if err != nil {
-			return nil, nil, fmt.Errorf("key %s: %w", k.name, classify(err))
-		}
-		return &Signer{Key: k.name, TransparencyLog: true}, res, nil
 	}
 	return nil, nil, fmt.Errorf("%w (tried %s): signed with another key, or the payload or signature was altered", ErrUntrustedKey, ks.keyNames())
 }
 
-func (ks *KeySet) verifyWithKey(k trustedKey, ent verify.SignedEntity, artifact func() verify.ArtifactPolicyOption, opts ...verify.VerifierOption) (*verify.VerificationResult, error) {
-	material := root.TrustedMaterialCollection{keyMaterial(k)}
+func (ks *KeySet) verifyWithKey(kv signature.Verifier, ent verify.SignedEntity, artifact func() verify.ArtifactPolicyOption, opts ...verify.VerifierOption) (*verify.VerificationResult, error) {
+	material := root.TrustedMaterialCollection{keyMaterial(kv)}
 	if ks.root != nil {
 		material = append(material, ks.root)
 	}
@@ -75,9 +78,9 @@ func (ks *KeySet) verifyWithKey(k trustedKey, ent verify.SignedEntity, artifact 
 
 // keyMaterial offers one trusted key for whatever key hint the signature
 // names: the hint is unauthenticated, so every key is tried instead.
-func keyMaterial(k trustedKey) root.TrustedMaterial {
+func keyMaterial(kv signature.Verifier) root.TrustedMaterial {
 	return root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
-		return root.NewExpiringKey(k.verifier, zeroTime, zeroTime), nil
+		return root.NewExpiringKey(kv, zeroTime, zeroTime), nil
 	})
 }
 

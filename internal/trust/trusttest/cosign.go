@@ -29,9 +29,9 @@ func SimpleSigning(image digest.Digest) []byte {
 }
 
 // Sign signs payload as cosign does with key: the default hash of the key's
-// algorithm, pure Ed25519.
-func Sign(key crypto.PrivateKey, payload []byte) ([]byte, error) {
-	s, err := signature.LoadDefaultSigner(key)
+// algorithm, pure Ed25519 unless opts ask for Ed25519ph.
+func Sign(key crypto.PrivateKey, payload []byte, opts ...signature.LoadOption) ([]byte, error) {
+	s, err := signature.LoadDefaultSigner(key, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +46,8 @@ type CosignLayer struct {
 }
 
 // NewCosignLayer signs payload with key into a layer.
-func NewCosignLayer(key crypto.PrivateKey, payload []byte) (CosignLayer, error) {
-	sig, err := Sign(key, payload)
+func NewCosignLayer(key crypto.PrivateKey, payload []byte, opts ...signature.LoadOption) (CosignLayer, error) {
+	sig, err := Sign(key, payload, opts...)
 	if err != nil {
 		return CosignLayer{}, err
 	}
