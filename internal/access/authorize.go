@@ -67,6 +67,36 @@ func (s *Service) Decide(ctx context.Context, p auth.Principal, repo string, wan
 	return d, nil
 }
 
+// Explain says why p may not take the actions of want on repo (the first
+// one Decide refuses), telling p only what it may see: of a namespace that
+// is private to others, exactly what it would be told of one that does not
+// exist. It creates nothing.
+func (s *Service) Explain(ctx context.Context, p auth.Principal, repo string, want []auth.Action) (auth.Refusal, error) {
+	if p.At.IsZero() {
+		p.At = s.now()
+	}
+	na, exists, err := s.namespaceAccess(ctx, p, auth.Namespace(repo))
+	if err != nil {
+		return auth.Refusal{}, err
+	}
+	view := auth.NamespaceView{
+		Access:    na,
+		Visible:   exists && (na.Visibility == auth.Public || na.Role != auth.RoleNone || p.SystemAdmin),
+		MayCreate: s.mayCreate(p),
+	}
+	refused := auth.Action("")
+	for _, a := range want {
+		if !auth.Decide(p, na, repo, []auth.Action{a}).Allows(a) {
+			refused = a
+			break
+		}
+	}
+	if refused == "" && len(want) > 0 {
+		refused = want[0] // granted meanwhile; say what it needs all the same
+	}
+	return auth.Explain(p, view, repo, refused), nil
+}
+
 // namespaceAccess reads what Decide needs to know of namespace ns for p. A
 // namespace that does not exist is private and p has no role in it, so it
 // is refused exactly as a private one is.

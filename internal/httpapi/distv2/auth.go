@@ -100,16 +100,23 @@ func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error)
 // denied answers a caller that may not do what it asked. Someone who did not
 // authenticate is asked to (401). A bearer token that lacks a scope its
 // holder has is answered 401 insufficient_scope, so the client fetches a
-// token with the scope; otherwise the answer is 403 DENIED. The answer is the
-// same whether the repository exists or not.
+// token with the scope; otherwise the answer is 403 DENIED, saying which
+// action on which repository needs which role in which namespace, in terms
+// the caller may see (see auth.Explain): a namespace private to others
+// reads exactly like one that does not exist.
 func (h *Handler) denied(r *http.Request, rt route, c access.Caller, scheme auth.Scheme, want []auth.Action) error {
 	ctx := r.Context()
-	if scheme == auth.SchemeNone {
-		return h.unauthorized(r, rt, "", nil)
+	anonymous := func(code string) error {
+		ref := auth.Explain(auth.Principal{Kind: auth.KindAnonymous}, auth.NamespaceView{}, rt.repo, want[0])
+		return h.unauthorized(r, rt, code, apierr.New(apierr.Unauthorized, "%s", ref.Message).WithDetail(ref.Detail))
 	}
+	if scheme == auth.SchemeNone {
+		return anonymous("")
+	}
+	p := c.Principal
 	if c.Bearer != nil {
-		p, err := h.access.Resolve(ctx, c)
-		if err != nil {
+		var err error
+		if p, err = h.access.Resolve(ctx, c); err != nil {
 			return err
 		}
 		d, err := h.access.Decide(ctx, p, rt.repo, want)
@@ -117,17 +124,22 @@ func (h *Handler) denied(r *http.Request, rt route, c access.Caller, scheme auth
 			return err
 		}
 		if d.AllowsAll(want) {
-			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized, "the token does not grant %s on this repository; ask for a new one", joinActions(want)))
+			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized,
+				"the bearer token does not grant %s; ask the token endpoint for scope repository:%s:%s", auth.DescribeAction(want[0], rt.repo), rt.repo, joinActions(want)))
 		}
 		if p.Anonymous() {
 			// Log in. The challenge says insufficient_scope, as the
 			// reference registry's does: without it the Docker engine
 			// takes the 401 for a transient failure and retries a push
 			// five times over 50 seconds before it reports it.
-			return h.unauthorized(r, rt, "insufficient_scope", apierr.New(apierr.Unauthorized, "authentication required"))
+			return anonymous("insufficient_scope")
 		}
 	}
-	return apierr.New(apierr.Denied, "")
+	ref, err := h.access.Explain(ctx, p, rt.repo, want)
+	if err != nil {
+		return err
+	}
+	return apierr.New(apierr.Denied, "%s", ref.Message).WithDetail(ref.Detail)
 }
 
 // authFailure translates an authentication error.
