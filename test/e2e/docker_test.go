@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // TestContainerdCtr runs a containerd daemon of its own and pulls, tags and
@@ -99,6 +103,18 @@ func TestDockerCLI(t *testing.T) {
 		t.Fatalf("an anonymous push took %s to be refused:\n%s", took, out)
 	}
 	sh(t, w, env, false, "docker", "login", "-u", "dev", "-p", "wrong", R)
+	// A reader may pull, not push, and docker prints the registry's reason.
+	// (Refused anonymously, the engine prints a message of its own,
+	// "requested access to the resource is denied", whatever the answer.)
+	r.f.user("reader", "reader-password")
+	if err := r.f.st.PutMember(context.Background(), meta.Member{Namespace: "team", User: "reader", Role: string(auth.RoleReadonly)}); err != nil {
+		t.Fatal(err)
+	}
+	docker(true, "login", "-u", "reader", "-p", "reader-password", R)
+	out = docker(false, "push", img)
+	if !strings.Contains(out, "push to team/docker is denied: it needs role developer, ci, maintainer or admin in namespace team; user reader has role readonly there") {
+		t.Errorf("docker's push as a reader does not say why it was denied:\n%s", out)
+	}
 	docker(true, "login", "-u", "dev", "-p", devPassword, R)
 	docker(true, "push", img)
 	m := r.manifest(t, "team/docker", "v1")
