@@ -2,6 +2,7 @@ package trust_test
 
 import (
 	"context"
+	"github.com/opencontainers/go-digest"
 	"testing"
 	"time"
 
@@ -50,5 +51,46 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// One KeySet and Verifier serve concurrent pulls (run with -race).
+func TestConcurrentVerify(t *testing.T) {
+	now := time.Now()
+	p := newPKI(t)
+	ca, _ := trusttest.NewCA("notation")
+	leaf, _ := ca.Issue("signer@wharf.test", "n/a", now.Add(-time.Hour), now.Add(time.Hour))
+	k := newKey(t, "ci", "ed25519ph")
+	r := trusttest.NewRepo()
+	a, b, c := r.Image("a", "a"), r.Image("b", "b"), r.Image("c", "c")
+	r.PutCosignTag(a.Digest, cosignLayer(t, k, a.Digest))
+	r.PutCosignTag(b.Digest, keylessLayer(t, p.ca, p.log, b.Digest, subject, issuer, now.Add(-time.Minute), now.Add(time.Hour), now))
+	r.PutReferrer(c, trust.ArtifactTypeNotation, trust.MediaTypeCOSE, notationSign(t, ca, leaf, c, trust.MediaTypeCOSE), nil)
+	root, _ := trusttest.TrustedRoot(p.ca, p.log)
+	ks := keySet(t, trust.KeySetConfig{
+		Keys:        []trust.KeyConfig{{Name: "ci", PEM: k.pem}},
+		Identities:  []trust.IdentityConfig{{Issuer: issuer, Subject: subject}},
+		TrustedRoot: root,
+		Notation: &trust.NotationConfig{
+			TrustPolicy: notationPolicy("strict", []string{"ca:wharf"}, []string{"*"}),
+			TrustStores: []trust.TrustStoreConfig{{Type: "ca", Name: "wharf", Certificates: string(trusttest.CertPEM(ca.Root))}},
+		},
+	})
+	v := trust.NewVerifier(trust.Options{})
+	errs := make(chan error, 24)
+	for i := range 24 {
+		img := []digest.Digest{a.Digest, b.Digest, c.Digest}[i%3]
+		go func() {
+			res, err := v.Verify(context.Background(), r, ks, repo, img)
+			if err == nil {
+				err = res.Err()
+			}
+			errs <- err
+		}()
+	}
+	for range 24 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

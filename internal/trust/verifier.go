@@ -154,6 +154,9 @@ func (v *Verifier) Find(ctx context.Context, src Source, repo string, image dige
 		return nil, fmt.Errorf("list referrers of %s@%s: %w", repo, image, err)
 	}
 	for _, d := range refs {
+		if img.Truncated {
+			break
+		}
 		var format Format
 		switch {
 		case d.ArtifactType == ArtifactTypeCosignSig:

@@ -265,5 +265,22 @@ func TestTrustCosign(t *testing.T) {
 		wantUnsigned(t, verifyStored(t, r, id(root, issuer, `^ops@wharf\.test$`), "team/keyless", d), trust.ErrIdentity)
 		wantUnsigned(t, verifyStored(t, r, id(otherRoot, issuer, `^release@wharf\.test$`), "team/keyless", d), trust.ErrCertificate)
 		wantUnsigned(t, verifyStored(t, r, ks, "team/keyless", d), trust.ErrNotTrusted)
+
+		// A certificate that expires seconds after signing, and no log entry
+		// or timestamp to prove it was valid then: refused once expired.
+		shortLived, err := ca.Issue(subject, issuer, now.Add(-time.Minute), time.Now().Add(8*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.importKey("short", shortLived.Key)
+		writeFile(t, filepath.Join(c.w, "short.crt"), string(trusttest.CertPEM(shortLived.Cert)))
+		_, d2 := cranePush(t, r, t.TempDir(), "team/keyless:v2", "signed with a certificate about to expire")
+		c.sign(R+"/team/keyless@"+d2, "short.key", "--certificate", "short.crt", "--certificate-chain", "chain.crt")
+		trusted := id(root, issuer, `^release@wharf\.test$`)
+		if time.Until(shortLived.Cert.NotAfter) > time.Second { // a loaded machine may have used the window up
+			wantSigned(t, verifyStored(t, r, trusted, "team/keyless", d2), "")
+		}
+		time.Sleep(time.Until(shortLived.Cert.NotAfter.Add(time.Second)))
+		wantUnsigned(t, verifyStored(t, r, trusted, "team/keyless", d2), trust.ErrCertificate)
 	})
 }
