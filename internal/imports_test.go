@@ -57,12 +57,15 @@ var allowed = map[string][]string{
 	"internal/scan/vulndb":  {"internal/scan/osv"},
 	"internal/scan/sbom":    {"internal/scan"},
 
-	"internal/jobs":       {"internal/meta", "internal/metrics"},
-	"internal/server":     {"*"},
-	"internal/bench":      {"internal/oci"},
-	"internal/mgmtclient": {"internal/httpapi/mgmt"},
-	"cmd/wharf":           {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc"},
-	"test/e2e":            {"*"},
+	"internal/jobs":           {"internal/meta", "internal/metrics"},
+	"internal/remote":         {"internal/oci"},
+	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/backup/archive": {"internal/oci"},
+	"internal/server":         {"*"},
+	"internal/bench":          {"internal/oci"},
+	"internal/mgmtclient":     {"internal/httpapi/mgmt"},
+	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote"},
+	"test/e2e":                {"*"},
 }
 
 func TestImportGraph(t *testing.T) {
