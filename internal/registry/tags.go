@@ -1,0 +1,51 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
+)
+
+// PutTags points every tag of tags at its manifest in repo, all in one
+// transaction: an import applies a repository's tags all at once or, when
+// one is refused (an immutable tag, a manifest repo lacks), not at all.
+func (r *Registry) PutTags(ctx context.Context, repo string, tags map[string]digest.Digest) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	names := slices.Sorted(maps.Keys(tags)) // one lock order for concurrent writers
+	for _, tag := range names {
+		if err := oci.ValidateTag(tag); err != nil {
+			return apierr.Wrap(apierr.TagInvalid, err).WithDetail(map[string]string{"tag": tag})
+		}
+	}
+	var missing oci.Reference
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		for _, tag := range names {
+			if err := guardTagMove(ctx, tx, repo, tag, tags[tag]); err != nil {
+				return err
+			}
+			if err := tx.PutTag(ctx, repo, tag, tags[tag]); err != nil {
+				missing = oci.Reference{Digest: tags[tag]}
+				return err
+			}
+		}
+		return nil
+	})
+	r.cache.invalidate(repo)
+	err = r.lifecycleError(err, "tag")
+	if errors.Is(err, meta.ErrNotFound) {
+		return manifestUnknown(missing)
+	}
+	if err != nil {
+		return internal("put tags", err)
+	}
+	return nil
+}
