@@ -23,6 +23,8 @@ func commands() []command {
 		{"serve", "run the registry", serveCmd},
 		{"gc", "collect garbage now (--dry-run to preview)", gcCmd},
 		{"scrub", "re-hash stored content and check it against the metadata (--repair)", scrubCmd},
+		{"export", "write repositories to an OCI image layout or a docker archive", exportCmd},
+		{"import", "read images from an OCI image layout or a docker archive", importCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
 		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
 		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},
