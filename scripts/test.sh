@@ -39,6 +39,10 @@ if [ "$short" = "-short" ]; then
   exit 0
 fi
 
+step "Helm chart: rendered manifests against the Kubernetes API types (test/helm, a module of its own)"
+go -C test/helm vet ./...
+go -C test/helm test -count=1 ./...
+
 step "end-to-end tests (conformance suite, real clients, crashes)"
 log=$(mktemp)
 if ! go test -count=1 -timeout 20m -v ./test/e2e/... >"$log" 2>&1; then
