@@ -19,34 +19,40 @@ import (
 )
 
 // wharf export and wharf import work on this wharf's stores (--config,
-// WHARF_* variables, as wharf gc does), or on a registry's API with --url.
+// --data-dir, WHARF_* variables, as wharf gc does), or on a registry's API
+// with --url.
 
-const exportUsage = `usage: wharf export --output PATH [--format oci|oci-archive|docker-archive]
-         [--all] [--namespace NS]... [REPOSITORY[:TAG]]...
-         [--hostname HOST] [--platform OS/ARCH] [--quiet]
-         [--config FILE | --url URL [--user NAME] [--ca-file FILE]]
-  REPOSITORY exports all its tags, REPOSITORY:TAG one; --namespace every
-  repository of NS; referrers (signatures, SBOMs) come along.
-  --output -: the archive goes to standard output.
-  With --url, the password or access token is read from WHARF_PASSWORD.`
+const exportSynopsis = `--output PATH [--format oci|oci-archive|docker-archive] [--all] [--namespace NS]...
+         [REPOSITORY[:TAG]]... [--hostname HOST] [--platform OS/ARCH] [--quiet]
+         [--config FILE | --data-dir DIR | --url URL [--user NAME] [--ca-file FILE]]`
 
-const importUsage = `usage: wharf import [--map FROM=TO]... [--repository NAME] [--quiet]
-         [--config FILE | --url URL [--user NAME] [--ca-file FILE]] PATH
-  PATH is an OCI image layout (directory or tar) or a docker archive
-  (docker save). --map team=prod/team puts team/app at prod/team/app.
-  With --url, the password or access token is read from WHARF_PASSWORD.`
+const exportDescription = `Write repositories to an OCI image layout (a directory or a tar) or a docker archive.
+REPOSITORY exports all its tags, REPOSITORY:TAG one, --namespace every repository of a
+namespace; the children of indexes and the referrers of every manifest (signatures,
+SBOMs) come along. --output - writes the tar to standard output. Without --url it
+reads this wharf's stores, safe while servers run; with --url, a registry's API, as
+--user with the password or access token in WHARF_PASSWORD. See docs/migration.md.`
+
+const importSynopsis = `[--map FROM=TO]... [--repository NAME] [--quiet]
+         [--config FILE | --data-dir DIR | --url URL [--user NAME] [--ca-file FILE]] PATH`
+
+const importDescription = `Read images from an OCI image layout (a directory or a tar) or a docker archive
+(docker save's too) into this wharf's stores or, with --url, a registry's API. The whole
+archive is checked before anything is written; bad input changes nothing. --map
+team=prod/team puts team/app at prod/team/app. See docs/migration.md.`
 
 // transferFlags are the flags export and import share: where the registry is.
 type transferFlags struct {
-	config, url, user, caFile string
-	quiet                     bool
+	cf                *configFlags
+	url, user, caFile string
+	quiet             bool
 }
 
 func (f *transferFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "YAML config file of this wharf (see docs/configuration.md)")
-	fs.StringVar(&f.url, "url", "", "work through the API of the registry at this URL instead of on this wharf's stores")
-	fs.StringVar(&f.user, "user", os.Getenv("WHARF_USER"), "user name at --url (password or token in WHARF_PASSWORD)")
-	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed --url's certificate")
+	f.cf = addConfigFlags(fs, 1)
+	fs.StringVar(&f.url, "url", "", "work through the API of the registry at this `URL` instead of on this wharf's stores")
+	fs.StringVar(&f.user, "user", os.Getenv("WHARF_USER"), "user `name` at --url (WHARF_USER; the password or access token in WHARF_PASSWORD)")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM `file` of the CA that signed --url's certificate")
 	fs.BoolVar(&f.quiet, "quiet", false, "print no progress")
 }
 
@@ -60,35 +66,50 @@ func (f *transferFlags) open() (context.Context, *backup.Local, *remote.Client, 
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		return ctx, nil, c, stop, nil
 	}
-	ctx, _, srv, done, err := openCommand(f.config)
+	ctx, _, srv, done, err := openCommand(f.cf)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	return ctx, backup.NewLocal(srv.Registry()), nil, done, nil
 }
 
-func exportCmd(args []string) error {
-	fs := flag.NewFlagSet("wharf export", flag.ContinueOnError)
+// parseTransfer parses flags among the positional arguments, or prints the
+// usage for --help.
+func parseTransfer(fs *flag.FlagSet, args []string) ([]string, error) {
+	if helpRequested(args) {
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return nil, flag.ErrHelp
+	}
 	fs.SetOutput(io.Discard)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, fmt.Errorf("%w (see wharf %s --help)", err, fs.Name())
+	}
+	return pos, nil
+}
+
+func exportCmd(args []string) error {
+	fs := newFlagSet("export", exportSynopsis, exportDescription)
 	var tf transferFlags
 	tf.register(fs)
-	output := fs.String("output", "", "directory or tar file to write, - for standard output")
+	output := fs.String("output", "", "`directory` or tar file to write, - for standard output")
 	format := fs.String("format", "", "oci (a layout directory), oci-archive (a tar of one) or docker-archive (what docker load reads); default oci-archive for a .tar file or -, oci otherwise")
 	var sel backup.Selection
 	fs.BoolVar(&sel.All, "all", false, "export every repository")
-	fs.Func("namespace", "export every repository of this namespace (repeatable)", func(v string) error {
+	fs.Func("namespace", "export every repository of this `namespace` (repeatable)", func(v string) error {
 		sel.Namespaces = append(sel.Namespaces, v)
 		return nil
 	})
-	hostname := fs.String("hostname", "", "record references as HOST/REPOSITORY:TAG")
+	hostname := fs.String("hostname", "", "record references as `HOST`/REPOSITORY:TAG")
 	platform := fs.String("platform", "linux/amd64", "the image of an index a docker archive takes")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseTransfer(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, exportUsage)
+		return err
 	}
 	sel.Repositories = pos
 	if *output == "" {
-		return errors.New(exportUsage)
+		return errors.New("--output is required (see wharf export --help)")
 	}
 	if *format == "" {
 		*format = "oci"
@@ -178,23 +199,22 @@ func writeArchive(output, format string, export func(*archive.Writer) (backup.Ex
 }
 
 func importCmd(args []string) error {
-	fs := flag.NewFlagSet("wharf import", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("import", importSynopsis, importDescription)
 	var tf transferFlags
 	tf.register(fs)
 	var o backup.ImportOptions
-	fs.Func("map", "put repositories named FROM or under FROM/ under TO instead (FROM=TO, repeatable)", func(v string) error {
+	fs.Func("map", "put repositories named FROM or under FROM/ under TO instead (`FROM=TO`, repeatable)", func(v string) error {
 		m, err := backup.ParseMapping(v)
 		o.Mappings = append(o.Mappings, m)
 		return err
 	})
 	fs.StringVar(&o.Repository, "repository", "", "the repository of entries the archive names by a bare tag")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseTransfer(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, importUsage)
+		return err
 	}
 	if len(pos) != 1 {
-		return errors.New(importUsage)
+		return errors.New("one archive to import, please (see wharf import --help)")
 	}
 	a, err := archive.Open(pos[0])
 	if err != nil {
