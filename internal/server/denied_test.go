@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -104,6 +105,20 @@ func TestDenialsSayWhy(t *testing.T) {
 				t.Errorf("%s: detail %+v", name, d)
 			}
 		}
+	}
+}
+
+// TestNarrowBearerTokenSaysWhich: a bearer token that lacks what its holder
+// may do is answered 401 insufficient_scope, saying which scope to ask for.
+func TestNarrowBearerTokenSaysWhich(t *testing.T) {
+	f := newDenialFixture(t)
+	_, body := f.tokenFor("dev", "dev-pw", url.Values{"scope": {"repository:team/app:pull"}})
+	tok, _ := body["token"].(string)
+	r := f.do("POST", "/v2/team/app/blobs/uploads/", nil, "Authorization", "Bearer "+tok)
+	want := "the bearer token does not grant push to team/app; ask the token endpoint for scope repository:team/app:push"
+	if e := refusalOf(t, r); r.status != http.StatusUnauthorized || e.Message != want ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Errorf("%d %q %q; want 401 insufficient_scope saying %q", r.status, e.Message, r.header.Get("WWW-Authenticate"), want)
 	}
 }
 
