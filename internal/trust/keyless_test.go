@@ -139,6 +139,12 @@ func TestKeyless(t *testing.T) {
 			res := verify(t, r, p.keySet(t, tc.requireTlog), img.Digest)
 			if tc.reason == nil {
 				wantVerified(t, res, "identity "+subject+" (issuer "+issuer+")")
+				// Checked at the current time, the verdict lapses with the
+				// certificate; with a logged signing time it does not.
+				lapses := res.Signers()[0].ValidUntil
+				if logged := tc.requireTlog; logged != lapses.IsZero() || (!logged && !lapses.Equal(now.Add(10*time.Minute).Truncate(time.Second))) {
+					t.Errorf("verdict valid until %v", lapses)
+				}
 				return
 			}
 			wantRefused(t, res, tc.reason, tc.msgs...)

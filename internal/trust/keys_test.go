@@ -137,6 +137,9 @@ func TestCosignKeys(t *testing.T) {
 			r.PutCosignTag(img.Digest, cosignLayer(t, k, img.Digest))
 			res := verify(t, r, trusting(t, newKey(t, "other", "ecdsa-p256"), k), img.Digest)
 			wantVerified(t, res, "key ci-"+alg)
+			if !res.Signers()[0].ValidUntil.IsZero() {
+				t.Error("a key signature's verdict lapses")
+			}
 			if got := res.Signatures[0].Signature; got.Format != trust.FormatCosign || got.Tag != trust.SignatureTag(img.Digest) || got.Layer != 0 {
 				t.Errorf("signature found as %+v", got)
 			}

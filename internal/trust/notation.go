@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/notaryproject/notation-core-go/revocation"
 	"github.com/notaryproject/notation-core-go/revocation/crl"
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
+	"github.com/notaryproject/notation-core-go/signature"
 	"github.com/notaryproject/notation-go"
 	nverifier "github.com/notaryproject/notation-go/verifier"
 
@@ -199,8 +201,11 @@ func (v *Verifier) verifyNotation(ctx context.Context, ks *KeySet, envelope []by
 	if policy != nil {
 		s.TrustPolicy = policy.Name
 	}
-	if outcome.EnvelopeContent != nil && len(outcome.EnvelopeContent.SignerInfo.CertificateChain) > 0 {
-		s.Certificate = certificateName(outcome.EnvelopeContent.SignerInfo.CertificateChain[0])
+	if ec := outcome.EnvelopeContent; ec != nil {
+		if chain := ec.SignerInfo.CertificateChain; len(chain) > 0 {
+			s.Certificate = certificateName(chain[0])
+		}
+		s.ValidUntil = lapses(ec.SignerInfo)
 	}
 	return s, nil
 }
@@ -217,4 +222,18 @@ func certificateName(c *x509.Certificate) string {
 	}
 	names = append(names, c.DNSNames...)
 	return strings.Join(names, ", ")
+}
+
+// lapses is when a notation verdict must be made again: the signature's
+// expiry, or the first certificate of its chain to expire. With a trusted
+// timestamp notation accepts an expired chain, so this is early then, never
+// late.
+func lapses(si signature.SignerInfo) time.Time {
+	t := si.SignedAttributes.Expiry
+	for _, c := range si.CertificateChain {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
 }

@@ -120,7 +120,7 @@ func TestNotation(t *testing.T) {
 			if tc.reason == nil {
 				wantVerified(t, res, "")
 				s := res.Signers()[0]
-				if s.TrustPolicy != "wharf-images" || s.Certificate == "" || res.Signatures[0].Signature.Format != trust.FormatNotation {
+				if s.TrustPolicy != "wharf-images" || s.Certificate == "" || !s.ValidUntil.Equal(leaf.Cert.NotAfter) || res.Signatures[0].Signature.Format != trust.FormatNotation {
 					t.Errorf("signer %+v of %+v", s, res.Signatures[0].Signature)
 				}
 				return

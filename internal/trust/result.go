@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -96,6 +97,12 @@ type Signer struct {
 	TrustPolicy string `json:"trustPolicy,omitempty"`
 	// TransparencyLog reports that a transparency-log entry was verified.
 	TransparencyLog bool `json:"transparencyLog,omitempty"`
+	// ValidUntil, when set, is when the verdict lapses and must be made
+	// again: a certificate checked at the current time (no log entry or
+	// timestamp proved when it signed) expires, and so does a notation
+	// signature or its chain. Key signatures and keyless ones with a proven
+	// signing time do not lapse.
+	ValidUntil time.Time `json:"validUntil,omitzero"`
 }
 
 func (s Signer) String() string {

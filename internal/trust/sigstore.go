@@ -30,7 +30,7 @@ func (ks *KeySet) verifySigstore(ent verify.SignedEntity, artifact func() verify
 		return nil, nil, fmt.Errorf("%w: timestamps: %v", ErrMalformed, err)
 	}
 	if vc.Certificate() != nil {
-		return ks.verifyKeyless(ent, artifact, len(entries) > 0, len(timestamps) > 0)
+		return ks.verifyKeyless(ent, vc, artifact, len(entries) > 0, len(timestamps) > 0)
 	}
 	return ks.verifyWithKeys(ent, artifact)
 }
@@ -88,7 +88,7 @@ func keyMaterial(kv signature.Verifier) root.TrustedMaterial {
 // the time a log entry or a signed timestamp proves, or at the current time
 // when the signature has neither (so an expired certificate without a
 // timestamp fails); then the signature; then the identity.
-func (ks *KeySet) verifyKeyless(ent verify.SignedEntity, artifact func() verify.ArtifactPolicyOption, hasTlog, hasTimestamps bool) (*Signer, *verify.VerificationResult, error) {
+func (ks *KeySet) verifyKeyless(ent verify.SignedEntity, vc verify.VerificationContent, artifact func() verify.ArtifactPolicyOption, hasTlog, hasTimestamps bool) (*Signer, *verify.VerificationResult, error) {
 	if len(ks.identities) == 0 {
 		return nil, nil, fmt.Errorf("%w: signed with a certificate, and the key set trusts no keyless identities", ErrNotTrusted)
 	}
@@ -114,6 +114,11 @@ func (ks *KeySet) verifyKeyless(ent verify.SignedEntity, artifact func() verify.
 	}
 	cert := res.Signature.Certificate
 	signer := &Signer{Issuer: cert.Issuer, Subject: cert.SubjectAlternativeName, TransparencyLog: hasTlog || ks.requireTlog}
+	for _, ts := range res.VerifiedTimestamps {
+		if ts.Type == "CurrentTime" {
+			signer.ValidUntil = vc.Certificate().NotAfter
+		}
+	}
 	for _, id := range ks.identities {
 		if id.identity.Verify(*cert) == nil {
 			return signer, res, nil
