@@ -183,9 +183,9 @@ func (v *Verifier) Find(ctx context.Context, src Source, repo string, image dige
 func (v *Verifier) findIn(ctx context.Context, r reader, reference string, format Format, tag string, add func(Signature)) error {
 	m, parsed, err := r.manifest(ctx, reference)
 	switch {
-	case errors.Is(err, ErrNotFound) && tag != "":
-		return nil // no signature tag
-	case errors.Is(err, oci.ErrManifestInvalid), errors.Is(err, oci.ErrMediaType), errors.Is(err, oci.ErrSchema1), errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound):
+		return nil // no signature tag, or a referrer deleted since it was listed
+	case errors.Is(err, oci.ErrManifestInvalid), errors.Is(err, oci.ErrMediaType), errors.Is(err, oci.ErrSchema1):
 		d, _ := digest.Parse(reference)
 		add(Signature{Format: format, Manifest: d, Layer: -1, Tag: tag, found: found{err: fmt.Errorf("%w: %v", ErrMalformed, err)}})
 		return nil
