@@ -146,12 +146,14 @@ func Image(ctx context.Context, layers []imagefs.Layer, opts Options) (*Result, 
 
 // keep decides which files imagefs keeps: those an extractor requires, and
 // os-release. A database over its limit stops the extraction; a binary over
-// its limit is skipped and reported.
-func (r *run) keep(p string, fi fs.FileInfo) (bool, error) {
+// its limit is skipped and reported. An executable only the binary
+// extractors want is kept only if it holds their markers (Go build info,
+// cargo-auditable's section): most executables in an image are neither.
+func (r *run) keep(p string, fi fs.FileInfo) (imagefs.Keep, error) {
 	if osReleasePaths[p] {
-		return fi.Size() <= 1<<20, nil
+		return imagefs.Keep{Want: fi.Size() <= 1<<20}, nil
 	}
-	wanted := false
+	wanted, onlyBinaries := false, true
 	for _, e := range r.exts {
 		if !e.FileRequired(fileAPI{p, fi}) {
 			continue
@@ -160,15 +162,22 @@ func (r *run) keep(p string, fi fs.FileInfo) (bool, error) {
 			if fi.Size() > r.opts.Limits.MaxFileBytes {
 				r.problems = append(r.problems, Problem{Path: p, Layer: r.layer, Extractor: e.Name(),
 					Error: fmt.Sprintf("not scanned: %d bytes, over the %d-byte limit for a scanned file", fi.Size(), r.opts.Limits.MaxFileBytes)})
-				return false, nil
+				return imagefs.Keep{}, nil
 			}
 		} else if fi.Size() > r.opts.MaxDatabaseBytes {
-			return false, fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit for a package database (%s)",
+			return imagefs.Keep{}, fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit for a package database (%s)",
 				imagefs.ErrLimit, p, fi.Size(), r.opts.MaxDatabaseBytes, e.Name())
 		}
 		wanted = true
+		onlyBinaries = onlyBinaries && binaryMarkers[e.Name()] != nil
 	}
-	return wanted, nil
+	if !wanted {
+		return imagefs.Keep{}, nil
+	}
+	if !onlyBinaries {
+		return imagefs.Keep{Want: true}, nil
+	}
+	return imagefs.Keep{Want: true, Markers: allBinaryMarkers}, nil
 }
 
 // extractFile runs the extractors that want the file at p, as the tree is
@@ -212,14 +221,19 @@ func (r *run) extractWith(ctx context.Context, e filesystem.Extractor, p string,
 			return nil, err
 		}
 	}
-	// Some extractors (rpm) open the file by path: lay it out under a
-	// root of its own in the scratch area so that root+path names it.
-	root, err := r.fs.Link(p)
-	if err != nil {
-		return nil, err
+	input := &filesystem.ScanInput{FS: r.fs, Path: p, Info: fi, Reader: f}
+	if realPathExtractors[e.Name()] {
+		// It opens the file by path: lay it out under a root of its own
+		// in the scratch area, so that root+path names it (with no root
+		// it would copy the file to the system's temporary directory).
+		root, err := r.fs.Link(p)
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(root)
+		input.Root = root
 	}
-	defer os.RemoveAll(root)
-	inv, err := e.Extract(ctx, &filesystem.ScanInput{FS: r.fs, Path: p, Root: root, Info: fi, Reader: f})
+	inv, err := e.Extract(ctx, input)
 	return inv.Packages, err
 }
 

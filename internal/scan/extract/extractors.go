@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 
 	cpb "github.com/google/osv-scalibr/binary/proto/config_go_proto"
 	"github.com/google/osv-scalibr/extractor/filesystem"
@@ -45,6 +46,21 @@ var constructors = []func(*cpb.PluginConfig) (filesystem.Extractor, error){
 var archiveExtractors = map[string]bool{
 	gobinary.Name: true, cargoauditable.Name: true, javaarchive.Name: true, wheelegg.Name: true,
 }
+
+// binaryMarkers are byte strings without which an executable holds nothing
+// for the extractor: Go's build-info magic (debug/buildinfo), and the
+// section names cargo-auditable writes (".dep-v0", PE's "rdep-v0", the
+// legacy ".rust-deps-v0").
+var binaryMarkers = map[string][][]byte{
+	gobinary.Name:       {[]byte("\xff Go buildinf:")},
+	cargoauditable.Name: {[]byte("dep-v0"), []byte("rust-deps-v0")},
+}
+
+var allBinaryMarkers = slices.Concat(binaryMarkers[gobinary.Name], binaryMarkers[cargoauditable.Name])
+
+// realPathExtractors open their file by path on disk (rpm's database is
+// SQLite or Berkeley DB), not through the reader they are given.
+var realPathExtractors = map[string]bool{rpm.Name: true}
 
 // stanzaDatabases are the line-based databases whose records are separated
 // by blank lines; their records are counted before parsing (see

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -225,11 +225,12 @@ func (t *FS) applyEntry(index int, hdr *tar.Header, r io.Reader) error {
 		n.children = map[string]*node{}
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
 		n.size = hdr.Size
-		if n.wanted, err = t.wants(p, n); err != nil {
+		k, err := t.wants(p, n)
+		if err != nil {
 			return err
 		}
-		if n.wanted {
-			if err := t.keepContent(n, p, r); err != nil {
+		if n.wanted = k.Want; n.wanted {
+			if n.wanted, err = t.keepContent(n, p, r, k.Markers); err != nil {
 				return err
 			}
 		}
@@ -334,10 +335,13 @@ func (t *FS) hardLink(n *node, p, target string) error {
 	n.size = src.size
 	n.target = src.target
 	if n.mode.IsRegular() {
-		var err error
-		if n.wanted, err = t.wants(p, n); err != nil {
+		k, err := t.wants(p, n)
+		if err != nil {
 			return err
 		}
+		// A link to content that was dropped for lacking the markers
+		// would be dropped too; content never kept is reported wanted.
+		n.wanted = k.Want && (src.data != nil || len(k.Markers) == 0)
 	}
 	if n.wanted && src.data != nil {
 		src.data.refs++
@@ -347,28 +351,45 @@ func (t *FS) hardLink(n *node, p, target string) error {
 }
 
 // wants asks the keep function about the file at p.
-func (t *FS) wants(p string, n *node) (bool, error) {
+func (t *FS) wants(p string, n *node) (Keep, error) {
 	if t.keep == nil {
-		return false, nil
+		return Keep{}, nil
 	}
 	return t.keep(p, info{n})
 }
 
-// keepContent copies a wanted file's bytes to the scratch directory.
-func (t *FS) keepContent(n *node, p string, r io.Reader) error {
+// memoryKeep is how much of a file searched for markers is held in memory
+// before it spills to the scratch disk.
+const memoryKeep = 16 << 20
+
+// keepContent copies a wanted file's bytes to the scratch directory. With
+// markers it searches the bytes as they stream and keeps them only if one
+// is found, reporting whether it kept them.
+func (t *FS) keepContent(n *node, p string, r io.Reader, markers [][]byte) (bool, error) {
 	if n.size > t.limits.MaxFileBytes {
-		return fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit for a scanned file", ErrLimit, p, n.size, t.limits.MaxFileBytes)
+		return false, fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit for a scanned file", ErrLimit, p, n.size, t.limits.MaxFileBytes)
 	}
 	if t.keptBytes+n.size > t.limits.MaxKeptBytes {
-		return fmt.Errorf("%w: files to scan exceed %d bytes", ErrLimit, t.limits.MaxKeptBytes)
+		return false, fmt.Errorf("%w: files to scan exceed %d bytes", ErrLimit, t.limits.MaxKeptBytes)
+	}
+	src := io.LimitReader(r, n.size)
+	if len(markers) > 0 {
+		found, spill, err := t.search(src, n.size, markers)
+		if err != nil || !found {
+			return false, err
+		}
+		src = spill
 	}
 	t.nextBlob++
 	path := filepath.Join(t.scratch, fmt.Sprintf("f%08d", t.nextBlob))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("keep %s: %w", p, err)
+		return false, fmt.Errorf("keep %s: %w", p, err)
 	}
-	written, err := io.Copy(f, io.LimitReader(r, n.size))
+	written, err := io.Copy(f, src)
+	if c, ok := src.(io.Closer); ok {
+		c.Close()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -377,9 +398,98 @@ func (t *FS) keepContent(n *node, p string, r io.Reader) error {
 	}
 	if err != nil {
 		os.Remove(path)
-		return err
+		return false, err
 	}
 	n.data = &blob{path: path, size: n.size, refs: 1}
 	t.keptBytes += n.size
-	return nil
+	return true, nil
+}
+
+// search reads size bytes from r looking for any of the markers. It holds
+// what it read (in memory, or past memoryKeep in a scratch file) and, if a
+// marker was found, returns a reader of it all.
+func (t *FS) search(r io.Reader, size int64, markers [][]byte) (bool, io.Reader, error) {
+	longest := 0
+	for _, m := range markers {
+		longest = max(longest, len(m))
+	}
+	var mem bytes.Buffer
+	var spill *os.File
+	defer func() {
+		if spill != nil {
+			os.Remove(spill.Name())
+		}
+	}()
+	found := false
+	buf := make([]byte, 256<<10)
+	var tail []byte // the last longest-1 bytes, for markers across reads
+	for {
+		k, err := io.ReadFull(r, buf)
+		chunk := buf[:k]
+		if !found && k > 0 {
+			// The chunk, and the seam between it and the one before.
+			seam := append(tail, chunk[:min(k, longest-1)]...)
+			for _, m := range markers {
+				if bytes.Contains(chunk, m) || bytes.Contains(seam, m) {
+					found = true
+					break
+				}
+			}
+			if k >= longest-1 {
+				tail = append(tail[:0], chunk[k-(longest-1):]...)
+			} else {
+				tail = append(tail, chunk...)
+				tail = tail[max(0, len(tail)-(longest-1)):]
+			}
+		}
+		if k > 0 {
+			if spill == nil && int64(mem.Len()+k) > memoryKeep {
+				f, ferr := os.CreateTemp(t.scratch, "spill-")
+				if ferr != nil {
+					return false, nil, ferr
+				}
+				spill = f
+				if _, werr := spill.Write(mem.Bytes()); werr != nil {
+					return false, nil, werr
+				}
+				mem = bytes.Buffer{}
+			}
+			var werr error
+			if spill != nil {
+				_, werr = spill.Write(chunk)
+			} else {
+				mem.Write(chunk)
+			}
+			if werr != nil {
+				return false, nil, werr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return false, nil, err
+		}
+	}
+	if !found {
+		return false, nil, nil
+	}
+	if spill == nil {
+		return true, bytes.NewReader(mem.Bytes()), nil
+	}
+	if _, err := spill.Seek(0, io.SeekStart); err != nil {
+		return false, nil, err
+	}
+	f := spill
+	spill = nil // the caller copies and closes it; removed below
+	return true, &removeOnClose{f}, nil
+}
+
+// removeOnClose is a spill file that deletes itself when closed.
+type removeOnClose struct{ *os.File }
+
+func (r *removeOnClose) Close() error {
+	err := r.File.Close()
+	os.Remove(r.File.Name())
+	return err
 }

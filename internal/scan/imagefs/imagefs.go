@@ -81,7 +81,17 @@ func (l Limits) withDefaults() Limits {
 // to the root, slash-separated) is needed. It sees the entry's tar metadata.
 // An error stops Apply: a file the caller needs but will not accept (too
 // big for its kind, say).
-type KeepFunc func(path string, info fs.FileInfo) (bool, error)
+type KeepFunc func(path string, info fs.FileInfo) (Keep, error)
+
+// Keep is a KeepFunc's answer.
+type Keep struct {
+	// Want asks for the file's content.
+	Want bool
+	// Markers, if any, narrow Want to files whose content holds one of
+	// them (a Go binary's build-info magic, say): the others are searched
+	// as they stream by and never written.
+	Markers [][]byte
+}
 
 // Layer is one layer of an image, in manifest order.
 type Layer struct {

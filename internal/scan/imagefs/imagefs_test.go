@@ -82,8 +82,8 @@ func bytesLayer(digest string, b []byte) Layer {
 }
 
 // keepTxt keeps every file whose name ends in .txt or is named status.
-func keepTxt(p string, _ fs.FileInfo) (bool, error) {
-	return strings.HasSuffix(p, ".txt") || strings.HasSuffix(p, "/status"), nil
+func keepTxt(p string, _ fs.FileInfo) (Keep, error) {
+	return Keep{Want: strings.HasSuffix(p, ".txt") || strings.HasSuffix(p, "/status")}, nil
 }
 
 func newFS(t *testing.T, limits Limits) *FS {
@@ -402,7 +402,7 @@ func TestSparseFile(t *testing.T) {
 	}
 	t.Logf("10 GiB sparse file applied in %s", time.Since(start))
 	// Kept, it is refused before a byte is copied.
-	f, err = New(t.TempDir(), Limits{}, func(string, fs.FileInfo) (bool, error) { return true, nil })
+	f, err = New(t.TempDir(), Limits{}, func(string, fs.FileInfo) (Keep, error) { return Keep{Want: true}, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,5 +438,40 @@ func TestLinkLaysOutKeptFile(t *testing.T) {
 	}
 	if _, err := f.Link("nope"); err == nil {
 		t.Error("link of a missing file succeeded")
+	}
+}
+
+func TestMarkersKeepOnlyMatchingFiles(t *testing.T) {
+	marker := []byte("\xff Go buildinf:")
+	big := make([]byte, memoryKeep+300<<10) // spills to disk
+	copy(big[len(big)-100:], marker)
+	seam := make([]byte, 512<<10) // the marker across two reads
+	copy(seam[256<<10-5:], marker)
+	f, err := New(t.TempDir(), Limits{}, func(p string, _ fs.FileInfo) (Keep, error) {
+		return Keep{Want: strings.HasPrefix(p, "bin/"), Markers: [][]byte{[]byte("other"), marker}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	changes := apply(t, f, layerTar(t,
+		exe("bin/go-small", "ELF...\xff Go buildinf:..."),
+		exe("bin/go-big", string(big)),
+		exe("bin/go-seam", string(seam)),
+		exe("bin/c-program", strings.Repeat("ELF", 1000)),
+		hardlink("bin/c-link", "bin/c-program"),
+	))
+	if want := []string{"bin/go-big", "bin/go-seam", "bin/go-small"}; !slices.Equal(changes[0], want) {
+		t.Errorf("changes %q, want %q", changes[0], want)
+	}
+	if b, err := fs.ReadFile(f, "bin/go-big"); err != nil || !bytes.Equal(b, big) {
+		t.Errorf("spilled file read back wrong: %v", err)
+	}
+	if _, err := f.Open("bin/c-program"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file without markers was kept: %v", err)
+	}
+	left, _ := os.ReadDir(f.Scratch())
+	if len(left) != 3 {
+		t.Errorf("scratch holds %d files, want the 3 kept", len(left))
 	}
 }
