@@ -64,7 +64,7 @@ var allowed = map[string][]string{
 	"internal/server":         {"*"},
 	"internal/bench":          {"internal/oci"},
 	"internal/mgmtclient":     {"internal/httpapi/mgmt"},
-	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote"},
+	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb"},
 	"test/e2e":                {"*"},
 }
 

@@ -35,6 +35,7 @@ func commands() []command {
 		{"audit", "query the audit log", adminCmd("audit")},
 		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
 		{"usage", "show what a namespace and its repositories hold", usageCmd},
+		{"vulndb", "import OSV vulnerability data (import DIR|ZIP...) and show it (status)", vulndbCmd},
 		{"version", "print the version", func(args []string) error {
 			if helpRequested(args) {
 				return printHelp("usage: wharf version\n\nPrint the version.")
