@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},
 	"internal/server":         {"*"},
-	"internal/bench":          {"internal/oci"},
+	"internal/bench":          {"internal/oci", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/osv", "internal/scan/sbom"},
 	"internal/mgmtclient":     {"internal/httpapi/mgmt"},
 	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb"},
 	"test/e2e":                {"*"},

@@ -60,6 +60,7 @@ var scenarios = []scenario{
 	{"tag-list", (*runner).tagList},
 	{"catalog", (*runner).catalog},
 	{"gc", (*runner).gcScenario},
+	{"scan", (*runner).scanScenario},
 }
 
 // ScenarioNames returns the names of all scenarios in the order they run.
