@@ -292,3 +292,14 @@ func TestPushedSBOMStandsInForExtraction(t *testing.T) {
 		}
 	}
 }
+
+func TestReleaseChangedByALaterLayer(t *testing.T) {
+	bullseye := strings.NewReplacer(`VERSION_ID="12"`, `VERSION_ID="11"`, "bookworm", "bullseye").Replace(debianOSRelease)
+	base := layer(t, "sha256:base", fileEntry("etc/os-release", bullseye), fileEntry("var/lib/dpkg/status", dpkgStanza("libssl1.1", "1.1.1w-0+deb11u1", "openssl")))
+	upgrade := layer(t, "sha256:upgrade", fileEntry("etc/os-release", debianOSRelease))
+	res := extractImage(t, extract.Options{}, base, upgrade)
+	p, ok := find(res.Packages, "libssl1.1", "")
+	if !ok || p.Ecosystem != "Debian:12" || p.Layer != 0 {
+		t.Errorf("package = %+v, want Debian:12 from layer 0", p)
+	}
+}
