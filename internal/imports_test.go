@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 
 	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy"},
 	"internal/auth":     {"internal/oci"},
-	"internal/policy":   {},
+	"internal/policy":   {"internal/oci"},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
 	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
 	"internal/trust":    {"internal/oci"},

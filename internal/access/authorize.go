@@ -40,7 +40,7 @@ func (s *Service) Decide(ctx context.Context, p auth.Principal, repo string, wan
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	ns := auth.Namespace(repo)
+	ns := oci.Namespace(repo)
 	na, exists, err := s.namespaceAccess(ctx, p, ns)
 	if err != nil {
 		return auth.Decision{}, err
@@ -75,7 +75,7 @@ func (s *Service) Explain(ctx context.Context, p auth.Principal, repo string, wa
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	na, exists, err := s.namespaceAccess(ctx, p, auth.Namespace(repo))
+	na, exists, err := s.namespaceAccess(ctx, p, oci.Namespace(repo))
 	if err != nil {
 		return auth.Refusal{}, err
 	}
@@ -147,8 +147,8 @@ func (s *Service) mayCreate(p auth.Principal) bool {
 
 // createNamespace creates namespace ns, private, with p's user as admin.
 func (s *Service) createNamespace(ctx context.Context, p auth.Principal, ns string) error {
-	if err := oci.ValidateName(ns); err != nil {
-		return fmt.Errorf("namespace %q: %w", ns, err)
+	if err := oci.ValidateNamespace(ns); err != nil {
+		return err
 	}
 	s.nsCreate.Lock()
 	defer s.nsCreate.Unlock()
@@ -197,7 +197,7 @@ func (s *Service) Puller(p auth.Principal) func(ctx context.Context, repo string
 	}
 	seen := map[string]auth.NamespaceAccess{}
 	return func(ctx context.Context, repo string) (bool, error) {
-		ns := auth.Namespace(repo)
+		ns := oci.Namespace(repo)
 		na, ok := seen[ns]
 		if !ok {
 			var err error

@@ -3,6 +3,8 @@ package auth
 import (
 	"fmt"
 	"strings"
+
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // Refusal says why [Decide] refused an action, in words for people and as
@@ -48,7 +50,7 @@ type NamespaceView struct {
 // so safe to show), then the role the namespace needs. Of a namespace p may
 // not see it says only what is true of an absent and a private one alike.
 func Explain(p Principal, ns NamespaceView, repo string, a Action) Refusal {
-	nsName := Namespace(repo)
+	nsName := oci.Namespace(repo)
 	r := Refusal{Detail: RefusalDetail{Action: a, Repository: repo, Namespace: nsName}}
 	what := DescribeAction(a, repo) + " is denied: "
 	if !a.Valid() {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -147,12 +146,6 @@ func (p Principal) String() string {
 		return "anonymous"
 	}
 	return string(p.Kind) + ":" + p.Name
-}
-
-// Namespace returns the namespace of a repository: its first path component.
-func Namespace(repo string) string {
-	ns, _, _ := strings.Cut(repo, "/")
-	return ns
 }
 
 func truncate(s string) string {

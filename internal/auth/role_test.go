@@ -72,19 +72,6 @@ func TestParseAction(t *testing.T) {
 	}
 }
 
-func TestNamespace(t *testing.T) {
-	for repo, want := range map[string]string{
-		"team-a/app":     "team-a",
-		"team-a/app/sub": "team-a",
-		"alpine":         "alpine",
-		"":               "",
-	} {
-		if got := Namespace(repo); got != want {
-			t.Errorf("Namespace(%q) = %q, want %q", repo, got, want)
-		}
-	}
-}
-
 func TestPrincipalString(t *testing.T) {
 	for _, tc := range []struct {
 		p    Principal

@@ -3,12 +3,3 @@
 // into a [Plan], and quota checks. Nothing here does I/O: the registry
 // service reads metadata, asks this package what the rules say, and acts.
 package policy
-
-import "strings"
-
-// Namespace returns the namespace of a repository: its first path component
-// ("team-a" of "team-a/app"; "alpine" of "alpine").
-func Namespace(repo string) string {
-	ns, _, _ := strings.Cut(repo, "/")
-	return ns
-}

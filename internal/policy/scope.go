@@ -4,20 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
+
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
-// componentRE is one path component of a repository name, as the
-// distribution spec defines it.
-var componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-
+// validateNamespace reports what is wrong with a namespace name, in the
+// words of the field errors: "must not be empty", "\"Team\" is not a
+// namespace name: ...".
 func validateNamespace(ns string) error {
-	if ns == "" {
-		return errors.New("must not be empty")
-	}
-	if !componentRE.MatchString(ns) {
-		return fmt.Errorf("%q is not a namespace name (lower-case letters, digits and separators . _ __ -)", truncate(ns))
+	if err := oci.ValidateNamespace(ns); err != nil {
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return errors.New(why)
 	}
 	return nil
 }
@@ -47,7 +45,7 @@ func validateScope(scope string) error {
 // ScopeMatches reports whether repository repo is in scope.
 func ScopeMatches(scope, repo string) bool {
 	ns, rest, nested := strings.Cut(scope, "/")
-	if Namespace(repo) != ns {
+	if oci.Namespace(repo) != ns {
 		return false
 	}
 	if !nested {

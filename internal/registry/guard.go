@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 )
 
@@ -36,7 +37,7 @@ func (e *immutableError) Error() string {
 
 // immutableRule returns the rule making tag of repo immutable, if any.
 func immutableRule(ctx context.Context, tx meta.Tx, repo, tag string) (policy.ImmutabilityRule, bool, error) {
-	rules, err := tx.ImmutabilityRules(ctx, policy.Namespace(repo))
+	rules, err := tx.ImmutabilityRules(ctx, oci.Namespace(repo))
 	if err != nil || len(rules) == 0 {
 		return policy.ImmutabilityRule{}, false, err
 	}
@@ -87,7 +88,7 @@ func guardTagDelete(ctx context.Context, tx meta.Tx, repo, tag string) error {
 // through nested indexes): deleting it would delete the tag or break the
 // image the tag names.
 func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.Digest) error {
-	rules, err := tx.ImmutabilityRules(ctx, policy.Namespace(repo))
+	rules, err := tx.ImmutabilityRules(ctx, oci.Namespace(repo))
 	if err != nil || len(rules) == 0 {
 		return err
 	}
@@ -130,7 +131,7 @@ func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.
 // quota row's, which the store keeps as links and manifests change, so the
 // check costs the same however much the namespace holds.
 func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) error {
-	ns := policy.Namespace(repo)
+	ns := oci.Namespace(repo)
 	q, err := tx.LockQuota(ctx, ns)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil
@@ -144,12 +145,12 @@ func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) erro
 // checkBlobQuota checks the quota for linking blob b into repo: a blob the
 // namespace already holds adds nothing.
 func checkBlobQuota(ctx context.Context, tx meta.Tx, repo string, b meta.Blob) error {
-	if _, err := tx.Quota(ctx, policy.Namespace(repo)); errors.Is(err, meta.ErrNotFound) {
+	if _, err := tx.Quota(ctx, oci.Namespace(repo)); errors.Is(err, meta.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	held, err := tx.NamespaceHoldsBlob(ctx, policy.Namespace(repo), b.Digest)
+	held, err := tx.NamespaceHoldsBlob(ctx, oci.Namespace(repo), b.Digest)
 	if err != nil || held {
 		return err
 	}
@@ -159,7 +160,7 @@ func checkBlobQuota(ctx context.Context, tx meta.Tx, repo string, b meta.Blob) e
 // checkManifestQuota checks the quota for storing manifest m: a manifest
 // the repository holds already adds nothing.
 func checkManifestQuota(ctx context.Context, tx meta.Tx, m meta.Manifest) error {
-	if _, err := tx.Quota(ctx, policy.Namespace(m.Repository)); errors.Is(err, meta.ErrNotFound) {
+	if _, err := tx.Quota(ctx, oci.Namespace(m.Repository)); errors.Is(err, meta.ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
@@ -203,7 +204,7 @@ func (r *Registry) lifecycleError(err error, op string) error {
 // an upload's bytes are moved into place, so that a refused upload leaves
 // no bytes behind. The check in the transaction is the one that counts.
 func (r *Registry) precheckBlobQuota(ctx context.Context, repo string, b meta.Blob) error {
-	ns := policy.Namespace(repo)
+	ns := oci.Namespace(repo)
 	q, err := r.meta.Quota(ctx, ns)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil

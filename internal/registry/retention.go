@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 )
 
@@ -360,7 +361,7 @@ func (r *Registry) evaluate(ctx context.Context, rd meta.Reader, repo string, po
 	if err != nil {
 		return policy.Plan{}, inv, err
 	}
-	rules, err := rd.ImmutabilityRules(ctx, policy.Namespace(repo))
+	rules, err := rd.ImmutabilityRules(ctx, oci.Namespace(repo))
 	if err != nil {
 		return policy.Plan{}, inv, err
 	}

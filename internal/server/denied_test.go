@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // newDenialFixture is the role fixture with a private namespace "secret"
@@ -101,7 +102,7 @@ func TestDenialsSayWhy(t *testing.T) {
 				t.Errorf("%s:\n got %q\nwant %q", name, e.Message, tc.says)
 			}
 			d := e.Detail
-			if d.Action != tc.action || d.Repository != tc.repo || d.Namespace != auth.Namespace(tc.repo) || d.Role != tc.role {
+			if d.Action != tc.action || d.Repository != tc.repo || d.Namespace != oci.Namespace(tc.repo) || d.Role != tc.role {
 				t.Errorf("%s: detail %+v", name, d)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -267,7 +268,7 @@ func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request, c caller, p p
 
 // managePolicy checks that c may manage the namespace of scope.
 func (h *Handler) managePolicy(ctx context.Context, c caller, scope string) error {
-	ns := policy.Namespace(scope)
+	ns := oci.Namespace(scope)
 	if err := validNamespace(ns); err != nil {
 		return err
 	}
@@ -286,7 +287,7 @@ func (h *Handler) storedPolicy(ctx context.Context, c caller, ids string) (polic
 	if err != nil {
 		return policy.RetentionPolicy{}, storeError(err, "retention policy "+ids)
 	}
-	if ok, err := h.mayManage(ctx, c, policy.Namespace(p.Scope)); err != nil || !ok {
+	if ok, err := h.mayManage(ctx, c, oci.Namespace(p.Scope)); err != nil || !ok {
 		if err == nil {
 			err = apierr.New(apierr.NotFound, "retention policy %d not found", id)
 		}
@@ -302,7 +303,7 @@ func (h *Handler) listRetentionPolicies(w http.ResponseWriter, r *http.Request, 
 	}
 	out := List[policy.RetentionPolicy]{Items: []policy.RetentionPolicy{}}
 	for _, p := range ps {
-		ok, err := h.mayManage(r.Context(), c, policy.Namespace(p.Scope))
+		ok, err := h.mayManage(r.Context(), c, oci.Namespace(p.Scope))
 		if err != nil {
 			return err
 		}

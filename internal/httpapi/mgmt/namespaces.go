@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -40,8 +39,8 @@ func memberOf(m meta.Member) Member {
 // validNamespace checks a namespace name: one component of a repository
 // name.
 func validNamespace(name string) error {
-	if strings.Contains(name, "/") || oci.ValidateName(name) != nil {
-		return invalid("namespace %q is invalid: one repository name component, lower-case letters, digits and separators", truncate(name))
+	if err := oci.ValidateNamespace(name); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // Token is a personal access token or robot account as the API shows it.
@@ -76,7 +77,7 @@ func (in TokenCreate) parse(now time.Time, within string) (auth.ScopeSet, time.T
 		if err != nil {
 			return nil, time.Time{}, invalid("%v", err)
 		}
-		if within != "" && sc.Pattern != within && !strings.HasPrefix(sc.Pattern, within+"/") {
+		if within != "" && !oci.InNamespace(sc.Pattern, within) {
 			return nil, time.Time{}, invalid("scope %q reaches outside namespace %s; a robot acts only in its namespace", truncate(s), within)
 		}
 		ss = append(ss, sc)
