@@ -303,3 +303,44 @@ func TestReleaseChangedByALaterLayer(t *testing.T) {
 		t.Errorf("package = %+v, want Debian:12 from layer 0", p)
 	}
 }
+
+func TestMultiArchIndexScannedPerPlatform(t *testing.T) {
+	blobs := map[string]imagefs.Layer{
+		"sha256:amd": layer(t, "", fileEntry("etc/os-release", alpineOSRelease), fileEntry("lib/apk/db/installed", apkRecord("musl", "1.2.4-r2", "musl"))),
+		"sha256:arm": layer(t, "", fileEntry("etc/os-release", alpineOSRelease), fileEntry("lib/apk/db/installed", apkRecord("musl", "1.2.4-r1", "musl"))),
+	}
+	open := func(ctx context.Context, d string) (io.ReadCloser, error) { return blobs[d].Open(ctx) }
+	index := []byte(`{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+	  {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:m-amd", "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+	  {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:m-arm", "size": 1, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+	  {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:m-att", "size": 1, "platform": {"os": "unknown", "architecture": "unknown"}}]}`)
+	manifest := func(layer string) []byte {
+		return []byte(`{"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:c", "size": 1},
+		  "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "` + layer + `", "size": 1}]}`)
+	}
+	manifests := map[string][]byte{"sha256:m-amd": manifest("sha256:amd"), "sha256:m-arm": manifest("sha256:arm")}
+	if !extract.IsIndex("application/vnd.oci.image.index.v1+json") {
+		t.Fatal("IsIndex")
+	}
+	plats, err := extract.Platforms(index)
+	if err != nil || len(plats) != 2 || plats[1].Platform != "linux/arm64/v8" {
+		t.Fatalf("platforms %+v %v", plats, err)
+	}
+	versions := map[string]string{}
+	for _, p := range plats {
+		layers, err := extract.Layers(manifests[p.Digest], open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := extractImage(t, extract.Options{}, layers...)
+		musl, _ := find(res.Packages, "musl", "")
+		versions[p.Platform] = musl.Version + " " + musl.LayerDigest
+	}
+	if versions["linux/amd64"] != "1.2.4-r2 sha256:amd" || versions["linux/arm64/v8"] != "1.2.4-r1 sha256:arm" {
+		t.Errorf("per platform: %v", versions)
+	}
+	helm := []byte(`{"schemaVersion": 2, "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": "sha256:c", "size": 1}, "layers": []}`)
+	if _, err := extract.Layers(helm, open); !errors.Is(err, extract.ErrNotImage) {
+		t.Errorf("helm chart: %v", err)
+	}
+}

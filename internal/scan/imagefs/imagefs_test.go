@@ -275,24 +275,27 @@ func TestTruncatedLayer(t *testing.T) {
 }
 
 // bomb returns a gzip stream of a tar entry declaring size bytes followed by
-// n zero bytes: a few hundred KiB that inflate to n.
+// n zero bytes (n a multiple of 1 MiB): a few KiB that inflate to n. It is
+// a multi-member gzip stream, one member compressed once and repeated.
 func bomb(t testing.TB, name string, size, n int64) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
+	var head bytes.Buffer
+	tw := tar.NewWriter(&head)
 	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
 		t.Fatal(err)
 	}
-	zero := make([]byte, 1<<20)
-	for w := int64(0); w < n; w += int64(len(zero)) {
-		if _, err := tw.Write(zero[:min(int64(len(zero)), n-w)]); err != nil {
-			t.Fatal(err)
-		}
-	}
 	tw.Flush()
+	var out bytes.Buffer
+	out.Write(gzipped(t, head.Bytes()))
+	zeros := make([]byte, 1<<20)
+	var member bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
+	zw.Write(zeros)
 	zw.Close()
-	return buf.Bytes()
+	for range n >> 20 {
+		out.Write(member.Bytes())
+	}
+	return out.Bytes()
 }
 
 func TestDecompressionBombStopsEarly(t *testing.T) {
