@@ -228,10 +228,41 @@ func TestAdminCommands(t *testing.T) {
 	base.fails("UNAUTHORIZED", "user", "list")
 }
 
+// TestAdminCommandsWithoutAuth: without access control the commands work
+// from the registry's own machine, as the local administrator, for what
+// needs no accounts: namespaces, immutable tags, quotas, usage, retention,
+// repositories and the audit log. Accounts need access control.
 func TestAdminCommandsWithoutAuth(t *testing.T) {
 	url := startServer(t, false)
-	c := cli{t: t, env: map[string]string{"WHARF_URL": url}}
-	c.fails("management API is off", "user", "list")
+	env := map[string]string{"WHARF_URL": url}
+	c := cli{t: t, env: env}
+	c.ok("", "namespace", "create", "team")
+	pushImage(t, url, "", "", "team/app", "v1")
+	policy := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runPolicy(context.Background(), args, strings.NewReader(""), &out, func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("wharf policy %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	policy("immutable", "add", "team", "v*")
+	policy("quota", "set", "team", "1GiB")
+	var usage bytes.Buffer
+	if err := runUsage(context.Background(), []string{"team"}, &usage, func(k string) string { return env[k] }); err != nil ||
+		!strings.Contains(usage.String(), "of 1.0 GiB") || !strings.Contains(usage.String(), "team/app") {
+		t.Errorf("usage: %v\n%s", err, usage.String())
+	}
+	if out := c.ok("", "repo", "tags", "team/app"); !strings.Contains(out, "v1") {
+		t.Errorf("repo tags:\n%s", out)
+	}
+	// The immutability rule holds on /v2: v1 cannot be untagged.
+	c.fails("immutable", "repo", "untag", "team/app", "v1")
+	if out := c.ok("", "audit", "--action", "immutability.add"); !strings.Contains(out, "local:admin") {
+		t.Errorf("audit:\n%s", out)
+	}
+	c.fails("need access control", "user", "list")
+	c.fails("need access control", "token", "create", "t", "--for", "admin", "--scope", "*:*")
 }
 
 // pushImage pushes a one-layer image through /v2 with Basic credentials and

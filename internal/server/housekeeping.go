@@ -13,10 +13,11 @@ import (
 // housekeeping.interval, on one replica at a time under the "housekeeping"
 // lease, it deletes the tokens dead for longer than
 // housekeeping.deadTokenRetention and the audit events older than
-// housekeeping.auditRetention. None without auth.enabled, or when the
-// interval is 0 (one-shot commands).
+// housekeeping.auditRetention. Without auth.enabled too, since the local
+// administrator's changes and retention runs are audited; none when the
+// store keeps no access records or the interval is 0 (one-shot commands).
 func (s *Server) housekeepingJobs() []jobs.Job {
-	if s.access == nil || s.cfg.Housekeeping.Interval <= 0 {
+	if _, ok := s.meta.(meta.Access); !ok || s.cfg.Housekeeping.Interval <= 0 {
 		return nil
 	}
 	return []jobs.Job{{
@@ -29,7 +30,7 @@ func (s *Server) housekeepingJobs() []jobs.Job {
 // housekeep runs one round of housekeeping as of now. The deletes are
 // idempotent, so a round cut short or run twice by a takeover is harmless.
 func (s *Server) housekeep(ctx context.Context, now time.Time) error {
-	a := s.meta.(meta.Access) // openAccess checked it
+	a := s.meta.(meta.Access) // housekeepingJobs checked it
 	h := s.cfg.Housekeeping
 	tokens, err := a.PruneTokens(ctx, now.Add(-h.DeadTokenRetention))
 	if err != nil {

@@ -13,12 +13,20 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// mgmtHandler is the management API. Without auth.enabled there is nobody
-// to manage it as, and it answers only its OpenAPI document. clientAddr is
-// /v2's, so logins are limited and audited by the same address.
+// mgmtHandler is the management API. Without auth.enabled its caller is
+// the local administrator, for requests made on this machine only
+// (mgmt.LocalAdministrator), who manages namespaces, repositories and the
+// lifecycle but not accounts. clientAddr is /v2's, so logins are limited
+// and audited by the same address.
 func (s *Server) mgmtHandler(clientAddr func(*http.Request) netip.Addr) http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, BcryptCost: s.cfg.Auth.BcryptCost,
 		MinPasswordLength: s.cfg.Auth.MinPasswordLength, CreateNamespaces: s.cfg.Auth.CreateNamespaces, ClientAddr: clientAddr, CollectGarbage: s.collectForAPI}
+	if ma, ok := s.meta.(meta.Access); ok && s.access == nil {
+		proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+		opts.Access = ma
+		opts.Authenticate = mgmt.LocalAdministrator(proxies)
+		opts.Decide = mgmt.LocalDecide
+	}
 	if s.access != nil {
 		opts.Access = s.meta.(meta.Access) // openAccess checked it
 		opts.Authenticate = func(r *http.Request) (auth.Principal, error) {

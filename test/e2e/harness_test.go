@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "wharf")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/wharf")
+	// -trimpath keeps the build cache independent of the checkout's path,
+	// so TestQuickStart's build of the same code elsewhere reuses it.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, "./cmd/wharf")
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -84,8 +86,16 @@ func freeAddr(t *testing.T) string {
 // until it is ready.
 func startWharf(t *testing.T, dataDir string, env ...string) *wharfProcess {
 	t.Helper()
-	p := &wharfProcess{t: t, addr: freeAddr(t), dir: dataDir, log: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, "serve", "--addr", p.addr, "--data-dir", dataDir, "--log-level", "warn")
+	return startWharfAt(t, dataDir, freeAddr(t), env...)
+}
+
+// startWharfAt is startWharf listening on listen; the process's addr is
+// where to connect (loopback when listen is every interface).
+func startWharfAt(t *testing.T, dataDir, listen string, env ...string) *wharfProcess {
+	t.Helper()
+	addr := strings.Replace(listen, "0.0.0.0:", "127.0.0.1:", 1)
+	p := &wharfProcess{t: t, addr: addr, dir: dataDir, log: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, "serve", "--addr", listen, "--data-dir", dataDir, "--log-level", "warn")
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	start := time.Now()

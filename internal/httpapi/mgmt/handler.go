@@ -48,8 +48,9 @@ type Options struct {
 	Registry *registry.Registry
 	// Authenticate establishes who made a request; nil turns every route
 	// but the OpenAPI document off. An error refuses it: an *apierr.Error
-	// as it is (429, 503, 500), any other error as 401.
+	// as it is (403, 429, 503, 500), any other error as 401.
 	// A request without credentials should give the anonymous principal.
+	// Without access control it is [LocalAdministrator].
 	Authenticate func(*http.Request) (auth.Principal, error)
 	// Decide returns which of want p may take on repo, from the namespace's
 	// visibility and p's role in it. The namespace as a whole is asked for
@@ -119,7 +120,7 @@ func (c caller) account() string {
 // token that may manage every repository.
 func (c caller) wholeAccount() bool {
 	switch c.Kind {
-	case auth.KindUser:
+	case auth.KindUser, KindLocal:
 		return true
 	case auth.KindToken:
 		return c.Scopes.Allows("*", auth.ActionManage, c.At)
@@ -171,6 +172,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := caller{Principal: pr, client: h.clientAddr(r)}
 	if pr.Anonymous() {
 		writeProblem(w, r, apierr.New(apierr.Unauthorized, "the management API needs credentials"), h.log)
+		return
+	}
+	if pr.Kind == KindLocal && rt.accounts {
+		writeProblem(w, r, apierr.New(apierr.Denied, "users, members, tokens, robots and signing keys need access control: turn auth.enabled on (WHARF_AUTH_ENABLED=true) to manage them"), h.log)
 		return
 	}
 	if err := rt.handler(h, w, r, c, p); err != nil {
