@@ -157,3 +157,37 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckUniqueKeys is the duplicate-key pass alone, on a small image
+// manifest and on one of 200 layers with annotations.
+func BenchmarkCheckUniqueKeys(b *testing.B) {
+	var layers []string
+	for i := range 200 {
+		layers = append(layers, `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"`+layerDigest+
+			`","size":5,"annotations":{"org.opencontainers.image.title":"layer-`+strings.Repeat("x", i%7)+`"}}`)
+	}
+	big := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfgDigest + `","size":2},` +
+		`"layers":[` + strings.Join(layers, ",") + `]}`
+	b.Logf("manifest sizes: %d and %d bytes", len(imageManifest), len(big))
+	for _, tc := range []struct{ name, payload string }{{"small", imageManifest}, {"200 layers", big}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := []byte(tc.payload)
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				if err := checkUniqueKeys(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+" parse", func(b *testing.B) {
+			p := []byte(tc.payload)
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				if _, err := ParseManifest(MediaTypeImageManifest, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
