@@ -45,6 +45,7 @@ func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client 
 	case auth.SchemeBearer:
 		claims, err := s.keys.verify(ctx, cr.Token)
 		if err != nil {
+			s.failed(bearerFailure(err))
 			return Caller{}, fmt.Errorf("%w: %w", ErrBearerInvalid, err)
 		}
 		c.Principal = subjectPrincipal(claims.Subject)
@@ -67,10 +68,11 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 	if lo, ok := s.limiter.Allow(name, client, now); !ok {
 		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied",
 			Detail: "locked out after failed logins (" + string(lo.Scope) + ")"})
+		s.failed(FailLockedOut)
 		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope, User: shortName(user)}
 	}
 	var p auth.Principal
-	var why string
+	var why refusal
 	var fresh bool
 	var err error
 	if auth.IsAccessToken(secret) {
@@ -81,9 +83,10 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	if why != "" {
+	if why.refused() {
 		s.limiter.Fail(name, client, now)
-		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why})
+		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why.detail})
+		s.failed(why.reason)
 		return auth.Principal{}, ErrUnauthenticated
 	}
 	s.limiter.Succeed(name, client)
@@ -95,98 +98,98 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 
 // passwordLogin checks a password. why explains a refusal (for the audit
 // log); fresh says bcrypt ran, rather than the cache answering.
-func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (p auth.Principal, why string, fresh bool, err error) {
+func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (p auth.Principal, why refusal, fresh bool, err error) {
 	// Every refusal costs one bcrypt comparison at auth.bcryptCost (see
 	// auth.PasswordVerifier), so that its time does not tell which names
 	// exist or have a password.
 	u, err := s.store.User(ctx, name)
 	if errors.Is(err, meta.ErrNotFound) {
 		_ = s.verifier.Verify("", password)
-		return p, "no such user", true, nil
+		return p, refuse(FailUnknownUser, "no such user"), true, nil
 	}
 	if err != nil {
-		return p, "", false, fmt.Errorf("look up user: %w", err)
+		return p, refusal{}, false, fmt.Errorf("look up user: %w", err)
 	}
 	if u.PasswordHash == "" {
 		_ = s.verifier.Verify("", password)
-		return p, "account has no password", true, nil
+		return p, refuse(FailWrongPassword, "account has no password"), true, nil
 	}
 	if !s.passwords.verified(name, password, u.PasswordHash, now) {
 		if err := s.verifier.Verify(u.PasswordHash, password); err != nil {
 			if errors.Is(err, auth.ErrPasswordMismatch) {
-				return p, "wrong password", true, nil
+				return p, refuse(FailWrongPassword, "wrong password"), true, nil
 			}
-			return p, "", false, err
+			return p, refusal{}, false, err
 		}
 		s.passwords.remember(name, password, u.PasswordHash, now)
 		fresh = true
 	}
 	if u.Disabled {
-		return p, "account disabled", fresh, nil
+		return p, refuse(FailDisabled, "account disabled"), fresh, nil
 	}
-	return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, "", fresh, nil
+	return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, refusal{}, fresh, nil
 }
 
 // tokenLogin checks an access token presented as a password.
-func (s *Service) tokenLogin(ctx context.Context, user, secret string, now time.Time) (p auth.Principal, why string, fresh bool, err error) {
+func (s *Service) tokenLogin(ctx context.Context, user, secret string, now time.Time) (p auth.Principal, why refusal, fresh bool, err error) {
 	t, err := s.store.TokenByHash(ctx, auth.HashSecret(secret))
 	if errors.Is(err, meta.ErrNotFound) {
-		return p, "unknown access token", false, nil
+		return p, refuse(FailTokenInvalid, "unknown access token"), false, nil
 	}
 	if err != nil {
-		return p, "", false, fmt.Errorf("look up token: %w", err)
+		return p, refusal{}, false, fmt.Errorf("look up token: %w", err)
 	}
 	switch t.Kind {
 	case meta.TokenPersonal:
 		if user != t.Owner {
-			return p, fmt.Sprintf("token %s belongs to another user", t.ID), false, nil
+			return p, refuse(FailTokenInvalid, "token %s belongs to another user", t.ID), false, nil
 		}
 	case meta.TokenRobot:
 		if user != RobotName(t.Owner, t.Name) {
-			return p, fmt.Sprintf("robot token %s is %s", t.ID, RobotName(t.Owner, t.Name)), false, nil
+			return p, refuse(FailTokenInvalid, "robot token %s is %s", t.ID, RobotName(t.Owner, t.Name)), false, nil
 		}
 	default:
-		return p, fmt.Sprintf("token %s is a %s token", t.ID, t.Kind), false, nil
+		return p, refuse(FailTokenInvalid, "token %s is a %s token", t.ID, t.Kind), false, nil
 	}
 	p, why, err = s.tokenPrincipal(ctx, t, now)
-	if err != nil || why != "" {
+	if err != nil || why.refused() {
 		return p, why, false, err
 	}
-	return p, "", s.touches.touch(ctx, s, t.ID, now), nil
+	return p, refusal{}, s.touches.touch(ctx, s, t.ID, now), nil
 }
 
 // tokenPrincipal returns the principal of a personal access token or robot,
 // or why it may not act: revoked, expired, or its owner disabled.
-func (s *Service) tokenPrincipal(ctx context.Context, t meta.Token, now time.Time) (p auth.Principal, why string, err error) {
+func (s *Service) tokenPrincipal(ctx context.Context, t meta.Token, now time.Time) (p auth.Principal, why refusal, err error) {
 	switch {
 	case !t.RevokedAt.IsZero():
-		return p, fmt.Sprintf("token %s was revoked", t.ID), nil
+		return p, refuse(FailTokenRevoked, "token %s was revoked", t.ID), nil
 	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
-		return p, fmt.Sprintf("token %s expired", t.ID), nil
+		return p, refuse(FailTokenExpired, "token %s expired", t.ID), nil
 	}
 	var scopes auth.ScopeSet
 	if len(t.Scopes) > 0 {
 		if err := json.Unmarshal(t.Scopes, &scopes); err != nil {
-			return p, fmt.Sprintf("token %s has unreadable scopes", t.ID), nil
+			return p, refuse(FailTokenInvalid, "token %s has unreadable scopes", t.ID), nil
 		}
 	}
 	switch t.Kind {
 	case meta.TokenPersonal:
 		u, err := s.store.User(ctx, t.Owner)
 		if errors.Is(err, meta.ErrNotFound) {
-			return p, fmt.Sprintf("owner of token %s is gone", t.ID), nil
+			return p, refuse(FailTokenInvalid, "owner of token %s is gone", t.ID), nil
 		}
 		if err != nil {
-			return p, "", fmt.Errorf("look up user: %w", err)
+			return p, refusal{}, fmt.Errorf("look up user: %w", err)
 		}
 		if u.Disabled {
-			return p, fmt.Sprintf("owner of token %s is disabled", t.ID), nil
+			return p, refuse(FailDisabled, "owner of token %s is disabled", t.ID), nil
 		}
-		return auth.Principal{Kind: auth.KindToken, Name: t.ID, Owner: u.Name, SystemAdmin: u.Admin, Scopes: scopes, At: now}, "", nil
+		return auth.Principal{Kind: auth.KindToken, Name: t.ID, Owner: u.Name, SystemAdmin: u.Admin, Scopes: scopes, At: now}, refusal{}, nil
 	case meta.TokenRobot:
-		return auth.Principal{Kind: auth.KindRobot, Name: RobotName(t.Owner, t.Name), Owner: t.Owner, Scopes: scopes, At: now}, "", nil
+		return auth.Principal{Kind: auth.KindRobot, Name: RobotName(t.Owner, t.Name), Owner: t.Owner, Scopes: scopes, At: now}, refusal{}, nil
 	}
-	return p, fmt.Sprintf("token %s is a %s token", t.ID, t.Kind), nil
+	return p, refuse(FailTokenInvalid, "token %s is a %s token", t.ID, t.Kind), nil
 }
 
 // maxNameKey bounds the user names the limiter and the audit log keep as
@@ -293,7 +296,7 @@ func (s *Service) resolveToken(ctx context.Context, t meta.Token, err error, now
 		return anon, fmt.Errorf("look up token: %w", err)
 	}
 	p, why, err := s.tokenPrincipal(ctx, t, now)
-	if err != nil || why != "" {
+	if err != nil || why.refused() {
 		return anon, err
 	}
 	return p, nil

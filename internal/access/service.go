@@ -86,6 +86,8 @@ type Options struct {
 	MinPasswordLength int
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// Hooks observe authentication, for metrics.
+	Hooks Hooks
 }
 
 // Service authenticates and authorises. It is safe for concurrent use.

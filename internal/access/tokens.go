@@ -61,51 +61,53 @@ func (s *Service) NewRefreshToken(ctx context.Context, p auth.Principal) (string
 func (s *Service) RefreshLogin(ctx context.Context, token string, client netip.Addr) (auth.Principal, error) {
 	now := s.now()
 	if lo, ok := s.limiter.Allow("", client, now); !ok {
+		s.failed(FailLockedOut)
 		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope}
 	}
 	p, why, err := s.refreshPrincipal(ctx, token, now)
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	if why != "" {
+	if why.refused() {
 		s.limiter.Fail("", client, now)
-		s.Audit(ctx, meta.AuditEvent{Actor: "anonymous", Client: clientString(client), Action: "login", Result: "failed", Detail: why})
+		s.Audit(ctx, meta.AuditEvent{Actor: "anonymous", Client: clientString(client), Action: "login", Result: "failed", Detail: why.detail})
+		s.failed(why.reason)
 		return auth.Principal{}, ErrUnauthenticated
 	}
 	s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "login", Result: "ok", Detail: "refresh token"})
 	return p, nil
 }
 
-func (s *Service) refreshPrincipal(ctx context.Context, token string, now time.Time) (auth.Principal, string, error) {
+func (s *Service) refreshPrincipal(ctx context.Context, token string, now time.Time) (auth.Principal, refusal, error) {
 	var p auth.Principal
 	if !auth.IsRefreshToken(token) {
-		return p, "malformed refresh token", nil
+		return p, refuse(FailTokenInvalid, "malformed refresh token"), nil
 	}
 	t, err := s.store.TokenByHash(ctx, auth.HashSecret(token))
 	if errors.Is(err, meta.ErrNotFound) {
-		return p, "unknown refresh token", nil
+		return p, refuse(FailTokenInvalid, "unknown refresh token"), nil
 	}
 	if err != nil {
-		return p, "", fmt.Errorf("look up refresh token: %w", err)
+		return p, refusal{}, fmt.Errorf("look up refresh token: %w", err)
 	}
 	switch {
 	case t.Kind != meta.TokenRefresh:
-		return p, fmt.Sprintf("token %s is not a refresh token", t.ID), nil
+		return p, refuse(FailTokenInvalid, "token %s is not a refresh token", t.ID), nil
 	case !t.RevokedAt.IsZero():
-		return p, fmt.Sprintf("refresh token %s was revoked", t.ID), nil
+		return p, refuse(FailTokenRevoked, "refresh token %s was revoked", t.ID), nil
 	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
-		return p, fmt.Sprintf("refresh token %s expired", t.ID), nil
+		return p, refuse(FailTokenExpired, "refresh token %s expired", t.ID), nil
 	}
 	u, err := s.store.User(ctx, t.Owner)
 	if errors.Is(err, meta.ErrNotFound) {
-		return p, fmt.Sprintf("owner of refresh token %s is gone", t.ID), nil
+		return p, refuse(FailTokenInvalid, "owner of refresh token %s is gone", t.ID), nil
 	}
 	if err != nil {
-		return p, "", fmt.Errorf("look up user: %w", err)
+		return p, refusal{}, fmt.Errorf("look up user: %w", err)
 	}
 	if u.Disabled {
-		return p, fmt.Sprintf("owner of refresh token %s is disabled", t.ID), nil
+		return p, refuse(FailDisabled, "owner of refresh token %s is disabled", t.ID), nil
 	}
 	s.touches.touch(ctx, s, t.ID, now)
-	return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, "", nil
+	return auth.Principal{Kind: auth.KindUser, Name: u.Name, SystemAdmin: u.Admin, At: now}, refusal{}, nil
 }
