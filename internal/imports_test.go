@@ -47,7 +47,7 @@ var allowed = map[string][]string{
 	"internal/trust/trusttest": {"internal/trust"},
 
 	"internal/httpapi/mw":     {"internal/metrics"},
-	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
 	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
 	"internal/scan":         {},

@@ -127,7 +127,7 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 		t.Errorf("push past the quota: %d %s", code, b)
 	}
 
-	if code, b := do("GET", "/metrics", nil); code != 200 || !strings.Contains(string(b), `wharf_quota_refusals_total{operation="upload"} 1`) {
+	if code, b := do("GET", "/metrics", nil); code != 200 || !strings.Contains(string(b), `wharf_quota_refusals_total{namespace="team",operation="upload"} 1`) {
 		t.Errorf("metrics do not count the quota refusal: %d", code)
 	}
 

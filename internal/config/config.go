@@ -37,6 +37,7 @@ type Config struct {
 	// first start with auth.enabled and no users (WHARF_ADMIN_PASSWORD).
 	AdminPassword string       `yaml:"adminPassword"`
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
+	Metrics       Metrics      `yaml:"metrics"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -209,6 +210,7 @@ func Default() Config {
 				Window: 5 * time.Minute, Backoff: time.Minute, MaxBackoff: 30 * time.Minute},
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
+		Metrics:      Metrics{NamespaceLabels: 100, StorageInterval: 5 * time.Minute},
 	}
 }
 
@@ -333,6 +335,7 @@ func (c *Config) Validate() error {
 	if c.Housekeeping.DeadTokenRetention < 0 {
 		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)
 	}
+	c.validateMetrics(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

@@ -111,6 +111,8 @@ func TestValidateNamesTheOption(t *testing.T) {
 		{"storage.s3.bucket", func(c *Config) { c.Storage.Driver = "s3" }},
 		{"storage.s3.accessKeyID", func(c *Config) { c.Storage.Driver, c.Storage.S3.Bucket, c.Storage.S3.AccessKeyID = "s3", "b", "x" }},
 		{"storage.s3.presignExpiry", func(c *Config) { c.Storage.Driver, c.Storage.S3.Bucket, c.Storage.S3.PresignExpiry = "s3", "b", -1 }},
+		{"metrics.namespaceLabels", func(c *Config) { c.Metrics.NamespaceLabels = -1 }},
+		{"metrics.storageInterval", func(c *Config) { c.Metrics.StorageInterval = time.Millisecond }},
 	} {
 		c := Default()
 		tc.mutate(&c)

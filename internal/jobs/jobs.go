@@ -71,6 +71,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var wg sync.WaitGroup
 	for _, j := range o.Jobs {
+		if o.Metrics != nil {
+			o.Metrics.Prepare(j.Name)
+		}
 		wg.Go(func() { o.schedule(ctx, j) })
 	}
 	wg.Wait()

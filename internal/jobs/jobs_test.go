@@ -96,7 +96,7 @@ func TestOneHolderAndTakeover(t *testing.T) {
 }
 
 func TestMetricsAndFailures(t *testing.T) {
-	m := metrics.New()
+	m := metrics.New(metrics.Options{})
 	c := &counter{runs: map[string]int{}}
 	start(t, jobs.Options{Metrics: m.Jobs, Jobs: []jobs.Job{c.job("a", 10*time.Millisecond, errors.New("boom"))}})
 	waitFor(t, "three failed runs", func() bool { return value(t, m.Jobs.Failures.WithLabelValues("count")) >= 3 })

@@ -41,6 +41,12 @@ func (m *Metrics) NewGC() *GC {
 			Name: "wharf_gc_orphans_recorded_total", Help: "Stored blobs no row recorded (left by a crash during a commit), recorded by a sweep for collection.",
 		}),
 	}
+	for _, r := range []string{"ok", "error"} {
+		g.Runs.WithLabelValues(r) // every series from the start, so rates see the first run
+	}
+	for _, k := range []string{"blob", "manifest"} {
+		g.Deleted.WithLabelValues(k)
+	}
 	m.Registry.MustRegister(g.Runs, g.Duration, g.Deleted, g.BytesFreed, g.QueueDepth, g.Sweeps, g.Orphans)
 	return g
 }

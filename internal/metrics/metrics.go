@@ -23,15 +23,28 @@ type HTTP struct {
 }
 
 // Metrics is the set of wharf's collectors and the registry holding them.
+// The collectors a subsystem owns (GC, lifecycle, authentication, storage)
+// are made by its NewX method when the subsystem is wired; webhook
+// deliveries will get theirs the same way.
 type Metrics struct {
 	Registry *prometheus.Registry
 	HTTP     *HTTP
 	Jobs     *Jobs
+	// Namespaces bounds the namespace label of every per-namespace counter.
+	Namespaces *Namespaces
+	Traffic    *Traffic
+}
+
+// Options configures [New].
+type Options struct {
+	// NamespaceLabels is how many namespaces get a label of their own in
+	// per-namespace series; the rest are counted under [OtherNamespace].
+	NamespaceLabels int
 }
 
 // New returns the collectors, registered on a fresh registry together with
 // the Go runtime and process collectors.
-func New() *Metrics {
+func New(opts Options) *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := &HTTP{
@@ -53,7 +66,10 @@ func New() *Metrics {
 	reg.MustRegister(h.Requests, h.Duration, h.BytesIn, h.BytesOut, h.UploadsInFlight, h.InFlight)
 	jobs := newJobs()
 	reg.MustRegister(jobs.collectors()...)
-	return &Metrics{Registry: reg, HTTP: h, Jobs: jobs}
+	names := NewNamespaces(opts.NamespaceLabels)
+	traffic := newTraffic(names)
+	reg.MustRegister(traffic.collectors()...)
+	return &Metrics{Registry: reg, HTTP: h, Jobs: jobs, Namespaces: names, Traffic: traffic}
 }
 
 // Handler serves the registry in the Prometheus exposition format.

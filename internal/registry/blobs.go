@@ -49,21 +49,22 @@ func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (
 	return rc, b, nil
 }
 
-// BlobRedirect returns a URL the client may fetch blob d from directly, or ""
-// when the content store serves bytes itself.
-func (r *Registry) BlobRedirect(ctx context.Context, repo string, d digest.Digest) (string, error) {
+// BlobRedirect returns a URL the client may fetch blob d from directly,
+// with the blob, or "" when the content store serves bytes itself.
+func (r *Registry) BlobRedirect(ctx context.Context, repo string, d digest.Digest) (string, meta.Blob, error) {
 	rd, ok := r.content.(content.Redirector)
 	if !ok {
-		return "", nil
+		return "", meta.Blob{}, nil
 	}
-	if _, err := r.StatBlob(ctx, repo, d); err != nil {
-		return "", err
+	b, err := r.StatBlob(ctx, repo, d)
+	if err != nil {
+		return "", meta.Blob{}, err
 	}
 	url, err := rd.RedirectURL(ctx, d)
 	if err != nil {
-		return "", internal("redirect blob", err)
+		return "", meta.Blob{}, internal("redirect blob", err)
 	}
-	return url, nil
+	return url, b, nil
 }
 
 // DeleteBlob removes repo's link to blob d. The bytes stay while any other

@@ -13,7 +13,7 @@ import (
 
 // openAccess builds the access control service when auth.enabled is set;
 // nil otherwise, which leaves the registry open.
-func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger) (*access.Service, error) {
+func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger, hooks access.Hooks) (*access.Service, error) {
 	if !cfg.Auth.Enabled {
 		return nil, nil
 	}
@@ -42,6 +42,7 @@ func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog
 		AdminPassword:     cfg.AdminPassword,
 		BcryptCost:        a.BcryptCost,
 		MinPasswordLength: a.MinPasswordLength,
+		Hooks:             hooks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)

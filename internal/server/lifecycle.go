@@ -15,7 +15,7 @@ import (
 // deletions in m.
 func lifecycleHooks(m *metrics.Lifecycle) registry.Hooks {
 	return registry.Hooks{
-		QuotaRefused:     func(_, operation string) { m.QuotaRefusals.WithLabelValues(operation).Inc() },
+		QuotaRefused:     m.QuotaRefused,
 		RetentionDeleted: func(kind string) { m.RetentionDeletions.WithLabelValues(kind).Inc() },
 	}
 }

@@ -64,6 +64,7 @@ func (s *Server) jobs() []jobs.Job {
 	if every := s.cfg.Retention.Interval; every > 0 {
 		js = append(js, jobs.Job{Name: "retention", Every: every, Run: s.runRetention})
 	}
+	js = append(js, s.storageJobs()...)
 	return append(js, s.gcJobs()...)
 }
 

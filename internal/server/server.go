@@ -39,6 +39,7 @@ type Server struct {
 	meta     meta.Store
 	registry *registry.Registry
 	metrics  *metrics.Metrics
+	storage  *metrics.Storage
 	access   *access.Service // nil unless auth.enabled
 	handler  http.Handler
 	gc       *gc.Collector
@@ -56,7 +57,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, metrics: metrics.New()}
+	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, metrics: metrics.New(metrics.Options{NamespaceLabels: cfg.Metrics.NamespaceLabels})}
+	s.storage = s.metrics.NewStorage(cfg.Metrics.NamespaceLabels)
 	s.registry = registry.New(registry.Options{
 		Content:      cs,
 		Meta:         ms,
@@ -68,7 +70,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		_ = ms.Close()
 		return nil, err
 	}
-	if s.access, err = openAccess(ctx, cfg, ms, log); err != nil {
+	if s.access, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons()))); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}
@@ -135,7 +137,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
-	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, TrustedProxies: proxies})
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, TrustedProxies: proxies, Traffic: s.metrics.Traffic})
 	v2 := mw.Wrap(v2h, mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,

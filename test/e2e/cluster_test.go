@@ -223,7 +223,7 @@ func jobRuns(t *testing.T, base, job string) float64 {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	prefix := `wharf_job_runs_total{job="` + job + `"} `
+	prefix := `wharf_job_runs_total{name="` + job + `"} `
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
 			n, err := strconv.ParseFloat(v, 64)

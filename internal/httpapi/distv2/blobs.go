@@ -21,31 +21,33 @@ func parseDigest(s string) (digest.Digest, error) {
 	return d, nil
 }
 
-func (h *Handler) blob(w http.ResponseWriter, r *http.Request, repo, arg string) error {
+// blob serves a blob request. For a GET it returns the blob bytes pulled:
+// sent, or the size of the blob a redirect points to.
+func (h *Handler) blob(w http.ResponseWriter, r *http.Request, repo, arg string) (int64, error) {
 	d, err := parseDigest(arg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch r.Method {
 	case http.MethodHead:
 		b, err := h.reg.StatBlob(r.Context(), repo, d)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		blobHeaders(w, d, b.Size)
 		w.WriteHeader(http.StatusOK)
-		return nil
+		return 0, nil
 	case http.MethodGet:
 		return h.getBlob(w, r, repo, d)
 	case http.MethodDelete:
 		if err := h.reg.DeleteBlob(r.Context(), repo, d); err != nil {
-			return err
+			return 0, err
 		}
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
-		return nil
+		return 0, nil
 	}
-	return methodNotAllowed(r)
+	return 0, methodNotAllowed(r)
 }
 
 func blobHeaders(w http.ResponseWriter, d digest.Digest, size int64) {
@@ -60,28 +62,29 @@ func blobHeaders(w http.ResponseWriter, d digest.Digest, size int64) {
 
 // getBlob streams a blob, or a single byte range of it. The copy goes from the
 // store's reader straight into the connection, so a blob on local disk is sent
-// with sendfile.
-func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d digest.Digest) error {
+// with sendfile. It returns the bytes it sent, or the size of the blob it
+// redirected to.
+func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d digest.Digest) (int64, error) {
 	ctx := r.Context()
-	url, err := h.reg.BlobRedirect(ctx, repo, d)
+	url, rb, err := h.reg.BlobRedirect(ctx, repo, d)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if url != "" {
 		w.Header().Set("Docker-Content-Digest", d.String())
 		http.Redirect(w, r, url, http.StatusTemporaryRedirect)
-		return nil
+		return rb.Size, nil
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == `"`+d.String()+`"` {
 		if _, err := h.reg.StatBlob(ctx, repo, d); err != nil {
-			return err
+			return 0, err
 		}
 		w.WriteHeader(http.StatusNotModified)
-		return nil
+		return 0, nil
 	}
 	rc, b, err := h.reg.OpenBlob(ctx, repo, d)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rc.Close()
 	start, length, status := int64(0), b.Size, http.StatusOK
@@ -89,7 +92,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d
 		s, n, ok, err := oci.ParseByteRange(rh, b.Size)
 		if err != nil {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", b.Size))
-			return apierr.New(apierr.RangeInvalid, "range %q cannot be satisfied for a blob of %d bytes", rh, b.Size)
+			return 0, apierr.New(apierr.RangeInvalid, "range %q cannot be satisfied for a blob of %d bytes", rh, b.Size)
 		}
 		if ok {
 			start, length, status = s, n, http.StatusPartialContent
@@ -99,13 +102,14 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d
 	if status == http.StatusPartialContent {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, b.Size))
 		if _, err := rc.Seek(start, io.SeekStart); err != nil {
-			return fmt.Errorf("seek blob %s: %w", d, err)
+			return 0, fmt.Errorf("seek blob %s: %w", d, err)
 		}
 	}
 	w.WriteHeader(status)
-	if _, err := io.CopyN(w, rc, length); err != nil && !errors.Is(err, io.EOF) {
+	n, err := io.CopyN(w, rc, length)
+	if err != nil && !errors.Is(err, io.EOF) {
 		// Headers are gone; the client sees a short body and its digest check fails.
 		h.log.Debug("blob send interrupted", "digest", d, "err", err)
 	}
-	return nil
+	return n, nil
 }

@@ -9,9 +9,11 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
@@ -29,6 +31,8 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client, for the login limiter and the audit log.
 	TrustedProxies []netip.Prefix
+	// Traffic counts pulls and pushes per namespace; nil counts nothing.
+	Traffic *metrics.Traffic
 }
 
 // Handler serves /v2/.
@@ -38,6 +42,7 @@ type Handler struct {
 	access   *access.Service
 	realmURL string
 	proxies  []netip.Prefix
+	traffic  *metrics.Traffic
 }
 
 // New returns the /v2/ handler.
@@ -46,7 +51,7 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, proxies: opts.TrustedProxies}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, proxies: opts.TrustedProxies, traffic: opts.Traffic}
 }
 
 // Route names, used as the metrics label and in logs.
@@ -134,6 +139,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.EscapedPath())
 	var err error
+	var pulled int64 // blob bytes a GET sent or redirected to
+	if h.traffic != nil {
+		start := time.Now()
+		defer func() { h.count(r, rt, err, pulled, start) }()
+	}
 	if h.access != nil && rt.kind != RouteUnknown {
 		if r, err = h.authenticate(r, rt); err != nil {
 			h.writeError(w, r, err)
@@ -152,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case RouteManifest:
 		err = h.manifest(w, r, rt.repo, rt.arg)
 	case RouteBlob:
-		err = h.blob(w, r, rt.repo, rt.arg)
+		pulled, err = h.blob(w, r, rt.repo, rt.arg)
 	case RouteUpload:
 		err = h.upload(w, r, rt.repo, rt.arg)
 	case RouteReferrers:
