@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"internal/content/fs":           {"internal/content"},
 	"internal/content/objects":      {"internal/content"},
 	"internal/content/s3":           {"internal/content", "internal/content/objects"},
+	"internal/content/gcs":          {"internal/content", "internal/content/objects"},
+	"internal/content/azure":        {"internal/content", "internal/content/objects"},
 	"internal/content/contenttest":  {"internal/content"},
 	"internal/meta":                 {},
 	"internal/meta/sqlite":          {"internal/meta"},
