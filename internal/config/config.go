@@ -69,9 +69,11 @@ type Log struct {
 
 // Storage selects and configures the content store.
 type Storage struct {
-	Driver string    `yaml:"driver"`
-	FS     FSStorage `yaml:"fs"`
-	S3     S3Storage `yaml:"s3"`
+	Driver string       `yaml:"driver"`
+	FS     FSStorage    `yaml:"fs"`
+	S3     S3Storage    `yaml:"s3"`
+	GCS    GCSStorage   `yaml:"gcs"`
+	Azure  AzureStorage `yaml:"azure"`
 }
 
 // FSStorage is the filesystem content driver.
@@ -292,8 +294,12 @@ func (c *Config) Validate() error {
 		if s3.PresignExpiry < 0 || s3.PresignExpiry > 7*24*time.Hour {
 			bad("storage.s3.presignExpiry", "must be between 0 (15 minutes) and 168h, got %s", s3.PresignExpiry)
 		}
+	case "gcs":
+		c.Storage.GCS.validate(bad)
+	case "azure":
+		c.Storage.Azure.validate(bad)
 	default:
-		bad("storage.driver", "must be fs or s3, got %q", c.Storage.Driver)
+		bad("storage.driver", "must be fs, s3, gcs or azure, got %q", c.Storage.Driver)
 	}
 	switch c.Database.Driver {
 	case "sqlite":

@@ -113,6 +113,36 @@ func TestValidateNamesTheOption(t *testing.T) {
 		{"storage.s3.presignExpiry", func(c *Config) { c.Storage.Driver, c.Storage.S3.Bucket, c.Storage.S3.PresignExpiry = "s3", "b", -1 }},
 		{"metrics.namespaceLabels", func(c *Config) { c.Metrics.NamespaceLabels = -1 }},
 		{"metrics.storageInterval", func(c *Config) { c.Metrics.StorageInterval = time.Millisecond }},
+		{"storage.gcs.bucket", func(c *Config) { c.Storage.Driver = "gcs" }},
+		{"storage.gcs.endpoint", func(c *Config) {
+			c.Storage.Driver, c.Storage.GCS.Bucket, c.Storage.GCS.Endpoint = "gcs", "b", "localhost:4443"
+		}},
+		{"storage.gcs.redirect", func(c *Config) {
+			c.Storage.Driver, c.Storage.GCS.Bucket, c.Storage.GCS.Anonymous, c.Storage.GCS.Redirect = "gcs", "b", true, true
+		}},
+		{"storage.gcs.presignExpiry", func(c *Config) {
+			c.Storage.Driver, c.Storage.GCS.Bucket, c.Storage.GCS.PresignExpiry = "gcs", "b", 200*time.Hour
+		}},
+		{"storage.azure.container", func(c *Config) { c.Storage.Driver, c.Storage.Azure.AccountName = "azure", "acct" }},
+		{"storage.azure.accountName", func(c *Config) { c.Storage.Driver, c.Storage.Azure.Container = "azure", "c" }},
+		{"storage.azure.accountKey", func(c *Config) {
+			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName = "azure", "c", "acct"
+			c.Storage.Azure.AccountKey, c.Storage.Azure.SASToken = "k", "sv=x"
+		}},
+		{"storage.azure.connectionString", func(c *Config) {
+			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName = "azure", "c", "acct"
+			c.Storage.Azure.ConnectionString = "AccountName=acct;AccountKey=k"
+		}},
+		{"storage.azure.endpoint", func(c *Config) {
+			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName, c.Storage.Azure.Endpoint = "azure", "c", "acct", "blob.local"
+		}},
+		{"storage.azure.redirect", func(c *Config) {
+			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName = "azure", "c", "acct"
+			c.Storage.Azure.SASToken, c.Storage.Azure.Redirect = "sv=x", true
+		}},
+		{"storage.azure.presignExpiry", func(c *Config) {
+			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName, c.Storage.Azure.PresignExpiry = "azure", "c", "acct", -1
+		}},
 	} {
 		c := Default()
 		tc.mutate(&c)

@@ -18,7 +18,9 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/content/azure"
 	"github.com/wharf-dev/wharf/internal/content/fs"
+	"github.com/wharf-dev/wharf/internal/content/gcs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
@@ -108,6 +110,36 @@ func openContent(ctx context.Context, c config.Storage) (content.Store, error) {
 		})
 		if err != nil {
 			return nil, fmt.Errorf("storage.s3: %w", err)
+		}
+		return st, nil
+	case "gcs":
+		st, err := gcs.New(ctx, gcs.Options{
+			Bucket:          c.GCS.Bucket,
+			Prefix:          c.GCS.Prefix,
+			Endpoint:        c.GCS.Endpoint,
+			CredentialsFile: c.GCS.CredentialsFile,
+			Anonymous:       c.GCS.Anonymous,
+			Redirect:        c.GCS.Redirect,
+			PresignExpiry:   c.GCS.PresignExpiry,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storage.gcs: %w", err)
+		}
+		return st, nil
+	case "azure":
+		st, err := azure.New(ctx, azure.Options{
+			AccountName:      c.Azure.AccountName,
+			Container:        c.Azure.Container,
+			Prefix:           c.Azure.Prefix,
+			Endpoint:         c.Azure.Endpoint,
+			AccountKey:       c.Azure.AccountKey,
+			ConnectionString: c.Azure.ConnectionString,
+			SASToken:         c.Azure.SASToken,
+			Redirect:         c.Azure.Redirect,
+			PresignExpiry:    c.Azure.PresignExpiry,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("storage.azure: %w", err)
 		}
 		return st, nil
 	}
