@@ -15,11 +15,14 @@ short=${1:-}
 step() { printf '\n== %s\n' "$*"; }
 
 # Real services for the backend suites, on loopback, in a throwaway directory:
-# versitygw (S3) and PostgreSQL, both installed by their scripts when missing.
+# versitygw (S3), PostgreSQL, fake-gcs-server (GCS) and Azurite (Azure Blob
+# Storage), each installed by its script when missing.
 svc=$(mktemp -d /tmp/wharf-test-services.XXXXXX)
 chmod 755 "$svc"
 cleanup() {
   [ -f "$svc/s3/versitygw.pid" ] && kill "$(cat "$svc/s3/versitygw.pid")" 2>/dev/null || true
+  [ -f "$svc/gcs/fake-gcs-server.pid" ] && kill "$(cat "$svc/gcs/fake-gcs-server.pid")" 2>/dev/null || true
+  [ -f "$svc/azure/azurite.pid" ] && kill "$(cat "$svc/azure/azurite.pid")" 2>/dev/null || true
   [ -f "$svc/postgres/data/postmaster.pid" ] && kill -INT "$(head -1 "$svc/postgres/data/postmaster.pid")" 2>/dev/null || true
   sleep 0.5
   rm -rf "$svc"
@@ -28,6 +31,9 @@ trap cleanup EXIT
 step "starting S3 (versitygw) and PostgreSQL on loopback"
 eval "$(S3_ADDR=${WHARF_TEST_S3_ADDR:-127.0.0.1:17070} scripts/start-s3.sh "$svc/s3")"
 eval "$(scripts/start-postgres.sh "$svc/postgres" "${WHARF_TEST_POSTGRES_PORT:-15432}")"
+step "starting GCS (fake-gcs-server) and Azure Blob Storage (Azurite) emulators on loopback"
+eval "$(GCS_ADDR=${WHARF_TEST_GCS_ADDR:-127.0.0.1:17071} scripts/start-gcs.sh "$svc/gcs")"
+eval "$(AZURE_ADDR=${WHARF_TEST_AZURE_ADDR:-127.0.0.1:17072} scripts/start-azure.sh "$svc/azure")"
 
 step "go vet"
 go vet ./...

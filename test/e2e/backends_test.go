@@ -32,6 +32,43 @@ func e2eBackends(t *testing.T) []e2eBackend {
 	return append(bs, e2eBackend{"s3+postgres", func(t *testing.T) []string { return s3PostgresEnv(t, s3, pg) }})
 }
 
+// e2eStorageBackends are e2eBackends and, once each, the other object
+// stores wharf has drivers for, on SQLite: GCS (fake-gcs-server) and Azure
+// Blob Storage (Azurite), when their emulators run (scripts/test.sh starts
+// them), and under CI always. The conformance suite and the clients run
+// on these; the rest of the suite is about more than storage.
+func e2eStorageBackends(t *testing.T) []e2eBackend {
+	bs := e2eBackends(t)
+	if endpoint := os.Getenv("WHARF_TEST_GCS_ENDPOINT"); endpoint != "" {
+		bs = append(bs, e2eBackend{"gcs+sqlite", func(*testing.T) []string {
+			return []string{
+				"WHARF_STORAGE_DRIVER=gcs",
+				"WHARF_STORAGE_GCS_ENDPOINT=" + endpoint,
+				"WHARF_STORAGE_GCS_BUCKET=" + os.Getenv("WHARF_TEST_GCS_BUCKET"),
+				"WHARF_STORAGE_GCS_ANONYMOUS=true",
+				"WHARF_STORAGE_GCS_PREFIX=e2e-" + randomHex(),
+			}
+		}})
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("CI must test GCS: WHARF_TEST_GCS_ENDPOINT is required")
+	}
+	if endpoint := os.Getenv("WHARF_TEST_AZURE_ENDPOINT"); endpoint != "" {
+		bs = append(bs, e2eBackend{"azure+sqlite", func(*testing.T) []string {
+			return []string{
+				"WHARF_STORAGE_DRIVER=azure",
+				"WHARF_STORAGE_AZURE_ENDPOINT=" + endpoint,
+				"WHARF_STORAGE_AZURE_ACCOUNT_NAME=" + os.Getenv("WHARF_TEST_AZURE_ACCOUNT_NAME"),
+				"WHARF_STORAGE_AZURE_ACCOUNT_KEY=" + os.Getenv("WHARF_TEST_AZURE_ACCOUNT_KEY"),
+				"WHARF_STORAGE_AZURE_CONTAINER=" + os.Getenv("WHARF_TEST_AZURE_CONTAINER"),
+				"WHARF_STORAGE_AZURE_PREFIX=e2e-" + randomHex(),
+			}
+		}})
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("CI must test Azure Blob Storage: WHARF_TEST_AZURE_ENDPOINT is required")
+	}
+	return bs
+}
+
 // s3PostgresEnv configures wharf for the test S3 server (its own prefix) and
 // a fresh PostgreSQL database.
 func s3PostgresEnv(t *testing.T, endpoint, admin string) []string {

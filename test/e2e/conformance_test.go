@@ -10,7 +10,7 @@ import (
 // suite, every workflow, against the binary. Nothing may fail or be skipped.
 func TestConformance(t *testing.T) {
 	shared := sharedDir(t)
-	for _, b := range e2eBackends(t) {
+	for _, b := range e2eStorageBackends(t) {
 		t.Run(b.name, func(t *testing.T) { conformance(t, shared, b) })
 	}
 }
@@ -37,7 +37,7 @@ func conformance(t *testing.T, shared string, b e2eBackend) {
 // with crane, oras, regctl and skopeo.
 func TestClients(t *testing.T) {
 	shared := sharedDir(t)
-	for _, b := range e2eBackends(t) {
+	for _, b := range e2eStorageBackends(t) {
 		t.Run(b.name, func(t *testing.T) { clients(t, shared, b) })
 	}
 }
