@@ -129,6 +129,14 @@ func New(ctx context.Context, opts Options) (*objects.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Redirect {
+		// Under the credential chain signing needs a user delegation key,
+		// which the identity may not be allowed: find out now, not at the
+		// first pull.
+		if _, err := b.SignURL(ctx, "wharf-signing-check"); err != nil {
+			return nil, fmt.Errorf("azure redirect: %w", err)
+		}
+	}
 	s, err := objects.New(b, objects.Options{Prefix: opts.Prefix, Redirect: opts.Redirect})
 	if err != nil {
 		return nil, fmt.Errorf("azure %w", err)

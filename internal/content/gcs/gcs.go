@@ -108,6 +108,14 @@ func New(ctx context.Context, opts Options) (*objects.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Redirect {
+		// Signing may need a service account's key or the IAM API: find
+		// out now, not at the first pull.
+		if _, err := b.SignURL(ctx, "wharf-signing-check"); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("gcs redirect: %w", err)
+		}
+	}
 	s, err := objects.New(b, objects.Options{Prefix: opts.Prefix, Redirect: opts.Redirect})
 	if err != nil {
 		b.Close()

@@ -320,6 +320,17 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// TestNewChecksSigning: with redirects on and nothing to sign with, New
+// fails at start rather than every blob GET later.
+func TestNewChecksSigning(t *testing.T) {
+	opts := testOptions(t)
+	opts.Redirect = true
+	_, err := gcs.New(t.Context(), opts)
+	if err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("New with redirect and no signer: %v, want an error naming redirect", err)
+	}
+}
+
 func TestNewChecksBucket(t *testing.T) {
 	opts := testOptions(t)
 	opts.Bucket = "wharf-no-such-bucket"
