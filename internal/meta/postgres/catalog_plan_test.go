@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/sqlstore"
 )
 
 // TestCatalogWithStaleStatistics: the catalog query must read about one
@@ -74,7 +75,7 @@ func TestCatalogWithStaleStatistics(t *testing.T) {
 		Plan planNode `json:"Plan"`
 	}
 	var raw []byte
-	if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+qRepositories, "", n+1).Scan(&raw); err != nil {
+	if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sqlstore.QueryRepositories, "", n+1).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) != 1 {

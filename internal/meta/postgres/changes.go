@@ -9,14 +9,28 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/sqlstore"
 )
 
 var _ meta.ChangeWatcher = (*Store)(nil)
 
 // changesChannel is the LISTEN/NOTIFY channel on which every transaction
 // that changes a repository's manifests or tags announces the repository's
-// name (see tx.notify).
+// name (see notifyChange).
 const changesChannel = "wharf_changes"
+
+// qNotify queues a notification on changesChannel. PostgreSQL delivers it
+// only if the transaction commits, and once however many times the
+// transaction queued the same payload.
+const qNotify = `SELECT pg_notify($1, $2)`
+
+// notifyChange is [sqlstore.Dialect.NotifyChange]: the transaction db
+// tells the other replicas, when it commits, that what a manifest or tag
+// read of repo returns may have changed.
+func notifyChange(ctx context.Context, db sqlstore.DB, repo string) error {
+	_, err := db.Exec(ctx, qNotify, changesChannel, repo)
+	return err
+}
 
 // Reconnection delays of WatchChanges: from the first to the last, doubling.
 const (

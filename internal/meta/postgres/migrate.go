@@ -4,14 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wharf-dev/wharf/internal/meta/sqlstore"
 )
 
 // migrationFiles are the schema changes, applied in the order of their
@@ -40,31 +38,13 @@ const schemaVersionTable = `CREATE TABLE IF NOT EXISTS schema_version (
     applied_at timestamptz NOT NULL
 )`
 
-// loadMigrations reads the embedded migrations sorted by number, refusing a
-// gap or a duplicate so that a misnamed file fails every test.
+// loadMigrations reads the embedded migrations sorted by number.
 func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
 	var ms []migration
-	for _, name := range names { // fs.Glob returns names sorted
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", base, len(ms)+1)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
+	err := sqlstore.ReadMigrations(migrationFiles, func(version int, name, sql string) {
+		ms = append(ms, migration{version: version, name: name, sql: sql})
+	})
+	return ms, err
 }
 
 // migrate brings the database up to the newest schema in one transaction, so

@@ -11,6 +11,12 @@
 // deadlock is run again from the start. The schema is in migrations/,
 // documented table by table, and is brought up to date by [Open] under an
 // advisory lock, so replicas starting together migrate once.
+//
+// The queries are package sqlstore's, shared with SQLite and run here by
+// pgx natively; this package keeps what only PostgreSQL has: the
+// connection pool and its transactions, the classification of its errors,
+// the garbage collector's server-side functions, leases (advisory locks)
+// and the change watcher (LISTEN/NOTIFY).
 package postgres
 
 import (
@@ -18,14 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/sqlstore"
 )
 
 var _ meta.Store = (*Store)(nil)
@@ -49,7 +52,7 @@ type Options struct {
 // Store is a [meta.Store] in one PostgreSQL database. It is safe for
 // concurrent use by any number of goroutines and processes.
 type Store struct {
-	reads
+	*sqlstore.Store
 	pool     *pgxpool.Pool
 	watchLog *slog.Logger
 }
@@ -71,6 +74,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
+	cfg.AfterConnect = utcTimes
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -79,56 +83,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	log := o.Logger
+	return storeOn(pool, o.Logger), nil
+}
+
+// storeOn returns the Store on pool, a migrated database's.
+func storeOn(pool *pgxpool.Pool, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{reads: reads{q: pool}, pool: pool, watchLog: log}, nil
-}
-
-// maxAttempts is how many times Update runs a transaction that PostgreSQL
-// aborted to resolve a deadlock or a serialization failure.
-const maxAttempts = 5
-
-// Update runs fn in one READ COMMITTED transaction, committed if fn returns
-// nil and rolled back otherwise, fn's error returned as is (wrapped with
-// meta.ErrUnavailable when the connection failed). When PostgreSQL
-// aborts the transaction with a serialization failure or a deadlock, Update
-// rolls it back and runs fn again, up to maxAttempts times in all, so fn may
-// run more than once and must not leave effects outside the transaction that
-// a second run would not overwrite.
-func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
-			return fn(&tx{reads: reads{q: ptx}})
-		})
-		if err == nil || !retryable(err) || attempt == maxAttempts {
-			return unavailable(err)
-		}
-		// Back off a little, with jitter, so that the transactions that
-		// collided do not collide again in lockstep.
-		wait := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
-		select {
-		case <-ctx.Done():
-			return unavailable(fmt.Errorf("postgres: retry after %w: %w", err, ctx.Err()))
-		case <-time.After(wait):
-		}
-	}
-}
-
-// retryable reports whether err aborted the transaction only because of
-// another transaction running at the same time.
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "40001", // serialization_failure
-		"40P01": // deadlock_detected
-		return true
-	}
-	return false
+	s := &Store{pool: pool, watchLog: log}
+	s.Store = sqlstore.New(&dialect, db{q: pool}, db{q: pool}, s.transact)
+	return s
 }
 
 // Ping checks that PostgreSQL answers on a pooled connection.

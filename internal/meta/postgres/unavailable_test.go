@@ -36,7 +36,7 @@ func TestDroppedConnectionIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s := &Store{reads: reads{q: pool}, pool: pool}
+	s := storeOn(pool, nil)
 	if _, err := s.Tag(ctx, "r", "t"); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("Tag before: %v, want ErrNotFound", err)
 	}
@@ -86,7 +86,7 @@ func TestUnavailableIsOnlyConnectionFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pool.Close()
-		return (&Store{reads: reads{q: pool}, pool: pool}).Ping(ctx)
+		return storeOn(pool, nil).Ping(ctx)
 	}
 
 	t.Run("nothing listening", func(t *testing.T) {

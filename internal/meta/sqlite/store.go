@@ -9,6 +9,11 @@
 // read-only connections and proceed while a write is under way. The schema
 // is in migrations/, documented table by table, and is brought up to date
 // by [Open].
+//
+// The queries are package sqlstore's, shared with PostgreSQL; this package
+// opens the database, runs its transactions, classifies its errors and
+// adapts database/sql to sqlstore (db.go): statements prepared on first
+// use, row-lock clauses dropped, times kept as unix nanoseconds.
 package sqlite
 
 import (
@@ -25,6 +30,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/sqlstore"
 )
 
 var _ meta.Store = (*Store)(nil)
@@ -47,11 +53,11 @@ type Options struct {
 // use. An Update function must not call Update on the same Store: there is
 // one writer connection and the inner call would wait for it forever.
 type Store struct {
-	reads
+	*sqlstore.Store
 	writer      *sql.DB
 	readers     *sql.DB
-	writerStmts statements
-	readerStmts statements
+	writerStmts *statements
+	readerStmts *statements
 }
 
 // Open opens or creates the database at o.Path, applies any pending
@@ -131,13 +137,21 @@ func (s *Store) open(ctx context.Context, path, syncMode string) error {
 	s.readers.SetMaxOpenConns(n)
 	s.readers.SetMaxIdleConns(n)
 
-	if s.writerStmts, err = prepare(ctx, s.writer, append(readQueries[:len(readQueries):len(readQueries)], writeQueries...)); err != nil {
-		return err
+	s.writerStmts = &statements{pool: s.writer}
+	s.readerStmts = &statements{pool: s.readers}
+	s.Store = sqlstore.New(&dialect, db{stmts: s.readerStmts}, db{stmts: s.writerStmts}, s.transact)
+	// Prepared now, the statements run prepared from the first write
+	// transaction on; the reads are prepared on the readers too.
+	for _, q := range s.Store.Statements() {
+		if _, err := s.writerStmts.get(ctx, q); err != nil {
+			return err
+		}
+		if strings.HasPrefix(q, "SELECT") {
+			if _, err := s.readerStmts.get(ctx, q); err != nil {
+				return err
+			}
+		}
 	}
-	if s.readerStmts, err = prepare(ctx, s.readers, readQueries); err != nil {
-		return err
-	}
-	s.reads = reads{q: poolQueryer{db: s.readers, stmts: s.readerStmts}}
 	return nil
 }
 
@@ -167,10 +181,10 @@ func checkWriter(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Update runs fn in one write transaction (BEGIN IMMEDIATE on the writer
-// connection), committed if fn returns nil and rolled back otherwise, fn's
-// error returned as is. Update calls wait for each other.
-func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) (err error) {
+// transact runs fn in one write transaction (BEGIN IMMEDIATE on the
+// writer connection), committed if fn returns nil and rolled back
+// otherwise, fn's error returned as is. Transactions wait for each other.
+func (s *Store) transact(ctx context.Context, fn func(sqlstore.DB) error) error {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", unavailable(err))
@@ -181,8 +195,7 @@ func (s *Store) Update(ctx context.Context, fn func(meta.Tx) error) (err error) 
 			_ = sqlTx.Rollback() // fn's error or panic is the one to report
 		}
 	}()
-	t := &tx{reads: reads{q: txQueryer{tx: sqlTx, stmts: s.writerStmts}}}
-	if err := fn(t); err != nil {
+	if err := fn(db{stmts: s.writerStmts, tx: sqlTx}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -202,7 +215,7 @@ const sqliteBusy = 5
 // Within one process writes queue in Go and never get here.
 func unavailable(err error) error {
 	var se interface{ Code() int }
-	if errors.As(err, &se) && se.Code()&0xff == sqliteBusy {
+	if errors.As(err, &se) && se.Code()&0xff == sqliteBusy && !errors.Is(err, meta.ErrUnavailable) {
 		return fmt.Errorf("%w: %w", meta.ErrUnavailable, err)
 	}
 	return err
@@ -219,7 +232,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every connection. Calls to the Store after Close fail.
 func (s *Store) Close() error {
 	var errs []error
-	errs = append(errs, s.readerStmts.close(), s.writerStmts.close())
+	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
+		if st != nil {
+			errs = append(errs, st.close())
+		}
+	}
 	if s.readers != nil {
 		errs = append(errs, s.readers.Close())
 	}
@@ -233,4 +250,29 @@ func (s *Store) Close() error {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// SQLite's extended result codes for the constraints the access tables
+// declare.
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// constraint translates a violated key into the meta error it means: a
+// taken name or hash is ErrConflict, a missing user or namespace (foreign
+// key) ErrNotFound. Any other error passes through, marked unavailable if
+// the database was locked by another process.
+func constraint(err error) error {
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqliteConstraintPrimaryKey, sqliteConstraintUnique:
+			return fmt.Errorf("%w: %w", meta.ErrConflict, err)
+		case sqliteConstraintForeignKey:
+			return fmt.Errorf("%w: %w", meta.ErrNotFound, err)
+		}
+	}
+	return unavailable(err)
 }

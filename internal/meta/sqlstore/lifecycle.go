@@ -1,13 +1,11 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -15,7 +13,7 @@ import (
 
 // inNamespace is true of a repositories row r in the namespace given by
 // $1 (ns), $2 (ns+"/") and $3 (ns+"0"; '0' follows '/'): a range on the
-// unique index on name, byte-wise under COLLATE "C", with no LIKE wildcard
+// unique index on name, byte-wise on both backends, with no LIKE wildcard
 // to escape.
 const inNamespace = `(r.name = $1 OR (r.name > $2 AND r.name < $3))`
 
@@ -30,18 +28,19 @@ const (
 	qQuota             = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas WHERE namespace = $1`
 	qQuotas            = `SELECT namespace, limit_bytes, used_bytes, updated_at FROM quotas ORDER BY namespace`
 
-	qNamespaceBlobs = `SELECT COUNT(*), COALESCE(SUM(b.size), 0)::bigint FROM blobs b WHERE b.digest IN (
+	qNamespaceBlobs = `SELECT COUNT(*), CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN (
 		SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
 		WHERE ` + inNamespace + `)`
-	qNamespaceManifestBytes = `SELECT COALESCE(SUM(m.size), 0)::bigint FROM manifests m
+	qNamespaceManifestBytes = `SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m
 		JOIN repositories r ON r.id = m.repository_id WHERE ` + inNamespace
 	qNamespaceHoldsBlob = `SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
 		WHERE rb.digest = $4 AND ` + inNamespace + `)`
 
-	qUsageLinks = `SELECT r.name, COUNT(*), COALESCE(SUM(b.size), 0)::bigint
+	// Per repository of a namespace: links, manifests, tags, pulls.
+	qUsageLinks = `SELECT r.name, COUNT(*), CAST(COALESCE(SUM(b.size), 0) AS BIGINT)
 		FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id JOIN blobs b ON b.digest = rb.digest
 		WHERE ` + inNamespace + ` GROUP BY r.name`
-	qUsageManifests = `SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0)::bigint, MAX(m.created_at)
+	qUsageManifests = `SELECT r.name, COUNT(*), CAST(COALESCE(SUM(m.size), 0) AS BIGINT), MAX(m.created_at)
 		FROM repositories r JOIN manifests m ON m.repository_id = r.id
 		WHERE ` + inNamespace + ` GROUP BY r.name`
 	qUsageTags = `SELECT r.name, COUNT(*), MAX(t.updated_at)
@@ -53,7 +52,7 @@ const (
 
 	qInventoryTags = `SELECT t.name, t.manifest_digest, t.updated_at
 		FROM repositories r JOIN tags t ON t.repository_id = r.id WHERE r.name = $1 ORDER BY t.name`
-	qInventoryManifests = `SELECT m.digest, m.subject, m.size, m.created_at, p.pulled_at, u.untagged_at
+	qInventoryManifests = `SELECT m.digest, COALESCE(m.subject, ''), m.size, m.created_at, p.pulled_at, u.untagged_at
 		FROM repositories r JOIN manifests m ON m.repository_id = r.id
 		LEFT JOIN manifest_pulls p ON p.repository_id = m.repository_id AND p.digest = m.digest
 		LEFT JOIN manifest_untagged u ON u.repository_id = m.repository_id AND u.digest = m.digest
@@ -65,108 +64,103 @@ const (
 		WHERE r.name = $1 AND t.manifest_digest = $2 ORDER BY t.name`
 )
 
+// The queries of this file, for the backends to prepare.
+var _ = prepared(
+	qImmutabilityRules, qRetentionPolicies, qRetentionPolicy, qQuota, qQuotas,
+	qNamespaceBlobs, qNamespaceManifestBytes, qNamespaceHoldsBlob, qUsageLinks, qUsageManifests,
+	qUsageTags, qUsagePulls, qInventoryTags, qInventoryManifests, qInventoryChildren,
+	qManifestTags,
+)
+
 // ImmutabilityRules lists the rules of namespace, or all when it is "".
-func (r reads) ImmutabilityRules(ctx context.Context, namespace string) ([]meta.ImmutabilityRule, error) {
-	rows, _ := r.q.Query(ctx, qImmutabilityRules, namespace)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.ImmutabilityRule, error) {
+func (r *Reads) ImmutabilityRules(ctx context.Context, namespace string) ([]meta.ImmutabilityRule, error) {
+	out, err := collect(ctx, r.db, func(row Row) (meta.ImmutabilityRule, error) {
 		var ir meta.ImmutabilityRule
 		err := row.Scan(&ir.ID, &ir.Namespace, &ir.Pattern, &ir.CreatedAt)
-		ir.CreatedAt = ir.CreatedAt.UTC()
 		return ir, err
-	})
+	}, qImmutabilityRules, namespace)
 	if err != nil {
-		return nil, fmt.Errorf("immutability rules: %w", unavailable(err))
+		return nil, r.wrap(err, "immutability rules")
 	}
-	return nonNil(out), nil
+	return out, nil
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func scanPolicy(row pgx.Row) (meta.RetentionPolicy, error) {
+func scanPolicy(row Row) (meta.RetentionPolicy, error) {
 	var p meta.RetentionPolicy
 	var rules string
 	if err := row.Scan(&p.ID, &p.Scope, &rules, &p.CreatedAt, &p.UpdatedAt); err != nil {
 		return meta.RetentionPolicy{}, err
 	}
 	p.Rules = []byte(rules)
-	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p, nil
 }
 
 // RetentionPolicies lists every retention policy by ID.
-func (r reads) RetentionPolicies(ctx context.Context) ([]meta.RetentionPolicy, error) {
-	rows, _ := r.q.Query(ctx, qRetentionPolicies)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.RetentionPolicy, error) { return scanPolicy(row) })
+func (r *Reads) RetentionPolicies(ctx context.Context) ([]meta.RetentionPolicy, error) {
+	out, err := collect(ctx, r.db, scanPolicy, qRetentionPolicies)
 	if err != nil {
-		return nil, fmt.Errorf("retention policies: %w", unavailable(err))
+		return nil, r.wrap(err, "retention policies")
 	}
-	return nonNil(out), nil
+	return out, nil
 }
 
 // RetentionPolicy returns policy id, or ErrNotFound.
-func (r reads) RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPolicy, error) {
-	p, err := scanPolicy(r.q.QueryRow(ctx, qRetentionPolicy, id))
+func (r *Reads) RetentionPolicy(ctx context.Context, id int64) (meta.RetentionPolicy, error) {
+	p, err := scanPolicy(r.db.QueryRow(ctx, qRetentionPolicy, id))
 	if err != nil {
-		return meta.RetentionPolicy{}, notFound(err, "retention policy %d", id)
+		return meta.RetentionPolicy{}, r.notFound(err, "retention policy %d", id)
 	}
 	return p, nil
 }
 
-func scanQuota(row pgx.Row) (meta.Quota, error) {
+func scanQuota(row Row) (meta.Quota, error) {
 	var q meta.Quota
 	err := row.Scan(&q.Namespace, &q.LimitBytes, &q.UsedBytes, &q.UpdatedAt)
-	q.UpdatedAt = q.UpdatedAt.UTC()
 	return q, err
 }
 
 // Quota returns the quota of namespace, or ErrNotFound.
-func (r reads) Quota(ctx context.Context, namespace string) (meta.Quota, error) {
-	q, err := scanQuota(r.q.QueryRow(ctx, qQuota, namespace))
+func (r *Reads) Quota(ctx context.Context, namespace string) (meta.Quota, error) {
+	q, err := scanQuota(r.db.QueryRow(ctx, qQuota, namespace))
 	if err != nil {
-		return meta.Quota{}, notFound(err, "quota of %s", namespace)
+		return meta.Quota{}, r.notFound(err, "quota of %s", namespace)
 	}
 	return q, nil
 }
 
 // Quotas lists every quota by namespace.
-func (r reads) Quotas(ctx context.Context) ([]meta.Quota, error) {
-	rows, _ := r.q.Query(ctx, qQuotas)
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Quota, error) { return scanQuota(row) })
+func (r *Reads) Quotas(ctx context.Context) ([]meta.Quota, error) {
+	out, err := collect(ctx, r.db, scanQuota, qQuotas)
 	if err != nil {
-		return nil, fmt.Errorf("quotas: %w", unavailable(err))
+		return nil, r.wrap(err, "quotas")
 	}
-	return nonNil(out), nil
+	return out, nil
 }
 
 // NamespaceBytes returns the distinct blob bytes and manifest bytes of
 // namespace.
-func (r reads) NamespaceBytes(ctx context.Context, namespace string) (int64, error) {
+func (r *Reads) NamespaceBytes(ctx context.Context, namespace string) (int64, error) {
 	var n, blobs, manifests int64
-	if err := r.q.QueryRow(ctx, qNamespaceBlobs, nsArgs(namespace)...).Scan(&n, &blobs); err != nil {
-		return 0, fmt.Errorf("bytes of namespace %s: %w", namespace, unavailable(err))
+	if err := r.db.QueryRow(ctx, qNamespaceBlobs, nsArgs(namespace)...).Scan(&n, &blobs); err != nil {
+		return 0, r.wrap(err, "bytes of namespace %s", namespace)
 	}
-	if err := r.q.QueryRow(ctx, qNamespaceManifestBytes, nsArgs(namespace)...).Scan(&manifests); err != nil {
-		return 0, fmt.Errorf("bytes of namespace %s: %w", namespace, unavailable(err))
+	if err := r.db.QueryRow(ctx, qNamespaceManifestBytes, nsArgs(namespace)...).Scan(&manifests); err != nil {
+		return 0, r.wrap(err, "bytes of namespace %s", namespace)
 	}
 	return blobs + manifests, nil
 }
 
 // NamespaceHoldsBlob reports whether a repository of namespace links d.
-func (r reads) NamespaceHoldsBlob(ctx context.Context, namespace string, d digest.Digest) (bool, error) {
+func (r *Reads) NamespaceHoldsBlob(ctx context.Context, namespace string, d digest.Digest) (bool, error) {
 	var ok bool
-	if err := r.q.QueryRow(ctx, qNamespaceHoldsBlob, nsArgs(namespace, d.String())...).Scan(&ok); err != nil {
-		return false, fmt.Errorf("blob %s in namespace %s: %w", d, namespace, unavailable(err))
+	if err := r.db.QueryRow(ctx, qNamespaceHoldsBlob, nsArgs(namespace, d.String())...).Scan(&ok); err != nil {
+		return false, r.wrap(err, "blob %s in namespace %s", d, namespace)
 	}
 	return ok, nil
 }
 
 // Usage returns the usage of namespace and of each of its repositories.
-func (r reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage, error) {
+func (r *Reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage, error) {
 	u := meta.NamespaceUsage{Namespace: namespace}
 	repos := map[string]*meta.RepositoryUsage{}
 	repo := func(name string) *meta.Usage {
@@ -175,24 +169,22 @@ func (r reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage
 		}
 		return &repos[name].Usage
 	}
-	each := func(query string, scan func(row pgx.CollectableRow) error) error {
-		rows, _ := r.q.Query(ctx, query, nsArgs(namespace)...)
-		_, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) { return struct{}{}, scan(row) })
-		return err
-	}
 	var name string
 	var count, size int64
 	var at *time.Time
-	err := each(qUsageLinks, func(row pgx.CollectableRow) error {
+	usage := func(fn func(Row) error, query string) error {
+		return each(ctx, r.db, fn, query, nsArgs(namespace)...)
+	}
+	err := usage(func(row Row) error {
 		if err := row.Scan(&name, &count, &size); err != nil {
 			return err
 		}
 		ru := repo(name)
 		ru.Blobs, ru.Bytes = count, ru.Bytes+size
 		return nil
-	})
+	}, qUsageLinks)
 	if err == nil {
-		err = each(qUsageManifests, func(row pgx.CollectableRow) error {
+		err = usage(func(row Row) error {
 			if err := row.Scan(&name, &count, &size, &at); err != nil {
 				return err
 			}
@@ -201,10 +193,10 @@ func (r reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage
 			ru.LastPush = later(ru.LastPush, at)
 			u.Bytes += size
 			return nil
-		})
+		}, qUsageManifests)
 	}
 	if err == nil {
-		err = each(qUsageTags, func(row pgx.CollectableRow) error {
+		err = usage(func(row Row) error {
 			if err := row.Scan(&name, &count, &at); err != nil {
 				return err
 			}
@@ -212,24 +204,24 @@ func (r reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage
 			ru.Tags = count
 			ru.LastPush = later(ru.LastPush, at)
 			return nil
-		})
+		}, qUsageTags)
 	}
 	if err == nil {
-		err = each(qUsagePulls, func(row pgx.CollectableRow) error {
+		err = usage(func(row Row) error {
 			if err := row.Scan(&name, &at); err != nil {
 				return err
 			}
 			ru := repo(name)
 			ru.LastPull = later(ru.LastPull, at)
 			return nil
-		})
+		}, qUsagePulls)
 	}
 	if err == nil {
-		err = r.q.QueryRow(ctx, qNamespaceBlobs, nsArgs(namespace)...).Scan(&u.Blobs, &size)
+		err = r.db.QueryRow(ctx, qNamespaceBlobs, nsArgs(namespace)...).Scan(&u.Blobs, &size)
 		u.Bytes += size
 	}
 	if err != nil {
-		return meta.NamespaceUsage{}, fmt.Errorf("usage of namespace %s: %w", namespace, unavailable(err))
+		return meta.NamespaceUsage{}, r.wrap(err, "usage of namespace %s", namespace)
 	}
 	u.Repositories = []meta.RepositoryUsage{}
 	for _, ru := range repos {
@@ -243,74 +235,51 @@ func (r reads) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage
 	return u, nil
 }
 
-// later returns the later of a and *b, in UTC; a nil b is no time at all.
-func later(a time.Time, b *time.Time) time.Time {
-	if b == nil || !b.After(a) {
-		return a
-	}
-	return b.UTC()
-}
-
 // Inventory returns the tags and manifests of repo.
-func (r reads) Inventory(ctx context.Context, repo string) (meta.Inventory, error) {
-	fail := func(err error) (meta.Inventory, error) {
-		return meta.Inventory{}, fmt.Errorf("inventory of %s: %w", repo, unavailable(err))
-	}
-	rows, _ := r.q.Query(ctx, qInventoryTags, repo)
-	tags, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Tag, error) {
+func (r *Reads) Inventory(ctx context.Context, repo string) (meta.Inventory, error) {
+	tags, err := collect(ctx, r.db, func(row Row) (meta.Tag, error) {
 		t := meta.Tag{Repository: repo}
-		var d string
-		err := row.Scan(&t.Name, &d, &t.UpdatedAt)
-		t.Digest, t.UpdatedAt = digest.Digest(d), t.UpdatedAt.UTC()
+		err := row.Scan(&t.Name, text(&t.Digest), &t.UpdatedAt)
 		return t, err
-	})
+	}, qInventoryTags, repo)
 	if err != nil {
-		return fail(err)
+		return meta.Inventory{}, r.wrap(err, "inventory of %s", repo)
 	}
-	rows, _ = r.q.Query(ctx, qInventoryManifests, repo)
-	manifests, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.InventoryManifest, error) {
+	manifests, err := collect(ctx, r.db, func(row Row) (meta.InventoryManifest, error) {
 		var m meta.InventoryManifest
-		var d string
-		var subject *string
 		var pulled, untagged *time.Time
-		err := row.Scan(&d, &subject, &m.Size, &m.CreatedAt, &pulled, &untagged)
-		m.Digest, m.CreatedAt = digest.Digest(d), m.CreatedAt.UTC()
-		if subject != nil {
-			m.Subject = digest.Digest(*subject)
-		}
-		m.PulledAt = later(time.Time{}, pulled)
-		m.UntaggedAt = later(time.Time{}, untagged)
+		err := row.Scan(text(&m.Digest), text(&m.Subject), &m.Size, &m.CreatedAt, &pulled, &untagged)
+		m.PulledAt, m.UntaggedAt = fromNull(pulled), fromNull(untagged)
 		return m, err
-	})
+	}, qInventoryManifests, repo)
 	if err != nil {
-		return fail(err)
+		return meta.Inventory{}, r.wrap(err, "inventory of %s", repo)
 	}
 	index := map[digest.Digest]int{}
 	for i, m := range manifests {
 		index[m.Digest] = i
 	}
-	rows, _ = r.q.Query(ctx, qInventoryChildren, repo)
-	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+	err = each(ctx, r.db, func(row Row) error {
 		var parent, child string
 		if err := row.Scan(&parent, &child); err != nil {
-			return struct{}{}, err
+			return err
 		}
 		if i, ok := index[digest.Digest(parent)]; ok {
 			manifests[i].Children = append(manifests[i].Children, digest.Digest(child))
 		}
-		return struct{}{}, nil
-	})
+		return nil
+	}, qInventoryChildren, repo)
 	if err != nil {
-		return fail(err)
+		return meta.Inventory{}, r.wrap(err, "inventory of %s", repo)
 	}
-	return meta.Inventory{Tags: nonNil(tags), Manifests: nonNil(manifests)}, nil
+	return meta.Inventory{Tags: tags, Manifests: manifests}, nil
 }
 
 // ManifestTags lists the tags naming manifest d of repo.
-func (r reads) ManifestTags(ctx context.Context, repo string, d digest.Digest) ([]string, error) {
-	names, err := r.names(ctx, qManifestTags, repo, d.String())
+func (r *Reads) ManifestTags(ctx context.Context, repo string, d digest.Digest) ([]string, error) {
+	ns, err := names(ctx, r.db, qManifestTags, repo, d.String())
 	if err != nil {
-		return nil, fmt.Errorf("tags of %s in %s: %w", d, repo, unavailable(err))
+		return nil, r.wrap(err, "tags of %s in %s", d, repo)
 	}
-	return names, nil
+	return ns, nil
 }
