@@ -177,13 +177,17 @@ func (b *Bucket) Delete(ctx context.Context, keys []string) error {
 // maxCopyBlock is the most bytes one Put Block From URL copies.
 const maxCopyBlock = 4000 << 20
 
+// maxBlocks is the most blocks a block blob may commit.
+const maxBlocks = 50000
+
 // copyWorkers is how many blocks of one commit are staged at once.
 const copyWorkers = 8
 
 // Concat makes blob dst the concatenation of srcs: the service copies each
 // source (or range of it, for sources over 4000 MiB) into a block of dst,
 // and the block list commits them as the blob at once. A service without
-// Put Block From URL (Azurite) gets the bytes through this process instead.
+// Put Block From URL (Azurite), and an upload of more parts than a blob can
+// have blocks (50,000), get the bytes through this process instead.
 func (b *Bucket) Concat(ctx context.Context, dst string, srcs []objects.Extent, _ string) error {
 	if b.noCopyFromURL.Load() {
 		return objects.ConcatThrough(ctx, b, dst, srcs)
@@ -197,6 +201,9 @@ func (b *Bucket) Concat(ctx context.Context, dst string, srcs []objects.Extent, 
 		for from := int64(0); from < e.Length; from += maxCopyBlock {
 			blocks = append(blocks, block{e.Key, from, min(maxCopyBlock, e.Length-from)})
 		}
+	}
+	if len(blocks) > maxBlocks { // an upload of more tiny chunks than a blob has blocks
+		return objects.ConcatThrough(ctx, b, dst, srcs)
 	}
 	// Block ids are per blob and of one length: a random prefix keeps a
 	// concurrent commit of the same blob from naming this one's blocks.
