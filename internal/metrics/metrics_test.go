@@ -210,3 +210,18 @@ func value(t *testing.T, m *metrics.Metrics, series string) float64 {
 func has(t *testing.T, m *metrics.Metrics, part string) bool {
 	return strings.Contains(exposition(t, m), part)
 }
+
+// BenchmarkTrafficPull is what counting one successful manifest pull
+// costs: the namespace's label looked up, a counter and the histogram.
+func BenchmarkTrafficPull(b *testing.B) {
+	m := metrics.New(metrics.Options{NamespaceLabels: 100})
+	for i := range 100 {
+		m.Traffic.Push(fmt.Sprintf("ns%d", i), http.StatusCreated)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Traffic.Pull("ns42", metrics.PullManifest, http.StatusOK, 0, time.Millisecond)
+		}
+	})
+}

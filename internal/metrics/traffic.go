@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,26 +23,35 @@ const (
 	ResultError    = "error"     // 5xx: the registry or a store behind it failed
 )
 
-// Results lists every result label value.
+// Results lists every result label value, in the order of [resultOf].
 var Results = []string{ResultOK, ResultNotFound, ResultDenied, ResultInvalid, ResultError}
 
 // Result returns the result label of a response status, and false for a
 // 401: that is the first step of every client's token flow, not an
 // outcome (failed logins are counted by [Auth]).
 func Result(status int) (string, bool) {
+	i, ok := resultOf(status)
+	if !ok {
+		return "", false
+	}
+	return Results[i], true
+}
+
+// resultOf returns the index in [Results] of a status's result.
+func resultOf(status int) (int, bool) {
 	switch {
 	case status < 400:
-		return ResultOK, true
+		return 0, true
 	case status == http.StatusUnauthorized:
-		return "", false
+		return 0, false
 	case status == http.StatusNotFound:
-		return ResultNotFound, true
+		return 1, true
 	case status == http.StatusForbidden || status == http.StatusTooManyRequests:
-		return ResultDenied, true
+		return 2, true
 	case status < 500:
-		return ResultInvalid, true
+		return 3, true
 	}
-	return ResultError, true
+	return 4, true
 }
 
 // PullDurationBuckets suit both kinds of pull: a manifest from memory
@@ -58,6 +68,16 @@ type Traffic struct {
 	duration  *prometheus.HistogramVec
 	manifests prometheus.Observer // duration's manifest child
 	blobs     prometheus.Observer // duration's blob child
+	// series holds each label's counters, so that counting a request is a
+	// map load and an atomic add, not a label hash and a locked lookup.
+	series sync.Map // label -> *namespaceSeries
+}
+
+// namespaceSeries are the counters of one namespace label.
+type namespaceSeries struct {
+	pulls     [2][5]prometheus.Counter // [manifest, blob][result]
+	pullBytes prometheus.Counter
+	pushes    [5]prometheus.Counter // [result]
 }
 
 func newTraffic(names *Namespaces) *Traffic {
@@ -88,14 +108,15 @@ func newTraffic(names *Namespaces) *Traffic {
 	return t
 }
 
-// prepare creates the series of namespace label at zero.
+// prepare creates the series of namespace label, at zero.
 func (t *Traffic) prepare(label string) {
-	for _, result := range Results {
-		t.pulls.WithLabelValues(label, PullManifest, result)
-		t.pulls.WithLabelValues(label, PullBlob, result)
-		t.pushes.WithLabelValues(label, result)
+	s := &namespaceSeries{pullBytes: t.pullBytes.WithLabelValues(label)}
+	for i, result := range Results {
+		s.pulls[0][i] = t.pulls.WithLabelValues(label, PullManifest, result)
+		s.pulls[1][i] = t.pulls.WithLabelValues(label, PullBlob, result)
+		s.pushes[i] = t.pushes.WithLabelValues(label, result)
 	}
-	t.pullBytes.WithLabelValues(label)
+	t.series.Store(label, s)
 }
 
 func (t *Traffic) collectors() []prometheus.Collector {
@@ -106,40 +127,44 @@ func (t *Traffic) collectors() []prometheus.Collector {
 // was answered status after d, with bytes of blob content (what was sent,
 // or the size of the blob a redirect points to). A 401 is not recorded.
 func (t *Traffic) Pull(namespace, kind string, status int, bytes int64, d time.Duration) {
-	result, ok := Result(status)
+	result, ok := resultOf(status)
 	if !ok {
 		return
 	}
-	label := t.label(namespace, result)
-	t.pulls.WithLabelValues(label, kind, result).Inc()
-	if result != ResultOK {
-		return
-	}
+	s := t.seriesOf(namespace, result)
 	if kind == PullBlob {
-		t.blobs.Observe(d.Seconds())
-		if bytes > 0 {
-			t.pullBytes.WithLabelValues(label).Add(float64(bytes))
+		s.pulls[1][result].Inc()
+		if result == 0 {
+			t.blobs.Observe(d.Seconds())
+			if bytes > 0 {
+				s.pullBytes.Add(float64(bytes))
+			}
 		}
 		return
 	}
-	t.manifests.Observe(d.Seconds())
+	s.pulls[0][result].Inc()
+	if result == 0 {
+		t.manifests.Observe(d.Seconds())
+	}
 }
 
 // Push records a manifest push to namespace answered status. A 401 is not
 // recorded.
 func (t *Traffic) Push(namespace string, status int) {
-	result, ok := Result(status)
-	if !ok {
-		return
+	if result, ok := resultOf(status); ok {
+		t.seriesOf(namespace, result).pushes[result].Inc()
 	}
-	t.pushes.WithLabelValues(t.label(namespace, result), result).Inc()
 }
 
-// label admits namespace on success; a failure is labelled only if its
-// namespace already was.
-func (t *Traffic) label(namespace, result string) string {
-	if result == ResultOK {
-		return t.names.Admit(namespace)
+// seriesOf returns the counters of namespace's label. A success admits
+// namespace; a failure is labelled only if its namespace already was.
+func (t *Traffic) seriesOf(namespace string, result int) *namespaceSeries {
+	var label string
+	if result == 0 {
+		label = t.names.Admit(namespace)
+	} else {
+		label = t.names.Label(namespace)
 	}
-	return t.names.Label(namespace)
+	s, _ := t.series.Load(label) // prepare stored it before the label was handed out
+	return s.(*namespaceSeries)
 }
