@@ -334,3 +334,39 @@ func TestStorageFiguresFromTheLeaseHolderOnly(t *testing.T) {
 	holder.close()
 	waitForSeries(t, other, "wharf_storage_bytes", size)
 }
+
+// TestPullBytesOfRedirects: with storage.s3.redirect the bytes flow from
+// the store, not through wharf, and the blob's size is counted as pulled.
+func TestPullBytesOfRedirects(t *testing.T) {
+	var s3 *backend
+	for _, b := range backends(t) {
+		if b.name == "s3+sqlite" {
+			s3 = &b
+		}
+	}
+	if s3 == nil {
+		t.Skip("WHARF_TEST_S3_ENDPOINT is not set") // backends fails under CI
+	}
+	cfg := newConfig(t, *s3)
+	cfg.Storage.S3.Redirect = true
+	tr := openTestRegistry(t, cfg)
+	layer := randomBlob(4096)
+	tr.pushImage("team/app", "v1", []byte(`{"r":1}`), layer)
+	r := tr.do("GET", "/v2/team/app/blobs/"+digestOf(layer), nil)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(tr.srv.URL + "/v2/team/app/blobs/" + digestOf(layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || r.status != http.StatusOK {
+		t.Fatalf("blob GET: %d without following, %d following; want a redirect to the store", resp.StatusCode, r.status)
+	}
+	e := scrape(t, tr)
+	if got := e.value(t, `wharf_pull_bytes_total{namespace="team"}`); got != 2*4096 {
+		t.Errorf("wharf_pull_bytes_total = %v after two redirected pulls of 4096 bytes", got)
+	}
+	if got := e.value(t, `wharf_pulls_total{kind="blob",namespace="team",result="ok"}`); got != 2 {
+		t.Errorf("blob pulls = %v, want 2", got)
+	}
+}
