@@ -49,9 +49,9 @@ var allowed = map[string][]string{
 
 	"internal/trust/trusttest": {"internal/trust"},
 
-	"internal/httpapi/mw":     {"internal/metrics"},
-	"internal/httpapi/distv2": {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
-	"internal/httpapi/mgmt":   {"internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
+	"internal/httpapi/mw":     {"internal/metrics", "internal/access", "internal/auth"},
+	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
+	"internal/httpapi/mgmt":   {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},

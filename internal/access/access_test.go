@@ -518,7 +518,7 @@ func TestBearerTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := auth.FormatResourceScopes(granted); got != "repository:team/app:pull registry:catalog:" {
+		if got := auth.FormatResourceScopes(granted.Access); got != "repository:team/app:pull registry:catalog:" {
 			t.Fatalf("granted %q; want pull on team/app and nothing on the catalog", got)
 		}
 		tok, _, err := f.svc.IssueToken(ctx, p, granted)
@@ -603,7 +603,7 @@ func TestRotationSeenByAnotherReplica(t *testing.T) {
 		if _, err := other.RotateKey(ctx); err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := other.IssueToken(ctx, auth.Principal{Kind: auth.KindAnonymous}, nil)
+		tok, _, err := other.IssueToken(ctx, auth.Principal{Kind: auth.KindAnonymous}, access.TokenGrant{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -624,26 +624,40 @@ func TestCreateNamespaceOnPush(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Pull alone never creates.
-			d, err := f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull})
-			if err != nil || len(d.Granted) != 0 {
-				t.Fatalf("pull from a namespace that does not exist: %v, %v", d.Granted, err)
+			c := access.Caller{Principal: p}
+			// Pull alone is never granted as the creator.
+			az, err := f.svc.Authorize(ctx, c, "fresh/app", []auth.Action{auth.ActionPull})
+			if err != nil || len(az.Granted) != 0 || az.CreatesNamespace {
+				t.Fatalf("pull from a namespace that does not exist: %+v, %v", az, err)
 			}
-			d, err = f.svc.Decide(ctx, p, "fresh/app", []auth.Action{auth.ActionPull, auth.ActionPush})
+			az, err = f.svc.Authorize(ctx, c, "fresh/app", []auth.Action{auth.ActionPull, auth.ActionPush})
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, merr := f.store.Member(ctx, "fresh", "alice")
-			if allow {
-				if !d.AllowsAll([]auth.Action{auth.ActionPull, auth.ActionPush}) || merr != nil || m.Role != "admin" {
-					t.Fatalf("createNamespaces on: granted %v, member %+v, %v", d.Granted, m, merr)
+			if _, err := f.store.Namespace(ctx, "fresh"); !errors.Is(err, meta.ErrNotFound) {
+				t.Fatalf("authorising a push created the namespace: %v", err)
+			}
+			if !allow {
+				if len(az.Granted) != 0 || az.CreatesNamespace {
+					t.Fatalf("createNamespaces off: %+v", az)
 				}
-				ns, _ := f.store.Namespace(ctx, "fresh")
-				if ns.Public {
-					t.Fatal("a namespace created by push is public")
+				if err := f.svc.CreateNamespaceByPush(ctx, c, "fresh/app"); !errors.Is(err, access.ErrDenied) {
+					t.Fatalf("createNamespaces off, create by push: %v", err)
 				}
-			} else if len(d.Granted) != 0 || !errors.Is(merr, meta.ErrNotFound) {
-				t.Fatalf("createNamespaces off: granted %v, member %v", d.Granted, merr)
+				continue
+			}
+			if !az.AllowsAll([]auth.Action{auth.ActionPull, auth.ActionPush}) || !az.CreatesNamespace {
+				t.Fatalf("createNamespaces on: %+v", az)
+			}
+			if err := f.svc.CreateNamespaceByPush(ctx, c, "fresh/app"); err != nil {
+				t.Fatal(err)
+			}
+			m, err := f.store.Member(ctx, "fresh", "alice")
+			if err != nil || m.Role != "admin" {
+				t.Fatalf("creator's membership %+v, %v", m, err)
+			}
+			if ns, _ := f.store.Namespace(ctx, "fresh"); ns.Public {
+				t.Fatal("a namespace created by push is public")
 			}
 		}
 	})
@@ -689,17 +703,17 @@ func TestAutomaticRotation(t *testing.T) {
 		anon := auth.Principal{Kind: auth.KindAnonymous}
 		first, _ := f.store.SigningKeys(ctx)
 		f.clock.add(24*time.Hour - time.Second)
-		old, _, err := f.svc.IssueToken(ctx, anon, nil) // rereads keys, not due yet
+		old, _, err := f.svc.IssueToken(ctx, anon, access.TokenGrant{}) // rereads keys, not due yet
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.clock.add(time.Second)
-		tok, _, err := f.svc.IssueToken(ctx, anon, nil) // rotation is due, but within the reread interval
+		tok, _, err := f.svc.IssueToken(ctx, anon, access.TokenGrant{}) // rotation is due, but within the reread interval
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.clock.add(2 * time.Minute) // past the reread interval
-		tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+		tok, _, _ = f.svc.IssueToken(ctx, anon, access.TokenGrant{})
 		keys, _ := f.store.SigningKeys(ctx)
 		if len(keys) != 2 || jwtKid(t, tok) != keys[1].ID {
 			t.Fatalf("after the lifetime: %d keys, token signed by %s", len(keys), jwtKid(t, tok))
@@ -711,14 +725,14 @@ func TestAutomaticRotation(t *testing.T) {
 			t.Fatalf("token of the old key after rotation: %v", err)
 		}
 		f.clock.add(10 * time.Minute)
-		if _, _, err := f.svc.IssueToken(ctx, anon, nil); err != nil {
+		if _, _, err := f.svc.IssueToken(ctx, anon, access.TokenGrant{}); err != nil {
 			t.Fatal(err)
 		}
 		keys, _ = f.store.SigningKeys(ctx)
 		if keys[0].ID != first[0].ID || keys[0].RetiredAt.IsZero() || !keys[1].RetiredAt.IsZero() {
 			t.Fatalf("keys after the old key's tokens expired: %+v", keys)
 		}
-		tok, _, _ = f.svc.IssueToken(ctx, anon, nil)
+		tok, _, _ = f.svc.IssueToken(ctx, anon, access.TokenGrant{})
 		if _, err := f.svc.Authenticate(ctx, auth.Credentials{Scheme: auth.SchemeBearer, Token: tok}, client); err != nil || jwtKid(t, tok) != keys[1].ID {
 			t.Fatalf("token of the new key: %v", err)
 		}

@@ -20,17 +20,23 @@ type Caller struct {
 	// set, the token alone says what the caller may do, as the Docker token
 	// flow has it: the grant was decided when the token was issued.
 	Bearer *auth.TokenClaims
+	// Scheme is how the caller presented its credentials; SchemeNone when
+	// it presented none.
+	Scheme auth.Scheme
 	// Client is the client's address, for the audit log.
 	Client string
 }
 
 // Authenticate turns the credentials of one request into a Caller: none
 // make an anonymous caller; Basic a user (password) or a token or robot
-// (access token as the password); Bearer whoever the signed token names.
-// Errors are ErrUnauthenticated, ErrBearerInvalid, a *LockedError, or a
-// store failure.
+// (access token as the password); Bearer an access token alone (what the
+// CLI sends) or whoever a signed bearer token names. Errors are
+// ErrUnauthenticated, ErrBearerInvalid, a *LockedError, or a store failure.
 func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client netip.Addr) (Caller, error) {
-	c := Caller{Client: clientString(client)}
+	if s.local {
+		return Caller{}, fmt.Errorf("%w: access control is off", ErrUnauthenticated)
+	}
+	c := Caller{Client: clientString(client), Scheme: cr.Scheme}
 	switch cr.Scheme {
 	case auth.SchemeNone:
 		c.Principal = auth.Principal{Kind: auth.KindAnonymous, At: s.now()}
@@ -43,6 +49,14 @@ func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client 
 		c.Principal = p
 		return c, nil
 	case auth.SchemeBearer:
+		if auth.IsAccessToken(cr.Token) {
+			p, err := s.Login(ctx, s.tokenLoginName(ctx, cr.Token), cr.Token, client)
+			if err != nil {
+				return Caller{}, err
+			}
+			c.Principal = p
+			return c, nil
+		}
 		claims, err := s.keys.verify(ctx, cr.Token)
 		if err != nil {
 			s.failed(bearerFailure(err))
@@ -55,6 +69,24 @@ func (s *Service) Authenticate(ctx context.Context, cr auth.Credentials, client 
 	}
 	return Caller{}, fmt.Errorf("%w: unsupported scheme", ErrUnauthenticated)
 }
+
+// tokenLoginName is the user name an access token logs in as: its owner, or
+// a robot's NAMESPACE+NAME. An unknown token gets the empty name and is left
+// for Login to refuse and count against the client address.
+func (s *Service) tokenLoginName(ctx context.Context, secret string) string {
+	t, err := s.store.TokenByHash(ctx, auth.HashSecret(secret))
+	if err != nil {
+		return ""
+	}
+	if t.Kind == meta.TokenRobot {
+		return RobotName(t.Owner, t.Name)
+	}
+	return t.Owner
+}
+
+// NoCredentials reports whether c presented no credentials at all (an
+// anonymous bearer token is a credential).
+func (c Caller) NoCredentials() bool { return c.Scheme == auth.SchemeNone }
 
 // Login checks a user name and a secret: the user's password, or an access
 // token (a personal access token of that user, or a robot whose name is

@@ -16,11 +16,27 @@ import (
 // namespaces is a user with the ci role and a personal access token.
 const robotRole = auth.RoleMaintainer
 
+// Authorization is the answer of [Service.Authorize]: the actions granted,
+// and whether the grant holds only because the caller would create the
+// repository's namespace by pushing into it.
+type Authorization struct {
+	auth.Decision
+	// CreatesNamespace is set when the namespace does not exist and the
+	// caller may create it: the decision is the one its admin would get.
+	// Authorising creates nothing; the edge creates the namespace with
+	// [Service.CreateNamespaceByPush] before the push writes.
+	CreatesNamespace bool
+}
+
 // Authorize returns the actions of want that c may take on repo. A bearer
-// token is its own answer; any other caller is judged by [Service.Decide].
-func (s *Service) Authorize(ctx context.Context, c Caller, repo string, want []auth.Action) (auth.Decision, error) {
+// token is its own answer, except in a namespace its grant would have
+// created (see [auth.TokenClaims.Creates]): there, as for any other
+// caller, [Service.Decide] judges, and the token's grant still bounds the
+// answer. Authorize reads; it never writes.
+func (s *Service) Authorize(ctx context.Context, c Caller, repo string, want []auth.Action) (Authorization, error) {
 	if c.Bearer == nil {
-		return s.Decide(ctx, c.Principal, repo, want)
+		d, creates, err := s.decide(ctx, c.Principal, repo, want)
+		return Authorization{Decision: d, CreatesNamespace: creates}, err
 	}
 	var d auth.Decision
 	for _, a := range want {
@@ -28,44 +44,49 @@ func (s *Service) Authorize(ctx context.Context, c Caller, repo string, want []a
 			d.Granted = append(d.Granted, a)
 		}
 	}
-	return d, nil
+	if len(d.Granted) == 0 || !slices.Contains(c.Bearer.Creates, oci.Namespace(repo)) {
+		return Authorization{Decision: d}, nil
+	}
+	p, err := s.Resolve(ctx, c)
+	if err != nil {
+		return Authorization{}, err
+	}
+	now, creates, err := s.decide(ctx, p, repo, d.Granted)
+	if err != nil {
+		return Authorization{}, err
+	}
+	return Authorization{Decision: now, CreatesNamespace: creates}, nil
 }
 
 // Decide returns the actions of want that p holds on repo, reading the
-// namespace's visibility and p's role in it from the store. When p asks to
-// push into a namespace that does not exist and may create one (a system
-// administrator, or any user when Options.CreateNamespaces is set), the
-// namespace is created, private, with p's user as its admin.
+// namespace's visibility and p's role in it from the store. A push into a
+// namespace that does not exist, by a principal who may create it (see
+// [Service.CreateNamespace]), is decided as for the admin p would become.
+// Decide reads; it never writes.
 func (s *Service) Decide(ctx context.Context, p auth.Principal, repo string, want []auth.Action) (auth.Decision, error) {
+	d, _, err := s.decide(ctx, p, repo, want)
+	return d, err
+}
+
+// decide is Decide, also reporting whether the decision is the would-be
+// creator's.
+func (s *Service) decide(ctx context.Context, p auth.Principal, repo string, want []auth.Action) (auth.Decision, bool, error) {
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	ns := oci.Namespace(repo)
-	na, exists, err := s.namespaceAccess(ctx, p, ns)
+	na, exists, err := s.namespaceAccess(ctx, p, oci.Namespace(repo))
 	if err != nil {
-		return auth.Decision{}, err
+		return auth.Decision{}, false, err
 	}
-	if exists || !s.mayCreate(p) || !slices.Contains(want, auth.ActionPush) || oci.ValidateName(repo) != nil {
-		return auth.Decide(p, na, repo, want), nil
+	if exists || !slices.Contains(want, auth.ActionPush) || oci.ValidateName(repo) != nil ||
+		s.mayCreateNamespace(p, oci.Namespace(repo), repo) != nil {
+		return auth.Decide(p, na, repo, want), false, nil
 	}
-	// Decide as the admin p would become; create only if push is granted,
-	// so a token scoped elsewhere creates nothing.
-	d := auth.Decide(p, auth.NamespaceAccess{Visibility: auth.Private, Role: auth.RoleAdmin}, repo, want)
-	if !d.Allows(auth.ActionPush) {
-		return auth.Decide(p, na, repo, want), nil
-	}
-	if err := s.createNamespace(ctx, p, ns); errors.Is(err, meta.ErrConflict) {
-		// Someone else created it first: their namespace, their members.
-		na, _, err = s.namespaceAccess(ctx, p, ns)
-		if err != nil {
-			return auth.Decision{}, err
-		}
-		return auth.Decide(p, na, repo, want), nil
-	} else if err != nil {
-		return auth.Decision{}, err
-	}
-	return d, nil
+	return auth.Decide(p, creatorAccess, repo, want), true, nil
 }
+
+// creatorAccess is what the creator of a namespace holds in it.
+var creatorAccess = auth.NamespaceAccess{Visibility: auth.Private, Role: auth.RoleAdmin}
 
 // Explain says why p may not take the actions of want on repo (the first
 // one Decide refuses), telling p only what it may see: of a namespace that
@@ -82,7 +103,7 @@ func (s *Service) Explain(ctx context.Context, p auth.Principal, repo string, wa
 	view := auth.NamespaceView{
 		Access:    na,
 		Visible:   exists && (na.Visibility == auth.Public || na.Role != auth.RoleNone || p.SystemAdmin),
-		MayCreate: s.mayCreate(p),
+		MayCreate: s.mayCreateNamespaces(p) == nil,
 	}
 	refused := auth.Action("")
 	for _, a := range want {
@@ -136,57 +157,38 @@ func (s *Service) namespaceAccess(ctx context.Context, p auth.Principal, ns stri
 	return na, true, nil
 }
 
-// mayCreate reports whether p may create a namespace by pushing to it.
-func (s *Service) mayCreate(p auth.Principal) bool {
-	switch p.Kind {
-	case auth.KindUser, auth.KindToken:
-		return p.SystemAdmin || s.opts.CreateNamespaces
-	}
-	return false
-}
-
-// createNamespace creates namespace ns, private, with p's user as admin.
-func (s *Service) createNamespace(ctx context.Context, p auth.Principal, ns string) error {
-	if err := oci.ValidateNamespace(ns); err != nil {
-		return err
-	}
-	s.nsCreate.Lock()
-	defer s.nsCreate.Unlock()
-	now := s.now().UTC()
-	if err := s.store.CreateNamespace(ctx, meta.Namespace{Name: ns, CreatedAt: now}); err != nil {
-		if errors.Is(err, meta.ErrConflict) {
-			return err
-		}
-		return fmt.Errorf("create namespace %s: %w", ns, err)
-	}
-	user := p.Name
-	if p.Kind == auth.KindToken {
-		user = p.Owner
-	}
-	if err := s.store.PutMember(ctx, meta.Member{Namespace: ns, User: user, Role: string(auth.RoleAdmin), CreatedAt: now}); err != nil {
-		return fmt.Errorf("make %s admin of %s: %w", user, ns, err)
-	}
-	s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Action: "namespace.create", Target: ns, Result: "ok", Detail: "created by push; admin " + user})
-	return nil
+// TokenGrant is what a bearer token grants: the resources and actions,
+// and the namespaces in which the grant is provisional because they do not
+// exist yet (see [auth.TokenClaims.Creates]).
+type TokenGrant struct {
+	Access  []auth.ResourceScope
+	Creates []string
 }
 
 // Grant answers a token request: for each requested resource, the requested
 // actions p holds. Repository names that are not valid get nothing, and so
-// do resource types other than repository and registry.
-func (s *Service) Grant(ctx context.Context, p auth.Principal, requested []auth.ResourceScope) ([]auth.ResourceScope, error) {
-	return auth.Grant(requested, func(r auth.ResourceScope) ([]auth.Action, error) {
+// do resource types other than repository and registry. Like Decide, it
+// creates nothing: a push into a namespace p would create is granted, and
+// the namespace is named in the grant's Creates.
+func (s *Service) Grant(ctx context.Context, p auth.Principal, requested []auth.ResourceScope) (TokenGrant, error) {
+	var creates []string
+	access, err := auth.Grant(requested, func(r auth.ResourceScope) ([]auth.Action, error) {
 		switch r.Type {
 		case auth.TypeRepository:
 			if oci.ValidateName(r.Name) != nil {
 				return nil, nil
 			}
-			d, err := s.Decide(ctx, p, r.Name, r.Actions)
+			d, provisional, err := s.decide(ctx, p, r.Name, r.Actions)
+			if ns := oci.Namespace(r.Name); provisional && len(d.Granted) > 0 && !slices.Contains(creates, ns) {
+				creates = append(creates, ns)
+			}
 			return d.Granted, err
 		case auth.TypeRegistry:
 			return auth.DecideRegistry(p, r.Name, r.Actions).Granted, nil
 		}
 		return nil, nil
 	})
+	return TokenGrant{Access: access, Creates: creates}, err
 }
 
 // Puller returns a function that reports whether p may pull from a

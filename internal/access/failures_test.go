@@ -67,7 +67,7 @@ func TestAuthFailureReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwt, _, err := f.svc.IssueToken(ctx, p, nil)
+	jwt, _, err := f.svc.IssueToken(ctx, p, access.TokenGrant{})
 	if err != nil {
 		t.Fatal(err)
 	}

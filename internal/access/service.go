@@ -106,6 +106,44 @@ type Service struct {
 	audit     *auditor
 
 	nsCreate sync.Mutex // one namespace creation at a time in this process
+
+	// local is set on the Service of a registry without access control
+	// (see [NewLocal]).
+	local bool
+}
+
+// NewLocal returns the Service of a registry without access control. It
+// serves the local administrator ([auth.LocalAdmin]) of the management
+// API: namespaces and the audit log, with the same rules and records as
+// with access control. It keeps no accounts (users, members, tokens,
+// robots and signing keys mean nothing without access control, and none may
+// be planted for the day it is turned on), authenticates no one and issues
+// no tokens.
+func NewLocal(opts Options) (*Service, error) {
+	if opts.Access == nil {
+		return nil, errors.New("access: no store")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{store: opts.Access, log: opts.Logger, opts: opts, now: opts.Now, local: true}, nil
+}
+
+// errNoAccounts refuses an account operation of a registry without access
+// control.
+var errNoAccounts = &Error{Kind: ErrDenied,
+	Message: "users, members, tokens, robots and signing keys need access control: turn auth.enabled on (WHARF_AUTH_ENABLED=true) to manage them"}
+
+// accounts refuses the account operations of a registry without access
+// control.
+func (s *Service) accounts() error {
+	if s.local {
+		return errNoAccounts
+	}
+	return nil
 }
 
 // New returns a Service over opts.Access. On first start it creates the

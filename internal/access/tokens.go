@@ -13,11 +13,11 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// IssueToken signs a bearer token for p granting access (as [Service.Grant]
+// IssueToken signs a bearer token for p with grant g (as [Service.Grant]
 // computed it), with the newest signing key.
-func (s *Service) IssueToken(ctx context.Context, p auth.Principal, access []auth.ResourceScope) (string, auth.TokenClaims, error) {
+func (s *Service) IssueToken(ctx context.Context, p auth.Principal, g TokenGrant) (string, auth.TokenClaims, error) {
 	signer, _ := s.keys.current(ctx, false)
-	return signer.Issue(subjectOf(p), access, s.now())
+	return signer.IssueCreating(subjectOf(p), g.Access, g.Creates, s.now())
 }
 
 // NewRefreshToken creates an OAuth2 refresh token for user p and returns

@@ -49,7 +49,8 @@ func (d Decision) AllowsAll(want []Action) bool {
 //     may push to ci/* still pulls a public base image with the same
 //     credentials, as it could without them.
 //   - Anonymous principals get nothing else.
-//   - A system admin may do everything; otherwise the role in ns grants its
+//   - A system admin (or the local administrator of a registry without
+//     access control) may do everything; otherwise the role in ns grants its
 //     actions (see [Role.Actions]).
 //   - A token or robot gets only what both its owner's grant above and its
 //     own [Principal.Scopes] allow, judged at [Principal.At].
@@ -81,7 +82,7 @@ func allowed(p Principal, ns NamespaceAccess, repo string, a Action) bool {
 	switch {
 	case p.Scoped():
 		return p.Scopes.Allows(repo, a, p.At)
-	case p.Kind == KindUser:
+	case p.Kind == KindUser, p.Kind == KindLocal:
 		return true
 	}
 	return false

@@ -24,6 +24,8 @@ func TestDecideMatrix(t *testing.T) {
 		"token":       {Kind: KindToken, Name: "t1", Owner: "alice", Scopes: narrow, At: t0},
 		"robot":       {Kind: KindRobot, Name: "team-a+ci", Owner: "team-a", Scopes: narrow, At: t0},
 		"admin-token": {Kind: KindToken, Name: "t2", Owner: "root", SystemAdmin: true, Scopes: narrow, At: t0},
+		"local":       LocalAdmin,
+		"local-like":  {Kind: KindLocal, Name: "admin"}, // without the administrator's flag, nothing
 	}
 	const (
 		all  = "pull push delete manage *"
@@ -50,6 +52,14 @@ func TestDecideMatrix(t *testing.T) {
 		"robot": {
 			Private: {RoleAdmin: "pull push", RoleMaintainer: "pull push", RoleDeveloper: "pull push", RoleCI: "pull push", RoleReadonly: "pull", RoleNone: none},
 			Public:  {RoleAdmin: "pull push", RoleMaintainer: "pull push", RoleDeveloper: "pull push", RoleCI: "pull push", RoleReadonly: "pull", RoleNone: "pull"},
+		},
+		"local": {
+			Private: {RoleAdmin: all, RoleMaintainer: all, RoleDeveloper: all, RoleCI: all, RoleReadonly: all, RoleNone: all},
+			Public:  {RoleAdmin: all, RoleMaintainer: all, RoleDeveloper: all, RoleCI: all, RoleReadonly: all, RoleNone: all},
+		},
+		"local-like": {
+			Private: {RoleAdmin: all, RoleMaintainer: "pull push delete", RoleDeveloper: "pull push", RoleCI: "pull push", RoleReadonly: "pull", RoleNone: none},
+			Public:  {RoleAdmin: all, RoleMaintainer: "pull push delete", RoleDeveloper: "pull push", RoleCI: "pull push", RoleReadonly: "pull", RoleNone: "pull"},
 		},
 		"admin-token": {
 			Private: {RoleAdmin: "pull push", RoleMaintainer: "pull push", RoleDeveloper: "pull push", RoleCI: "pull push", RoleReadonly: "pull push", RoleNone: "pull push"},

@@ -108,7 +108,15 @@ const (
 	KindUser      PrincipalKind = "user"
 	KindRobot     PrincipalKind = "robot"
 	KindToken     PrincipalKind = "token"
+	// KindLocal is the local administrator: on a registry without access
+	// control, whoever manages it from its own machine.
+	KindLocal PrincipalKind = "local"
 )
+
+// LocalAdmin is the local administrator, "local:admin" in the audit log. It
+// is no account: it has no password or tokens, and with access control on
+// it does not exist.
+var LocalAdmin = Principal{Kind: KindLocal, Name: "admin", SystemAdmin: true}
 
 // Principal is the caller of one request, as authentication established it.
 // The zero Principal is anonymous.

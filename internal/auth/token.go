@@ -49,6 +49,13 @@ type TokenClaims struct {
 	IssuedAt  time.Time
 	ID        string
 	Access    []ResourceScope
+	// Creates names the namespaces that did not exist when the token was
+	// issued, on which Access holds only because its subject may create
+	// them by pushing. Such a grant is provisional: the registry judges
+	// requests in these namespaces by the subject's role at the time, so
+	// that a token issued before someone else created the namespace does
+	// not reach into it.
+	Creates []string
 }
 
 // Allows reports whether c grants a on the resource of type typ and name,
@@ -66,6 +73,9 @@ func (c TokenClaims) Allows(typ, name string, a Action) bool {
 type jwtClaims struct {
 	jwt.RegisteredClaims
 	Access []ResourceScope `json:"access"`
+	// Creates is wharf's own claim (see [TokenClaims.Creates]); other
+	// verifiers ignore it.
+	Creates []string `json:"wharf_creates,omitempty"`
 }
 
 func (c *jwtClaims) tokenClaims() TokenClaims {
@@ -84,6 +94,7 @@ func (c *jwtClaims) tokenClaims() TokenClaims {
 		IssuedAt:  t(c.IssuedAt),
 		ID:        c.ID,
 		Access:    c.Access,
+		Creates:   c.Creates,
 	}
 }
 
@@ -129,6 +140,13 @@ func (i *Issuer) KeyID() string { return i.kid }
 // issuer's TTL. It returns the token and the claims it carries; the claims'
 // times are whole seconds, as in the token.
 func (i *Issuer) Issue(subject string, access []ResourceScope, now time.Time) (string, TokenClaims, error) {
+	return i.IssueCreating(subject, access, nil, now)
+}
+
+// IssueCreating is [Issuer.Issue] for a grant that holds in the namespaces
+// creates only because subject would create them (see
+// [TokenClaims.Creates]).
+func (i *Issuer) IssueCreating(subject string, access []ResourceScope, creates []string, now time.Time) (string, TokenClaims, error) {
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
 		return "", TokenClaims{}, fmt.Errorf("issue token: %w", err)
@@ -148,7 +166,8 @@ func (i *Issuer) Issue(subject string, access []ResourceScope, now time.Time) (s
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        base64.RawURLEncoding.EncodeToString(jti),
 		},
-		Access: acc,
+		Access:  acc,
+		Creates: slices.Clone(creates),
 	}
 	t := jwt.NewWithClaims(signingMethod, c)
 	t.Header["kid"] = i.kid

@@ -111,6 +111,18 @@ func TestIssueVerify(t *testing.T) {
 	if c2.ID == claims.ID || len(claims.ID) < 20 {
 		t.Errorf("jti %q then %q", claims.ID, c2.ID)
 	}
+	if _, ok := body["wharf_creates"]; ok {
+		t.Errorf("a token that creates nothing carries wharf_creates: %v", body)
+	}
+
+	// A provisional grant names the namespaces it would create.
+	tok, _, err = iss.IssueCreating("alice", access, []string{"team-a"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Verify(tok, now); err != nil || !reflect.DeepEqual(got.Creates, []string{"team-a"}) {
+		t.Errorf("verified Creates %v, %v", got.Creates, err)
+	}
 }
 
 func decodeSegment(t *testing.T, seg string, v any) {

@@ -168,9 +168,8 @@ func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.St
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
-	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, TrustedProxies: proxies, Traffic: s.metrics.Traffic})
-	v2 := mw.Wrap(v2h, mw.Options{
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, Traffic: s.metrics.Traffic})
+	v2 := mw.Wrap(s.authenticate(v2h, false), mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
 		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.EscapedPath()) },
@@ -178,13 +177,13 @@ func (s *Server) routes() http.Handler {
 	})
 	mux := http.NewServeMux()
 	if s.access != nil {
-		mux.Handle("/token", mw.Wrap(http.HandlerFunc(v2h.Token), mw.Options{
+		mux.Handle("/token", mw.Wrap(s.authenticate(http.HandlerFunc(v2h.Token), false), mw.Options{
 			Logger:  s.log,
 			Metrics: s.metrics.HTTP,
 			Route:   func(*http.Request) string { return "token" },
 		}))
 	}
-	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler(v2h.ClientAddr))
+	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler())
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -200,6 +199,19 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// authenticate puts the authentication edge in front of next: every
+// surface takes its caller from it. resolveBearer reads the principal a
+// bearer token names from the store, for surfaces that judge by rights
+// rather than by the token's grant (see mw.AuthOptions).
+func (s *Server) authenticate(next http.Handler, resolveBearer bool) http.Handler {
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	opts := mw.AuthOptions{TrustedProxies: proxies, ResolveBearer: resolveBearer}
+	if s.access != nil {
+		opts.Access = s.access
+	}
+	return mw.Authenticate(next, opts)
 }
 
 func isUpload(r *http.Request, route string) bool {

@@ -3,9 +3,7 @@ package distv2
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 )
 
 // callerKey is the context key of the authenticated [access.Caller].
@@ -67,34 +66,73 @@ func needed(rt route, method string) []auth.Action {
 // actionUnknown is not an action any role or scope grants.
 const actionUnknown auth.Action = "unknown-route"
 
-// authenticate establishes the caller of r and checks it may do what the
-// route needs. It returns the request with the caller in its context.
+// authenticate takes the caller of r from the authentication middleware and
+// checks it may do what the route needs. It returns the request with the
+// caller in its context, and with the namespace its push creates, if it
+// does (see [Handler.claimNamespace]).
 func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error) {
 	ctx := r.Context()
-	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
-	if err != nil {
-		return r, h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "malformed Authorization header"))
-	}
-	c, err := h.access.Authenticate(ctx, cr, h.clientAddr(r))
+	c, err := mw.Caller(ctx)
 	if err != nil {
 		return r, h.authFailure(r, rt, err)
 	}
-	r = r.WithContext(context.WithValue(ctx, callerKey{}, c))
+	ctx = context.WithValue(ctx, callerKey{}, c)
+	r = r.WithContext(ctx)
 	want := needed(rt, r.Method)
 	if len(want) == 0 {
-		if c.Principal.Anonymous() && cr.Scheme == auth.SchemeNone {
+		if c.NoCredentials() {
 			return r, h.unauthorized(r, rt, "", nil)
 		}
 		return r, nil
 	}
-	d, err := h.access.Authorize(ctx, c, rt.repo, want)
+	az, err := h.access.Authorize(ctx, c, rt.repo, want)
 	if err != nil {
 		return r, err
 	}
-	if d.AllowsAll(want) {
-		return r, nil
+	if !az.AllowsAll(want) {
+		return r, h.denied(r, rt, c, want)
 	}
-	return r, h.denied(r, rt, c, cr.Scheme, want)
+	if az.CreatesNamespace {
+		r = r.WithContext(context.WithValue(ctx, claimKey{}, &claim{rt: rt}))
+	}
+	return r, nil
+}
+
+// claimKey is the context key of the [claim] of a push that creates its
+// repository's namespace.
+type claimKey struct{}
+
+// claim is a namespace a push creates, once.
+type claim struct {
+	rt   route
+	done bool
+}
+
+// claimNamespace creates the namespace of the repository r pushes into
+// when authorisation said the push creates it, and does nothing otherwise.
+// The handlers call it right before their first write into the
+// repository, so that a push refused, abandoned or found to have nothing
+// to write creates nothing: authorising has no side effects, writing does.
+func (h *Handler) claimNamespace(r *http.Request) error {
+	cl, ok := r.Context().Value(claimKey{}).(*claim)
+	if !ok || cl.done {
+		return nil
+	}
+	cl.done = true
+	return h.createNamespace(r, cl.rt)
+}
+
+// createNamespace creates the namespace of the route's repository, which
+// the caller's push creates (see [access.Authorization]), before the push
+// writes anything. When someone else created it meanwhile and the caller
+// may not push into theirs, the push is refused as any other.
+func (h *Handler) createNamespace(r *http.Request, rt route) error {
+	c, _ := callerOf(r.Context())
+	err := h.access.CreateNamespaceByPush(r.Context(), c, rt.repo)
+	if errors.Is(err, access.ErrDenied) {
+		return h.denied(r, rt, c, needed(rt, r.Method))
+	}
+	return err
 }
 
 // denied answers a caller that may not do what it asked. Someone who did not
@@ -104,13 +142,13 @@ func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error)
 // action on which repository needs which role in which namespace, in terms
 // the caller may see (see auth.Explain): a namespace private to others
 // reads exactly like one that does not exist.
-func (h *Handler) denied(r *http.Request, rt route, c access.Caller, scheme auth.Scheme, want []auth.Action) error {
+func (h *Handler) denied(r *http.Request, rt route, c access.Caller, want []auth.Action) error {
 	ctx := r.Context()
 	anonymous := func(code string) error {
 		ref := auth.Explain(auth.Principal{Kind: auth.KindAnonymous}, auth.NamespaceView{}, rt.repo, want[0])
 		return h.unauthorized(r, rt, code, apierr.New(apierr.Unauthorized, "%s", ref.Message).WithDetail(ref.Detail))
 	}
-	if scheme == auth.SchemeNone {
+	if c.NoCredentials() {
 		return anonymous("")
 	}
 	p := c.Principal
@@ -156,6 +194,8 @@ func (h *Handler) authFailure(r *http.Request, rt route, err error) error {
 		return h.unauthorized(r, rt, "invalid_token", apierr.New(apierr.Unauthorized, "%s", msg))
 	case errors.Is(err, access.ErrUnauthenticated):
 		return h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "invalid user name, password or token"))
+	case errors.Is(err, auth.ErrAuthorizationInvalid):
+		return h.unauthorized(r, rt, "", apierr.New(apierr.Unauthorized, "malformed Authorization header"))
 	}
 	return err
 }
@@ -191,42 +231,6 @@ func (h *Handler) realm(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + "/token"
-}
-
-// clientAddr is the address the request came from: the peer's, or, when
-// the peer is a trusted proxy, the right-most X-Forwarded-For entry that is
-// not one (entries left of it could have been written by the client).
-func (h *Handler) clientAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	if !h.trusted(a) {
-		return a
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return a // a malformed chain: trust nothing beyond the proxy
-		}
-		if !h.trusted(hop) {
-			return hop
-		}
-		a = hop
-	}
-	return a
-}
-
-func (h *Handler) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range h.proxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func joinActions(as []auth.Action) string {

@@ -6,7 +6,6 @@ package distv2
 import (
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -28,9 +27,6 @@ type Options struct {
 	// Realm is the token endpoint's URL in challenges; empty derives it from
 	// each request's host.
 	Realm string
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
-	// the client, for the login limiter and the audit log.
-	TrustedProxies []netip.Prefix
 	// Traffic counts pulls and pushes per namespace; nil counts nothing.
 	Traffic *metrics.Traffic
 }
@@ -41,7 +37,6 @@ type Handler struct {
 	log      *slog.Logger
 	access   *access.Service
 	realmURL string
-	proxies  []netip.Prefix
 	traffic  *metrics.Traffic
 }
 
@@ -51,7 +46,7 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, proxies: opts.TrustedProxies, traffic: opts.Traffic}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic}
 }
 
 // Route names, used as the metrics label and in logs.

@@ -95,6 +95,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo strin
 	if len(payload) > oci.MaxManifestSize {
 		return apierr.New(apierr.TooLarge, "manifest is larger than the %d byte limit", oci.MaxManifestSize)
 	}
+	if err := h.claimNamespace(r); err != nil {
+		return err
+	}
 	d, m, err := h.reg.PutManifest(r.Context(), repo, ref, r.Header.Get("Content-Type"), payload)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 )
 
 // maxTokenForm bounds a POST /token body: credentials and MaxResourceScopes
@@ -67,24 +68,24 @@ func (h *Handler) tokenGet(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkService(q.Get("service")); err != nil {
 		return err
 	}
-	cr, err := auth.ParseAuthorization(r.Header.Get("Authorization"))
+	cr, err := mw.Credentials(ctx)
 	if err != nil {
 		return apierr.New(apierr.TokenRequestInvalid, "malformed Authorization header")
 	}
-	p := auth.Principal{Kind: auth.KindAnonymous}
 	switch cr.Scheme {
 	case auth.SchemeNone:
 	case auth.SchemeBasic:
 		if acct := q.Get("account"); acct != "" && acct != cr.Username {
 			return apierr.New(apierr.TokenRequestInvalid, "account %q does not match the credentials", acct)
 		}
-		if p, err = h.access.Login(ctx, cr.Username, cr.Password, h.clientAddr(r)); err != nil {
-			return err
-		}
 	default:
 		return apierr.New(apierr.TokenRequestInvalid, "the token endpoint takes Basic credentials")
 	}
-	resp, err := h.issue(r, p, q["scope"], q.Get("offline_token") == "true")
+	c, err := mw.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := h.issue(r, c.Principal, q["scope"], q.Get("offline_token") == "true")
 	if err != nil {
 		return err
 	}
@@ -109,10 +110,10 @@ func (h *Handler) tokenPost(w http.ResponseWriter, r *http.Request) error {
 		if f.Get("username") == "" {
 			return oauthError{"invalid_request", "username is required"}
 		}
-		p, err = h.access.Login(ctx, f.Get("username"), f.Get("password"), h.clientAddr(r))
+		p, err = h.access.Login(ctx, f.Get("username"), f.Get("password"), mw.ClientAddr(ctx))
 		offline = f.Get("access_type") == "offline"
 	case "refresh_token":
-		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), h.clientAddr(r))
+		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), mw.ClientAddr(ctx))
 	default:
 		return oauthError{"unsupported_grant_type", "grant_type must be password or refresh_token"}
 	}
@@ -181,7 +182,7 @@ func (h *Handler) issue(r *http.Request, p auth.Principal, scopeParams []string,
 		AccessToken: tok,
 		ExpiresIn:   int(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
 		IssuedAt:    claims.IssuedAt.UTC().Format(time.RFC3339),
-		scope:       auth.FormatResourceScopes(nonEmpty(granted)),
+		scope:       auth.FormatResourceScopes(nonEmpty(granted.Access)),
 	}
 	if offline && p.Kind == auth.KindUser {
 		if resp.RefreshToken, err = h.access.NewRefreshToken(ctx, p); err != nil {

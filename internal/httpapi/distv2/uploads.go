@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
@@ -60,6 +61,9 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, repo strin
 		if err != nil {
 			return err
 		}
+		if err := h.claimForMount(r, d, q.Get("from")); err != nil {
+			return err
+		}
 		b, err := h.reg.Mount(ctx, repo, d, q.Get("from"))
 		if err == nil {
 			created(w, "/v2/"+repo+"/blobs/"+b.Digest.String(), b.Digest.String())
@@ -73,6 +77,9 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, repo strin
 	if ds := q.Get("digest"); ds != "" {
 		d, err := parseDigest(ds)
 		if err != nil {
+			return err
+		}
+		if err := h.claimNamespace(r); err != nil {
 			return err
 		}
 		b, err := h.reg.PutBlob(ctx, repo, d, r.ContentLength, r.Body)
@@ -91,6 +98,20 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, repo strin
 	return nil
 }
 
+// claimForMount claims the namespace a mount of blob d from repository
+// from creates (see [Handler.claimNamespace]), unless there is nothing to
+// mount: then the request becomes an upload session, which writes nothing
+// into the repository yet.
+func (h *Handler) claimForMount(r *http.Request, d digest.Digest, from string) error {
+	if _, ok := r.Context().Value(claimKey{}).(*claim); !ok {
+		return nil
+	}
+	if _, err := h.reg.StatBlob(r.Context(), from, d); apierr.Is(err, apierr.BlobUnknown) {
+		return nil
+	}
+	return h.claimNamespace(r)
+}
+
 func (h *Handler) commitUpload(w http.ResponseWriter, r *http.Request, repo, id string) error {
 	ds := r.URL.Query().Get("digest")
 	if ds == "" {
@@ -102,6 +123,9 @@ func (h *Handler) commitUpload(w http.ResponseWriter, r *http.Request, repo, id 
 	}
 	start, length, err := chunkRange(r)
 	if err != nil {
+		return err
+	}
+	if err := h.claimNamespace(r); err != nil {
 		return err
 	}
 	b, err := h.reg.CommitUpload(r.Context(), repo, id, d, start, length, r.Body)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -23,8 +24,8 @@ type AuditEvent struct {
 // queryAudit answers GET /audit: events newest first, filtered by actor,
 // action, target (a prefix), result, since and until (RFC 3339), paged by
 // before (the next cursor) and n.
-func (h *Handler) queryAudit(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	if !c.systemAdmin() {
+func (h *Handler) queryAudit(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
+	if !c.SystemAdmin() {
 		return denied("reading the audit log needs a system administrator")
 	}
 	v := r.URL.Query()
@@ -50,9 +51,9 @@ func (h *Handler) queryAudit(w http.ResponseWriter, r *http.Request, c caller, _
 		return err
 	}
 	q.N = p.N
-	es, err := h.opts.Access.Audit(r.Context(), q)
+	es, err := h.acc.AuditEvents(r.Context(), c, q)
 	if err != nil {
-		return storeError(err, "audit log")
+		return accessError(err)
 	}
 	res := List[AuditEvent]{Items: []AuditEvent{}}
 	for _, e := range es {

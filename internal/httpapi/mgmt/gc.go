@@ -3,6 +3,8 @@ package mgmt
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/wharf-dev/wharf/internal/access"
 )
 
 // GCReport is what a garbage collection run did, as the API shows it.
@@ -21,8 +23,8 @@ type GCReport struct {
 // collectGarbage answers POST /gc: one garbage collection run now, or with
 // dryRun=true a report of what it would delete. System administrators only;
 // the run takes as long as it takes, and the report comes when it ends.
-func (h *Handler) collectGarbage(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	if !c.systemAdmin() {
+func (h *Handler) collectGarbage(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
+	if !c.SystemAdmin() {
 		return denied("running garbage collection needs a system administrator")
 	}
 	dryRun := false

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
@@ -106,7 +107,7 @@ func parseID(s string) (int64, error) {
 	return id, nil
 }
 
-func (h *Handler) listImmutabilityRules(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) listImmutabilityRules(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	if _, err := h.namespace(r.Context(), c, ns); err != nil {
 		return err
@@ -118,7 +119,7 @@ func (h *Handler) listImmutabilityRules(w http.ResponseWriter, r *http.Request, 
 	return writeJSON(w, http.StatusOK, List[policy.ImmutabilityRule]{Items: rules})
 }
 
-func (h *Handler) addImmutabilityRule(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) addImmutabilityRule(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	var in ImmutabilityRuleCreate
 	var rule policy.ImmutabilityRule
@@ -140,7 +141,7 @@ func (h *Handler) addImmutabilityRule(w http.ResponseWriter, r *http.Request, c 
 	return writeJSON(w, http.StatusCreated, rule)
 }
 
-func (h *Handler) deleteImmutabilityRule(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) deleteImmutabilityRule(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	err := func() error {
 		if _, err := h.manageable(r.Context(), c, ns); err != nil {
@@ -169,7 +170,7 @@ func (h *Handler) deleteImmutabilityRule(w http.ResponseWriter, r *http.Request,
 	return nil
 }
 
-func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	if _, err := h.namespace(r.Context(), c, ns); err != nil {
 		return err
@@ -187,17 +188,17 @@ func (h *Handler) getQuota(w http.ResponseWriter, r *http.Request, c caller, p p
 }
 
 // quotaAdmin checks that c may set quotas, and that namespace ns exists.
-func (h *Handler) quotaAdmin(ctx context.Context, c caller, ns string) error {
+func (h *Handler) quotaAdmin(ctx context.Context, c access.Caller, ns string) error {
 	if _, err := h.namespace(ctx, c, ns); err != nil {
 		return err
 	}
-	if !c.systemAdmin() {
+	if !c.SystemAdmin() {
 		return denied("quotas are set by system administrators")
 	}
 	return nil
 }
 
-func (h *Handler) putQuota(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) putQuota(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	var in QuotaPut
 	err := func() error {
@@ -216,7 +217,7 @@ func (h *Handler) putQuota(w http.ResponseWriter, r *http.Request, c caller, p p
 	return h.getQuota(w, r, c, p)
 }
 
-func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	err := func() error {
 		if err := h.quotaAdmin(r.Context(), c, ns); err != nil {
@@ -232,8 +233,8 @@ func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, c caller, 
 	return nil
 }
 
-func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	if !c.systemAdmin() {
+func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
+	if !c.SystemAdmin() {
 		return denied("listing every quota needs a system administrator")
 	}
 	qs, err := h.opts.Registry.Quotas(r.Context())
@@ -247,7 +248,7 @@ func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, c caller, _
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	ns := p["namespace"]
 	if _, err := h.namespace(r.Context(), c, ns); err != nil {
 		return err
@@ -267,7 +268,7 @@ func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request, c caller, p p
 }
 
 // managePolicy checks that c may manage the namespace of scope.
-func (h *Handler) managePolicy(ctx context.Context, c caller, scope string) error {
+func (h *Handler) managePolicy(ctx context.Context, c access.Caller, scope string) error {
 	ns := oci.Namespace(scope)
 	if err := validNamespace(ns); err != nil {
 		return err
@@ -278,7 +279,7 @@ func (h *Handler) managePolicy(ctx context.Context, c caller, scope string) erro
 
 // storedPolicy reads policy id if c may manage it; a policy c may not
 // manage is answered as not found.
-func (h *Handler) storedPolicy(ctx context.Context, c caller, ids string) (policy.RetentionPolicy, error) {
+func (h *Handler) storedPolicy(ctx context.Context, c access.Caller, ids string) (policy.RetentionPolicy, error) {
 	id, err := parseID(ids)
 	if err != nil {
 		return policy.RetentionPolicy{}, err
@@ -296,7 +297,7 @@ func (h *Handler) storedPolicy(ctx context.Context, c caller, ids string) (polic
 	return p, nil
 }
 
-func (h *Handler) listRetentionPolicies(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) listRetentionPolicies(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	ps, err := h.opts.Registry.RetentionPolicies(r.Context())
 	if err != nil {
 		return storeError(err, "retention policies")
@@ -314,7 +315,7 @@ func (h *Handler) listRetentionPolicies(w http.ResponseWriter, r *http.Request, 
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) createRetentionPolicy(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) createRetentionPolicy(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	var in policy.RetentionPolicy
 	err := func() error {
 		if err := decode(w, r, &in); err != nil {
@@ -335,7 +336,7 @@ func (h *Handler) createRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 	return writeJSON(w, http.StatusCreated, in)
 }
 
-func (h *Handler) getRetentionPolicy(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) getRetentionPolicy(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	rp, err := h.storedPolicy(r.Context(), c, p["id"])
 	if err != nil {
 		return err
@@ -343,7 +344,7 @@ func (h *Handler) getRetentionPolicy(w http.ResponseWriter, r *http.Request, c c
 	return writeJSON(w, http.StatusOK, rp)
 }
 
-func (h *Handler) updateRetentionPolicy(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) updateRetentionPolicy(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	var in policy.RetentionPolicy
 	err := func() error {
 		old, err := h.storedPolicy(r.Context(), c, p["id"])
@@ -366,7 +367,7 @@ func (h *Handler) updateRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 	return writeJSON(w, http.StatusOK, in)
 }
 
-func (h *Handler) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	err := func() error {
 		rp, err := h.storedPolicy(r.Context(), c, p["id"])
 		if err != nil {
@@ -384,7 +385,7 @@ func (h *Handler) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 
 // previewRetentionPolicy reports what stored policy id alone would delete
 // now.
-func (h *Handler) previewRetentionPolicy(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) previewRetentionPolicy(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	rp, err := h.storedPolicy(r.Context(), c, p["id"])
 	if err != nil {
 		return err
@@ -398,7 +399,7 @@ func (h *Handler) previewRetentionPolicy(w http.ResponseWriter, r *http.Request,
 
 // previewRetention reports what the policy in the body, not stored, would
 // delete now: to try a policy before creating it.
-func (h *Handler) previewRetention(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) previewRetention(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	var in policy.RetentionPolicy
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -416,10 +417,10 @@ func (h *Handler) previewRetention(w http.ResponseWriter, r *http.Request, c cal
 // runRetention runs every stored policy now, or with dryRun reports what
 // they would delete. System administrators only: it reaches every
 // namespace.
-func (h *Handler) runRetention(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) runRetention(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	var in RetentionRun
 	err := func() error {
-		if !c.systemAdmin() {
+		if !c.SystemAdmin() {
 			return denied("running retention needs a system administrator")
 		}
 		if r.ContentLength != 0 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/oci"
@@ -30,8 +30,9 @@ import (
 // env is a management API over a real SQLite store and filesystem content
 // store, deciding with the real access service. Callers are named in the
 // Authorization header ("Bearer NAME"), and env.principals says who each
-// name is, so a test can be any kind of principal without logging in; the
-// server's tests log in for real.
+// name is; the env stands in for the authentication middleware, so a test
+// can be any kind of principal without logging in. The server's tests log
+// in for real.
 type env struct {
 	t          *testing.T
 	store      *sqlite.Store
@@ -65,19 +66,19 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(svc.Close)
 	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler)})
 	h := mgmt.New(mgmt.Options{
-		Access:       st,
-		Registry:     e.reg,
-		Authenticate: e.authenticate,
-		Decide:       svc.Decide,
-		BcryptCost:   4,
-		Logger:       slog.New(slog.DiscardHandler),
+		Access:   svc,
+		Registry: e.reg,
+		Logger:   slog.New(slog.DiscardHandler),
 	})
-	e.srv = httptest.NewServer(h)
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := e.authenticate(r)
+		h.ServeHTTP(w, r.WithContext(mw.WithCaller(r.Context(), access.Caller{Principal: p, Client: "192.0.2.1"}, err)))
+	}))
 	t.Cleanup(e.srv.Close)
 	return e
 }
 
-var errBadCredentials = errors.New("bad credentials")
+var errBadCredentials = fmt.Errorf("bad credentials: %w", access.ErrUnauthenticated)
 
 func (e *env) authenticate(r *http.Request) (auth.Principal, error) {
 	h := r.Header.Get("Authorization")

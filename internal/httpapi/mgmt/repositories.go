@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -39,11 +40,11 @@ func registryError(err error, what string) error {
 // repoAccess returns what c may do of want on repo. A caller who may not
 // pull is answered not found, so a private repository's existence is not
 // revealed; one who may pull but lacks an action in want is denied.
-func (h *Handler) repoAccess(ctx context.Context, c caller, repo string, want auth.Action) error {
+func (h *Handler) repoAccess(ctx context.Context, c access.Caller, repo string, want auth.Action) error {
 	if err := oci.ValidateName(repo); err != nil {
 		return invalid("%v", err)
 	}
-	d, err := h.opts.Decide(ctx, c.Principal, repo, []auth.Action{auth.ActionPull, want})
+	d, err := h.acc.Decide(ctx, c.Principal, repo, []auth.Action{auth.ActionPull, want})
 	if err != nil {
 		return storeError(err, "repository "+repo)
 	}
@@ -56,7 +57,7 @@ func (h *Handler) repoAccess(ctx context.Context, c caller, repo string, want au
 	return nil
 }
 
-func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	p, err := page(r)
 	if err != nil {
 		return err
@@ -72,11 +73,11 @@ func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request, c cal
 			if len(out) == p.N {
 				break
 			}
-			if c.systemAdmin() {
+			if c.SystemAdmin() {
 				out = append(out, name)
 				continue
 			}
-			d, err := h.opts.Decide(ctx, c.Principal, name, []auth.Action{auth.ActionPull})
+			d, err := h.acc.Decide(ctx, c.Principal, name, []auth.Action{auth.ActionPull})
 			if err != nil {
 				return storeError(err, "repositories")
 			}
@@ -96,7 +97,7 @@ func (h *Handler) listRepositories(w http.ResponseWriter, r *http.Request, c cal
 	return writeJSON(w, http.StatusOK, res)
 }
 
-func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	repo := p["repository"]
 	ctx := r.Context()
 	if err := h.repoAccess(ctx, c, repo, auth.ActionPull); err != nil {
@@ -124,7 +125,7 @@ func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, c caller, p p
 	return writeJSON(w, http.StatusOK, res)
 }
 
-func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	repo, tag := p["repository"], p["tag"]
 	err := func() error {
 		if err := h.repoAccess(r.Context(), c, repo, auth.ActionDelete); err != nil {
@@ -143,7 +144,7 @@ func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request, c caller, p 
 	return nil
 }
 
-func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	repo, ds := p["repository"], p["digest"]
 	err := func() error {
 		if err := h.repoAccess(r.Context(), c, repo, auth.ActionDelete); err != nil {

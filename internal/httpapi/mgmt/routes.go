@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/wharf-dev/wharf/internal/access"
 )
 
 // route is one endpoint: a method and a path template as the OpenAPI
@@ -14,12 +16,8 @@ type route struct {
 	method string
 	path   string
 	public bool // served without authentication
-	// accounts marks routes about accounts and their credentials (users,
-	// members, tokens, robots, signing keys), which mean nothing without
-	// access control: the local administrator may not use them.
-	accounts bool
 	// handler writes a success itself and returns an error for writeProblem.
-	handler func(*Handler, http.ResponseWriter, *http.Request, caller, params) error
+	handler func(*Handler, http.ResponseWriter, *http.Request, access.Caller, params) error
 }
 
 // routes is every endpoint of the API. The OpenAPI document lists exactly
@@ -28,28 +26,28 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/openapi.json", public: true, handler: (*Handler).openAPI},
 	{method: http.MethodGet, path: "/api/v1/me", handler: (*Handler).me},
 
-	{method: http.MethodGet, accounts: true, path: "/api/v1/users", handler: (*Handler).listUsers},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/users", handler: (*Handler).createUser},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/users/import", handler: (*Handler).importUsers},
-	{method: http.MethodGet, accounts: true, path: "/api/v1/users/{user}", handler: (*Handler).getUser},
-	{method: http.MethodPatch, accounts: true, path: "/api/v1/users/{user}", handler: (*Handler).updateUser},
-	{method: http.MethodDelete, accounts: true, path: "/api/v1/users/{user}", handler: (*Handler).deleteUser},
-	{method: http.MethodGet, accounts: true, path: "/api/v1/users/{user}/memberships", handler: (*Handler).listMemberships},
-	{method: http.MethodGet, accounts: true, path: "/api/v1/users/{user}/tokens", handler: (*Handler).listTokens},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/users/{user}/tokens", handler: (*Handler).createToken},
-	{method: http.MethodDelete, accounts: true, path: "/api/v1/users/{user}/tokens/{id}", handler: (*Handler).revokeToken},
+	{method: http.MethodGet, path: "/api/v1/users", handler: (*Handler).listUsers},
+	{method: http.MethodPost, path: "/api/v1/users", handler: (*Handler).createUser},
+	{method: http.MethodPost, path: "/api/v1/users/import", handler: (*Handler).importUsers},
+	{method: http.MethodGet, path: "/api/v1/users/{user}", handler: (*Handler).getUser},
+	{method: http.MethodPatch, path: "/api/v1/users/{user}", handler: (*Handler).updateUser},
+	{method: http.MethodDelete, path: "/api/v1/users/{user}", handler: (*Handler).deleteUser},
+	{method: http.MethodGet, path: "/api/v1/users/{user}/memberships", handler: (*Handler).listMemberships},
+	{method: http.MethodGet, path: "/api/v1/users/{user}/tokens", handler: (*Handler).listTokens},
+	{method: http.MethodPost, path: "/api/v1/users/{user}/tokens", handler: (*Handler).createToken},
+	{method: http.MethodDelete, path: "/api/v1/users/{user}/tokens/{id}", handler: (*Handler).revokeToken},
 
 	{method: http.MethodGet, path: "/api/v1/namespaces", handler: (*Handler).listNamespaces},
 	{method: http.MethodPost, path: "/api/v1/namespaces", handler: (*Handler).createNamespace},
 	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}", handler: (*Handler).getNamespace},
 	{method: http.MethodPatch, path: "/api/v1/namespaces/{namespace}", handler: (*Handler).updateNamespace},
 	{method: http.MethodDelete, path: "/api/v1/namespaces/{namespace}", handler: (*Handler).deleteNamespace},
-	{method: http.MethodGet, accounts: true, path: "/api/v1/namespaces/{namespace}/members", handler: (*Handler).listMembers},
-	{method: http.MethodPut, accounts: true, path: "/api/v1/namespaces/{namespace}/members/{user}", handler: (*Handler).putMember},
-	{method: http.MethodDelete, accounts: true, path: "/api/v1/namespaces/{namespace}/members/{user}", handler: (*Handler).deleteMember},
-	{method: http.MethodGet, accounts: true, path: "/api/v1/namespaces/{namespace}/robots", handler: (*Handler).listRobots},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/namespaces/{namespace}/robots", handler: (*Handler).createRobot},
-	{method: http.MethodDelete, accounts: true, path: "/api/v1/namespaces/{namespace}/robots/{id}", handler: (*Handler).revokeRobot},
+	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}/members", handler: (*Handler).listMembers},
+	{method: http.MethodPut, path: "/api/v1/namespaces/{namespace}/members/{user}", handler: (*Handler).putMember},
+	{method: http.MethodDelete, path: "/api/v1/namespaces/{namespace}/members/{user}", handler: (*Handler).deleteMember},
+	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}/robots", handler: (*Handler).listRobots},
+	{method: http.MethodPost, path: "/api/v1/namespaces/{namespace}/robots", handler: (*Handler).createRobot},
+	{method: http.MethodDelete, path: "/api/v1/namespaces/{namespace}/robots/{id}", handler: (*Handler).revokeRobot},
 
 	{method: http.MethodGet, path: "/api/v1/repositories", handler: (*Handler).listRepositories},
 	{method: http.MethodGet, path: "/api/v1/repositories/{repository}/tags", handler: (*Handler).listTags},
@@ -59,9 +57,9 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/audit", handler: (*Handler).queryAudit},
 	{method: http.MethodPost, path: "/api/v1/gc", handler: (*Handler).collectGarbage},
 
-	{method: http.MethodGet, accounts: true, path: "/api/v1/keys", handler: (*Handler).listKeys},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
-	{method: http.MethodPost, accounts: true, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
+	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
+	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
+	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
 }, lifecycleRoutes...)
 
 // params are the path parameters of a matched route, unescaped.

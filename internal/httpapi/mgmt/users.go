@@ -2,12 +2,11 @@ package mgmt
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -33,18 +32,6 @@ func userOf(u meta.User) User {
 type List[T any] struct {
 	Items []T    `json:"items"`
 	Next  string `json:"next,omitempty"`
-}
-
-// userNameRE is what a user name may be: it goes in Basic credentials (no
-// colon), robots are NAMESPACE+NAME (no plus sign), and it appears in
-// paths and audit records.
-var userNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-
-func validUserName(name string) error {
-	if !userNameRE.MatchString(name) {
-		return invalid("user name %q is invalid: 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", truncate(name))
-	}
-	return nil
 }
 
 func truncate(s string) string {
@@ -85,31 +72,27 @@ type Me struct {
 	Memberships []Member `json:"memberships"`
 }
 
-func (h *Handler) me(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	m := Me{Kind: string(c.Kind), Name: c.Name, Owner: c.Owner, Account: c.account(), SystemAdmin: c.systemAdmin(), Memberships: []Member{}}
-	if acct := c.account(); acct != "" {
-		ms, err := h.opts.Access.Memberships(r.Context(), acct)
-		if err != nil {
-			return storeError(err, "memberships")
-		}
-		for _, x := range ms {
-			m.Memberships = append(m.Memberships, memberOf(x))
-		}
+func (h *Handler) me(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
+	m := Me{Kind: string(c.Principal.Kind), Name: c.Principal.Name, Owner: c.Principal.Owner, Account: c.Account(),
+		SystemAdmin: c.SystemAdmin(), Memberships: []Member{}}
+	ms, err := h.acc.Memberships(r.Context(), c)
+	if err != nil {
+		return accessError(err)
+	}
+	for _, x := range ms {
+		m.Memberships = append(m.Memberships, memberOf(x))
 	}
 	return writeJSON(w, http.StatusOK, m)
 }
 
-func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	if !c.systemAdmin() {
-		return denied("listing users needs a system administrator")
-	}
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	p, err := page(r)
-	if err != nil {
-		return err
+	if err != nil && c.SystemAdmin() {
+		return err // a caller who may not list users is told that first
 	}
-	us, err := h.opts.Access.Users(r.Context(), p)
+	us, err := h.acc.Users(r.Context(), c, p)
 	if err != nil {
-		return storeError(err, "users")
+		return accessError(err)
 	}
 	out := List[User]{Items: []User{}, Next: next(us, p, func(u meta.User) string { return u.Name })}
 	for _, u := range us {
@@ -125,92 +108,32 @@ type UserCreate struct {
 	Admin    bool   `json:"admin,omitempty"`
 }
 
-func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
 	var in UserCreate
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	err := h.doCreateUser(r, c, in)
-	h.audit(r, c, "user.create", "user:"+in.Name, adminDetail(in.Admin), err)
+	u, err := h.acc.CreateUser(r.Context(), c, access.UserCreate(in))
 	if err != nil {
-		return err
-	}
-	u, err := h.opts.Access.User(r.Context(), in.Name)
-	if err != nil {
-		return storeError(err, "user "+in.Name)
+		return accessError(err)
 	}
 	return writeJSON(w, http.StatusCreated, userOf(u))
 }
 
-func adminDetail(admin bool) string {
-	if admin {
-		return "admin"
-	}
-	return ""
-}
-
-func (h *Handler) doCreateUser(r *http.Request, c caller, in UserCreate) error {
-	if !c.systemAdmin() {
-		return denied("creating users needs a system administrator")
-	}
-	if err := validUserName(in.Name); err != nil {
-		return err
-	}
-	hash, err := h.hashPassword(in.Name, in.Password)
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
+	u, err := h.acc.User(r.Context(), c, p["user"])
 	if err != nil {
-		return err
-	}
-	now := h.now().UTC()
-	err = h.opts.Access.CreateUser(r.Context(), meta.User{Name: in.Name, PasswordHash: hash, Admin: in.Admin, CreatedAt: now, UpdatedAt: now})
-	if err != nil {
-		return storeError(err, "user "+in.Name)
-	}
-	return nil
-}
-
-// hashPassword checks a new password of user against the password rules
-// and hashes it; the empty password is no password (the account logs in
-// with access tokens only).
-func (h *Handler) hashPassword(user, pw string) (string, error) {
-	if pw == "" {
-		return "", nil
-	}
-	rules := auth.PasswordPolicy{MinLength: h.opts.MinPasswordLength, BcryptCost: h.opts.BcryptCost}
-	hash, err := rules.Hash(user, pw)
-	if errors.Is(err, auth.ErrPasswordInvalid) {
-		return "", invalid("%v", err)
-	}
-	if err != nil {
-		return "", err
-	}
-	return hash, nil
-}
-
-func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c caller, p params) error {
-	name := p["user"]
-	if !c.systemAdmin() && !c.self(name) {
-		return denied("reading user %s needs a system administrator or the user", name)
-	}
-	u, err := h.opts.Access.User(r.Context(), name)
-	if err != nil {
-		return storeError(err, "user "+name)
+		return accessError(err)
 	}
 	return writeJSON(w, http.StatusOK, userOf(u))
 }
 
 // listMemberships answers which namespaces a user belongs to, and as what:
 // for the user, or a system administrator checking what someone may do.
-func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request, c caller, p params) error {
-	name := p["user"]
-	if !c.systemAdmin() && !c.self(name) {
-		return denied("reading the memberships of %s needs a system administrator or the user", name)
-	}
-	if _, err := h.opts.Access.User(r.Context(), name); err != nil {
-		return storeError(err, "user "+name)
-	}
-	ms, err := h.opts.Access.Memberships(r.Context(), name)
+func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
+	ms, err := h.acc.UserMemberships(r.Context(), c, p["user"])
 	if err != nil {
-		return storeError(err, "memberships of "+name)
+		return accessError(err)
 	}
 	out := List[Member]{Items: []Member{}}
 	for _, m := range ms {
@@ -227,73 +150,21 @@ type UserUpdate struct {
 	Disabled *bool   `json:"disabled,omitempty"`
 }
 
-func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, c caller, p params) error {
+func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
 	var in UserUpdate
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	name := p["user"]
-	u, detail, err := h.doUpdateUser(r, c, name, in)
-	h.audit(r, c, "user.update", "user:"+name, detail, err)
+	u, err := h.acc.UpdateUser(r.Context(), c, p["user"], access.UserUpdate(in))
 	if err != nil {
-		return err
+		return accessError(err)
 	}
 	return writeJSON(w, http.StatusOK, userOf(u))
 }
 
-func (h *Handler) doUpdateUser(r *http.Request, c caller, name string, in UserUpdate) (meta.User, string, error) {
-	var detail string
-	switch {
-	case c.systemAdmin():
-		if c.account() == name && ((in.Admin != nil && !*in.Admin) || (in.Disabled != nil && *in.Disabled)) {
-			return meta.User{}, "", invalid("administrators may not demote or disable themselves; another administrator must")
-		}
-	case c.self(name):
-		if in.Admin != nil || in.Disabled != nil {
-			return meta.User{}, "", denied("changing admin or disabled needs a system administrator")
-		}
-	default:
-		return meta.User{}, "", denied("changing user %s needs a system administrator or the user", name)
-	}
-	u, err := h.opts.Access.User(r.Context(), name)
-	if err != nil {
-		return meta.User{}, "", storeError(err, "user "+name)
-	}
-	if in.Password != nil {
-		if u.PasswordHash, err = h.hashPassword(name, *in.Password); err != nil {
-			return meta.User{}, "", err
-		}
-		detail += "password "
-	}
-	if in.Admin != nil {
-		u.Admin = *in.Admin
-		detail += "admin=" + strconv.FormatBool(u.Admin) + " "
-	}
-	if in.Disabled != nil {
-		u.Disabled = *in.Disabled
-		detail += "disabled=" + strconv.FormatBool(u.Disabled) + " "
-	}
-	u.UpdatedAt = h.now().UTC()
-	if err := h.opts.Access.UpdateUser(r.Context(), u); err != nil {
-		return meta.User{}, "", storeError(err, "user "+name)
-	}
-	return u, detail, nil
-}
-
-func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, c caller, p params) error {
-	name := p["user"]
-	err := func() error {
-		if !c.systemAdmin() {
-			return denied("deleting users needs a system administrator")
-		}
-		if c.account() == name {
-			return invalid("administrators may not delete themselves; another administrator must")
-		}
-		return storeError(h.opts.Access.DeleteUser(r.Context(), name), "user "+name)
-	}()
-	h.audit(r, c, "user.delete", "user:"+name, "", err)
-	if err != nil {
-		return err
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
+	if err := h.acc.DeleteUser(r.Context(), c, p["user"]); err != nil {
+		return accessError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -308,80 +179,30 @@ type ImportResult struct {
 }
 
 // importUsers creates a user for each bcrypt entry of an htpasswd file in
-// the body. Users that exist keep their password unless ?update=true.
-// The hashes are taken as they are: the length of the password behind one
-// cannot be known, so auth.minPasswordLength applies when the user next
-// sets a password. An entry whose password is its user name is refused,
-// found with one bcrypt comparison per entry at the entry's own cost.
-func (h *Handler) importUsers(w http.ResponseWriter, r *http.Request, c caller, _ params) error {
-	res := ImportResult{Created: []string{}, Updated: []string{}, Skipped: []string{}, Errors: []string{}}
-	err := func() error {
-		if !c.systemAdmin() {
-			return denied("importing users needs a system administrator")
-		}
-		update := r.URL.Query().Get("update") == "true"
+// the body (see [access.Service.ImportUsers]). Users that exist keep their
+// password unless ?update=true.
+func (h *Handler) importUsers(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
+	in := access.UserImport{Update: r.URL.Query().Get("update") == "true"}
+	if c.SystemAdmin() {
 		entries, perr := auth.ParseHtpasswd(http.MaxBytesReader(w, r.Body, maxBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(perr, &tooLarge) {
-			return apierr.New(apierr.TooLarge, "htpasswd file larger than %d bytes", maxBody)
+			err := apierr.New(apierr.TooLarge, "htpasswd file larger than %d bytes", maxBody)
+			h.audit(r, c, "user.import", "htpasswd", "", err)
+			return err
 		}
 		if perr != nil {
 			for _, e := range unjoin(perr) {
-				res.Errors = append(res.Errors, e.Error())
+				in.Refused = append(in.Refused, e.Error())
 			}
 		}
-		for _, e := range entries {
-			if err := validUserName(e.User); err != nil {
-				res.Errors = append(res.Errors, apierr.From(err).Message)
-				continue
-			}
-			if err := (auth.PasswordPolicy{}).CheckHash(e.User, e.Hash); err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("user %q: %v", e.User, err))
-				continue
-			}
-			if err := h.importUser(r, e, update, &res); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	detail := ""
-	if err == nil {
-		detail = strconv.Itoa(len(res.Created)) + " created, " + strconv.Itoa(len(res.Updated)) + " updated, " +
-			strconv.Itoa(len(res.Skipped)) + " skipped, " + strconv.Itoa(len(res.Errors)) + " refused"
+		in.Entries = entries
 	}
-	h.audit(r, c, "user.import", "htpasswd", detail, err)
+	res, err := h.acc.ImportUsers(r.Context(), c, in)
 	if err != nil {
-		return err
+		return accessError(err)
 	}
-	return writeJSON(w, http.StatusOK, res)
-}
-
-func (h *Handler) importUser(r *http.Request, e auth.HtpasswdEntry, update bool, res *ImportResult) error {
-	ctx := r.Context()
-	now := h.now().UTC()
-	err := h.opts.Access.CreateUser(ctx, meta.User{Name: e.User, PasswordHash: e.Hash, CreatedAt: now, UpdatedAt: now})
-	if err == nil {
-		res.Created = append(res.Created, e.User)
-		return nil
-	}
-	if !errors.Is(err, meta.ErrConflict) {
-		return storeError(err, "user "+e.User)
-	}
-	if !update {
-		res.Skipped = append(res.Skipped, e.User)
-		return nil
-	}
-	u, err := h.opts.Access.User(ctx, e.User)
-	if err != nil {
-		return storeError(err, "user "+e.User)
-	}
-	u.PasswordHash, u.UpdatedAt = e.Hash, now
-	if err := h.opts.Access.UpdateUser(ctx, u); err != nil {
-		return storeError(err, "user "+e.User)
-	}
-	res.Updated = append(res.Updated, e.User)
-	return nil
+	return writeJSON(w, http.StatusOK, ImportResult(res))
 }
 
 // unjoin splits an errors.Join error into its parts.
