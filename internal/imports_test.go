@@ -40,11 +40,11 @@ var allowed = map[string][]string{
 	"internal/meta/metatest":        {"internal/meta"},
 	"internal/meta/postgres/pgtest": {},
 
-	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy"},
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/jobs"},
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {"internal/oci"},
-	"internal/access":   {"internal/auth", "internal/meta", "internal/oci"},
-	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics"},
+	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs"},
+	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
 	"internal/trust":    {"internal/oci"},
 
 	"internal/trust/trusttest": {"internal/trust"},

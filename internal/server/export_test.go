@@ -9,7 +9,9 @@ import (
 )
 
 // Housekeep runs one round of housekeeping as of now, for the tests.
-func (s *Server) Housekeep(ctx context.Context, now time.Time) error { return s.housekeep(ctx, now) }
+func (s *Server) Housekeep(ctx context.Context, now time.Time) error {
+	return s.accounts().Housekeep(ctx, now, s.housekeeping())
+}
 
 // ContentStore and MetaStore expose the server's stores to its tests, which
 // check what garbage collection left in them.

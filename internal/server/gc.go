@@ -3,12 +3,10 @@ package server
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
-	"github.com/wharf-dev/wharf/internal/jobs"
 )
 
 // newCollector builds the garbage collector over the server's stores.
@@ -30,34 +28,6 @@ func (s *Server) newCollector() (*gc.Collector, error) {
 // another.
 func (s *Server) CollectGarbage(ctx context.Context, ro gc.RunOptions) (gc.Report, error) {
 	return s.gc.Run(ctx, ro)
-}
-
-// gcJobs returns the scheduled garbage collection, which runs on one
-// replica at a time under the "gc" lease, every gc.interval; none when
-// gc.interval is 0. A run also sweeps the content store for bytes no row
-// records (gc.RunOptions.Sweep) when this process has not swept for
-// gc.sweepInterval or never has: the first run after a start sweeps, so
-// a crash's debris is recorded for collection when the registry comes
-// back, and so does a replica's first run when it takes the lease over.
-func (s *Server) gcJobs() []jobs.Job {
-	if s.cfg.GC.Interval <= 0 {
-		return nil
-	}
-	var lastSweep time.Time // the job's runs never overlap
-	return []jobs.Job{{
-		Name:  "gc",
-		Every: s.cfg.GC.Interval,
-		Run: func(ctx context.Context) error {
-			every := s.cfg.GC.SweepInterval
-			sweep := every > 0 && (lastSweep.IsZero() || time.Since(lastSweep) >= every)
-			start := time.Now()
-			_, err := s.gc.Run(ctx, gc.RunOptions{Pace: s.gcPace(), Sweep: sweep}) // the collector logs what it did
-			if sweep && err == nil {
-				lastSweep = start
-			}
-			return err
-		},
-	}}
 }
 
 // gcPace is the pace of the server's own runs: with SQLite a run leaves the

@@ -3,10 +3,8 @@ package server
 import (
 	"net/http"
 
-	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
-	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // mgmtHandler is the management API. Its callers are authenticated by the
@@ -18,12 +16,12 @@ import (
 func (s *Server) mgmtHandler() http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, CollectGarbage: s.collectForAPI}
 	var h http.Handler
-	switch ma, ok := s.meta.(meta.Access); {
+	switch {
 	case s.access != nil:
 		opts.Access = s.access
 		h = s.authenticate(mgmt.New(opts), true)
-	case ok:
-		opts.Access = s.localAccess(ma)
+	case s.local != nil:
+		opts.Access = s.local
 		proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
 		h = mw.Authenticate(mgmt.New(opts), mw.AuthOptions{TrustedProxies: proxies, LocalAdmin: true})
 	default:
@@ -34,11 +32,4 @@ func (s *Server) mgmtHandler() http.Handler {
 		Metrics: s.metrics.HTTP,
 		Route:   func(*http.Request) string { return "api" },
 	})
-}
-
-// localAccess is the access service of a registry without access control:
-// the local administrator's namespaces and audit log, no accounts.
-func (s *Server) localAccess(ma meta.Access) *access.Service {
-	svc, _ := access.NewLocal(access.Options{Access: ma, Logger: s.log}) // fails only without a store
-	return svc
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"sync"
 
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // background is the work a Server does besides serving requests: watching
@@ -44,28 +47,25 @@ func (s *Server) startBackground() {
 	}
 }
 
-// jobs returns the background jobs the configuration turns on.
+// jobs lists the background jobs of the services; each service says what
+// its jobs do, and the configuration turns them on.
 func (s *Server) jobs() []jobs.Job {
-	var js []jobs.Job
-	if age := s.cfg.Uploads.ExpireAfter; age > 0 {
-		js = append(js, jobs.Job{
-			Name:  "expire-uploads",
-			Every: s.cfg.Uploads.ExpireInterval,
-			Run: func(ctx context.Context) error {
-				e, err := s.registry.ExpireUploads(ctx, age)
-				if e.Sessions > 0 || e.Orphans > 0 {
-					s.log.Info("expired uploads", "sessions", e.Sessions, "orphans", e.Orphans)
-				}
-				return err
-			},
-		})
-	}
-	js = append(js, s.housekeepingJobs()...)
-	if every := s.cfg.Retention.Interval; every > 0 {
-		js = append(js, jobs.Job{Name: "retention", Every: every, Run: s.runRetention})
+	js := s.registry.Jobs(registry.JobOptions{
+		UploadExpireAfter:    s.cfg.Uploads.ExpireAfter,
+		UploadExpireInterval: s.cfg.Uploads.ExpireInterval,
+		RetentionInterval:    s.cfg.Retention.Interval,
+	})
+	if a := s.accounts(); a != nil {
+		js = append(js, a.Jobs(s.housekeeping())...)
 	}
 	js = append(js, s.storageJobs()...)
-	return append(js, s.gcJobs()...)
+	return append(js, s.gc.Jobs(gc.JobOptions{Interval: s.cfg.GC.Interval, SweepInterval: s.cfg.GC.SweepInterval, Pace: s.gcPace()})...)
+}
+
+// housekeeping is the access service's housekeeping as configured.
+func (s *Server) housekeeping() access.JobOptions {
+	h := s.cfg.Housekeeping
+	return access.JobOptions{Interval: h.Interval, DeadTokenRetention: h.DeadTokenRetention, AuditRetention: h.AuditRetention}
 }
 
 // stopBackground stops the background work and waits for it.

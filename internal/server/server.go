@@ -43,9 +43,12 @@ type Server struct {
 	metrics  *metrics.Metrics
 	storage  *metrics.Storage
 	access   *access.Service // nil unless auth.enabled
-	handler  http.Handler
-	gc       *gc.Collector
-	bg       background
+	// local is the access service of a registry without access control:
+	// the management API's local administrator, no accounts.
+	local   *access.Service
+	handler http.Handler
+	gc      *gc.Collector
+	bg      background
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -75,6 +78,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.access, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons()))); err != nil {
 		_ = ms.Close()
 		return nil, err
+	}
+	if ma, ok := ms.(meta.Access); ok && s.access == nil {
+		s.local, _ = access.NewLocal(access.Options{Access: ma, Logger: log}) // fails only without a store
 	}
 	s.handler = s.routes()
 	s.startBackground()
@@ -308,8 +314,17 @@ func (s *Server) Close() error {
 	if err := s.registry.FlushPulls(context.Background()); err != nil {
 		s.log.Warn("record manifest pulls", "err", err)
 	}
-	if s.access != nil {
-		s.access.Close()
+	if a := s.accounts(); a != nil {
+		a.Close()
 	}
 	return s.meta.Close()
+}
+
+// accounts is the access service: with access control or without; nil when
+// the metadata store keeps no access records.
+func (s *Server) accounts() *access.Service {
+	if s.access != nil {
+		return s.access
+	}
+	return s.local
 }

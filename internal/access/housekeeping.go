@@ -1,0 +1,57 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/jobs"
+)
+
+// JobOptions configures the access service's background job; a zero
+// Interval turns it off.
+type JobOptions struct {
+	// Interval is how often housekeeping runs.
+	Interval time.Duration
+	// DeadTokenRetention is how long a revoked or expired token stays
+	// listed before it is deleted.
+	DeadTokenRetention time.Duration
+	// AuditRetention is how long audit events are kept; zero keeps them.
+	AuditRetention time.Duration
+}
+
+// Jobs returns the access service's housekeeping, "housekeeping": every
+// o.Interval, on one replica at a time under its lease, it deletes the
+// tokens dead for longer than o.DeadTokenRetention and the audit events
+// older than o.AuditRetention. A registry without access control keeps
+// housekeeping too, since the local administrator's changes and retention
+// runs are audited.
+func (s *Service) Jobs(o JobOptions) []jobs.Job {
+	if o.Interval <= 0 {
+		return nil
+	}
+	return []jobs.Job{{
+		Name:  "housekeeping",
+		Every: o.Interval,
+		Run:   func(ctx context.Context) error { return s.Housekeep(ctx, s.now(), o) },
+	}}
+}
+
+// Housekeep runs one round of housekeeping as of now. The deletes are
+// idempotent, so a round cut short or run twice by a takeover is harmless.
+func (s *Service) Housekeep(ctx context.Context, now time.Time, o JobOptions) error {
+	tokens, err := s.store.PruneTokens(ctx, now.Add(-o.DeadTokenRetention))
+	if err != nil {
+		return fmt.Errorf("housekeeping: delete dead tokens: %w", err)
+	}
+	events := 0
+	if o.AuditRetention > 0 {
+		if events, err = s.store.PruneAudit(ctx, now.Add(-o.AuditRetention)); err != nil {
+			return fmt.Errorf("housekeeping: %d dead tokens deleted, then: %w", tokens, err)
+		}
+	}
+	if tokens > 0 || events > 0 {
+		s.log.Info("housekeeping", "dead_tokens_deleted", tokens, "audit_events_deleted", events)
+	}
+	return nil
+}

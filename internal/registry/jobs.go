@@ -1,0 +1,92 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/jobs"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/policy"
+)
+
+// JobOptions configures the registry's background jobs; a zero interval
+// turns a job off.
+type JobOptions struct {
+	// UploadExpireAfter is how long an upload may sit unfinished;
+	// UploadExpireInterval how often the stale ones are looked for.
+	UploadExpireAfter    time.Duration
+	UploadExpireInterval time.Duration
+	// RetentionInterval is how often every stored retention policy runs.
+	RetentionInterval time.Duration
+}
+
+// Jobs returns the registry's background jobs: "expire-uploads", which
+// deletes uploads left unfinished for UploadExpireAfter and their bytes,
+// and "retention", which applies every stored retention policy for real
+// (blobs the deleted manifests referenced are left to GC). Each runs on one
+// replica at a time under its lease.
+func (r *Registry) Jobs(o JobOptions) []jobs.Job {
+	var js []jobs.Job
+	if age := o.UploadExpireAfter; age > 0 {
+		js = append(js, jobs.Job{
+			Name:  "expire-uploads",
+			Every: o.UploadExpireInterval,
+			Run: func(ctx context.Context) error {
+				e, err := r.ExpireUploads(ctx, age)
+				if e.Sessions > 0 || e.Orphans > 0 {
+					r.log.Info("expired uploads", "sessions", e.Sessions, "orphans", e.Orphans)
+				}
+				return err
+			},
+		})
+	}
+	if o.RetentionInterval > 0 {
+		js = append(js, jobs.Job{Name: "retention", Every: o.RetentionInterval, Run: r.runRetention})
+	}
+	return js
+}
+
+// runRetention is one run of the retention job. Each repository it changed
+// gets one audit event, as "system:retention", when the store keeps an
+// audit log.
+func (r *Registry) runRetention(ctx context.Context) error {
+	rep, err := r.Retention(ctx, RetentionOptions{})
+	if len(rep.Deletions) > 0 || len(rep.Skipped) > 0 {
+		r.log.Info("retention", "repositories", rep.Repositories, "deleted", len(rep.Deletions), "skipped", rep.Skipped)
+	}
+	if a, ok := r.meta.(meta.Access); ok && len(rep.Deletions) > 0 {
+		if aerr := a.AppendAudit(context.WithoutCancel(ctx), retentionAudit(rep, time.Now().UTC())...); aerr != nil {
+			r.log.Warn("audit events of retention not recorded", "err", aerr)
+		}
+	}
+	return err
+}
+
+// retentionAudit summarises a run's deletions, one event per repository in
+// the order the run met them.
+func retentionAudit(rep RetentionReport, at time.Time) []meta.AuditEvent {
+	var order []string
+	counts := map[string][2]int{}
+	for _, d := range rep.Deletions {
+		c, seen := counts[d.Repository]
+		if !seen {
+			order = append(order, d.Repository)
+		}
+		if d.Kind == policy.KindTag {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		counts[d.Repository] = c
+	}
+	events := make([]meta.AuditEvent, 0, len(order))
+	for _, repo := range order {
+		c := counts[repo]
+		events = append(events, meta.AuditEvent{
+			At: at, Actor: "system:retention", Action: "retention.delete", Target: repo, Result: "ok",
+			Detail: fmt.Sprintf("%d tags and %d manifests deleted by retention policies", c[0], c[1]),
+		})
+	}
+	return events
+}
