@@ -10,6 +10,8 @@
 #
 #   scripts/bench-cluster.sh [OUT_DIR] [-- extra wharf bench flags]
 #
+# The replicas listen on BENCH_PORT+1 and up (BENCH_PORT defaults to 5160).
+#
 # Each configuration gets a fresh database and bucket prefix, dropped at
 # the end. Writes OUT_DIR/single.json and OUT_DIR/replicas3.json and prints
 # the side-by-side table docs/performance.md holds (OUT_DIR/table.md). The
@@ -64,7 +66,7 @@ run() {
   fresh_env "$1"
   local urls=() procs=()
   for i in $(seq "$2"); do
-    local port=$((5160 + i))
+    local port=$((${BENCH_PORT:-5160} + i))
     env "${env_vars[@]}" "$work/wharf" serve --addr "127.0.0.1:$port" --data-dir "$work/$1-$i" \
       --log-level warn >"$work/$1-$i.log" 2>&1 &
     pids+=($!); procs+=($!)

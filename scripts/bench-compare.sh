@@ -5,6 +5,9 @@
 #
 #   scripts/bench-compare.sh [OUT_DIR] [-- extra wharf bench flags]
 #
+# BENCH_PORT (default 5055) and the port after it are where the two
+# registries listen.
+#
 # Writes OUT_DIR/distribution.json and OUT_DIR/wharf.json and prints the
 # side-by-side table (scripts/bench-table.py) that docs/performance.md holds.
 # Both run without per-request access logs; distribution with the in-memory
@@ -17,6 +20,8 @@ shift || true
 extra=("$@")
 export PATH="$(go env GOPATH)/bin:$PATH"
 mkdir -p "$out"
+dport=${BENCH_PORT:-5055}
+wport=$((dport + 1))
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -36,15 +41,15 @@ cat > "$work/dist.yml" <<YML
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: $work/dist}, delete: {enabled: true}, cache: {blobdescriptor: inmemory}}
-http: {addr: 127.0.0.1:5055}
+http: {addr: 127.0.0.1:$dport}
 YML
 registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
-pids+=($!); wait_up 127.0.0.1:5055
-run distribution 127.0.0.1:5055 "${pids[-1]}"
+pids+=($!); wait_up 127.0.0.1:$dport
+run distribution 127.0.0.1:$dport "${pids[-1]}"
 kill "${pids[-1]}"; rm -rf "$work/dist"
 
-"$work/wharf" serve --addr 127.0.0.1:5056 --data-dir "$work/wharf-data" --log-level warn >"$work/wharf.log" 2>&1 &
-pids+=($!); wait_up 127.0.0.1:5056
-run wharf 127.0.0.1:5056 "${pids[-1]}"
+"$work/wharf" serve --addr 127.0.0.1:$wport --data-dir "$work/wharf-data" --log-level warn >"$work/wharf.log" 2>&1 &
+pids+=($!); wait_up 127.0.0.1:$wport
+run wharf 127.0.0.1:$wport "${pids[-1]}"
 python3 scripts/bench-table.py "$out/distribution.json" "$out/wharf.json" | tee "$out/table.md"
 echo "results in $out" >&2

@@ -53,6 +53,7 @@ var scenarios = []scenario{
 	{"push-monolithic", (*runner).pushMonolithic},
 	{"push-chunked", (*runner).pushChunked},
 	{"pull", (*runner).pull},
+	{"pull-after-push", (*runner).pullAfterPush},
 	{"small-image-push", (*runner).smallImagePush},
 	{"manifest-head", (*runner).manifestHead},
 	{"manifest-get", (*runner).manifestGet},

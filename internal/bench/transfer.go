@@ -96,6 +96,37 @@ func (r *runner) pull(ctx context.Context) ([]Result, error) {
 	return []Result{r.transferResult("pull", b.size, w, "digest verified")}, nil
 }
 
+// pullAfterPush pushes a blob of its own (untimed) and at once times its
+// first GET, as a deployment pulls what CI has just pushed: the registry
+// gets no chance to have the blob in memory other than by how it stored it.
+func (r *runner) pullAfterPush(ctx context.Context) ([]Result, error) {
+	b, err := r.newBigBlob()
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	defer b.remove()
+	f, err := os.Open(b.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := r.client.PushBlob(ctx, r.bigRepo(), b.digest.String(), f, b.size); err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	v := newVerifier(b.digest, b.size)
+	w, err := r.measure(func() error {
+		n, err := r.client.GetBlob(ctx, r.bigRepo(), b.digest.String(), v)
+		if err != nil {
+			return err
+		}
+		return v.check(n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []Result{r.transferResult("pull-after-push", b.size, w, "first GET right after the push, digest verified")}, nil
+}
+
 // ensureBigBlob pushes a big blob for pull when push-monolithic did not run.
 func (r *runner) ensureBigBlob(ctx context.Context) error {
 	if r.bigBlobPushed {
