@@ -45,7 +45,8 @@ type Store interface {
 	// Stat returns the size of blob d, or ErrNotFound.
 	Stat(ctx context.Context, d digest.Digest) (int64, error)
 	// Open opens blob d for reading and returns its size. On a local disk the
-	// reader is an *os.File, so serving it can use sendfile.
+	// reader also sends ranges of the blob itself (fs: SendTo, with sendfile
+	// or direct reads).
 	Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, int64, error)
 	// Delete removes blob d. Deleting a missing blob is not an error.
 	Delete(ctx context.Context, d digest.Digest) error

@@ -52,6 +52,8 @@ type Store struct {
 	fresh sync.Map
 	// direct is set when the filesystem takes direct writes (see direct.go).
 	direct bool
+	// sends tracks the blobs being and recently sent (see send.go).
+	sends sends
 }
 
 // New returns a Store rooted at root, creating root and its blobs and uploads
@@ -129,7 +131,9 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 	return fi.Size(), nil
 }
 
-// Open opens blob d. The reader is the *os.File itself.
+// Open opens blob d. The reader reads and seeks the file, and its SendTo
+// method sends a range of it with sendfile where the page cache holds it
+// and with direct reads where it does not (see send.go).
 func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("open blob %s: %w", d, err)
@@ -151,7 +155,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, i
 		f.Close()
 		return nil, 0, fmt.Errorf("open blob %s: %s is not a regular file", d, p)
 	}
-	return f, fi.Size(), nil
+	return &blobFile{File: f, store: s, digest: d, size: fi.Size()}, fi.Size(), nil
 }
 
 // Delete removes blob d. Its fan-out directory stays: removing it could race

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,25 @@ func TestStore(t *testing.T) {
 	contenttest.Run(t, func(t *testing.T) content.Store { return newStore(t) })
 }
 
-func TestOpenReturnsFile(t *testing.T) {
+// fileReaderFrom records what ReadFrom is handed: a network connection
+// sends with sendfile only what comes from an *os.File (or a LimitedReader
+// of one).
+type fileReaderFrom struct {
+	bytes.Buffer
+	fromFile bool
+}
+
+func (w *fileReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		r = lr.R
+	}
+	_, w.fromFile = r.(*os.File)
+	return w.Buffer.ReadFrom(r)
+}
+
+// TestOpenSendsFile: a blob's reader sends itself (SendTo) by handing the
+// *os.File to the connection, so that the kernel sends it with sendfile.
+func TestOpenSendsFile(t *testing.T) {
 	s := newStore(t)
 	d := contenttest.PutBlob(t, s, digest.SHA256, []byte("sendfile me"))
 	rc, _, err := s.Open(t.Context(), d)
@@ -37,8 +56,15 @@ func TestOpenReturnsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if _, ok := rc.(*os.File); !ok {
-		t.Errorf("Open returned %T, want *os.File so that http.ServeContent can use sendfile", rc)
+	sender, ok := rc.(interface {
+		SendTo(w io.Writer, n int64) (int64, error)
+	})
+	if !ok {
+		t.Fatalf("Open returned %T, which cannot send itself", rc)
+	}
+	var w fileReaderFrom
+	if n, err := sender.SendTo(&w, 11); n != 11 || err != nil || w.String() != "sendfile me" || !w.fromFile {
+		t.Errorf("SendTo: %d, %v, %q, from the file: %v", n, err, w.String(), w.fromFile)
 	}
 }
 

@@ -60,10 +60,10 @@ func blobHeaders(w http.ResponseWriter, d digest.Digest, size int64) {
 	hdr.Set("Cache-Control", "max-age=31536000")
 }
 
-// getBlob streams a blob, or a single byte range of it. The copy goes from the
-// store's reader straight into the connection, so a blob on local disk is sent
-// with sendfile. It returns the bytes it sent, or the size of the blob it
-// redirected to.
+// getBlob streams a blob, or a single byte range of it. A blob on local disk
+// sends itself (sender): with sendfile what the page cache holds, with
+// direct reads what it does not. It returns the bytes it sent, or the size
+// of the blob it redirected to.
 func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d digest.Digest) (int64, error) {
 	ctx := r.Context()
 	url, rb, err := h.reg.BlobRedirect(ctx, repo, d)
@@ -106,10 +106,24 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, repo string, d
 		}
 	}
 	w.WriteHeader(status)
-	n, err := io.CopyN(w, rc, length)
+	n, err := sendBlob(w, rc, length)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// Headers are gone; the client sees a short body and its digest check fails.
 		h.log.Debug("blob send interrupted", "digest", d, "err", err)
 	}
 	return n, nil
+}
+
+// sender is what the fs store's blob readers offer: SendTo writes n bytes
+// from the reader's offset to w the fastest way the store knows.
+type sender interface {
+	SendTo(w io.Writer, n int64) (int64, error)
+}
+
+// sendBlob writes n bytes of blob reader rc to w.
+func sendBlob(w io.Writer, rc io.Reader, n int64) (int64, error) {
+	if s, ok := rc.(sender); ok {
+		return s.SendTo(w, n)
+	}
+	return io.CopyN(w, rc, n)
 }

@@ -1,0 +1,190 @@
+//go:build linux
+
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// putCold stores data as a blob the way a push does (direct writes, so the
+// page cache holds none of it) and returns its digest.
+func putCold(t *testing.T, s *Store, data []byte) digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	d := digest.FromBytes(data)
+	id := "up-" + d.Encoded()[:16]
+	if _, _, err := s.Append(ctx, id, 0, "", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, id, "", int64(len(data)), d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// send opens blob d, seeks to off and sends n bytes of it with SendTo.
+func send(t *testing.T, s *Store, d digest.Digest, off, n int64) []byte {
+	t.Helper()
+	rc, _, err := s.Open(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := rc.Seek(off, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	m, err := rc.(*blobFile).SendTo(&out, n)
+	if err != nil || m != n {
+		t.Fatalf("SendTo %d bytes at %d: sent %d, %v", n, off, m, err)
+	}
+	if pos, _ := rc.Seek(0, io.SeekCurrent); pos != off+n {
+		t.Errorf("offset after SendTo: %d, want %d", pos, off+n)
+	}
+	return out.Bytes()
+}
+
+// cached reports whether the page cache holds most of blob d.
+func cached(t *testing.T, s *Store, d digest.Digest, size int64) bool {
+	t.Helper()
+	p, _ := s.blobPath(d)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := newResidency(f, 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	return r.mostly(0, size)
+}
+
+func directStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := New(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.direct {
+		t.Skip("the test directory's filesystem refuses O_DIRECT: blobs are always sent with sendfile there")
+	}
+	return s
+}
+
+// TestSendColdThenHot: a blob just pushed is sent with direct reads, which
+// leave the page cache as it was; sent again at once it is hot and goes
+// through the page cache, which then holds it. Every send, of the whole
+// blob or a range at an unaligned offset, has the right bytes.
+func TestSendColdThenHot(t *testing.T) {
+	s := directStore(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	data := randomBytes(rng, 3*sendWindow+12345)
+	size := int64(len(data))
+	d := putCold(t, s, data)
+	if cached(t, s, d, size) {
+		t.Fatal("the page cache holds a blob written with direct I/O")
+	}
+	if got := send(t, s, d, 0, size); !bytes.Equal(got, data) {
+		t.Fatal("cold send: wrong bytes")
+	}
+	if cached(t, s, d, size) {
+		t.Error("a cold send filled the page cache; it should have read directly")
+	}
+	if got := send(t, s, d, 0, size); !bytes.Equal(got, data) {
+		t.Fatal("second send: wrong bytes")
+	}
+	if !cached(t, s, d, size) {
+		t.Error("the second send in a row did not leave the blob in the page cache")
+	}
+
+	// A range of another cold blob, from an unaligned offset to before
+	// its end.
+	data2 := randomBytes(rng, 2*sendWindow+directAlign+1)
+	d2 := putCold(t, s, data2)
+	off, n := int64(directAlign+17), int64(sendWindow+directBufSize+3)
+	if got := send(t, s, d2, off, n); !bytes.Equal(got, data2[off:off+n]) {
+		t.Fatal("cold range: wrong bytes")
+	}
+}
+
+// TestSendConcurrent: two sends of one cold blob at once both get the
+// right bytes; one reads directly and the other through the page cache.
+func TestSendConcurrent(t *testing.T) {
+	s := directStore(t)
+	data := randomBytes(rand.New(rand.NewPCG(9, 10)), 2*sendWindow+5)
+	d := putCold(t, s, data)
+	size := int64(len(data))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if got := send(t, s, d, 0, size); !bytes.Equal(got, data) {
+				t.Error("concurrent send: wrong bytes")
+			}
+		})
+	}
+	wg.Wait()
+	if len(s.sends.blobs) != 1 || s.sends.blobs[d].sending != 0 || s.sends.blobs[d].lastDirect.IsZero() {
+		t.Errorf("send state after the sends: %+v", s.sends.blobs[d])
+	}
+}
+
+// failingWriter fails once it has taken n bytes.
+type failingWriter struct{ n int }
+
+var errClientGone = errors.New("client gone")
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errClientGone
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestSendFailures: a client that goes away mid-send and a blob file
+// shorter than its size (damaged on disk) end the send with an error,
+// holding no buffers and leaving nothing running.
+func TestSendFailures(t *testing.T) {
+	s := directStore(t)
+	data := randomBytes(rand.New(rand.NewPCG(11, 12)), 3*sendWindow)
+	d := putCold(t, s, data)
+	rc, _, err := s.Open(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.(*blobFile).SendTo(&failingWriter{n: sendWindow + 100}, int64(len(data))); !errors.Is(err, errClientGone) {
+		t.Errorf("send to a client that went away: %v, want %v", err, errClientGone)
+	}
+	rc.Close()
+	if st := s.sends.blobs[d]; st == nil || st.sending != 0 {
+		t.Errorf("send state after a failed send: %+v", st)
+	}
+
+	d2 := putCold(t, s, randomBytes(rand.New(rand.NewPCG(13, 14)), 3*sendWindow))
+	rc, size, err := s.Open(context.Background(), d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	p, _ := s.blobPath(d2)
+	if err := os.Truncate(p, sendWindow+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.(*blobFile).SendTo(io.Discard, size); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("send of a truncated blob: %v, want %v", err, io.ErrUnexpectedEOF)
+	}
+}
