@@ -13,6 +13,7 @@ package content
 import (
 	"context"
 	"errors"
+	"hash"
 	"io"
 
 	"github.com/opencontainers/go-digest"
@@ -96,6 +97,16 @@ type Store interface {
 // for readiness. Ping should be cheap: it runs on every readiness probe.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// HashingAppender is implemented by stores that can hash the bytes they
+// append while they write them, off the goroutine that reads the request:
+// faster than the caller hashing as it reads, on a machine with cores to
+// spare.
+type HashingAppender interface {
+	// AppendHashing is Append, and writes every byte it appends to h, in
+	// order, before it returns. On error, what h holds is undefined.
+	AppendHashing(ctx context.Context, id string, offset int64, parts string, r io.Reader, h hash.Hash) (n int64, newParts string, err error)
 }
 
 // Redirector is implemented by stores that can hand clients a URL to fetch a

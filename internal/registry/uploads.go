@@ -89,11 +89,7 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 	if err != nil {
 		return meta.Upload{}, internal("restore upload hash", err)
 	}
-	src := io.TeeReader(body, h)
-	if length >= 0 {
-		src = io.TeeReader(io.LimitReader(body, length), h)
-	}
-	n, parts, err := r.content.Append(ctx, u.ID, u.Offset, u.Parts, src)
+	n, parts, err := r.appendHashing(ctx, u.ID, u.Offset, u.Parts, body, length, h)
 	if err != nil {
 		if errors.Is(err, content.ErrOffset) {
 			return meta.Upload{}, apierr.New(apierr.BlobUploadInvalid, "upload bytes were lost; start the upload again")
@@ -136,6 +132,19 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 	return u, nil
 }
 
+// appendHashing appends body (its first length bytes, unless length is
+// negative) to upload id and writes what it appended to h: by the content
+// store, if it can hash beside its writes, or as the bytes stream in.
+func (r *Registry) appendHashing(ctx context.Context, id string, offset int64, parts string, body io.Reader, length int64, h hash.Hash) (int64, string, error) {
+	if length >= 0 {
+		body = io.LimitReader(body, length)
+	}
+	if ha, ok := r.content.(content.HashingAppender); ok {
+		return ha.AppendHashing(ctx, id, offset, parts, body, h)
+	}
+	return r.content.Append(ctx, id, offset, parts, io.TeeReader(body, h))
+}
+
 // CommitUpload appends the final chunk (which may be empty), proves the whole
 // upload has digest d, and makes it blob d of repo.
 func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.Digest, start, length int64, body io.Reader) (meta.Blob, error) {
@@ -166,11 +175,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, le
 	}
 	u := meta.Upload{ID: newUploadID(), Repository: repo}
 	h := sha256.New()
-	src := io.TeeReader(body, h)
-	if length >= 0 {
-		src = io.TeeReader(io.LimitReader(body, length), h)
-	}
-	n, parts, err := r.content.Append(ctx, u.ID, 0, "", src)
+	n, parts, err := r.appendHashing(ctx, u.ID, 0, "", body, length, h)
 	if err != nil {
 		_ = r.content.Abort(context.WithoutCancel(ctx), u.ID)
 		if errors.Is(err, content.ErrUnavailable) {

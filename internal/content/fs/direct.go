@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -31,8 +32,9 @@ const (
 	directAlign   = 4096
 	directBufSize = 4 << 20
 	// directBuffers per upload in flight: one being filled, one being
-	// written, one spare so the reader never waits on a slow write at once.
-	directBuffers = 3
+	// hashed, one being written, one spare so the reader never waits on a
+	// slow write at once.
+	directBuffers = 4
 )
 
 // alignedBuffers holds directBufSize buffers whose memory starts on a
@@ -54,12 +56,19 @@ type directChunk struct {
 // writeDirect copies r into the upload file at path p, whose buffered handle
 // f is positioned at offset, using direct I/O for every whole aligned block.
 // It returns the number of bytes read from r and written, which form one
-// contiguous run from offset unless err is set.
-func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.Reader) (int64, error) {
+// contiguous run from offset unless err is set. With h set it also writes
+// every byte it reads to h, in order: the buffers on a goroutine of their
+// own between the reader and the disk writer, so that reading the request,
+// hashing and writing overlap on two cores.
+func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.Reader, h hash.Hash) (int64, error) {
+	hashed := r // for what is hashed as it is read: the head and fallbacks
+	if h != nil {
+		hashed = io.TeeReader(r, h)
+	}
 	var written int64
 	// The head: bring the offset to a block boundary through the page cache.
 	if rem := offset % directAlign; rem != 0 {
-		n, err := io.CopyN(f, r, directAlign-rem)
+		n, err := io.CopyN(f, hashed, directAlign-rem)
 		written += n
 		if errors.Is(err, io.EOF) {
 			return written, nil
@@ -70,6 +79,9 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 	}
 	first := alignedBuffers.Get().(*[]byte)
 	n, rerr := readFull(ctx, r, *first)
+	if h != nil && n < directBufSize {
+		h.Write((*first)[:n])
+	}
 	if n < directBufSize {
 		// Smaller than one buffer: not worth a direct write.
 		defer alignedBuffers.Put(first)
@@ -84,12 +96,15 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 	if err != nil {
 		// No direct I/O here: write the rest through the page cache.
 		defer alignedBuffers.Put(first)
+		if h != nil {
+			h.Write((*first)[:n])
+		}
 		m, err := f.Write((*first)[:n])
 		written += int64(m)
 		if err != nil {
 			return written, err
 		}
-		m2, err := write(ctx, f, r, false)
+		m2, err := write(ctx, f, hashed, false)
 		return written + m2, err
 	}
 	defer df.Close()
@@ -112,6 +127,17 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 		}
 		done <- werr
 	}()
+	next := work // where a filled buffer goes: the hasher, or the writer
+	if h != nil {
+		next = make(chan directChunk, directBuffers)
+		go func() {
+			for c := range next {
+				h.Write((*c.buf)[:c.n])
+				work <- c
+			}
+			close(work)
+		}()
+	}
 
 	off := offset + written
 	buf := first
@@ -119,7 +145,7 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 	for {
 		aligned := n &^ (directAlign - 1)
 		if aligned > 0 {
-			work <- directChunk{buf: buf, n: aligned, off: off}
+			next <- directChunk{buf: buf, n: aligned, off: off}
 			off += int64(aligned)
 		}
 		if aligned < n {
@@ -138,10 +164,13 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 			break
 		}
 	}
-	close(work)
+	close(next)
 	werr := <-done
 	for range directBuffers {
 		alignedBuffers.Put(<-free)
+	}
+	if h != nil {
+		h.Write(tail) // after every buffer before it
 	}
 	if werr != nil {
 		return written, werr

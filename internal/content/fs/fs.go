@@ -14,6 +14,7 @@ import (
 	_ "crypto/sha512" // digest.SHA512 likewise
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,8 +26,9 @@ import (
 )
 
 var (
-	_ content.Store  = (*Store)(nil)
-	_ content.Pinger = (*Store)(nil)
+	_ content.Store           = (*Store)(nil)
+	_ content.Pinger          = (*Store)(nil)
+	_ content.HashingAppender = (*Store)(nil)
 )
 
 const (
@@ -237,11 +239,22 @@ func walkFan(ctx context.Context, dir, alg, fan string, fn func(digest.Digest, i
 // parts is ignored and always empty: the registry serialises the writers of
 // an upload within its process, and one fs root serves one process.
 func (s *Store) Append(ctx context.Context, id string, offset int64, _ string, r io.Reader) (int64, string, error) {
-	n, err := s.append(ctx, id, offset, r)
+	n, err := s.append(ctx, id, offset, r, nil)
 	return n, "", err
 }
 
-func (s *Store) append(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+// AppendHashing is Append that also writes every byte appended to h, in
+// order. Large chunks are hashed on a goroutine of their own, between
+// reading the request and writing the disk (see writeDirect), which a
+// caller hashing while it reads cannot do.
+func (s *Store) AppendHashing(ctx context.Context, id string, offset int64, _ string, r io.Reader, h hash.Hash) (int64, string, error) {
+	n, err := s.append(ctx, id, offset, r, h)
+	return n, "", err
+}
+
+// append writes r to upload id from offset, and every byte of it to h
+// unless h is nil.
+func (s *Store) append(ctx context.Context, id string, offset int64, r io.Reader, h hash.Hash) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
@@ -262,11 +275,14 @@ func (s *Store) append(ctx context.Context, id string, offset int64, r io.Reader
 	}
 	var n int64
 	if s.direct {
-		n, err = writeDirect(ctx, f, p, offset, r)
+		n, err = writeDirect(ctx, f, p, offset, r, h)
 		if err == nil && !fresh {
 			err = f.Sync()
 		}
 	} else {
+		if h != nil {
+			r = io.TeeReader(r, h)
+		}
 		n, err = write(ctx, f, r, !fresh)
 	}
 	if err != nil {
