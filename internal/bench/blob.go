@@ -49,6 +49,13 @@ func writeBlobFile(dir string, size int64) (*blobFile, error) {
 		}
 		left -= int64(len(chunk))
 	}
+	// Written back now, so that the disk's writeback of the file does not
+	// compete with the registry's writes in the timed section that follows.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		b.remove()
+		return nil, fmt.Errorf("blob file: %w", err)
+	}
 	if err := f.Close(); err != nil {
 		b.remove()
 		return nil, fmt.Errorf("blob file: %w", err)
