@@ -190,6 +190,12 @@ func (b *blobFile) sendCold(w io.Writer, off, n int64) (int64, bool, error) {
 	}
 	defer resident.close()
 	df, err := openDirectRead(b.Name())
+	if err == nil && !sameFile(b.File, df) {
+		// Deleted, or replaced (a damaged blob uploaded again), since
+		// b was opened: only b's own file may be sent.
+		df.Close()
+		err = errors.New("blob file replaced")
+	}
 	if err != nil {
 		m, err := io.CopyN(w, b.File, n)
 		return m, false, err
@@ -336,6 +342,16 @@ func readDirect(df *os.File, at, want, skip, limit int64) segment {
 		return segment{err: fmt.Errorf("read blob: %w", err)}
 	}
 	return segment{off: at + skip, n: limit, buf: buf, skip: int(skip)}
+}
+
+// sameFile reports whether a and b are open on the same file.
+func sameFile(a, b *os.File) bool {
+	ai, err := a.Stat()
+	if err != nil {
+		return false
+	}
+	bi, err := b.Stat()
+	return err == nil && os.SameFile(ai, bi)
 }
 
 func alignUp(n int64) int64 { return (n + directAlign - 1) &^ (directAlign - 1) }

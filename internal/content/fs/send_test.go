@@ -188,3 +188,29 @@ func TestSendFailures(t *testing.T) {
 		t.Errorf("send of a truncated blob: %v, want %v", err, io.ErrUnexpectedEOF)
 	}
 }
+
+// TestSendReplacedFile: a blob whose file is replaced after it was opened
+// (a damaged blob uploaded again) is sent from the file that was opened.
+func TestSendReplacedFile(t *testing.T) {
+	s := directStore(t)
+	rng := rand.New(rand.NewPCG(15, 16))
+	data := randomBytes(rng, 2*sendWindow)
+	d := putCold(t, s, data)
+	rc, size, err := s.Open(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	p, _ := s.blobPath(d)
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.WriteFile(other, randomBytes(rng, len(data)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, p); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := rc.(*blobFile).SendTo(&out, size); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("send of a blob replaced after it was opened: %v, the bytes sent are the opened file's: %v", err, bytes.Equal(out.Bytes(), data))
+	}
+}
