@@ -107,6 +107,9 @@ type GCReader interface {
 	// Blobs lists up to n recorded blobs with digests after after, sorted,
 	// linked or not: scrub's view of what the content store should hold.
 	Blobs(ctx context.Context, after digest.Digest, n int) ([]Blob, error)
+	// GCHeld reports whether a [GCHolder] hold is live at now: while one
+	// is, no collector deletes blob bytes (see backup.go).
+	GCHeld(ctx context.Context, now time.Time) (bool, error)
 }
 
 // GCTx is the write half of garbage collection and scrub. Backends implement

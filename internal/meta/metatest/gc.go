@@ -42,6 +42,7 @@ func RunGC(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"DueReviews", testDueReviews},
 		{"ForgetBlob", testForgetBlob},
 		{"ListBlobs", testListBlobs},
+		{"GCHold", testGCHold},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
