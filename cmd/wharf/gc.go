@@ -55,6 +55,9 @@ func gcCmd(args []string) error {
 		fmt.Printf("%s %d blobs (%d bytes) and %d manifests in %s; reviewed %d, kept %d, deferred %d, errors %d\n",
 			verb, rep.BlobsDeleted, rep.BytesFreed, rep.ManifestsDeleted, rep.Duration.Round(1e6),
 			rep.Reviewed, rep.Kept, rep.Deferred, rep.Errors)
+		if rep.Held > 0 {
+			fmt.Printf("a backup holds garbage collection off: the bytes of %d blobs are deleted after it\n", rep.Held)
+		}
 		if sw := rep.Sweep; sw != nil {
 			verb := "recorded"
 			if *dryRun {

@@ -100,6 +100,10 @@ type Report struct {
 	Gone             int   // already deleted by someone else
 	NotDue           int   // settled by another collector or re-queued since read
 	Errors           int   // reviews or byte deletions that failed and stay queued
+	// Held counts blobs whose bytes the run left because a backup holds
+	// garbage collection off (meta.GCHolder); their deletions stay
+	// recorded, and the first run after the hold ends deletes them.
+	Held int
 	// Sweep is what the run's sweep found, when RunOptions.Sweep asked
 	// for one.
 	Sweep    *SweepReport `json:",omitempty"`
@@ -153,6 +157,9 @@ func (c *Collector) Run(ctx context.Context, ro RunOptions) (Report, error) {
 		"bytes_freed", rep.BytesFreed, "errors", rep.Errors, "duration", rep.Duration}
 	if rep.Sweep != nil {
 		args = append(args, "swept_blobs", rep.Sweep.Blobs, "orphans_recorded", rep.Sweep.Orphans)
+	}
+	if rep.Held > 0 {
+		args = append(args, "bytes_held_for_backup", rep.Held)
 	}
 	c.log.Info("garbage collection", args...)
 	return rep, nil
@@ -359,7 +366,10 @@ func (c *Collector) deleteBytes(ctx context.Context, blobs []Deletion, pace floa
 		t0 := time.Now()
 		err := c.claimAndDelete(ctx, ds)
 		pause(ctx, pace, time.Since(t0))
-		if err != nil {
+		switch {
+		case errors.Is(err, errHeld):
+			rep.Held += n
+		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -371,11 +381,25 @@ func (c *Collector) deleteBytes(ctx context.Context, blobs []Deletion, pace floa
 	return nil
 }
 
+// errHeld: a backup holds garbage collection off, so no bytes go now.
+var errHeld = errors.New("a backup holds garbage collection off")
+
+// claimAndDelete deletes the bytes of blobs ds, whose rows are gone,
+// unless a hold is live (errHeld): a backup may be copying them. The hold
+// is looked for after the rows' deletion committed, which is what makes
+// it enough (meta/backup.go).
 func (c *Collector) claimAndDelete(ctx context.Context, ds []digest.Digest) error {
 	return c.o.Meta.Update(ctx, func(tx meta.Tx) error {
 		g, ok := tx.(meta.GCTx)
 		if !ok {
 			return fmt.Errorf("metadata transaction %T does not support garbage collection", tx)
+		}
+		held, err := g.GCHeld(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		if held {
+			return errHeld
 		}
 		for _, d := range ds {
 			ok, err := g.ClaimBlobDeletion(ctx, d)
@@ -397,7 +421,8 @@ func (c *Collector) claimAndDelete(ctx context.Context, ds []digest.Digest) erro
 }
 
 // finishDeletions deletes the bytes a run that stopped between a blob's
-// review and the deletion of its bytes left behind.
+// review and the deletion of its bytes left behind, and those runs left
+// while a backup held garbage collection off.
 func (c *Collector) finishDeletions(ctx context.Context, rep *Report) error {
 	for {
 		ds, err := c.meta.BlobDeletions(ctx, claimBatch)
@@ -407,7 +432,12 @@ func (c *Collector) finishDeletions(ctx context.Context, rep *Report) error {
 		if len(ds) == 0 {
 			return nil
 		}
-		if err := c.claimAndDelete(ctx, ds); err != nil {
+		err = c.claimAndDelete(ctx, ds)
+		if errors.Is(err, errHeld) {
+			rep.Held += len(ds)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("gc: finish deletions: %w", err)
 		}
 		if len(ds) < claimBatch {

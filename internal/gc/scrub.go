@@ -183,5 +183,9 @@ func (c *Collector) repair(ctx context.Context, p Problem) error {
 	if err != nil {
 		return err
 	}
-	return c.claimAndDelete(ctx, []digest.Digest{p.Digest})
+	err = c.claimAndDelete(ctx, []digest.Digest{p.Digest})
+	if errors.Is(err, errHeld) {
+		return nil // the deletion stays recorded; a collection after the backup deletes the bytes
+	}
+	return err
 }
