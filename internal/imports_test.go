@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
 	"internal/remote":         {"internal/oci"},
-	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},
 	"internal/server":         {"*"},
 	"internal/bench":          {"internal/oci", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/osv", "internal/scan/sbom"},

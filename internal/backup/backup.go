@@ -1,16 +1,23 @@
-// Package backup takes images out of wharf and puts them back: export to
-// and import from OCI image layouts and docker archives (package archive
-// holds the formats), either over this wharf's own stores ([Local]) or
-// over another registry's API ([Remote]).
+// Package backup takes images and whole registries out of wharf and puts
+// them back.
 //
-// Export walks what it is asked for (repositories, tags, namespaces), each
-// tag's manifest, an index's children and every manifest's referrers
-// (signatures, SBOMs, attestations), and writes each blob once. Import
-// reads an archive whole before it writes anything: every manifest and
-// blob is checked against its digest, and every reference must resolve
-// within the archive, so bad input is refused and changes nothing. It then
-// writes per repository: blobs the target lacks, manifests children first,
-// and the tags last, in one transaction on a local target.
+// Export and import move images: export writes repositories to OCI image
+// layouts and docker archives (package archive holds the formats), import
+// reads them, either over this wharf's own stores ([Local]) or over another
+// registry's API ([Remote]). Export walks what it is asked for
+// (repositories, tags, namespaces), each tag's manifest, an index's
+// children and every manifest's referrers (signatures, SBOMs, attestations),
+// and writes each blob once. Import reads an archive whole before it writes
+// anything: every manifest and blob is checked against its digest, and
+// every reference must resolve within the archive, so bad input is refused
+// and changes nothing. It then writes per repository: blobs the target
+// lacks, manifests children first, and the tags last, in one transaction on
+// a local target.
+//
+// Backup and restore move the whole registry: [TakeBackup] holds garbage
+// collection off (meta.GCHolder), snapshots the metadata (meta.Dumper) and
+// copies the blobs that snapshot records into a backup directory ([Dir]),
+// each blob once across snapshots; [RestoreBlobs] puts them back.
 package backup
 
 import (

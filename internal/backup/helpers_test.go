@@ -42,19 +42,40 @@ func backends(t *testing.T) []string {
 // newRegistry opens an empty registry over the stores backend names.
 func newRegistry(t *testing.T, backend string) *registry.Registry {
 	t.Helper()
-	ctx := context.Background()
-	var cs content.Store
+	cs, ms := newStores(t, backend)
+	return registry.New(registry.Options{Content: cs, Meta: ms, CacheEntries: -1, PullFlushInterval: -1})
+}
+
+// newStores opens empty stores of backend.
+func newStores(t *testing.T, backend string) (content.Store, meta.Store) {
+	t.Helper()
+	cs := newContent(t, backend)
 	var ms meta.Store
+	var err error
+	if backend == "s3+postgres" {
+		ms, err = postgres.Open(context.Background(), postgres.Options{URL: pgtest.Database(t)})
+	} else {
+		ms, err = sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "wharf.db")})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	return cs, ms
+}
+
+// newContent opens an empty content store of backend.
+func newContent(t *testing.T, backend string) content.Store {
+	t.Helper()
+	var cs content.Store
 	var err error
 	switch backend {
 	case "fs+sqlite":
-		if cs, err = fs.New(t.TempDir()); err == nil {
-			ms, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "wharf.db")})
-		}
+		cs, err = fs.New(t.TempDir())
 	case "s3+postgres":
 		var b [6]byte
 		_, _ = rand.Read(b[:])
-		cs, err = s3.New(ctx, s3.Options{
+		cs, err = s3.New(context.Background(), s3.Options{
 			Endpoint:        os.Getenv("WHARF_TEST_S3_ENDPOINT"),
 			Bucket:          os.Getenv("WHARF_TEST_S3_BUCKET"),
 			AccessKeyID:     os.Getenv("WHARF_TEST_S3_ACCESS_KEY"),
@@ -62,17 +83,13 @@ func newRegistry(t *testing.T, backend string) *registry.Registry {
 			PathStyle:       true,
 			Prefix:          "backup-test-" + hex.EncodeToString(b[:]),
 		})
-		if err == nil {
-			ms, err = postgres.Open(ctx, postgres.Options{URL: pgtest.Database(t)})
-		}
 	default:
 		t.Fatalf("unknown backend %s", backend)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ms.Close() })
-	return registry.New(registry.Options{Content: cs, Meta: ms, CacheEntries: -1, PullFlushInterval: -1})
+	return cs
 }
 
 // layerTar returns a one-file tar, an uncompressed layer.
