@@ -25,6 +25,8 @@ func commands() []command {
 		{"scrub", "re-hash stored content and check it against the metadata (--repair)", scrubCmd},
 		{"export", "write repositories to an OCI image layout or a docker archive", exportCmd},
 		{"import", "read images from an OCI image layout or a docker archive", importCmd},
+		{"backup", "back up the whole registry while it serves (incremental)", backupCmd},
+		{"restore", "restore a backup into empty stores", restoreCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
 		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
 		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},
