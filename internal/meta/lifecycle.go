@@ -64,6 +64,21 @@ type NamespaceUsage struct {
 	Repositories []RepositoryUsage
 }
 
+// StorageUsage is what the whole registry holds.
+type StorageUsage struct {
+	Blobs int64 // blobs recorded, linked or not (those waiting for GC too)
+	Bytes int64 // their bytes, each blob once
+	// Namespaces holds every namespace that holds something, sorted by
+	// name, with its Bytes as NamespaceBytes counts them.
+	Namespaces []NamespaceBytes
+}
+
+// NamespaceBytes is the Bytes of one namespace's [Usage].
+type NamespaceBytes struct {
+	Namespace string
+	Bytes     int64
+}
+
 // Pull records that manifest Digest of Repository was pulled At.
 type Pull struct {
 	Repository string
@@ -109,6 +124,10 @@ type LifecycleReader interface {
 	// NamespaceBytes returns the Bytes of namespace's [Usage]: what its
 	// quota is checked against.
 	NamespaceBytes(ctx context.Context, namespace string) (int64, error)
+	// StorageUsage returns what every namespace and the whole store hold,
+	// in a few statements that read every link and manifest: for a
+	// background job, not a request.
+	StorageUsage(ctx context.Context) (StorageUsage, error)
 	// NamespaceHoldsBlob reports whether a repository of namespace links d.
 	NamespaceHoldsBlob(ctx context.Context, namespace string, d digest.Digest) (bool, error)
 	// Usage returns the usage of namespace and its repositories; a

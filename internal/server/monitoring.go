@@ -29,7 +29,7 @@ func authFailureReasons() []string {
 // It runs on one replica at a time, under the "storage-metrics" lease, and
 // only that replica exports the figures: when it loses the lease or stops,
 // it stops exporting them. The figures are the same whichever replica
-// computes them, and computing them reads the whole blob table, so one
+// computes them, and computing them reads every blob and link row, so one
 // replica doing it is enough; during a hand-over two replicas may export
 // them for a moment, which is why dashboards aggregate them with max, not
 // sum.

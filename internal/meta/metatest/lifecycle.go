@@ -28,6 +28,7 @@ var lifecycleTests = []struct {
 	{"QuotaUsageKept", testQuotaUsageKept},
 	{"Usage", testUsage},
 	{"UsageNamespaceBounds", testUsageNamespaceBounds},
+	{"StorageUsage", testStorageUsage},
 	{"RecordPulls", testRecordPulls},
 	{"Inventory", testInventory},
 	{"LockRetention", testLockRetention},
@@ -277,6 +278,60 @@ func testUsageNamespaceBounds(t *testing.T, s meta.Store) {
 	}
 	if !slices.Equal(names, []string{"team", "team/x"}) || u.Blobs != 2 {
 		t.Errorf("Usage(team) covers %v with %d blobs; want [team team/x] with 2", names, u.Blobs)
+	}
+}
+
+// testStorageUsage: the registry-wide figures count every blob once,
+// linked or not, and give each namespace what NamespaceBytes gives it,
+// whatever characters its name holds.
+func testStorageUsage(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	shared := newBlob("a layer two namespaces share")
+	update(t, s, func(ctx context.Context, tx meta.Tx) error {
+		if err := tx.PutBlob(ctx, shared); err != nil {
+			return err
+		}
+		for _, repo := range []string{"team/a", "team/b/c", "ops/x"} {
+			if err := tx.LinkBlob(ctx, repo, shared.Digest); err != nil {
+				return err
+			}
+		}
+		return tx.PutBlob(ctx, newBlob("a blob no repository links"))
+	})
+	ma := putManifest(t, s, "team/a", "a")
+	putManifest(t, s, "solo", "solo")
+	for _, repo := range []string{"team-b/x", "team.c/x", "team_d/x", "t0/x", "a__b--c.d/e"} {
+		linkBlob(t, s, repo, "blob of "+repo)
+	}
+
+	u, err := s.StorageUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range u.Namespaces {
+		names = append(names, n.Namespace)
+		want, err := s.NamespaceBytes(ctx, n.Namespace)
+		if err != nil || n.Bytes != want {
+			t.Errorf("namespace %s: %d bytes, NamespaceBytes says %d, %v", n.Namespace, n.Bytes, want, err)
+		}
+	}
+	if want := []string{"a__b--c.d", "ops", "solo", "t0", "team", "team-b", "team.c", "team_d"}; !slices.Equal(names, want) {
+		t.Errorf("StorageUsage namespaces %v, want %v", names, want)
+	}
+	if team := shared.Size + newBlob("config of a").Size + ma.Size; len(u.Namespaces) > 4 && u.Namespaces[4].Bytes != team {
+		t.Errorf("team holds %d bytes, want %d (the shared layer once)", u.Namespaces[4].Bytes, team)
+	}
+	blobs := []meta.Blob{shared, newBlob("a blob no repository links"), newBlob("config of a"), newBlob("config of solo")}
+	for _, repo := range []string{"team-b/x", "team.c/x", "team_d/x", "t0/x", "a__b--c.d/e"} {
+		blobs = append(blobs, newBlob("blob of "+repo))
+	}
+	var total int64
+	for _, b := range blobs {
+		total += b.Size
+	}
+	if u.Blobs != int64(len(blobs)) || u.Bytes != total {
+		t.Errorf("StorageUsage: %d blobs of %d bytes, want %d of %d", u.Blobs, u.Bytes, len(blobs), total)
 	}
 }
 
