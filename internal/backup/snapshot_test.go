@@ -21,8 +21,9 @@ import (
 )
 
 // TestBackupHoldsGC deletes an image right after the backup's metadata
-// snapshot and runs garbage collection, with no grace, until it deletes the
-// image's blobs; the hold keeps their bytes until the backup has copied
+// snapshot and runs garbage collection, with no grace and on another store
+// over the same database (another replica), until it deletes the image's
+// blobs; the hold keeps their bytes until the backup has copied
 // them, the backup is complete, and the restore holds the image. After the
 // backup a collection deletes the bytes it had to leave. (Without the hold
 // the backup fails on a blob GC deleted.) A second backup copies nothing.
@@ -30,11 +31,15 @@ func TestBackupHoldsGC(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
-			cs, ms := newStores(t, b)
+			cs := newContent(t, b)
+			// The collector runs on a store of its own over the same
+			// database, as another replica (or wharf gc beside a server)
+			// would.
+			ms, other := openMetaTwice(t, b)
 			r := registry.New(registry.Options{Content: cs, Meta: ms, CacheEntries: -1, PullFlushInterval: -1})
 			f := populate(t, r)
 			want := state(t, r)
-			collector, err := gc.New(gc.Options{Content: cs, Meta: ms})
+			collector, err := gc.New(gc.Options{Content: cs, Meta: other})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,6 +100,30 @@ func TestBackupHoldsGC(t *testing.T) {
 			rc.Close()
 		})
 	}
+}
+
+// openMetaTwice opens two stores over one new database of backend.
+func openMetaTwice(t *testing.T, backend string) (meta.Store, meta.Store) {
+	t.Helper()
+	ctx := context.Background()
+	var open func() (meta.Store, error)
+	if backend == "s3+postgres" {
+		u := pgtest.Database(t)
+		open = func() (meta.Store, error) { return postgres.Open(ctx, postgres.Options{URL: u}) }
+	} else {
+		p := filepath.Join(t.TempDir(), "wharf.db")
+		open = func() (meta.Store, error) { return sqlite.Open(ctx, sqlite.Options{Path: p}) }
+	}
+	var out [2]meta.Store
+	for i := range out {
+		ms, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ms.Close() })
+		out[i] = ms
+	}
+	return out[0], out[1]
 }
 
 // firstLayer returns the first layer of image m of repo.
