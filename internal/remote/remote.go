@@ -243,6 +243,3 @@ func (c *Client) PutManifest(ctx context.Context, repo, tag string, desc oci.Des
 	}
 	return nil
 }
-
-// Close releases what the client holds.
-func (c *Client) Close() error { return c.rc.Close(context.Background(), c.ref("")) }
