@@ -14,12 +14,11 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 )
 
-// callerKey is the context key of the authenticated [access.Caller].
-type callerKey struct{}
-
+// callerOf is the caller the authentication middleware established, if it
+// did: authenticated once, asked again for free.
 func callerOf(ctx context.Context) (access.Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(access.Caller)
-	return c, ok
+	c, err := mw.Caller(ctx)
+	return c, err == nil
 }
 
 // authError is a refusal that carries the WWW-Authenticate challenge or the
@@ -68,16 +67,14 @@ const actionUnknown auth.Action = "unknown-route"
 
 // authenticate takes the caller of r from the authentication middleware and
 // checks it may do what the route needs. It returns the request with the
-// caller in its context, and with the namespace its push creates, if it
-// does (see [Handler.claimNamespace]).
+// namespace its push creates in its context, if it does (see
+// [Handler.claimNamespace]).
 func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error) {
 	ctx := r.Context()
 	c, err := mw.Caller(ctx)
 	if err != nil {
 		return r, h.authFailure(r, rt, err)
 	}
-	ctx = context.WithValue(ctx, callerKey{}, c)
-	r = r.WithContext(ctx)
 	want := needed(rt, r.Method)
 	if len(want) == 0 {
 		if c.NoCredentials() {
