@@ -211,13 +211,14 @@ func (s *Server) routes() http.Handler {
 // surface takes its caller from it. resolveBearer reads the principal a
 // bearer token names from the store, for surfaces that judge by rights
 // rather than by the token's grant (see mw.AuthOptions).
+// Without access control there is nobody to authenticate, and a request
+// pays nothing for the edge.
 func (s *Server) authenticate(next http.Handler, resolveBearer bool) http.Handler {
-	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
-	opts := mw.AuthOptions{TrustedProxies: proxies, ResolveBearer: resolveBearer}
-	if s.access != nil {
-		opts.Access = s.access
+	if s.access == nil {
+		return next
 	}
-	return mw.Authenticate(next, opts)
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	return mw.Authenticate(next, mw.AuthOptions{Access: s.access, TrustedProxies: proxies, ResolveBearer: resolveBearer})
 }
 
 func isUpload(r *http.Request, route string) bool {
