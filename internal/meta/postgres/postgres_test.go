@@ -28,6 +28,10 @@ func TestAccess(t *testing.T) {
 	metatest.RunAccess(t, func(t *testing.T) meta.Access { return newStore(t) })
 }
 
+func TestIdentities(t *testing.T) {
+	metatest.RunIdentities(t, func(t *testing.T) metatest.IdentityStore { return newStore(t) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }

@@ -25,6 +25,10 @@ func TestAccess(t *testing.T) {
 	metatest.RunAccess(t, func(t *testing.T) meta.Access { return openTest(t, Options{}) })
 }
 
+func TestIdentities(t *testing.T) {
+	metatest.RunIdentities(t, func(t *testing.T) metatest.IdentityStore { return openTest(t, Options{}) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
 }
