@@ -103,15 +103,7 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 		s.failed(FailLockedOut)
 		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope, User: shortName(user)}
 	}
-	var p auth.Principal
-	var why refusal
-	var fresh bool
-	var err error
-	if auth.IsAccessToken(secret) {
-		p, why, fresh, err = s.tokenLogin(ctx, user, secret, now)
-	} else {
-		p, why, fresh, err = s.passwordLogin(ctx, user, secret, now)
-	}
+	p, why, fresh, source, err := s.secretLogin(ctx, user, secret, now)
 	if err != nil {
 		return auth.Principal{}, err
 	}
@@ -123,7 +115,7 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 	}
 	s.limiter.Succeed(name, client)
 	if fresh {
-		s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "login", Result: "ok"})
+		s.signedIn(ctx, source, p, clientString(client), "")
 	}
 	return p, nil
 }
@@ -257,9 +249,9 @@ func subjectPrincipal(sub string) auth.Principal {
 		return auth.Principal{Kind: auth.KindAnonymous}
 	}
 	switch k := auth.PrincipalKind(kind); k {
-	case auth.KindUser, auth.KindToken, auth.KindRobot:
+	case auth.KindUser, auth.KindToken, auth.KindRobot, auth.KindWorkload:
 		p := auth.Principal{Kind: k, Name: name}
-		if k == auth.KindRobot {
+		if k == auth.KindRobot || k == auth.KindWorkload {
 			p.Owner, _, _ = strings.Cut(name, "+")
 		}
 		return p
@@ -305,6 +297,8 @@ func (s *Service) Resolve(ctx context.Context, c Caller) (auth.Principal, error)
 	case auth.KindToken:
 		t, err := s.store.Token(ctx, p.Name)
 		return s.resolveToken(ctx, t, err, now)
+	case auth.KindWorkload:
+		return s.resolveWorkload(p.Name, now), nil
 	case auth.KindRobot:
 		ts, err := s.store.Tokens(ctx, meta.TokenRobot, p.Owner)
 		if err != nil {

@@ -139,7 +139,7 @@ func (s *Service) namespaceAccess(ctx context.Context, p auth.Principal, ns stri
 		member = p.Name
 	case auth.KindToken:
 		member = p.Owner
-	case auth.KindRobot:
+	case auth.KindRobot, auth.KindWorkload:
 		if p.Owner == ns {
 			na.Role = robotRole
 		}

@@ -18,6 +18,10 @@ type JobOptions struct {
 	DeadTokenRetention time.Duration
 	// AuditRetention is how long audit events are kept; zero keeps them.
 	AuditRetention time.Duration
+	// IdentityCheckInterval is how often the users of the identity
+	// sources are checked with them (see [Service.CheckIdentities]); zero
+	// turns the check off.
+	IdentityCheckInterval time.Duration
 }
 
 // Jobs returns the access service's housekeeping, "housekeeping": every
@@ -27,14 +31,18 @@ type JobOptions struct {
 // housekeeping too, since the local administrator's changes and retention
 // runs are audited.
 func (s *Service) Jobs(o JobOptions) []jobs.Job {
-	if o.Interval <= 0 {
-		return nil
+	var js []jobs.Job
+	if o.Interval > 0 {
+		js = append(js, jobs.Job{
+			Name:  "housekeeping",
+			Every: o.Interval,
+			Run:   func(ctx context.Context) error { return s.Housekeep(ctx, s.now(), o) },
+		})
 	}
-	return []jobs.Job{{
-		Name:  "housekeeping",
-		Every: o.Interval,
-		Run:   func(ctx context.Context) error { return s.Housekeep(ctx, s.now(), o) },
-	}}
+	if o.IdentityCheckInterval > 0 && len(s.sources()) > 0 {
+		js = append(js, jobs.Job{Name: "identity-check", Every: o.IdentityCheckInterval, Run: s.CheckIdentities})
+	}
+	return js
 }
 
 // Housekeep runs one round of housekeeping as of now. The deletes are
@@ -50,8 +58,18 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time, o JobOptions) er
 			return fmt.Errorf("housekeeping: %d dead tokens deleted, then: %w", tokens, err)
 		}
 	}
-	if tokens > 0 || events > 0 {
-		s.log.Info("housekeeping", "dead_tokens_deleted", tokens, "audit_events_deleted", events)
+	sessions, logins := 0, 0
+	if s.ids != nil && !s.local {
+		if sessions, err = s.ids.PruneWebSessions(ctx, now, now.Add(-s.sessionIdle())); err != nil {
+			return fmt.Errorf("housekeeping: delete ended web sessions: %w", err)
+		}
+		if logins, err = s.ids.PruneLoginStates(ctx, now); err != nil {
+			return fmt.Errorf("housekeeping: delete expired logins: %w", err)
+		}
+	}
+	if tokens > 0 || events > 0 || sessions > 0 || logins > 0 {
+		s.log.Info("housekeeping", "dead_tokens_deleted", tokens, "audit_events_deleted", events,
+			"web_sessions_deleted", sessions, "logins_deleted", logins)
 	}
 	return nil
 }

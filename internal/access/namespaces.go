@@ -139,7 +139,7 @@ func (s *Service) CreateNamespaceByPush(ctx context.Context, c Caller, repo stri
 // account is a member: public namespaces, and those c belongs to, are
 // visible; others are answered as not found.
 func visibleTo(c Caller, ns meta.Namespace, member bool) bool {
-	return ns.Public || member || c.SystemAdmin() || (c.Principal.Kind == auth.KindRobot && c.Principal.Owner == ns.Name)
+	return ns.Public || member || c.SystemAdmin() || ((c.Principal.Kind == auth.KindRobot || c.Principal.Kind == auth.KindWorkload) && c.Principal.Owner == ns.Name)
 }
 
 // Namespace reads namespace name if c may see it; one c may not see is not

@@ -88,6 +88,9 @@ type Options struct {
 	Now func() time.Time
 	// Hooks observe authentication, for metrics.
 	Hooks Hooks
+	// Identity configures company sign-in (LDAP, OIDC, workload identity),
+	// web sessions and the local accounts' passwords.
+	Identity IdentityOptions
 }
 
 // Service authenticates and authorises. It is safe for concurrent use.
@@ -103,6 +106,8 @@ type Service struct {
 
 	passwords passwordCache
 	touches   touchCoalescer
+	directory directoryCache
+	ids       meta.Identities // nil if the store keeps no external identities
 	audit     *auditor
 
 	nsCreate sync.Mutex // one namespace creation at a time in this process
@@ -187,6 +192,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s.passwords.init()
 	s.touches.init()
+	s.ids = opts.Identity.Store
+	if s.ids == nil {
+		s.ids, _ = opts.Access.(meta.Identities)
+	}
 	s.audit = newAuditor(opts.Access, opts.Logger)
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		s.Close()

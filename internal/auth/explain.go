@@ -80,7 +80,7 @@ func Explain(p Principal, ns NamespaceView, repo string, a Action) Refusal {
 		}
 		return r
 	}
-	if p.Kind == KindRobot && p.Owner != nsName {
+	if (p.Kind == KindRobot || p.Kind == KindWorkload) && p.Owner != nsName {
 		r.Message = what + describePrincipal(p) + " acts only in namespace " + p.Owner
 		return r
 	}
@@ -157,6 +157,8 @@ func describePrincipal(p Principal) string {
 		return "token " + p.Name + " of user " + p.Owner
 	case KindRobot:
 		return "robot " + p.Name
+	case KindWorkload:
+		return "workload " + p.Name
 	}
 	return "user " + p.Name
 }

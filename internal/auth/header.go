@@ -87,6 +87,9 @@ const (
 	SchemeNone   Scheme = ""
 	SchemeBasic  Scheme = "basic"
 	SchemeBearer Scheme = "bearer"
+	// SchemeSession is a web session's cookie, not a header: the web UI's
+	// way in (see access.Service.WebSessionCaller).
+	SchemeSession Scheme = "session"
 )
 
 // Credentials are what an Authorization header carries.

@@ -108,6 +108,10 @@ const (
 	KindUser      PrincipalKind = "user"
 	KindRobot     PrincipalKind = "robot"
 	KindToken     PrincipalKind = "token"
+	// KindWorkload is a CI job that signed in with its platform's OIDC
+	// token: like a robot of one namespace, its scopes those of the
+	// workload rule its token matched.
+	KindWorkload PrincipalKind = "workload"
 	// KindLocal is the local administrator: on a registry without access
 	// control, whoever manages it from its own machine.
 	KindLocal PrincipalKind = "local"
@@ -125,7 +129,7 @@ type Principal struct {
 	// Name is the user's or robot's name, or the token's id; empty for anonymous.
 	Name string
 	// Owner is the user a personal access token acts for, or the namespace a
-	// robot belongs to; empty for users.
+	// robot or workload belongs to; empty for users.
 	Owner string
 	// SystemAdmin is set for a user who administers the whole registry. For a
 	// token it is the owner's flag: the token's scopes still narrow it.
@@ -145,7 +149,7 @@ func (p Principal) Anonymous() bool {
 
 // Scoped reports whether p's access is narrowed by its [Principal.Scopes].
 func (p Principal) Scoped() bool {
-	return p.Kind == KindRobot || p.Kind == KindToken
+	return p.Kind == KindRobot || p.Kind == KindToken || p.Kind == KindWorkload
 }
 
 // String names p for logs and audit records, e.g. "user:alice".

@@ -85,6 +85,8 @@ const (
 	AccessTokenPrefix = "wharf_"
 	// RefreshTokenPrefix starts every refresh token of the OAuth2 flow.
 	RefreshTokenPrefix = "wharfrt_"
+	// SessionPrefix starts the secret of every web session cookie.
+	SessionPrefix = "wharfs_"
 
 	randomBase62Length = 40
 	base62             = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -100,6 +102,12 @@ func NewAccessToken() (token, hash string, err error) {
 // and the hash to store in its place.
 func NewRefreshToken() (token, hash string, err error) {
 	return newOpaque(RefreshTokenPrefix)
+}
+
+// NewSessionSecret returns the secret of a new web session, for its
+// cookie, and the hash to store in its place.
+func NewSessionSecret() (token, hash string, err error) {
+	return newOpaque(SessionPrefix)
 }
 
 func newOpaque(prefix string) (string, string, error) {
@@ -136,6 +144,9 @@ func IsAccessToken(s string) bool { return isOpaque(s, AccessTokenPrefix) }
 
 // IsRefreshToken reports whether s has the form of a refresh token.
 func IsRefreshToken(s string) bool { return isOpaque(s, RefreshTokenPrefix) }
+
+// IsSessionSecret reports whether s has the form of a web session's secret.
+func IsSessionSecret(s string) bool { return isOpaque(s, SessionPrefix) }
 
 func isOpaque(s, prefix string) bool {
 	r, ok := strings.CutPrefix(s, prefix)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
@@ -34,9 +35,15 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return // the client went away; nobody is listening
 	}
 	e := apierr.From(err)
-	if e.Code == apierr.Unknown && errors.Is(err, meta.ErrUnavailable) {
+	var source *access.SourceUnavailableError
+	switch {
+	case e.Code == apierr.Unknown && errors.Is(err, meta.ErrUnavailable):
 		// From the access service, which returns store errors as they are.
 		e = &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	case e.Code == apierr.Unknown && errors.As(err, &source):
+		// A sign-in the directory or provider could not answer: retry, the
+		// credentials were not refused.
+		e = &apierr.Error{Code: apierr.Unavailable, Message: "the " + source.Source + " is unavailable; try again", Err: err}
 	}
 	if e.Code.Status >= 500 {
 		h.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -120,6 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func authError(err error) error {
 	var locked *access.LockedError
 	var refusal *access.Error
+	var source *access.SourceUnavailableError
 	switch {
 	case errors.As(err, &refusal):
 		return accessError(err) // the local administrator's refusal: DENIED, saying why
@@ -127,6 +128,8 @@ func authError(err error) error {
 		return &RetryError{After: locked.RetryAfter, Err: apierr.New(apierr.TooManyRequests, "%s", locked.Error())}
 	case errors.Is(err, meta.ErrUnavailable):
 		return &apierr.Error{Code: apierr.Unavailable, Message: "metadata store unavailable", Err: err}
+	case errors.As(err, &source):
+		return &apierr.Error{Code: apierr.Unavailable, Message: "the " + source.Source + " is unavailable; try again", Err: err}
 	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrBearerInvalid), errors.Is(err, auth.ErrAuthorizationInvalid):
 		return &apierr.Error{Code: apierr.Unauthorized, Message: "authentication failed", Err: err}
 	}
