@@ -44,8 +44,11 @@ var allowed = map[string][]string{
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {"internal/oci"},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs"},
-	"internal/gc":       {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
-	"internal/trust":    {"internal/oci"},
+
+	"internal/access/ldap":           {"internal/access", "internal/meta"},
+	"internal/access/ldap/slapdtest": {},
+	"internal/gc":                    {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
+	"internal/trust":                 {"internal/oci"},
 
 	"internal/trust/trusttest": {"internal/trust"},
 
