@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"internal/content/azure":        {"internal/content", "internal/content/objects"},
 	"internal/content/contenttest":  {"internal/content"},
 	"internal/meta":                 {},
-	"internal/meta/sqlstore":        {"internal/meta"},
+	"internal/meta/sqlstore":        {"internal/meta", "internal/oci"},
 	"internal/meta/sqlite":          {"internal/meta", "internal/meta/sqlstore"},
 	"internal/meta/postgres":        {"internal/meta", "internal/meta/sqlstore"},
 	"internal/meta/metatest":        {"internal/meta"},

@@ -62,31 +62,5 @@ func (ch *change) refused(ctx context.Context, err error) {
 
 // update runs fn as one transaction of the access tables.
 func (s *Service) update(ctx context.Context, fn func(tx meta.AccessTx) error) error {
-	if u, ok := s.store.(meta.AccessUpdater); ok {
-		return u.UpdateAccess(ctx, fn)
-	}
-	return fn(untransacted{s.store})
-}
-
-// untransacted runs an operation over a store without access transactions,
-// one statement at a time.
-type untransacted struct{ meta.Access }
-
-func (u untransacted) EnabledAdmins(ctx context.Context) ([]string, error) {
-	var names []string
-	for p := (meta.Page{N: 1000}); ; {
-		us, err := u.Users(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range us {
-			if x.Admin && !x.Disabled {
-				names = append(names, x.Name)
-			}
-		}
-		if len(us) < p.N {
-			return names, nil
-		}
-		p.Last = us[len(us)-1].Name
-	}
+	return s.store.UpdateAccess(ctx, fn)
 }

@@ -90,7 +90,8 @@ type AuditQuery struct {
 
 // Access is the part of the metadata store that records who may do what:
 // users, namespaces and members, tokens, signing keys and the audit log.
-// Each method is its own transaction. Backends implement it beside [Store]
+// Each method is its own transaction, but UpdateAccess, which runs several
+// in one. Backends implement it beside [Store]
 // and must pass metatest.RunAccess. An Update function must not call these
 // methods: the SQLite backend has one writer, which the Update holds.
 //
@@ -170,4 +171,13 @@ type Access interface {
 	// PruneAudit deletes the audit events that happened before before, and
 	// returns how many: the retention of the audit log.
 	PruneAudit(ctx context.Context, before time.Time) (int, error)
+
+	// UpdateAccess runs fn in one write transaction over the access tables
+	// (an account operation and its record), committed if fn returns nil
+	// and rolled back otherwise. As with [Store.Update], fn may run more
+	// than once, so it must have no effect outside the transaction, and it
+	// must not call UpdateAccess, Update or the other methods of Access;
+	// after a method of the AccessTx returns an error other than
+	// ErrNotFound or ErrConflict the transaction may be unusable.
+	UpdateAccess(ctx context.Context, fn func(AccessTx) error) error
 }

@@ -36,11 +36,3 @@ type AccessTx interface {
 
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 }
-
-// AccessUpdater runs account operations in transactions.
-type AccessUpdater interface {
-	// UpdateAccess runs fn in one write transaction, committed if fn
-	// returns nil and rolled back otherwise. As with [Store.Update], fn may
-	// run more than once and must not call UpdateAccess or Update.
-	UpdateAccess(ctx context.Context, fn func(AccessTx) error) error
-}

@@ -41,6 +41,8 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"PruneAudit", testPruneAudit},
 		{"AppendAuditBatch", testAppendAuditBatch},
 		{"ConcurrentAccess", testConcurrentAccess},
+		{"UpdateAccess", testUpdateAccess},
+		{"EnabledAdmins", testEnabledAdmins},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

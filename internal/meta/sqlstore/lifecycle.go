@@ -9,15 +9,19 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // inNamespace is true of a repositories row r in the namespace given by
-// $1 (ns), $2 (ns+"/") and $3 (ns+"0"; '0' follows '/'): a range on the
-// unique index on name, byte-wise on both backends, with no LIKE wildcard
-// to escape.
+// $1 (ns), $2 and $3 (the bounds of oci.NamespaceRange: ns+"/" and ns+"0",
+// '0' following '/'): oci.InNamespace as a range on the unique index on
+// name, byte-wise on both backends, with no LIKE wildcard to escape.
 const inNamespace = `(r.name = $1 OR (r.name > $2 AND r.name < $3))`
 
-func nsArgs(ns string, more ...any) []any { return append([]any{ns, ns + "/", ns + "0"}, more...) }
+func nsArgs(ns string, more ...any) []any {
+	lo, hi := oci.NamespaceRange(ns)
+	return append([]any{ns, lo, hi}, more...)
+}
 
 // The lifecycle read queries.
 const (
