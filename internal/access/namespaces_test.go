@@ -282,3 +282,25 @@ func TestNamespaceOperations(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestCreateNamespaceIsOneTransaction: a namespace whose creator cannot be
+// made its admin (the account went meanwhile) is not created, and the
+// refusal is on record. Statement by statement, the namespace stayed,
+// with no admin.
+func TestCreateNamespaceIsOneTransaction(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, func(o *access.Options) { o.CreateNamespaces = true })
+		ctx := context.Background()
+		ghost := f.caller(auth.Principal{Kind: auth.KindUser, Name: "ghost"}) // authenticated, then deleted
+		if _, err := f.svc.CreateNamespace(ctx, ghost, access.NamespaceCreate{Name: "haunted"}); !errors.Is(err, access.ErrNotFound) {
+			t.Fatalf("create by a deleted account: %v", err)
+		}
+		f.noNamespace(t, "haunted", "a failed creation")
+		if es, _ := f.store.Audit(ctx, meta.AuditQuery{Action: "namespace.create", Result: "failed"}); len(es) != 1 || es[0].Target != "haunted" {
+			t.Errorf("the failure's record: %+v", es)
+		}
+		if es, _ := f.store.Audit(ctx, meta.AuditQuery{Action: "namespace.create", Result: "ok"}); len(es) != 0 {
+			t.Errorf("a rolled-back creation recorded ok: %+v", es)
+		}
+	})
+}
