@@ -6,18 +6,27 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // Pattern syntax, shared by immutability and retention rules:
 //
 //   - "semver": a semantic version, with or without a leading "v" and with
 //     an optional pre-release ("1.2.3", "v1.2.3", "v2.0.0-rc.1").
+//   - "semver:RANGE": a semantic version (as above) within RANGE, in the
+//     constraint syntax Helm and npm users know: comparisons joined by
+//     spaces or commas (all must hold) and "||" (either), "~1.2" (patch
+//     releases of 1.2), "^1.2" (minor and patch releases of 1), "1.x"
+//     ("semver:>=1.25 <2", "semver:^3.19", "semver:~1.27 || ~1.26"). A
+//     pre-release matches only a range that names one.
 //   - "re:EXPR": the RE2 regular expression EXPR, matched against the whole
 //     tag ("re:[0-9a-f]{40}" is a 40-character commit SHA).
 //   - anything else: a glob over the whole tag, with "*" (any run of
 //     characters), "?" (one character) and "[...]" classes ("v*", "release-?").
 const (
 	SemverPattern = "semver"
+	SemverPrefix  = "semver:"
 	RegexpPrefix  = "re:"
 )
 
@@ -37,8 +46,9 @@ var ErrPattern = errors.New("invalid tag pattern")
 
 // Pattern is a compiled tag pattern.
 type Pattern struct {
-	text string
-	re   *regexp.Regexp // for semver and re: patterns; nil for a glob
+	text   string
+	re     *regexp.Regexp      // for semver and re: patterns; nil for a glob
+	semver *semver.Constraints // for semver: patterns
 }
 
 // ParsePattern compiles s, or returns an error wrapping [ErrPattern] that
@@ -54,6 +64,12 @@ func ParsePattern(s string) (Pattern, error) {
 		return bad("longer than %d characters", maxPatternLen)
 	case s == SemverPattern:
 		return Pattern{text: s, re: semverRE}, nil
+	case strings.HasPrefix(s, SemverPrefix):
+		c, err := semver.NewConstraint(strings.TrimPrefix(s, SemverPrefix))
+		if err != nil {
+			return bad("the version range after %q: %v", SemverPrefix, err)
+		}
+		return Pattern{text: s, re: semverRE, semver: c}, nil
 	case strings.HasPrefix(s, RegexpPrefix):
 		expr := strings.TrimPrefix(s, RegexpPrefix)
 		if expr == "" {
@@ -76,6 +92,13 @@ func ParsePattern(s string) (Pattern, error) {
 
 // Match reports whether tag matches the pattern.
 func (p Pattern) Match(tag string) bool {
+	if p.semver != nil {
+		if !p.re.MatchString(tag) {
+			return false
+		}
+		v, err := semver.NewVersion(tag)
+		return err == nil && p.semver.Check(v)
+	}
 	if p.re != nil {
 		return p.re.MatchString(tag)
 	}
