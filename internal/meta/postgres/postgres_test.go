@@ -32,6 +32,10 @@ func TestIdentities(t *testing.T) {
 	metatest.RunIdentities(t, func(t *testing.T) metatest.IdentityStore { return newStore(t) })
 }
 
+func TestReplication(t *testing.T) {
+	metatest.RunReplication(t, func(t *testing.T) meta.Store { return newStore(t) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }

@@ -29,6 +29,10 @@ func TestIdentities(t *testing.T) {
 	metatest.RunIdentities(t, func(t *testing.T) metatest.IdentityStore { return openTest(t, Options{}) })
 }
 
+func TestReplication(t *testing.T) {
+	metatest.RunReplication(t, func(t *testing.T) meta.Store { return openTest(t, Options{}) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
 }
