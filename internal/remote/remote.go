@@ -44,9 +44,17 @@ type Options struct {
 	// CAFile, if set, is a PEM file with the certificate authority that
 	// signed the registry's certificate, besides the system's.
 	CAFile string
+	// CACert, if set, is that certificate authority as PEM text.
+	CACert string
 	// UserAgent names the caller in the registry's logs.
 	UserAgent string
 	Logger    *slog.Logger
+	// ChunkSize, if positive, sends blobs larger than it in chunks of
+	// that size, each acknowledged before the next, so that a failure
+	// resumes from the last chunk the registry holds rather than from the
+	// start; a chunk is held in memory while it is sent. 0 sends every
+	// blob in one request.
+	ChunkSize int64
 }
 
 // Client is a connection to one registry. It is safe for concurrent use.
@@ -72,7 +80,13 @@ func New(o Options) (*Client, error) {
 		}
 		h.RegCert = string(pem)
 	}
+	if o.CACert != "" {
+		h.RegCert = o.CACert
+	}
 	opts := []regclient.Opt{regclient.WithConfigHost(h), regclient.WithRetryLimit(3)}
+	if o.ChunkSize > 0 {
+		opts = append(opts, regclient.WithBlobSize(o.ChunkSize, o.ChunkSize))
+	}
 	if o.UserAgent != "" {
 		opts = append(opts, regclient.WithUserAgent(o.UserAgent))
 	}
