@@ -156,6 +156,11 @@ func TestBootstrapAdmin(t *testing.T) {
 		if err != nil || len(keys) != 1 {
 			t.Fatalf("signing keys after first start = %d, %v; want 1", len(keys), err)
 		}
+		// The creation is recorded with it, as the registry's own doing.
+		es, err := f.store.Audit(ctx, meta.AuditQuery{Action: "user.create"})
+		if err != nil || len(es) != 1 || es[0].Actor != "system" || es[0].Target != "user:admin" || es[0].Detail != "first start" {
+			t.Errorf("the first administrator's record: %+v, %v", es, err)
+		}
 	})
 }
 

@@ -39,7 +39,14 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 		return fmt.Errorf("the password of the first administrator (adminPassword, WHARF_ADMIN_PASSWORD): %w", err)
 	}
 	now := s.now().UTC()
-	err = s.store.CreateUser(ctx, meta.User{Name: AdminUser, PasswordHash: hash, Admin: true, CreatedAt: now, UpdatedAt: now})
+	ch := s.change(Caller{}, "user.create", "user:"+AdminUser, "first start")
+	ch.actor = "system"
+	err = s.update(ctx, func(tx meta.AccessTx) error {
+		if err := tx.CreateUser(ctx, meta.User{Name: AdminUser, PasswordHash: hash, Admin: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		return ch.record(ctx, tx)
+	})
 	if errors.Is(err, meta.ErrConflict) {
 		return nil
 	}
@@ -52,7 +59,6 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 	} else {
 		s.log.InfoContext(ctx, "created the system administrator from WHARF_ADMIN_PASSWORD", "user", AdminUser)
 	}
-	s.Audit(ctx, meta.AuditEvent{Actor: "system", Action: "user.create", Target: "user:" + AdminUser, Result: "ok", Detail: "first start"})
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 type change struct {
 	s      *Service
 	c      Caller
+	actor  string // when not c: "system" for what the registry does by itself
 	action string // e.g. "user.create", "member.put"
 	target string // e.g. "user:alice", "team-a:alice"
 	detail string // e.g. "admin", "role=developer"
@@ -29,8 +30,12 @@ func (s *Service) change(c Caller, action, target, detail string) *change {
 }
 
 func (ch *change) event(result, detail string) meta.AuditEvent {
+	actor := ch.actor
+	if actor == "" {
+		actor = ch.c.Principal.String()
+	}
 	return meta.AuditEvent{
-		At: ch.s.now().UTC(), Actor: ch.c.Principal.String(), Client: ch.c.Client,
+		At: ch.s.now().UTC(), Actor: actor, Client: ch.c.Client,
 		Action: ch.action, Target: ch.target, Result: result, Detail: detail,
 	}
 }
