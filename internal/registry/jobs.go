@@ -19,13 +19,21 @@ type JobOptions struct {
 	UploadExpireInterval time.Duration
 	// RetentionInterval is how often every stored retention policy runs.
 	RetentionInterval time.Duration
+	// StorageInterval is how often the storage figures are computed and
+	// handed to StorageComputed, with the job's context, which ends when
+	// the job loses its lease (so that only the replica that holds it
+	// reports figures); neither set turns the job off.
+	StorageInterval time.Duration
+	StorageComputed func(ctx context.Context, u StorageUsage)
 }
 
 // Jobs returns the registry's background jobs: "expire-uploads", which
-// deletes uploads left unfinished for UploadExpireAfter and their bytes,
-// and "retention", which applies every stored retention policy for real
-// (blobs the deleted manifests referenced are left to GC). Each runs on one
-// replica at a time under its lease.
+// deletes uploads left unfinished for UploadExpireAfter and their bytes;
+// "retention", which applies every stored retention policy for real (blobs
+// the deleted manifests referenced are left to GC); and "storage-metrics",
+// which computes what every namespace and the whole store hold (reading
+// every blob and link row, so once per interval cluster-wide). Each runs on
+// one replica at a time under its lease.
 func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 	var js []jobs.Job
 	if age := o.UploadExpireAfter; age > 0 {
@@ -43,6 +51,20 @@ func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 	}
 	if o.RetentionInterval > 0 {
 		js = append(js, jobs.Job{Name: "retention", Every: o.RetentionInterval, Run: r.runRetention})
+	}
+	if o.StorageInterval > 0 && o.StorageComputed != nil {
+		js = append(js, jobs.Job{
+			Name:  "storage-metrics",
+			Every: o.StorageInterval,
+			Run: func(ctx context.Context) error {
+				u, err := r.StorageUsage(ctx)
+				if err != nil {
+					return err
+				}
+				o.StorageComputed(ctx, u)
+				return nil
+			},
+		})
 	}
 	return js
 }

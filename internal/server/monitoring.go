@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
-	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -24,37 +23,22 @@ func authFailureReasons() []string {
 	return out
 }
 
-// storageJobs returns the job that computes the storage figures
-// (docs/monitoring.md) every metrics.storageInterval; none when it is 0.
-// It runs on one replica at a time, under the "storage-metrics" lease, and
-// only that replica exports the figures: when it loses the lease or stops,
-// it stops exporting them. The figures are the same whichever replica
-// computes them, and computing them reads every blob and link row, so one
-// replica doing it is enough; during a hand-over two replicas may export
-// them for a moment, which is why dashboards aggregate them with max, not
-// sum.
-func (s *Server) storageJobs() []jobs.Job {
-	every := s.cfg.Metrics.StorageInterval
-	if every <= 0 {
-		return nil
+// storageComputed exports the storage figures the registry's
+// storage-metrics job computed (docs/monitoring.md). Only the replica that
+// holds the job's lease exports them: when it loses the lease or stops, it
+// stops exporting them. The figures are the same whichever replica
+// computes them, so one replica doing it is enough; during a hand-over two
+// replicas may export them for a moment, which is why dashboards aggregate
+// them with max, not sum.
+func (s *Server) storageComputed() func(ctx context.Context, u registry.StorageUsage) {
+	var held context.Context // the lease the exported figures were computed under; the job's runs never overlap
+	return func(ctx context.Context, u registry.StorageUsage) {
+		s.storage.Set(storageReport(u), time.Now())
+		if ctx != held { // a new lease: stop exporting when it ends
+			held = ctx
+			context.AfterFunc(ctx, s.storage.Clear)
+		}
 	}
-	var held context.Context // the lease the exported figures were computed under
-	return []jobs.Job{{
-		Name:  "storage-metrics",
-		Every: every,
-		Run: func(ctx context.Context) error {
-			u, err := s.registry.StorageUsage(ctx)
-			if err != nil {
-				return err
-			}
-			s.storage.Set(storageReport(u), time.Now())
-			if ctx != held { // a new lease: stop exporting when it ends
-				held = ctx
-				context.AfterFunc(ctx, s.storage.Clear)
-			}
-			return nil
-		},
-	}}
 }
 
 func storageReport(u registry.StorageUsage) metrics.StorageReport {

@@ -54,11 +54,12 @@ func (s *Server) jobs() []jobs.Job {
 		UploadExpireAfter:    s.cfg.Uploads.ExpireAfter,
 		UploadExpireInterval: s.cfg.Uploads.ExpireInterval,
 		RetentionInterval:    s.cfg.Retention.Interval,
+		StorageInterval:      s.cfg.Metrics.StorageInterval,
+		StorageComputed:      s.storageComputed(),
 	})
 	if a := s.accounts(); a != nil {
 		js = append(js, a.Jobs(s.housekeeping())...)
 	}
-	js = append(js, s.storageJobs()...)
 	return append(js, s.gc.Jobs(gc.JobOptions{Interval: s.cfg.GC.Interval, SweepInterval: s.cfg.GC.SweepInterval, Pace: s.gcPace()})...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/jobs"
 )
 
 // TestStorageFiguresEndWithTheLease: the storage-metrics job exports the
@@ -37,7 +38,15 @@ func TestStorageFiguresEndWithTheLease(t *testing.T) {
 		return false
 	}
 	s.cfg.Metrics.StorageInterval = time.Hour
-	job := s.storageJobs()[0]
+	var job jobs.Job
+	for _, j := range s.jobs() {
+		if j.Name == "storage-metrics" {
+			job = j
+		}
+	}
+	if job.Run == nil {
+		t.Fatal("no storage-metrics job")
+	}
 	for lease := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		for range 2 { // runs under one lease
