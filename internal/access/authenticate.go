@@ -97,6 +97,12 @@ func (c Caller) NoCredentials() bool { return c.Scheme == auth.SchemeNone }
 func (s *Service) Login(ctx context.Context, user, secret string, client netip.Addr) (auth.Principal, error) {
 	now := s.now()
 	name := boundedName(user)
+	if s.opts.Identity.Workload != nil && looksLikeJWT(secret) {
+		// A CI token cannot be guessed, and its user name is anyone's: its
+		// failures count against the address only, so that a flood of bad
+		// tokens cannot lock every CI job out.
+		name = ""
+	}
 	if lo, ok := s.limiter.Allow(name, client, now); !ok {
 		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied",
 			Detail: "locked out after failed logins (" + string(lo.Scope) + ")"})
@@ -111,6 +117,12 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 		s.limiter.Fail(name, client, now)
 		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why.detail})
 		s.failed(why.reason)
+		if source == SourceWorkload {
+			// Why a CI token was refused (an audience, a claim of a rule)
+			// helps whoever sets the rules up, and tells a holder of a
+			// valid token nothing it could not read in it.
+			return auth.Principal{}, &SourceRefusal{Reason: why.reason, Detail: strings.TrimPrefix(why.detail, "source=workload: ")}
+		}
 		return auth.Principal{}, ErrUnauthenticated
 	}
 	s.limiter.Succeed(name, client)

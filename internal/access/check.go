@@ -92,6 +92,8 @@ func (s *Service) checkIdentity(ctx context.Context, src IdentitySource, prev me
 	}
 	id, err := src.Check(ctx, prev)
 	switch {
+	case errors.Is(err, ErrNotChecked):
+		return false, nil
 	case errors.Is(err, ErrIdentityGone):
 		if prev.Suspended {
 			return false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -120,6 +121,11 @@ type PasswordSource interface {
 
 // ErrIdentityGone: the source no longer knows the user, or disabled it.
 var ErrIdentityGone = errors.New("the identity source removed or disabled the user")
+
+// ErrNotChecked: the source cannot say anything of the user now (an OIDC
+// user without a refresh token, within auth.oidc.maxAge); the user keeps
+// what it has.
+var ErrNotChecked = errors.New("the identity source cannot be asked about the user")
 
 // SourceRefusal is a source's refusal of credentials, with why for the
 // audit log and the metrics; errors.Is(err, ErrUnauthenticated) holds.
@@ -337,6 +343,13 @@ func (s *Service) mapMemberships(ctx context.Context, tx meta.AccessTx, prev met
 		after = []grantedRole{}
 	}
 	return jsonMarshal(after)
+}
+
+// RecordSignInFailure records a sign-in that failed before the service
+// was asked (a provider's refusal seen by the browser's callback), with
+// its source and why, and counts it.
+func (s *Service) RecordSignInFailure(ctx context.Context, source, user string, client netip.Addr, why string) {
+	s.signInFailed(ctx, source, user, clientString(client), FailTokenInvalid, why)
 }
 
 // signedIn records a successful sign-in and its source.

@@ -116,6 +116,13 @@ func (s *Service) WebSessionCaller(ctx context.Context, secret string, client ne
 	}, ws, nil
 }
 
+// SessionCaller is [Service.WebSessionCaller] without the session: the
+// authentication edge's way in for the web UI.
+func (s *Service) SessionCaller(ctx context.Context, secret string, client netip.Addr) (Caller, error) {
+	c, _, err := s.WebSessionCaller(ctx, secret, client)
+	return c, err
+}
+
 // EndWebSession signs a session out; a secret that names no session
 // is not an error.
 func (s *Service) EndWebSession(ctx context.Context, secret string, client netip.Addr) error {
@@ -136,3 +143,52 @@ func (s *Service) EndWebSession(ctx context.Context, secret string, client netip
 	s.Audit(ctx, meta.AuditEvent{Actor: "user:" + ws.User, Client: clientString(client), Action: "session.end", Target: ws.ID, Result: "ok"})
 	return nil
 }
+
+// Logins in progress at an identity provider (a browser sent to it, a
+// device waiting for its user) are kept in the store under the hash of
+// their state, so that whichever replica gets the callback or the poll can
+// finish them, each at most once.
+
+// SaveLogin keeps data under state until ttl has passed.
+func (s *Service) SaveLogin(ctx context.Context, state string, data []byte, ttl time.Duration) error {
+	if s.ids == nil {
+		return errors.New("the metadata store keeps no logins in progress")
+	}
+	return s.ids.PutLoginState(ctx, meta.LoginState{Hash: auth.HashSecret(state), Data: data, ExpiresAt: s.now().UTC().Add(ttl)})
+}
+
+// PeekLogin returns the data kept under state: ErrNoSession-like
+// ErrLoginUnknown if there is none or it expired.
+func (s *Service) PeekLogin(ctx context.Context, state string) ([]byte, error) {
+	if s.ids == nil {
+		return nil, ErrLoginUnknown
+	}
+	ls, err := s.ids.LoginState(ctx, auth.HashSecret(state))
+	return s.liveLogin(ls, err)
+}
+
+// TakeLogin returns the data kept under state and forgets it, so a login
+// finishes once.
+func (s *Service) TakeLogin(ctx context.Context, state string) ([]byte, error) {
+	if s.ids == nil {
+		return nil, ErrLoginUnknown
+	}
+	ls, err := s.ids.TakeLoginState(ctx, auth.HashSecret(state))
+	return s.liveLogin(ls, err)
+}
+
+func (s *Service) liveLogin(ls meta.LoginState, err error) ([]byte, error) {
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return nil, ErrLoginUnknown
+	case err != nil:
+		return nil, fmt.Errorf("look up login: %w", err)
+	case !s.now().Before(ls.ExpiresAt):
+		return nil, ErrLoginUnknown
+	}
+	return ls.Data, nil
+}
+
+// ErrLoginUnknown: no login in progress has this state: never begun,
+// finished already, or expired.
+var ErrLoginUnknown = errors.New("no sign-in in progress has this state: it expired, was used already, or was never begun")

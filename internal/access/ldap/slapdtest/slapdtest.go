@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/wharf-dev/wharf/internal/testport"
 )
 
 // The directory's names.
@@ -256,35 +258,8 @@ func (s *Server) SetGroup(cn string, uids ...string) {
 	}
 }
 
-// Port returns a free TCP port on loopback: from the range in
-// WHARF_TEST_PORTS ("32500-32599"), when set, so that tests on a shared
-// machine stay in theirs; otherwise one the kernel picks.
-func Port(t testing.TB) int {
-	t.Helper()
-	if r := os.Getenv("WHARF_TEST_PORTS"); r != "" {
-		lo, hi, _ := strings.Cut(r, "-")
-		a, err1 := strconv.Atoi(lo)
-		b, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || a > b {
-			t.Fatalf("WHARF_TEST_PORTS=%q is not LOW-HIGH", r)
-		}
-		start, _ := rand.Int(rand.Reader, big.NewInt(int64(b-a+1)))
-		for i := range b - a + 1 {
-			p := a + (int(start.Int64())+i)%(b-a+1)
-			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
-				_ = l.Close()
-				return p
-			}
-		}
-		t.Fatalf("no free port in WHARF_TEST_PORTS=%s", r)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// Port returns a free port on loopback (see testport.Port).
+func Port(t testing.TB) int { return testport.Port(t) }
 
 // writeCerts writes a CA and a server certificate for 127.0.0.1 and
 // localhost signed by it, and returns the CA's file.
