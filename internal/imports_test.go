@@ -46,7 +46,10 @@ var allowed = map[string][]string{
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs"},
 
 	"internal/access/ldap":           {"internal/access", "internal/meta"},
-	"internal/access/ldap/slapdtest": {},
+	"internal/access/ldap/slapdtest": {"internal/testport"},
+	"internal/access/oidc":           {"internal/access", "internal/auth", "internal/meta", "internal/oci"},
+	"internal/access/oidc/oidctest":  {"internal/testport"},
+	"internal/testport":              {},
 	"internal/gc":                    {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
 	"internal/trust":                 {"internal/oci"},
 
@@ -54,6 +57,7 @@ var allowed = map[string][]string{
 
 	"internal/httpapi/mw":     {"internal/metrics", "internal/access", "internal/auth"},
 	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
+	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
 	"internal/httpapi/mgmt":   {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
 	"internal/scan":         {},

@@ -28,6 +28,7 @@ func commands() []command {
 		{"backup", "back up the whole registry while it serves (incremental)", backupCmd},
 		{"restore", "restore a backup into empty stores", restoreCmd},
 		{"bench", "measure a registry through its HTTP API", benchCmd},
+		{"login", "sign in with the identity provider (device flow) and store a token for docker and other clients", loginCmd},
 		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
 		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},
 		{"member", "manage the members of a namespace (list, set, remove)", adminCmd("member")},

@@ -163,6 +163,15 @@ type Auth struct {
 	// MinPasswordLength is the fewest characters a new password may have.
 	MinPasswordLength int         `yaml:"minPasswordLength"`
 	Limiter           AuthLimiter `yaml:"limiter"`
+	// Company sign-in and the local accounts (identity.go).
+	Local    AuthLocal    `yaml:"local"`
+	LDAP     AuthLDAP     `yaml:"ldap"`
+	OIDC     AuthOIDC     `yaml:"oidc"`
+	Workload AuthWorkload `yaml:"workload"`
+	Session  AuthSession  `yaml:"session"`
+	// IdentityCheckInterval is how often the users LDAP and OIDC
+	// provisioned are checked with them; 0 turns the check off.
+	IdentityCheckInterval time.Duration `yaml:"identityCheckInterval"`
 }
 
 // AuthLimiter is the brute-force limiter of logins.
@@ -179,6 +188,12 @@ type AuthLimiter struct {
 
 // Default returns the configuration of `wharf serve` with nothing set.
 func Default() Config {
+	c := defaults()
+	defaultIdentity(&c.Auth)
+	return c
+}
+
+func defaults() Config {
 	return Config{
 		DataDir: "./data",
 		HTTP: HTTP{
@@ -415,6 +430,7 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 	if c.AdminPassword != "" && len(c.AdminPassword) > 72 {
 		bad("adminPassword", "must be at most 72 bytes (bcrypt's limit)")
 	}
+	c.validateIdentity(bad)
 }
 
 // ProxyPrefixes parses TrustedProxies: comma-separated CIDR prefixes or

@@ -140,6 +140,29 @@ func TestValidateNamesTheOption(t *testing.T) {
 			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName = "azure", "c", "acct"
 			c.Storage.Azure.SASToken, c.Storage.Azure.Redirect = "sv=x", true
 		}},
+		{"auth.local.breakGlass", func(c *Config) { c.Auth.Enabled, c.Auth.Local.Passwords, c.Auth.Local.BreakGlass = true, false, nil }},
+		{"auth.identityCheckInterval", func(c *Config) { c.Auth.IdentityCheckInterval = time.Second }},
+		{"auth.ldap.url", func(c *Config) { c.Auth.LDAP.URL = "http://dc.example.com" }},
+		{"auth.ldap.bindDN", func(c *Config) { c.Auth.LDAP.URL, c.Auth.LDAP.UserBaseDN = "ldap://dc", "dc=x" }},
+		{"auth.ldap.startTLS", func(c *Config) { c.Auth.LDAP.URL, c.Auth.LDAP.StartTLS = "ldaps://dc", true }},
+		{"auth.ldap.userBaseDN", func(c *Config) { c.Auth.LDAP.URL = "ldap://dc" }},
+		{"auth.ldap.userFilter", func(c *Config) { c.Auth.LDAP.URL, c.Auth.LDAP.UserFilter = "ldap://dc", "(objectClass=person" }},
+		{"auth.ldap.timeout", func(c *Config) { c.Auth.LDAP.URL, c.Auth.LDAP.Timeout = "ldap://dc", time.Hour }},
+		{"auth.ldap.groupRoles[0].role", func(c *Config) {
+			c.Auth.LDAP.URL, c.Auth.LDAP.GroupRoles = "ldap://dc", []GroupRole{{Group: "g", Namespace: "n", Role: "owner"}}
+		}},
+		{"auth.oidc.clientID", func(c *Config) { c.Auth.OIDC.Issuer = "https://idp" }},
+		{"auth.oidc.redirectURL", func(c *Config) { c.Auth.OIDC.Issuer, c.Auth.OIDC.RedirectURL = "https://idp", "https://r/elsewhere" }},
+		{"auth.oidc.scopes", func(c *Config) { c.Auth.OIDC.Issuer, c.Auth.OIDC.Scopes = "https://idp", []string{"profile"} }},
+		{"auth.oidc.issuer", func(c *Config) { c.Auth.OIDC.Issuer = "idp.example.com" }},
+		{"auth.workload.rules[0].audience", func(c *Config) {
+			c.Auth.Workload.Rules = []WorkloadRule{{Name: "r", Namespace: "ci", Issuer: "https://i", Subject: "x", Scopes: []string{"ci/*:pull"}}}
+		}},
+		{"auth.workload.rules[0].subject", func(c *Config) {
+			c.Auth.Workload.Rules = []WorkloadRule{{Name: "r", Namespace: "ci", Issuer: "https://i", Audience: "a", Scopes: []string{"ci/*:pull"}}}
+		}},
+		{"auth.session.maxAge", func(c *Config) { c.Auth.Session.MaxAge = time.Minute }},
+		{"auth.session.secureCookie", func(c *Config) { c.Auth.Session.SecureCookie = "sometimes" }},
 		{"storage.azure.presignExpiry", func(c *Config) {
 			c.Storage.Driver, c.Storage.Azure.Container, c.Storage.Azure.AccountName, c.Storage.Azure.PresignExpiry = "azure", "c", "acct", -1
 		}},
@@ -182,5 +205,34 @@ func TestReferenceDocumentsEveryOption(t *testing.T) {
 		if !strings.Contains(string(doc), EnvName(opt)) {
 			t.Errorf("docs/configuration.md does not mention %s", EnvName(opt))
 		}
+	}
+}
+
+// TestEnvLists: lists of names are comma-separated, lists of rules and
+// maps YAML in flow style.
+func TestEnvLists(t *testing.T) {
+	c, err := Load("", []string{
+		"WHARF_AUTH_LDAP_ADMIN_GROUPS=admins, ops",
+		"WHARF_AUTH_LDAP_GROUP_ROLES=[{group: devs, namespace: team-a, role: developer}]",
+		`WHARF_AUTH_WORKLOAD_RULES=[{name: main, namespace: ci, issuer: "https://token.actions.githubusercontent.com", audience: wharf, claims: {repository: org/app}, scopes: ["ci/*:push"]}]`,
+		"WHARF_AUTH_OIDC_SCOPES=[openid, groups]",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Auth.LDAP.AdminGroups; len(got) != 2 || got[1] != "ops" {
+		t.Errorf("admin groups: %q", got)
+	}
+	if got := c.Auth.LDAP.GroupRoles; len(got) != 1 || got[0] != (GroupRole{Group: "devs", Namespace: "team-a", Role: "developer"}) {
+		t.Errorf("group roles: %+v", got)
+	}
+	if got := c.Auth.Workload.Rules; len(got) != 1 || got[0].Claims["repository"] != "org/app" || got[0].Scopes[0] != "ci/*:push" {
+		t.Errorf("workload rules: %+v", got)
+	}
+	if got := c.Auth.OIDC.Scopes; len(got) != 2 || got[1] != "groups" {
+		t.Errorf("scopes: %q", got)
+	}
+	if _, err := Load("", []string{"WHARF_AUTH_LDAP_GROUP_ROLES=[{group: devs"}); err == nil || !strings.Contains(err.Error(), "auth.ldap.groupRoles") {
+		t.Errorf("a malformed list: %v", err)
 	}
 }

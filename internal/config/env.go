@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"gopkg.in/yaml.v3"
 )
 
 var errEOF = io.EOF
@@ -147,6 +149,23 @@ func setField(f reflect.Value, s string) error {
 			return fmt.Errorf("not a boolean: %q", s)
 		}
 		f.SetBool(b)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(s), "["):
+		// A list of names, comma-separated: WHARF_AUTH_LDAP_ADMIN_GROUPS=admins,ops.
+		var out []string
+		for p := range strings.SplitSeq(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		f.Set(reflect.ValueOf(out))
+	case f.Kind() == reflect.Slice || f.Kind() == reflect.Map:
+		// Lists of rules and maps, as YAML in flow style (or JSON):
+		// WHARF_AUTH_LDAP_GROUP_ROLES='[{group: devs, namespace: team-a, role: developer}]'.
+		v := reflect.New(f.Type())
+		if err := yaml.Unmarshal([]byte(s), v.Interface()); err != nil {
+			return fmt.Errorf("not a YAML %s: %v", f.Type(), err)
+		}
+		f.Set(v.Elem())
 	default:
 		return fmt.Errorf("unsupported option type %s", f.Type())
 	}

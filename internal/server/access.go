@@ -11,17 +11,22 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// openAccess builds the access control service when auth.enabled is set;
-// nil otherwise, which leaves the registry open.
-func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger, hooks access.Hooks) (*access.Service, error) {
+// openAccess builds the access control service when auth.enabled is set,
+// with the identity sources configured; nil otherwise, which leaves the
+// registry open.
+func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger, hooks access.Hooks) (*access.Service, identity, error) {
 	if !cfg.Auth.Enabled {
-		return nil, nil
+		return nil, identity{}, nil
 	}
 	ma, ok := ms.(meta.Access)
 	if !ok {
-		return nil, fmt.Errorf("auth.enabled: the %s metadata store does not keep users", cfg.Database.Driver)
+		return nil, identity{}, fmt.Errorf("auth.enabled: the %s metadata store does not keep users", cfg.Database.Driver)
 	}
 	a := cfg.Auth
+	id, idopts, err := openIdentity(a)
+	if err != nil {
+		return nil, identity{}, err
+	}
 	svc, err := access.New(ctx, access.Options{
 		Access:          ma,
 		Logger:          log,
@@ -43,9 +48,11 @@ func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog
 		BcryptCost:        a.BcryptCost,
 		MinPasswordLength: a.MinPasswordLength,
 		Hooks:             hooks,
+		Identity:          idopts,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		id.close()
+		return nil, identity{}, fmt.Errorf("auth: %w", err)
 	}
-	return svc, nil
+	return svc, id, nil
 }

@@ -66,7 +66,8 @@ func (s *Server) jobs() []jobs.Job {
 // housekeeping is the access service's housekeeping as configured.
 func (s *Server) housekeeping() access.JobOptions {
 	h := s.cfg.Housekeeping
-	return access.JobOptions{Interval: h.Interval, DeadTokenRetention: h.DeadTokenRetention, AuditRetention: h.AuditRetention}
+	return access.JobOptions{Interval: h.Interval, DeadTokenRetention: h.DeadTokenRetention, AuditRetention: h.AuditRetention,
+		IdentityCheckInterval: s.cfg.Auth.IdentityCheckInterval}
 }
 
 // stopBackground stops the background work and waits for it.

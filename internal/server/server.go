@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/httpapi/signin"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
@@ -43,6 +44,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	storage  *metrics.Storage
 	access   *access.Service // nil unless auth.enabled
+	identity identity        // company sign-in's sources, with auth.enabled
 	// local is the access service of a registry without access control:
 	// the management API's local administrator, no accounts.
 	local   *access.Service
@@ -75,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		_ = ms.Close()
 		return nil, err
 	}
-	if s.access, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons()))); err != nil {
+	if s.access, s.identity, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons()))); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}
@@ -190,6 +192,9 @@ func (s *Server) routes() http.Handler {
 		}))
 	}
 	mux.Handle(mgmt.Prefix+"/", s.mgmtHandler())
+	if s.access != nil {
+		mux.Handle(signin.Prefix+"/", s.signinHandler())
+	}
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -218,7 +223,8 @@ func (s *Server) authenticate(next http.Handler, resolveBearer bool) http.Handle
 		return next
 	}
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
-	return mw.Authenticate(next, mw.AuthOptions{Access: s.access, TrustedProxies: proxies, ResolveBearer: resolveBearer})
+	return mw.Authenticate(next, mw.AuthOptions{Access: s.access, TrustedProxies: proxies, ResolveBearer: resolveBearer,
+		SessionCookie: mw.SessionCookieName})
 }
 
 func isUpload(r *http.Request, route string) bool {
@@ -318,6 +324,7 @@ func (s *Server) Close() error {
 	if a := s.accounts(); a != nil {
 		a.Close()
 	}
+	s.identity.close()
 	return s.meta.Close()
 }
 

@@ -114,8 +114,21 @@ func (h *Handler) tokenPost(w http.ResponseWriter, r *http.Request) error {
 		offline = f.Get("access_type") == "offline"
 	case "refresh_token":
 		p, err = h.access.RefreshLogin(ctx, f.Get("refresh_token"), mw.ClientAddr(ctx))
+	case grantTokenExchange:
+		// Workload identity (RFC 8693): a CI job's OIDC token for a bearer
+		// token with the scopes its workload rule allows.
+		switch f.Get("subject_token_type") {
+		case tokenTypeJWT, tokenTypeIDToken:
+		default:
+			return oauthError{"invalid_request", "subject_token_type must be " + tokenTypeJWT + " or " + tokenTypeIDToken}
+		}
+		p, err = h.access.ExchangeWorkloadToken(ctx, f.Get("subject_token"), mw.ClientAddr(ctx))
 	default:
-		return oauthError{"unsupported_grant_type", "grant_type must be password or refresh_token"}
+		return oauthError{"unsupported_grant_type", "grant_type must be password, refresh_token or " + grantTokenExchange}
+	}
+	var sr *access.SourceRefusal
+	if errors.As(err, &sr) && f.Get("grant_type") == grantTokenExchange {
+		return oauthError{"invalid_grant", sr.Detail}
 	}
 	if errors.Is(err, access.ErrUnauthenticated) {
 		return oauthError{"invalid_grant", "invalid credentials"}
@@ -130,13 +143,18 @@ func (h *Handler) tokenPost(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	issuedType := ""
+	if f.Get("grant_type") == grantTokenExchange {
+		issuedType = tokenTypeAccess
+	}
 	return writeJSON(w, r, http.StatusOK, "application/json", oauthTokenResponse{
-		AccessToken:  resp.AccessToken,
-		TokenType:    "Bearer",
-		ExpiresIn:    resp.ExpiresIn,
-		IssuedAt:     resp.IssuedAt,
-		Scope:        resp.scope,
-		RefreshToken: resp.RefreshToken,
+		IssuedTokenType: issuedType,
+		AccessToken:     resp.AccessToken,
+		TokenType:       "Bearer",
+		ExpiresIn:       resp.ExpiresIn,
+		IssuedAt:        resp.IssuedAt,
+		Scope:           resp.scope,
+		RefreshToken:    resp.RefreshToken,
 	})
 }
 
@@ -151,14 +169,24 @@ type tokenResponse struct {
 	scope        string
 }
 
+// The token exchange of workload identity (RFC 8693).
+const (
+	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeJWT       = "urn:ietf:params:oauth:token-type:jwt"
+	tokenTypeIDToken   = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"
+)
+
 // oauthTokenResponse is the answer of POST /token.
 type oauthTokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	IssuedAt     string `json:"issued_at"`
-	Scope        string `json:"scope"`
-	RefreshToken string `json:"refresh_token,omitempty"`
+	// IssuedTokenType is set in the answer of a token exchange.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+	IssuedAt        string `json:"issued_at"`
+	Scope           string `json:"scope"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
 }
 
 // issue grants p the scopes asked for, signs a token and, when asked for

@@ -22,6 +22,9 @@ type Authenticator interface {
 	// Resolve reads the principal a bearer token names as the store has it
 	// now; see [access.Service.Resolve].
 	Resolve(ctx context.Context, c access.Caller) (auth.Principal, error)
+	// SessionCaller returns the caller of a web session's cookie secret;
+	// see [access.Service.SessionCaller].
+	SessionCaller(ctx context.Context, secret string, client netip.Addr) (access.Caller, error)
 }
 
 // AuthOptions configures [Authenticate].
@@ -44,7 +47,18 @@ type AuthOptions struct {
 	// leaves it off: there the grant is the answer and a store read per
 	// request would cost the hot path.
 	ResolveBearer bool
+	// SessionCookie names the cookie of web sessions (see
+	// [SessionCookieName]); empty reads none. A request without an
+	// Authorization header that carries it is its session's user's. Its
+	// cookie counts only for requests of the registry's own origin: a
+	// cross-origin request with an unsafe method (a form another site
+	// posts) is made as if without it, so the browser's cookie cannot be
+	// used against its user (CSRF).
+	SessionCookie string
 }
+
+// SessionCookieName is the cookie that holds a web session's secret.
+const SessionCookieName = "wharf_session"
 
 // ErrNoAuthentication is what [Caller] returns for a request that passed no
 // [Authenticate] middleware with an authenticator.
@@ -100,6 +114,10 @@ func (st *authState) authenticate(ctx context.Context) {
 		st.err = st.parseErr
 		return
 	}
+	if secret := st.sessionSecret(); secret != "" {
+		st.caller, st.err = st.opts.Access.SessionCaller(ctx, secret, st.client)
+		return
+	}
 	c, err := st.opts.Access.Authenticate(ctx, st.cr, st.client)
 	if err != nil {
 		st.err = err
@@ -114,6 +132,23 @@ func (st *authState) authenticate(ctx context.Context) {
 		c.Principal, c.Bearer = p, nil
 	}
 	st.caller = c
+}
+
+// sessionSecret is the web session's secret the request carries, if its
+// session is to be used: no Authorization header (credentials the client
+// chose win), and not an unsafe cross-origin request.
+func (st *authState) sessionSecret() string {
+	if st.opts.SessionCookie == "" || st.cr.Scheme != auth.SchemeNone {
+		return ""
+	}
+	ck, err := st.r.Cookie(st.opts.SessionCookie)
+	if err != nil || ck.Value == "" {
+		return ""
+	}
+	if crossOrigin.Check(st.r) != nil {
+		return ""
+	}
+	return ck.Value
 }
 
 // Caller returns the caller of the request ctx belongs to, authenticating
