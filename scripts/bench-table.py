@@ -46,6 +46,25 @@ def main(base_path, ours_path):
               f"| {fmt(b.get('p99_ms')) if not latency else ''} | {fmt(o.get('p99_ms')) if not latency else ''} "
               f"| {fmt(bc)} {cu if bc else ''} | {fmt(oc)} {cu if oc else ''} | {f'{cr:.2f}x' if cr else ''} |")
 
+    # On one machine the kernel's work for a transfer (readahead behind
+    # sendfile, loopback's packet processing) may be charged to the client
+    # as much as to the server: the transfers per CPU-second of both.
+    both = []
+    for key in [("push-monolithic", 1), ("push-chunked", 1), ("pull", 1), ("pull-after-push", 1)]:
+        b, o = base.get(key), ours.get(key)
+        if not b or not o or b.get("error") or o.get("error"):
+            continue
+        mb = lambda r: r["value"] * r["seconds"]
+        cpu = lambda r: (r.get("server_cpu_seconds") or 0) + (r.get("client_cpu_seconds") or 0)
+        if cpu(b) and cpu(o) and b.get("client_cpu_seconds") is not None:
+            both.append((key[0], mb(b) / cpu(b), mb(o) / cpu(o)))
+    if both:
+        print()
+        print("| scenario | distribution MB per CPU-s, server + client | wharf | ratio |")
+        print("|---|---|---|---|")
+        for name, bv, ov in both:
+            print(f"| {name} | {fmt(bv)} | {fmt(ov)} | {ov / bv:.2f}x |")
+
     def met(ok):
         return "met" if ok else "**not met**"
 

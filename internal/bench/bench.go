@@ -163,12 +163,17 @@ func (r *runner) logf(format string, args ...any) {
 // repo names a repository under the run's prefix.
 func (r *runner) repo(name string) string { return r.opts.RepoPrefix + "/" + name }
 
-// window is what one timed section measured: wall time on the client and,
-// with a PID, CPU time in the server.
+// window is what one timed section measured: wall time and CPU time on
+// the client and, with a PID, CPU time in the server. The client's CPU
+// matters beside the server's: on one machine, work the kernel does for a
+// transfer (cold readahead behind sendfile, loopback's packet processing)
+// may be charged to either side.
 type window struct {
-	elapsed time.Duration
-	cpu     float64
-	hasCPU  bool
+	elapsed      time.Duration
+	cpu          float64
+	hasCPU       bool
+	clientCPU    float64
+	hasClientCPU bool
 }
 
 // measure runs fn between two readings of the clock and the server's CPU.
@@ -181,11 +186,15 @@ func (r *runner) measure(fn func() error) (window, error) {
 			return w, err
 		}
 	}
+	clientBefore, _ := clientCPU()
 	start := time.Now()
 	err := fn()
 	w.elapsed = time.Since(start)
 	if err != nil {
 		return w, err
+	}
+	if after, ok := clientCPU(); ok {
+		w.clientCPU, w.hasClientCPU = after-clientBefore, true
 	}
 	if r.cpu != nil {
 		after, err := r.cpu.ticks()

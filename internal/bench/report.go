@@ -35,8 +35,11 @@ type Result struct {
 	// PerCPU is the work done per server CPU-second, in PerCPUUnit.
 	PerCPU     *float64 `json:"per_server_cpu_second,omitempty"`
 	PerCPUUnit string   `json:"per_server_cpu_second_unit,omitempty"`
-	Note       string   `json:"note,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	// ClientCPU is the benchmark's own user+system CPU seconds over the
+	// timed part.
+	ClientCPU *float64 `json:"client_cpu_seconds,omitempty"`
+	Note      string   `json:"note,omitempty"`
+	Error     string   `json:"error,omitempty"`
 }
 
 // rateResult builds the Result of a timed window that did amount of work
@@ -50,8 +53,13 @@ func rateResult(name string, conc int, ops int64, amount float64, unit string, w
 	return res
 }
 
-// setCPU records the window's server CPU time and amount per CPU-second.
+// setCPU records the window's client and server CPU time and amount per
+// server CPU-second.
 func (res *Result) setCPU(amount float64, unit string, w window) {
+	if w.hasClientCPU {
+		c := w.clientCPU
+		res.ClientCPU = &c
+	}
 	if !w.hasCPU {
 		return
 	}
@@ -84,21 +92,21 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as an aligned text table, failures last.
 func (r *Report) WriteTable(w io.Writer) error {
-	rows := [][]string{{"SCENARIO", "CONC", "RESULT", "P50 ms", "P99 ms", "OPS", "SECS", "SERVER CPU-s", "PER SERVER CPU-s", "NOTE"}}
+	rows := [][]string{{"SCENARIO", "CONC", "RESULT", "P50 ms", "P99 ms", "OPS", "SECS", "SERVER CPU-s", "PER SERVER CPU-s", "CLIENT CPU-s", "NOTE"}}
 	var failures []string
 	for _, res := range r.Results {
 		if res.Error != "" {
-			rows = append(rows, []string{res.Scenario, "", "FAILED", "", "", "", "", "", "", "see below"})
+			rows = append(rows, []string{res.Scenario, "", "FAILED", "", "", "", "", "", "", "", "see below"})
 			failures = append(failures, res.Scenario+": "+res.Error)
 			continue
 		}
 		rows = append(rows, []string{
 			res.Scenario, intOrBlank(int64(res.Concurrency)), number(res.Value) + " " + res.Unit,
 			optional(res.P50Ms), optional(res.P99Ms), intOrBlank(res.Ops), fmt.Sprintf("%.2f", res.Seconds),
-			cpuSeconds(res.ServerCPU), perCPU(res.PerCPU, res.PerCPUUnit), res.Note,
+			cpuSeconds(res.ServerCPU), perCPU(res.PerCPU, res.PerCPUUnit), cpuSeconds(res.ClientCPU), res.Note,
 		})
 	}
-	right := []bool{false, true, true, true, true, true, true, true, true, false}
+	right := []bool{false, true, true, true, true, true, true, true, true, true, false}
 	if _, err := io.WriteString(w, formatTable(rows, right)); err != nil {
 		return err
 	}
