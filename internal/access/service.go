@@ -1,12 +1,17 @@
-// Package access is wharf's authentication and authorisation service. It
-// joins the pure rules of package auth with what the metadata store knows:
-// it turns credentials (a password, an access token, a bearer token) into a
-// [Caller], decides what a caller may do to a repository, issues the bearer
-// tokens of the Docker token flow with keys it keeps in the store, and
-// bootstraps the first administrator.
+// Package access is wharf's authentication, authorisation and account
+// service. It joins the pure rules of package auth with what the metadata
+// store knows: it turns credentials (a password, an access token, a bearer
+// token) into a [Caller], decides what a caller may do to a repository
+// (reading only: deciding creates nothing), issues the bearer tokens of the
+// Docker token flow with keys it keeps in the store, bootstraps the first
+// administrator, and manages users, namespaces, members, personal access
+// tokens and robots: each change one transaction with its rules and its
+// record (see change.go), for the management API, the web UI and identity
+// provisioning alike.
 //
-// It knows nothing of HTTP: the /v2 and /token handlers parse headers and
-// forms and translate its errors into their protocols.
+// It knows nothing of HTTP: the authentication middleware and the handlers
+// parse headers, forms and bodies, and translate its errors ([Error],
+// [ErrUnauthenticated], ...) into their protocols.
 package access
 
 import (

@@ -1,5 +1,7 @@
 // Package mw holds the HTTP middleware every request passes: panic recovery,
-// request ids, one structured log line per request, and metrics.
+// request ids, one structured log line per request, metrics, and
+// authentication, the one place a request's credentials become its caller
+// ([Authenticate], [Caller]).
 package mw
 
 import (
