@@ -58,7 +58,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/mw":     {"internal/metrics", "internal/access", "internal/auth"},
 	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
-	"internal/httpapi/mgmt":   {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
@@ -69,12 +69,13 @@ var allowed = map[string][]string{
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
 	"internal/remote":         {"internal/oci"},
+	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},
 	"internal/server":         {"*"},
 	"internal/bench":          {"internal/oci", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/osv", "internal/scan/sbom"},
 	"internal/mgmtclient":     {"internal/httpapi/mgmt"},
-	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb"},
+	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/policy", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb"},
 	"test/e2e":                {"*"},
 }
 

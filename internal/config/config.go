@@ -38,6 +38,7 @@ type Config struct {
 	AdminPassword string       `yaml:"adminPassword"`
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
 	Metrics       Metrics      `yaml:"metrics"`
+	Replication   Replication  `yaml:"replication"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -228,6 +229,7 @@ func defaults() Config {
 		},
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
 		Metrics:      Metrics{NamespaceLabels: 100, StorageInterval: 5 * time.Minute},
+		Replication:  defaultReplication(),
 	}
 }
 
@@ -260,6 +262,7 @@ func (c *Config) Resolve() {
 	if c.Database.SQLite.Path == "" {
 		c.Database.SQLite.Path = filepath.Join(c.DataDir, "wharf.db")
 	}
+	c.resolveReplication()
 }
 
 // Validate reports the first invalid option, by name.
@@ -357,6 +360,7 @@ func (c *Config) Validate() error {
 		bad("housekeeping.deadTokenRetention", "must not be negative, got %s", c.Housekeeping.DeadTokenRetention)
 	}
 	c.validateMetrics(bad)
+	c.validateReplication(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,6 +225,10 @@ var metricName = regexp.MustCompile(`\bwharf_[a-z0-9_]+`)
 // describes every metric it exports.
 func TestMonitoringNamesExist(t *testing.T) {
 	f := newTrafficFixture(t, backends(t)[0], nil)
+	// A replication rule, so that the series labelled by rule exist.
+	admin := &client{tr: f.testRegistry, user: "admin", secret: adminPassword}
+	want(t, "create a replication rule", admin.do("POST", "/api/v1/replication/rules",
+		[]byte(`{"name":"dr","direction":"push","remote":{"url":"http://127.0.0.1:1"},"repositories":["team/**"]}`)), http.StatusCreated, "")
 	e := waitForSeries(t, f.testRegistry, `wharf_quota_limit_bytes{namespace="tight"}`, 10)
 	exported := func(name string) bool {
 		if _, ok := e.families[name]; ok {

@@ -60,6 +60,9 @@ func (s *Server) jobs() []jobs.Job {
 	if a := s.accounts(); a != nil {
 		js = append(js, a.Jobs(s.housekeeping())...)
 	}
+	if s.replication != nil {
+		js = append(js, s.replication.Jobs(s.replicationJobs())...)
+	}
 	return append(js, s.gc.Jobs(gc.JobOptions{Interval: s.cfg.GC.Interval, SweepInterval: s.cfg.GC.SweepInterval, Pace: s.gcPace()})...)
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/replication"
 )
 
 // Server is a wired registry, ready to serve.
@@ -50,7 +51,9 @@ type Server struct {
 	local   *access.Service
 	handler http.Handler
 	gc      *gc.Collector
-	bg      background
+	// replication runs replication rules; nil when the store keeps none.
+	replication *replication.Service
+	bg          background
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -83,6 +86,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	if ma, ok := ms.(meta.Access); ok && s.access == nil {
 		s.local, _ = access.NewLocal(access.Options{Access: ma, Logger: log}) // fails only without a store
+	}
+	if s.replication, err = s.newReplication(); err != nil {
+		_ = ms.Close()
+		return nil, err
 	}
 	s.handler = s.routes()
 	s.startBackground()
