@@ -30,6 +30,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/replication"
 )
 
 // Prefix is the path every management route starts with.
@@ -52,6 +53,9 @@ type Options struct {
 	// CollectGarbage runs one garbage collection now (POST /gc); nil
 	// answers that it is not available.
 	CollectGarbage func(ctx context.Context, dryRun bool) (GCReport, error)
+	// Replication manages replication rules and runs; nil answers that
+	// replication is not available.
+	Replication *replication.Service
 }
 
 // Handler serves /api/v1.

@@ -66,9 +66,10 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(svc.Close)
 	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler)})
 	h := mgmt.New(mgmt.Options{
-		Access:   svc,
-		Registry: e.reg,
-		Logger:   slog.New(slog.DiscardHandler),
+		Access:      svc,
+		Registry:    e.reg,
+		Logger:      slog.New(slog.DiscardHandler),
+		Replication: e.replication(),
 	})
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := e.authenticate(r)

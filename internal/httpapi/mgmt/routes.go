@@ -60,7 +60,7 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
 	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
 	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
-}, lifecycleRoutes...)
+}, append(lifecycleRoutes, replicationRoutes...)...)
 
 // params are the path parameters of a matched route, unescaped.
 type params map[string]string
