@@ -168,7 +168,13 @@ func (s *Service) startRuns(ctx context.Context, max int) error {
 				default:
 				}
 			}()
-			s.execute(ctx, run)
+			// The list was read before the slot was taken: a run of this
+			// rule may have ended in between, and must not run again.
+			cur, err := s.o.Store.ReplicationRun(ctx, run.ID)
+			if err != nil || (cur.State != meta.RunQueued && cur.State != meta.RunRunning) {
+				return
+			}
+			s.execute(ctx, cur)
 		})
 	}
 	return nil
