@@ -50,6 +50,7 @@ var allowed = map[string][]string{
 	"internal/access/oidc":           {"internal/access", "internal/auth", "internal/meta", "internal/oci"},
 	"internal/access/oidc/oidctest":  {"internal/testport"},
 	"internal/testport":              {},
+	"internal/testbrowser":           {},
 	"internal/gc":                    {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
 	"internal/trust":                 {"internal/oci"},
 
