@@ -68,6 +68,10 @@ type NamespaceUsage struct {
 type StorageUsage struct {
 	Blobs int64 // blobs recorded, linked or not (those waiting for GC too)
 	Bytes int64 // their bytes, each blob once
+	// Repositories counts the repositories that exist (hold a link or a
+	// manifest); Tags every tag.
+	Repositories int64
+	Tags         int64
 	// Namespaces holds every namespace that holds something, sorted by
 	// name, with its Bytes as NamespaceBytes counts them.
 	Namespaces []NamespaceBytes
@@ -110,6 +114,7 @@ type InventoryManifest struct {
 // rules, retention policies, quotas, usage and pulls. [Reader] includes it,
 // so both the Store and a Tx offer it.
 type LifecycleReader interface {
+	PullCountReader
 	// ImmutabilityRules lists the rules of namespace, or of every
 	// namespace when it is "", sorted by namespace then ID.
 	ImmutabilityRules(ctx context.Context, namespace string) ([]ImmutabilityRule, error)
@@ -143,6 +148,7 @@ type LifecycleReader interface {
 // LifecycleWriter is the write half of the lifecycle records; [Tx]
 // includes it.
 type LifecycleWriter interface {
+	PullCountWriter
 	// AddImmutabilityRule stores r and returns its ID; ErrConflict if the
 	// namespace has a rule with the same pattern.
 	AddImmutabilityRule(ctx context.Context, r ImmutabilityRule) (int64, error)

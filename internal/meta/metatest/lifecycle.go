@@ -30,6 +30,7 @@ var lifecycleTests = []struct {
 	{"UsageNamespaceBounds", testUsageNamespaceBounds},
 	{"StorageUsage", testStorageUsage},
 	{"RecordPulls", testRecordPulls},
+	{"PullCounts", testPullCounts},
 	{"Inventory", testInventory},
 	{"LockRetention", testLockRetention},
 }
@@ -332,6 +333,11 @@ func testStorageUsage(t *testing.T, s meta.Store) {
 	}
 	if u.Blobs != int64(len(blobs)) || u.Bytes != total {
 		t.Errorf("StorageUsage: %d blobs of %d bytes, want %d of %d", u.Blobs, u.Bytes, len(blobs), total)
+	}
+	// team/a, team/b/c, ops/x, solo and the five linked above; a tag.
+	putTag(t, s, "team/a", "v1", ma.Digest)
+	if u, err := s.StorageUsage(ctx); err != nil || u.Repositories != 9 || u.Tags != 1 {
+		t.Errorf("StorageUsage: %d repositories, %d tags, %v; want 9, 1", u.Repositories, u.Tags, err)
 	}
 }
 

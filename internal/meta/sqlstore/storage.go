@@ -15,7 +15,7 @@ import (
 const namespaceOfRepo = `substr(r.name, 1, length(r.name) - length(ltrim(r.name, 'abcdefghijklmnopqrstuvwxyz0123456789._-')))`
 
 // The queries of StorageUsage: every blob, and per namespace its distinct
-// linked blobs and its manifests.
+// linked blobs and its manifests; the repositories and tags.
 const (
 	qStorageBlobs          = `SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs`
 	qStorageNamespaceBlobs = `SELECT ns, CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM (
@@ -24,16 +24,26 @@ const (
 	) AS linked GROUP BY ns`
 	qStorageNamespaceManifests = `SELECT ` + namespaceOfRepo + ` AS ns, CAST(COALESCE(SUM(m.size), 0) AS BIGINT)
 		FROM manifests m JOIN repositories r ON r.id = m.repository_id GROUP BY ns`
+	qStorageRepositories = `SELECT COUNT(*) FROM repositories r
+		WHERE EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id)
+			OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)`
+	qStorageTags = `SELECT COUNT(*) FROM tags`
 )
 
 // The queries of this file, for the backends to prepare.
-var _ = prepared(qStorageBlobs, qStorageNamespaceBlobs, qStorageNamespaceManifests)
+var _ = prepared(qStorageBlobs, qStorageNamespaceBlobs, qStorageNamespaceManifests, qStorageRepositories, qStorageTags)
 
 // StorageUsage returns what every namespace and the whole store hold.
 func (r *Reads) StorageUsage(ctx context.Context) (meta.StorageUsage, error) {
 	var u meta.StorageUsage
 	if err := r.db.QueryRow(ctx, qStorageBlobs).Scan(&u.Blobs, &u.Bytes); err != nil {
 		return meta.StorageUsage{}, r.wrap(err, "storage usage")
+	}
+	if err := r.db.QueryRow(ctx, qStorageRepositories).Scan(&u.Repositories); err != nil {
+		return meta.StorageUsage{}, r.wrap(err, "storage usage: repositories")
+	}
+	if err := r.db.QueryRow(ctx, qStorageTags).Scan(&u.Tags); err != nil {
+		return meta.StorageUsage{}, r.wrap(err, "storage usage: tags")
 	}
 	bytes := map[string]int64{}
 	add := func(row Row) error {
