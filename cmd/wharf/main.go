@@ -37,7 +37,7 @@ func commands() []command {
 		{"key", "list, rotate and retire the token signing keys", adminCmd("key")},
 		{"audit", "query the audit log", adminCmd("audit")},
 		{"policy", "manage immutable tags, retention policies and quotas", policyCmd},
-		{"usage", "show what a namespace and its repositories hold", usageCmd},
+		{"usage", "show what the registry, a namespace or a repository holds and served", usageCmd},
 		{"replication", "manage replication rules, run them, read their runs' logs", replicationCmd},
 		{"vulndb", "import OSV vulnerability data (import DIR|ZIP...) and show it (status)", vulndbCmd},
 		{"version", "print the version", func(args []string) error {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,25 @@ func TestPolicyAndUsageCommands(t *testing.T) {
 	if err := runUsage(context.Background(), []string{"team"}, &out, getenv); err != nil || !strings.Contains(out.String(), "namespace team: 1.5 KiB of 2.0 KiB, 3 blobs, 2 manifests, 2 tags") ||
 		!strings.Contains(out.String(), "team/app") {
 		t.Errorf("usage: %q, %v", out.String(), err)
+	}
+	// A pull of latest, counted: the repository's figures and its tags'.
+	if code, _ := do("GET", "/v2/team/app/manifests/latest", nil); code != 200 {
+		t.Fatalf("pull latest: %d", code)
+	}
+	if err := s.FlushPulls(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runUsage(context.Background(), []string{"team/app"}, &out, getenv); err != nil ||
+		!strings.Contains(out.String(), "repository team/app: ") || !strings.Contains(out.String(), "  1 pulls (1 in the last 30 days)") ||
+		!regexp.MustCompile(`(?m)^ +latest +sha256:[0-9a-f]{12} +1 +1 `).MatchString(out.String()) ||
+		!regexp.MustCompile(`(?m)^ +v1 +sha256:[0-9a-f]{12} +0 +0 `).MatchString(out.String()) {
+		t.Errorf("usage team/app: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := runUsage(context.Background(), nil, &out, getenv); err != nil || !strings.Contains(out.String(), "registry: ") ||
+		!strings.Contains(out.String(), ", 1 repositories, 2 tags") || !regexp.MustCompile(`(?m)^ +team +1\.5 KiB +2\.0 KiB$`).MatchString(out.String()) {
+		t.Errorf("usage of the registry: %q, %v", out.String(), err)
 	}
 
 	pol := `{"scope":"team","keep":["latest"],"untaggedAfter":"7d"}`

@@ -105,9 +105,23 @@ func (c *Client) DeleteQuota(ctx context.Context, ns string) error {
 	return c.do(ctx, "DELETE", "/namespaces/"+seg(ns)+"/quota", nil, nil, nil)
 }
 
-// Usage returns what ns and its repositories hold.
+// Usage returns what ns and its repositories hold and served.
 func (c *Client) Usage(ctx context.Context, ns string) (mgmt.NamespaceUsage, error) {
 	var out mgmt.NamespaceUsage
 	err := c.do(ctx, "GET", "/namespaces/"+seg(ns)+"/usage", nil, nil, &out)
+	return out, err
+}
+
+// RepositoryUsage returns what repo holds and served, and its tags' pulls.
+func (c *Client) RepositoryUsage(ctx context.Context, repo string) (mgmt.RepositoryUsageDetail, error) {
+	var out mgmt.RepositoryUsageDetail
+	err := c.do(ctx, "GET", "/repositories/"+repoPath(repo)+"/usage", nil, nil, &out)
+	return out, err
+}
+
+// StorageUsage returns what the whole registry and each namespace hold.
+func (c *Client) StorageUsage(ctx context.Context) (mgmt.StorageUsage, error) {
+	var out mgmt.StorageUsage
+	err := c.do(ctx, "GET", "/usage", nil, nil, &out)
 	return out, err
 }

@@ -25,15 +25,25 @@ type JobOptions struct {
 	// reports figures); neither set turns the job off.
 	StorageInterval time.Duration
 	StorageComputed func(ctx context.Context, u StorageUsage)
+	// PullCountPruneInterval is how often the daily pull counts older
+	// than the recent figures need are deleted
+	// ([DefaultPullCountPruneInterval] is a good value).
+	PullCountPruneInterval time.Duration
 }
+
+// DefaultPullCountPruneInterval: old daily pull counts are a few rows per
+// repository and day, so pruning them a few times a day is plenty.
+const DefaultPullCountPruneInterval = 6 * time.Hour
 
 // Jobs returns the registry's background jobs: "expire-uploads", which
 // deletes uploads left unfinished for UploadExpireAfter and their bytes;
 // "retention", which applies every stored retention policy for real (blobs
-// the deleted manifests referenced are left to GC); and "storage-metrics",
+// the deleted manifests referenced are left to GC); "storage-metrics",
 // which computes what every namespace and the whole store hold (reading
-// every blob and link row, so once per interval cluster-wide). Each runs on
-// one replica at a time under its lease.
+// every blob and link row, so once per interval cluster-wide); and
+// "prune-pull-counts", which deletes daily pull counts older than the
+// recent usage figures read. Each runs on one replica at a time under its
+// lease.
 func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 	var js []jobs.Job
 	if age := o.UploadExpireAfter; age > 0 {
@@ -65,6 +75,9 @@ func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 				return nil
 			},
 		})
+	}
+	if o.PullCountPruneInterval > 0 {
+		js = append(js, jobs.Job{Name: "prune-pull-counts", Every: o.PullCountPruneInterval, Run: r.prunePullCounts})
 	}
 	return js
 }

@@ -201,20 +201,3 @@ func (r *Registry) DeleteQuota(ctx context.Context, namespace string) error {
 	}
 	return nil
 }
-
-// Usage reports what namespace and each of its repositories hold, with its
-// quota (LimitBytes is -1 when it has none).
-func (r *Registry) Usage(ctx context.Context, namespace string) (meta.NamespaceUsage, int64, error) {
-	u, err := r.meta.Usage(ctx, namespace)
-	if err != nil {
-		return meta.NamespaceUsage{}, 0, internal("usage", err)
-	}
-	limit := int64(-1)
-	q, err := r.meta.Quota(ctx, namespace)
-	if err == nil {
-		limit = q.LimitBytes
-	} else if !errors.Is(err, meta.ErrNotFound) {
-		return meta.NamespaceUsage{}, 0, internal("usage", err)
-	}
-	return u, limit, nil
-}

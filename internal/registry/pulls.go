@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -99,9 +100,9 @@ func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Refere
 	return m, err
 }
 
-// FlushPulls writes the manifest pulls noted in memory to the metadata
-// store. The server calls it when it shuts down; tests call it to see
-// pulls at once.
+// FlushPulls writes the manifest pulls and pull counts noted in memory to
+// the metadata store. The server calls it when it shuts down; tests call
+// it to see pulls at once.
 func (r *Registry) FlushPulls(ctx context.Context) error {
-	return r.pulls.flush(ctx)
+	return errors.Join(r.pulls.flush(ctx), r.counts.flush(ctx))
 }

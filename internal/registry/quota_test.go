@@ -25,9 +25,9 @@ func TestQuota(t *testing.T) {
 		r.mustBlob("team/a", cfg)
 		used := func() int64 {
 			t.Helper()
-			u, limit, err := r.Usage(ctx, "team")
-			if err != nil || limit != 1500 {
-				t.Fatalf("Usage = %+v, %d, %v", u, limit, err)
+			u, err := r.Usage(ctx, "team")
+			if err != nil || u.LimitBytes != 1500 {
+				t.Fatalf("Usage = %+v, %v", u, err)
 			}
 			return u.Bytes
 		}
@@ -103,8 +103,8 @@ func TestQuota(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantCode(t, "delete quota twice", r.DeleteQuota(ctx, "team"), apierr.NotFound)
-		if _, limit, _ := r.Usage(ctx, "team"); limit != -1 {
-			t.Errorf("limit without a quota = %d, want -1", limit)
+		if u, _ := r.Usage(ctx, "team"); u.LimitBytes != -1 {
+			t.Errorf("limit without a quota = %d, want -1", u.LimitBytes)
 		}
 	})
 }

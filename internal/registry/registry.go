@@ -29,12 +29,15 @@ type Options struct {
 	// CacheEntries bounds the in-memory manifest cache; 0 means 10,000 and a
 	// negative value turns the cache off.
 	CacheEntries int
-	// PullFlushInterval is how often manifest pulls noted in memory are
-	// written to the metadata store; 0 means 10 seconds and a negative
-	// value stops recording pulls.
+	// PullFlushInterval is how often manifest pulls and pull counts noted
+	// in memory are written to the metadata store; 0 means 10 seconds and
+	// a negative value stops recording them.
 	PullFlushInterval time.Duration
 	// Hooks observe lifecycle events, for metrics.
 	Hooks Hooks
+	// Now is the clock of the pull figures: which day a pull counts on and
+	// which days are recent. Nil means time.Now; tests set it.
+	Now func() time.Time
 }
 
 // Hooks are called when the registry refuses or removes something by
@@ -57,6 +60,7 @@ type Registry struct {
 	uploads keyedMutex
 	hooks   Hooks
 	pulls   *pullRecorder
+	counts  *pullCounter
 	orphans orphanUploads
 }
 
@@ -74,13 +78,18 @@ func New(opts Options) *Registry {
 	if interval == 0 {
 		interval = 10 * time.Second
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Registry{
 		content: opts.Content,
 		meta:    opts.Meta,
 		log:     log,
 		cache:   newManifestCache(n),
 		hooks:   opts.Hooks,
-		pulls:   &pullRecorder{store: opts.Meta, log: log.Warn, interval: interval, now: time.Now},
+		pulls:   &pullRecorder{store: opts.Meta, log: log.Warn, interval: interval, now: now},
+		counts:  &pullCounter{store: opts.Meta, log: log.Warn, interval: interval, now: now},
 	}
 }
 

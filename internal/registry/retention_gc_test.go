@@ -31,7 +31,7 @@ func TestRetentionThenGC(t *testing.T) {
 		if err := r.SetQuota(ctx, "team", 1<<20); err != nil {
 			t.Fatal(err)
 		}
-		before, _, err := r.Usage(ctx, "team")
+		before, err := r.Usage(ctx, "team")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestRetentionThenGC(t *testing.T) {
 		if len(freed) < 2 {
 			t.Errorf("GC freed %v", freed)
 		}
-		after, _, err := r.Usage(ctx, "team")
+		after, err := r.Usage(ctx, "team")
 		if err != nil {
 			t.Fatal(err)
 		}

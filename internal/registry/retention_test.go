@@ -168,7 +168,7 @@ func TestRetentionKeepsPulledAndImmutable(t *testing.T) {
 		if err := rec.FlushPulls(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if u, _, err := r.Usage(ctx, "team"); err != nil || !u.LastPull.IsZero() {
+		if u, err := r.Usage(ctx, "team"); err != nil || !u.LastPull.IsZero() {
 			t.Fatalf("a read that is not a pull was recorded: %+v, %v", u, err)
 		}
 		pulled, err := rec.PullManifest(ctx, "team/app", ref("pulled"))
@@ -178,7 +178,7 @@ func TestRetentionKeepsPulledAndImmutable(t *testing.T) {
 		if err := rec.FlushPulls(ctx); err != nil {
 			t.Fatal(err)
 		}
-		u, _, err := r.Usage(ctx, "team")
+		u, err := r.Usage(ctx, "team")
 		if err != nil || u.LastPull.IsZero() || u.Repositories[0].LastPull.IsZero() {
 			t.Fatalf("usage after a pull: %+v, %v", u, err)
 		}

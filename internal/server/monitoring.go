@@ -42,7 +42,7 @@ func (s *Server) storageComputed() func(ctx context.Context, u registry.StorageU
 }
 
 func storageReport(u registry.StorageUsage) metrics.StorageReport {
-	r := metrics.StorageReport{Blobs: u.Blobs, Bytes: u.Bytes}
+	r := metrics.StorageReport{Blobs: u.Blobs, Bytes: u.Bytes, Repositories: u.Repositories, Tags: u.Tags}
 	for _, n := range u.Namespaces {
 		r.Namespaces = append(r.Namespaces, metrics.NamespaceStorage{Namespace: n.Namespace, Bytes: n.Bytes})
 	}

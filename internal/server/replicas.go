@@ -56,6 +56,8 @@ func (s *Server) jobs() []jobs.Job {
 		RetentionInterval:    s.cfg.Retention.Interval,
 		StorageInterval:      s.cfg.Metrics.StorageInterval,
 		StorageComputed:      s.storageComputed(),
+		// Not configurable: the rows are few and the figures need no tuning.
+		PullCountPruneInterval: registry.DefaultPullCountPruneInterval,
 	})
 	if a := s.accounts(); a != nil {
 		js = append(js, a.Jobs(s.housekeeping())...)

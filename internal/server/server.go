@@ -59,6 +59,12 @@ type Server struct {
 // New builds the backends and handlers cfg describes. cfg must be resolved
 // and valid.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	return newServer(ctx, cfg, log, nil)
+}
+
+// newServer is New with the clock of the usage figures (nil: time.Now),
+// which tests set.
+func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*Server, error) {
 	cs, err := openContent(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
@@ -75,6 +81,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
 		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
+		Now:          now,
 	})
 	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
@@ -320,6 +327,11 @@ func (s *Server) logStart(addr net.Addr, tlsOn bool) {
 		" may push, pull and delete. Turn auth.enabled on (WHARF_AUTH_ENABLED=true) or listen on loopback only (--addr 127.0.0.1:PORT)",
 		"addr", addr.String(), "auth", auth)
 }
+
+// FlushPulls writes the pulls and pull counts the registry holds in memory
+// (it writes them every few seconds, and when the server closes), so that
+// the usage figures show them at once.
+func (s *Server) FlushPulls(ctx context.Context) error { return s.registry.FlushPulls(ctx) }
 
 // Close stops the background work, writes the audit events still queued
 // and closes the stores.

@@ -158,6 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.manifest(w, r, rt.repo, rt.arg)
 	case RouteBlob:
 		pulled, err = h.blob(w, r, rt.repo, rt.arg)
+		h.reg.CountBlobBytes(rt.repo, pulled)
 	case RouteUpload:
 		err = h.upload(w, r, rt.repo, rt.arg)
 	case RouteReferrers:

@@ -56,6 +56,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo strin
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Payload)
+		h.reg.CountManifestPull(repo, m.Digest, m.Size)
 	}
 	return nil
 }

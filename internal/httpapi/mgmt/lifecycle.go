@@ -8,17 +8,16 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
-	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // The lifecycle endpoints: immutability rules and quotas per namespace,
-// retention policies with previews, and usage. A namespace's admins manage
+// retention policies with previews. A namespace's admins manage
 // its immutability rules and retention policies; quotas are set by system
 // administrators only, since a namespace must not raise its own; anyone who
-// may see a namespace may read its rules, quota and usage.
+// may see a namespace may read its rules and quota.
 var lifecycleRoutes = []route{
 	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}/immutability-rules", handler: (*Handler).listImmutabilityRules},
 	{method: http.MethodPost, path: "/api/v1/namespaces/{namespace}/immutability-rules", handler: (*Handler).addImmutabilityRule},
@@ -26,7 +25,6 @@ var lifecycleRoutes = []route{
 	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}/quota", handler: (*Handler).getQuota},
 	{method: http.MethodPut, path: "/api/v1/namespaces/{namespace}/quota", handler: (*Handler).putQuota},
 	{method: http.MethodDelete, path: "/api/v1/namespaces/{namespace}/quota", handler: (*Handler).deleteQuota},
-	{method: http.MethodGet, path: "/api/v1/namespaces/{namespace}/usage", handler: (*Handler).getUsage},
 	{method: http.MethodGet, path: "/api/v1/quotas", handler: (*Handler).listQuotas},
 	{method: http.MethodGet, path: "/api/v1/retention-policies", handler: (*Handler).listRetentionPolicies},
 	{method: http.MethodPost, path: "/api/v1/retention-policies", handler: (*Handler).createRetentionPolicy},
@@ -56,47 +54,10 @@ type Quota struct {
 	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
-// Usage is what a namespace or repository holds. Bytes counts a blob once
-// however many repositories of the namespace link it.
-type Usage struct {
-	Bytes     int64      `json:"bytes"`
-	Blobs     int64      `json:"blobs"`
-	Manifests int64      `json:"manifests"`
-	Tags      int64      `json:"tags"`
-	LastPush  *time.Time `json:"lastPush,omitempty"`
-	LastPull  *time.Time `json:"lastPull,omitempty"`
-}
-
-// RepositoryUsage is one repository's usage.
-type RepositoryUsage struct {
-	Repository string `json:"repository"`
-	Usage
-}
-
-// NamespaceUsage is a namespace's usage, its quota (absent without one) and
-// its repositories' usage.
-type NamespaceUsage struct {
-	Namespace  string `json:"namespace"`
-	LimitBytes *int64 `json:"limitBytes,omitempty"`
-	Usage
-	Repositories []RepositoryUsage `json:"repositories"`
-}
-
 // RetentionRun is the optional body of a run: dryRun reports without
 // deleting.
 type RetentionRun struct {
 	DryRun bool `json:"dryRun"`
-}
-
-func usageOf(u meta.Usage) Usage {
-	out := Usage{Bytes: u.Bytes, Blobs: u.Blobs, Manifests: u.Manifests, Tags: u.Tags}
-	if !u.LastPush.IsZero() {
-		out.LastPush = &u.LastPush
-	}
-	if !u.LastPull.IsZero() {
-		out.LastPull = &u.LastPull
-	}
-	return out
 }
 
 func parseID(s string) (int64, error) {
@@ -244,25 +205,6 @@ func (h *Handler) listQuotas(w http.ResponseWriter, r *http.Request, c access.Ca
 	out := List[Quota]{Items: []Quota{}}
 	for _, q := range qs {
 		out.Items = append(out.Items, Quota{Namespace: q.Namespace, LimitBytes: q.LimitBytes, UsedBytes: q.UsedBytes, UpdatedAt: q.UpdatedAt})
-	}
-	return writeJSON(w, http.StatusOK, out)
-}
-
-func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
-	ns := p["namespace"]
-	if _, err := h.namespace(r.Context(), c, ns); err != nil {
-		return err
-	}
-	u, limit, err := h.opts.Registry.Usage(r.Context(), ns)
-	if err != nil {
-		return storeError(err, "usage")
-	}
-	out := NamespaceUsage{Namespace: ns, Usage: usageOf(u.Usage), Repositories: []RepositoryUsage{}}
-	if limit >= 0 {
-		out.LimitBytes = &limit
-	}
-	for _, ru := range u.Repositories {
-		out.Repositories = append(out.Repositories, RepositoryUsage{Repository: ru.Repository, Usage: usageOf(ru.Usage)})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/access"
@@ -60,7 +61,7 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
 	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
 	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
-}, append(lifecycleRoutes, replicationRoutes...)...)
+}, slices.Concat(lifecycleRoutes, replicationRoutes, usageRoutes)...)
 
 // params are the path parameters of a matched route, unescaped.
 type params map[string]string
