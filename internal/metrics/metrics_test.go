@@ -109,7 +109,7 @@ func TestStorageExportsTheLargestNamespaces(t *testing.T) {
 		t.Fatalf("storage series before any figures:\n%s", exposition(t, m))
 	}
 	s.Set(metrics.StorageReport{
-		Blobs: 3, Bytes: 1000,
+		Blobs: 3, Bytes: 1000, Repositories: 4, Tags: 7,
 		Namespaces: []metrics.NamespaceStorage{{"small", 10}, {"big", 700}, {"mid", 300}, {"tiny", 1}},
 		Quotas: []metrics.QuotaUsage{
 			{Namespace: "a", LimitBytes: 100, UsedBytes: 10},
@@ -123,6 +123,8 @@ func TestStorageExportsTheLargestNamespaces(t *testing.T) {
 	}{
 		{`wharf_storage_bytes`, 1000},
 		{`wharf_storage_blobs`, 3},
+		{`wharf_storage_repositories`, 4},
+		{`wharf_storage_tags`, 7},
 		{`wharf_storage_refresh_timestamp_seconds`, 1700000000},
 		{`wharf_namespace_storage_bytes{namespace="big"}`, 700},
 		{`wharf_namespace_storage_bytes{namespace="mid"}`, 300},

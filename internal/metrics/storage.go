@@ -13,10 +13,12 @@ import (
 // StorageReport is what the registry holds, as the metadata store records
 // it, computed by a background job (never per scrape).
 type StorageReport struct {
-	Blobs      int64 // blobs recorded, referenced or waiting for garbage collection
-	Bytes      int64 // their bytes, each blob once: what the content store holds
-	Namespaces []NamespaceStorage
-	Quotas     []QuotaUsage
+	Blobs        int64 // blobs recorded, referenced or waiting for garbage collection
+	Bytes        int64 // their bytes, each blob once: what the content store holds
+	Repositories int64 // repositories that hold something
+	Tags         int64
+	Namespaces   []NamespaceStorage
+	Quotas       []QuotaUsage
 }
 
 // NamespaceStorage is what one namespace holds: each blob its repositories
@@ -45,6 +47,7 @@ type Storage struct {
 	at     time.Time
 
 	bytes, blobs, refreshed  *prometheus.Desc
+	repositories, tags       *prometheus.Desc
 	namespace, limitB, usedB *prometheus.Desc
 }
 
@@ -60,6 +63,9 @@ func (m *Metrics) NewStorage(namespaceLabels int) *Storage {
 			"Bytes of every blob recorded, each once however many repositories link it (including blobs waiting for garbage collection): what the content store holds.", nil, nil),
 		blobs: prometheus.NewDesc("wharf_storage_blobs",
 			"Blobs recorded, referenced or waiting for garbage collection.", nil, nil),
+		repositories: prometheus.NewDesc("wharf_storage_repositories",
+			"Repositories that hold a blob or a manifest.", nil, nil),
+		tags: prometheus.NewDesc("wharf_storage_tags", "Tags in every repository.", nil, nil),
 		refreshed: prometheus.NewDesc("wharf_storage_refresh_timestamp_seconds",
 			"When the storage figures were last computed (unix seconds).", nil, nil),
 		namespace: prometheus.NewDesc("wharf_namespace_storage_bytes",
@@ -73,7 +79,7 @@ func (m *Metrics) NewStorage(namespaceLabels int) *Storage {
 
 // Describe implements [prometheus.Collector].
 func (s *Storage) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{s.bytes, s.blobs, s.refreshed, s.namespace, s.limitB, s.usedB} {
+	for _, d := range []*prometheus.Desc{s.bytes, s.blobs, s.repositories, s.tags, s.refreshed, s.namespace, s.limitB, s.usedB} {
 		ch <- d
 	}
 }
@@ -91,6 +97,8 @@ func (s *Storage) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(s.bytes, r.Bytes)
 	gauge(s.blobs, r.Blobs)
+	gauge(s.repositories, r.Repositories)
+	gauge(s.tags, r.Tags)
 	ch <- prometheus.MustNewConstMetric(s.refreshed, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
 	for _, n := range r.Namespaces {
 		gauge(s.namespace, n.Bytes, n.Namespace)
@@ -103,7 +111,7 @@ func (s *Storage) Collect(ch chan<- prometheus.Metric) {
 
 // Set replaces the figures exported with r, computed at at. r is not kept.
 func (s *Storage) Set(r StorageReport, at time.Time) {
-	out := &StorageReport{Blobs: r.Blobs, Bytes: r.Bytes}
+	out := &StorageReport{Blobs: r.Blobs, Bytes: r.Bytes, Repositories: r.Repositories, Tags: r.Tags}
 	nss := slices.Clone(r.Namespaces)
 	slices.SortFunc(nss, func(a, b NamespaceStorage) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(a.Namespace, b.Namespace))
