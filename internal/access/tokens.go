@@ -20,6 +20,16 @@ func (s *Service) IssueToken(ctx context.Context, p auth.Principal, g TokenGrant
 	return signer.IssueCreating(subjectOf(p), g.Access, g.Creates, s.now())
 }
 
+// IssueIdentityToken signs a bearer token that names p to the surface
+// whose audience it carries, which judges p by its rights at each request
+// (the Docker Hub API's login token); on /v2 it grants nothing. It lives
+// as long as the tokens of the token flow.
+func (s *Service) IssueIdentityToken(ctx context.Context, p auth.Principal, audience string) (string, error) {
+	signer, _ := s.keys.current(ctx, false)
+	tok, _, err := signer.IssueIdentity(subjectOf(p), audience, s.now())
+	return tok, err
+}
+
 // NewRefreshToken creates an OAuth2 refresh token for user p and returns
 // it; only its hash is stored. A client that holds one logs in with it
 // instead of the password (the "identity token" docker login keeps).

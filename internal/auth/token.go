@@ -147,6 +147,18 @@ func (i *Issuer) Issue(subject string, access []ResourceScope, now time.Time) (s
 // creates only because subject would create them (see
 // [TokenClaims.Creates]).
 func (i *Issuer) IssueCreating(subject string, access []ResourceScope, creates []string, now time.Time) (string, TokenClaims, error) {
+	return i.issue(subject, access, creates, nil, now)
+}
+
+// IssueIdentity signs a token that grants nothing of the token flow's and
+// names subject to the surfaces of this registry that judge a caller by
+// its rights rather than by a grant, and that look for audience among its
+// "aud" (beside the registry's service, so that the token verifies).
+func (i *Issuer) IssueIdentity(subject, audience string, now time.Time) (string, TokenClaims, error) {
+	return i.issue(subject, nil, nil, []string{audience}, now)
+}
+
+func (i *Issuer) issue(subject string, access []ResourceScope, creates, audience []string, now time.Time) (string, TokenClaims, error) {
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
 		return "", TokenClaims{}, fmt.Errorf("issue token: %w", err)
@@ -160,7 +172,7 @@ func (i *Issuer) IssueCreating(subject string, access []ResourceScope, creates [
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.opts.Issuer,
 			Subject:   subject,
-			Audience:  jwt.ClaimStrings{i.opts.Service},
+			Audience:  append(jwt.ClaimStrings{i.opts.Service}, audience...),
 			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.TTL)),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),

@@ -162,6 +162,25 @@ func goodClaims() *jwtClaims {
 	}
 }
 
+// TestIssueIdentity: an identity token carries its audience beside the
+// registry's service, so it verifies, and grants nothing.
+func TestIssueIdentity(t *testing.T) {
+	k := mustKey(t)
+	iss, v := mustIssuer(t, k), mustVerifier(t, k)
+	tok, _, err := iss.IssueIdentity("user:alice", "hub", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Verify(tok, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Audience, []string{testService, "hub"}) || got.Subject != "user:alice" || len(got.Access) != 0 ||
+		!got.ExpiresAt.Equal(t0.Add(DefaultTokenTTL)) {
+		t.Errorf("identity token claims %+v", got)
+	}
+}
+
 func TestVerifyRejects(t *testing.T) {
 	k, other := mustKey(t), mustKey(t)
 	kid, _ := KeyID(&k.PublicKey)

@@ -270,3 +270,28 @@ func (r *Registry) RepositoryUsage(ctx context.Context, repo string) (Repository
 	}
 	return out, nil
 }
+
+// Inventory returns the tags of repo, with when each was last pointed at
+// its manifest, and its manifests, with when each was pushed and last
+// pulled and the children of indexes, without payloads: what a listing
+// of tags with their images needs. A repository that holds nothing is
+// NAME_UNKNOWN.
+func (r *Registry) Inventory(ctx context.Context, repo string) (meta.Inventory, error) {
+	if err := checkName(repo); err != nil {
+		return meta.Inventory{}, err
+	}
+	inv, err := r.meta.Inventory(ctx, repo)
+	if err != nil {
+		return meta.Inventory{}, internal("inventory", err)
+	}
+	if len(inv.Tags) == 0 && len(inv.Manifests) == 0 {
+		ok, err := r.meta.RepositoryExists(ctx, repo)
+		if err != nil {
+			return meta.Inventory{}, internal("inventory", err)
+		}
+		if !ok {
+			return meta.Inventory{}, nameUnknown(repo)
+		}
+	}
+	return inv, nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content/s3"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
+	"github.com/wharf-dev/wharf/internal/httpapi/hub"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/httpapi/signin"
@@ -53,6 +54,7 @@ type Server struct {
 	gc      *gc.Collector
 	// replication runs replication rules; nil when the store keeps none.
 	replication *replication.Service
+	now         func() time.Time // the clock of the usage figures; nil is time.Now
 	bg          background
 }
 
@@ -73,7 +75,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, metrics: metrics.New(metrics.Options{NamespaceLabels: cfg.Metrics.NamespaceLabels})}
+	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, now: now, metrics: metrics.New(metrics.Options{NamespaceLabels: cfg.Metrics.NamespaceLabels})}
 	s.storage = s.metrics.NewStorage(cfg.Metrics.NamespaceLabels)
 	s.registry = registry.New(registry.Options{
 		Content:      cs,
@@ -197,6 +199,11 @@ func (s *Server) routes() http.Handler {
 		Route:    func(r *http.Request) string { return distv2.RouteOf(r.URL.EscapedPath()) },
 		IsUpload: isUpload,
 	})
+	hubAPI := mw.Wrap(hub.AcceptJWTScheme(s.authenticate(s.hubHandler(), false)), mw.Options{
+		Logger:  s.log,
+		Metrics: s.metrics.HTTP,
+		Route:   func(r *http.Request) string { return hub.Route(r.URL.EscapedPath()) },
+	})
 	mux := http.NewServeMux()
 	if s.access != nil {
 		mux.Handle("/token", mw.Wrap(s.authenticate(http.HandlerFunc(v2h.Token), false), mw.Options{
@@ -219,11 +226,23 @@ func (s *Server) routes() http.Handler {
 	// /v2/a/../b; the distribution API refuses those as invalid names instead.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			// The Docker Hub API takes only what the distribution API does not serve.
+			if p := r.URL.EscapedPath(); !distv2.Serves(p) && hub.Route(p) != "" {
+				hubAPI.ServeHTTP(w, r)
+				return
+			}
 			v2.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// hubHandler is the Docker Hub API (docs/migration.md), over the same
+// registry and access service as /v2.
+func (s *Server) hubHandler() http.Handler {
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	return hub.New(hub.Options{Registry: s.registry, Access: s.access, Logger: s.log, TrustedProxies: proxies, Now: s.now})
 }
 
 // authenticate puts the authentication edge in front of next: every

@@ -130,6 +130,22 @@ func parseRoute(path string) route {
 // RouteOf names the route of an escaped request path, for metrics and logs.
 func RouteOf(escapedPath string) string { return parseRoute(escapedPath).kind }
 
+// Serves reports whether an escaped path is a request of the distribution
+// API: the ping, the catalog, a tag list, an upload, or a manifest, blob or
+// referrers list with its reference or digest. Other paths under /v2/ are
+// not, and the server may give them to another API (the Docker Hub API's
+// /v2/repositories/...), so that a repository of any name keeps every
+// path the distribution API has.
+func Serves(escapedPath string) bool {
+	switch rt := parseRoute(escapedPath); rt.kind {
+	case RouteUnknown:
+		return false
+	case RouteManifest, RouteBlob, RouteReferrers:
+		return rt.arg != ""
+	}
+	return true
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.EscapedPath())

@@ -224,6 +224,18 @@ func clientAddr(r *http.Request, proxies []netip.Prefix) netip.Addr {
 	return a
 }
 
+// FromTrustedProxy reports whether r came straight from one of proxies,
+// so that the forwarding headers it carries (X-Forwarded-*, Forwarded)
+// were written by the proxy and may be believed.
+func FromTrustedProxy(r *http.Request, proxies []netip.Prefix) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && trusted(a, proxies)
+}
+
 func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 	a = a.Unmap()
 	for _, p := range proxies {
