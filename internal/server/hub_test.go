@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/server"
 )
 
 // The Docker Hub API's answers, as a script reads them.
@@ -455,5 +459,37 @@ func TestHubLeavesTheDistributionAPI(t *testing.T) {
 	hubDecode(t, "login without access control", r, http.StatusOK, nil)
 	if m := tr.do("GET", "/metrics", nil); !strings.Contains(string(m.body), `route="hub_tags"`) || !strings.Contains(string(m.body), `route="manifest"`) {
 		t.Errorf("metrics do not name the Docker Hub API's routes")
+	}
+}
+
+// BenchmarkHubListTags lists a page of 100 single-platform tags through
+// the Docker Hub API, in this process, after a first listing has read
+// their configs (docs/performance.md).
+func BenchmarkHubListTags(b *testing.B) {
+	cfg := config.Default()
+	cfg.DataDir = b.TempDir()
+	cfg.Resolve()
+	s, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer func() { srv.Close(); _ = s.Close() }()
+	tr := &testRegistry{t: &testing.T{}, srv: srv, s: s}
+	for i := range 100 {
+		tr.pushImage("team/app", fmt.Sprintf("t%03d", i), fmt.Appendf(nil, `{"os":"linux","architecture":"amd64","n":%d}`, i), []byte("layer"))
+	}
+	h := s.Handler()
+	list := func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/repositories/team/app/tags/", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+	list()
+	b.ReportAllocs()
+	for b.Loop() {
+		list()
 	}
 }
