@@ -9,7 +9,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// The pull figures (0007_usage): totals and days per repository and per
+// The pull figures (migration 0009_usage): totals and days per repository and per
 // manifest. A day is a UTC day number (meta.DayNumber).
 const (
 	// qRecordManifestPulls and qRecordManifestPullDay add to a manifest's

@@ -1,4 +1,4 @@
--- 0007: usage figures, what each repository and manifest has served
+-- 0009_usage: usage figures, what each repository and manifest has served
 -- (meta.PullCount, docs/management.md). Conventions as in 0001. Written in
 -- batches by the registry, which counts pulls in memory and flushes them
 -- every few seconds, so a manifest a fleet pulls costs a few row writes per

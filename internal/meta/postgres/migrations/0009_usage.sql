@@ -1,5 +1,5 @@
--- 0007: usage figures, what each repository and manifest has served. The
--- same logical schema as the SQLite backend's 0007_usage.sql, which says
+-- 0009_usage: usage figures, what each repository and manifest has served. The
+-- same logical schema as the SQLite backend's 0009_usage.sql, which says
 -- what is counted. Days are UTC day numbers (unix seconds / 86400).
 --
 -- Locking: a flush upserts its rows sorted by repository and digest, so
