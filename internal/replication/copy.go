@@ -92,6 +92,7 @@ type walk struct {
 	out     outcome
 	mu      sync.Mutex
 	visited map[digest.Digest]bool
+	writes  int // manifests written
 }
 
 // copyArtifact copies a and its referrers closure.
@@ -153,6 +154,7 @@ func (w *walk) manifest(ctx context.Context, desc oci.Descriptor, payload []byte
 		}
 		w.mu.Lock()
 		w.out.written = true
+		w.writes++
 		w.mu.Unlock()
 	}
 	if err := w.referrers(ctx, desc.Digest); err != nil {
@@ -202,12 +204,8 @@ func (w *walk) referrers(ctx context.Context, d digest.Digest) error {
 		if err != nil {
 			return fmt.Errorf("read referrer %s@%s: %w", w.a.srcRepo, r.Digest, err)
 		}
-		before := w.out.written
-		if err := w.manifest(ctx, desc, payload, ""); err != nil {
+		if err := w.referrer(ctx, desc, payload, ""); err != nil {
 			return err
-		}
-		if w.out.written && !before {
-			w.out.referrers++
 		}
 	}
 	for _, tag := range w.a.attachments[d.Encoded()] {
@@ -221,14 +219,27 @@ func (w *walk) referrers(ctx context.Context, d digest.Digest) error {
 		if err != nil {
 			return fmt.Errorf("read %s:%s: %w", w.a.srcRepo, tag, err)
 		}
-		before := w.out.written
-		if err := w.manifest(ctx, desc, payload, tag); err != nil {
+		if err := w.referrer(ctx, desc, payload, tag); err != nil {
 			return err
 		}
-		if w.out.written && !before {
-			w.out.referrers++
-		}
 	}
+	return nil
+}
+
+// referrer copies a referrer (or an attachment tag) and counts it when
+// the copy wrote anything of it.
+func (w *walk) referrer(ctx context.Context, desc oci.Descriptor, payload []byte, tag string) error {
+	w.mu.Lock()
+	before := w.writes
+	w.mu.Unlock()
+	if err := w.manifest(ctx, desc, payload, tag); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.writes > before {
+		w.out.referrers++
+	}
+	w.mu.Unlock()
 	return nil
 }
 
