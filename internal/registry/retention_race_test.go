@@ -32,16 +32,26 @@ func TestRetentionDuringPushes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(2 * time.Second)
+		// Run for a second at least, and then until enough images and
+		// retention runs went by to prove something (a loaded machine
+		// needs longer), or at most a minute.
+		start := time.Now()
 		var mu sync.Mutex
+		runs := 0
 		pushed := map[string]digest.Digest{} // keep tag -> index
 		children := map[digest.Digest][]digest.Digest{}
 		refused, skipped := 0, 0
+		going := func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			elapsed := time.Since(start)
+			return elapsed < time.Second || elapsed < time.Minute && (len(pushed) < 5 || runs < 5)
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 16)
 		for w := range 3 {
 			wg.Go(func() {
-				for i := 0; time.Now().Before(deadline); i++ {
+				for i := 0; going(); i++ {
 					name := fmt.Sprintf("w%d-%d", w, i)
 					cfg := []byte(`{"n":"` + name + `"}`)
 					if _, err := r.blob("team/app", cfg); err != nil {
@@ -89,15 +99,16 @@ func TestRetentionDuringPushes(t *testing.T) {
 				}
 			})
 		}
-		runs := 0
 		wg.Go(func() {
-			for time.Now().Before(deadline) {
+			for going() {
 				rep, err := r.Retention(ctx, registry.RetentionOptions{})
 				if err != nil {
 					errs <- fmt.Errorf("retention: %w", err)
 					return
 				}
+				mu.Lock()
 				runs++
+				mu.Unlock()
 				skipped += len(rep.Skipped)
 			}
 		})
