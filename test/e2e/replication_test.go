@@ -370,3 +370,106 @@ func TestReplication(t *testing.T) {
 		})
 	}
 }
+
+// replGet reads path from p's management API as its administrator into v.
+func replGet(t *testing.T, p *wharfProcess, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.addr+path, nil)
+	req.SetBasicAuth("admin", replAdminPW)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", path, err, body)
+	}
+}
+
+// TestReplicationResume kills the replica running a replication run with
+// SIGKILL in the middle of a big blob: on fs+SQLite the restarted process,
+// on S3+PostgreSQL the other replica, resumes the run. What the run's log
+// holds is not done again, the run ends once with two attempts, and the
+// target holds exact copies.
+func TestReplicationResume(t *testing.T) {
+	for _, b := range e2eBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			tools := newReplTools(t)
+			env := replEnv(t, b.env(t))
+			srcDir := t.TempDir()
+			src := startWharfAt(t, srcDir, replPort(t), env...)
+			replicas := []*wharfProcess{src}
+			if b.name != "fs+sqlite" {
+				replicas = append(replicas, startWharfAt(t, t.TempDir(), replPort(t), env...))
+			}
+			dst := startWharfAt(t, t.TempDir(), replPort(t), replEnv(t, nil)...)
+			S, W := src.addr, dst.addr
+			tools.login(S, "admin", replAdminPW)
+			tools.login(W, "admin", replAdminPW)
+			small := tools.push(S+"/team/a:v1", "small", 0)
+			big := tools.push(S+"/team/big:v1", "big", 24<<20)
+
+			// One artifact at a time, 4 MiB/s: the big one takes about 6 s.
+			id := addRule(t, src, replAdminPW, "--name", "resume", "--push", "--remote", "http://"+W, "--username", "admin",
+				"--repo", "team/*", "--concurrency", "1", "--bandwidth", "4MiB", "--chunk-size", "1MiB")
+			var run struct {
+				ID       int64  `json:"id"`
+				State    string `json:"state"`
+				Attempts int    `json:"attempts"`
+				Error    string `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(replCLI(t, src, true, "", "run", id)), &run); err != nil || run.ID == 0 {
+				t.Fatalf("run: %v", err)
+			}
+			type logLine struct{ Source, Result string }
+			var lines struct{ Items []logLine }
+			runPath := fmt.Sprintf("/api/v1/replication/runs/%d", run.ID)
+			for start := time.Now(); len(lines.Items) == 0; time.Sleep(100 * time.Millisecond) {
+				if time.Since(start) > 30*time.Second {
+					t.Fatal("team/a:v1 was not copied within 30s")
+				}
+				replGet(t, src, runPath+"/log", &lines)
+			}
+			time.Sleep(2 * time.Second) // into the big blob
+			replGet(t, src, runPath, &run)
+			if run.State != "running" || len(lines.Items) != 1 || lines.Items[0].Source != "team/a:v1" {
+				t.Fatalf("before the kill: %+v %+v", run, lines)
+			}
+			holder := 0
+			for i, p := range replicas {
+				if jobRuns(t, "http://"+p.addr, "replication") > 0 {
+					holder = i
+				}
+			}
+			replicas[holder].kill()
+			t.Logf("killed replica %d in the middle of team/big:v1", holder)
+			tools.digest(W+"/team/big:v1", false)
+
+			survivor := replicas[(holder+1)%len(replicas)]
+			if len(replicas) == 1 {
+				survivor = startWharfAt(t, srcDir, replPort(t), env...)
+			}
+			for start := time.Now(); run.State == "running" || run.State == "queued"; time.Sleep(200 * time.Millisecond) {
+				if time.Since(start) > 60*time.Second {
+					t.Fatalf("the run did not end within 60s of the kill: %+v", run)
+				}
+				replGet(t, survivor, runPath, &run)
+			}
+			replGet(t, survivor, runPath+"/log", &lines)
+			want := []logLine{{"team/a:v1", "copied"}, {"team/big:v1", "copied"}}
+			if run.State != "succeeded" || run.Attempts != 2 || fmt.Sprint(lines.Items) != fmt.Sprint(want) {
+				t.Fatalf("after the resume: %+v, log %+v; want succeeded in 2 attempts, log %+v", run, lines.Items, want)
+			}
+			if got := tools.digest(W+"/team/a:v1", true); got != small {
+				t.Errorf("team/a:v1 at the target: %s, want %s", got, small)
+			}
+			if got := tools.digest(W+"/team/big:v1", true); got != big {
+				t.Errorf("team/big:v1 at the target: %s, want %s", got, big)
+			}
+		})
+	}
+}
