@@ -36,6 +36,10 @@ func TestReplication(t *testing.T) {
 	metatest.RunReplication(t, func(t *testing.T) meta.Store { return newStore(t) })
 }
 
+func TestScans(t *testing.T) {
+	metatest.RunScans(t, func(t *testing.T) meta.Store { return newStore(t) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }

@@ -33,6 +33,10 @@ func TestReplication(t *testing.T) {
 	metatest.RunReplication(t, func(t *testing.T) meta.Store { return openTest(t, Options{}) })
 }
 
+func TestScans(t *testing.T) {
+	metatest.RunScans(t, func(t *testing.T) meta.Store { return openTest(t, Options{}) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
 }

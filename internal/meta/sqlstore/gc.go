@@ -124,7 +124,8 @@ func (t *Tx) ReviewBlob(ctx context.Context, d digest.Digest, q meta.ReviewQuery
 // The statements of reviewBlobSteps and claimDeletionSteps.
 const (
 	qBlobRow        = `SELECT size FROM blobs WHERE digest = $1`
-	qBlobReferenced = `SELECT EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = $1)`
+	qBlobReferenced = `SELECT EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_digest = $1)
+		OR EXISTS (SELECT 1 FROM vulndb_bundles WHERE digest = $1)`
 	// qBlobYoungest is when the blob was last recorded or linked.
 	qBlobYoungest = `SELECT MAX(t) FROM (
 		SELECT created_at AS t FROM repository_blobs WHERE digest = $1
