@@ -295,7 +295,9 @@ func testVulnDBPointer(t *testing.T, s meta.Store) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, d := range []digest.Digest{d2, d3} {
-		wg.Go(func() { errs[i] = sc.SetVulnDBPointer(ctx, d1.String(), meta.VulnDBPointer{Digest: d.String(), Size: 2, Info: []byte(`{}`)}) })
+		wg.Go(func() {
+			errs[i] = sc.SetVulnDBPointer(ctx, d1.String(), meta.VulnDBPointer{Digest: d.String(), Size: 2, Info: []byte(`{}`)})
+		})
 	}
 	wg.Wait()
 	if (errs[0] == nil) == (errs[1] == nil) {
