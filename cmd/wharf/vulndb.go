@@ -9,13 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/scan/vulndb"
+	"github.com/wharf-dev/wharf/internal/server"
 )
 
 // vulndbCmd manages the vulnerability data the scanner matches against.
@@ -42,20 +42,31 @@ func vulndbCmd(args []string) error {
 func vulndbFlags(name, synopsis, description string) (*flag.FlagSet, *configFlags, *string) {
 	fs := newFlagSet("vulndb "+name, synopsis, description)
 	cf := addConfigFlags(fs, 1)
-	dir := fs.String("dir", "", "vulnerability data `directory` (default <dataDir>/vulndb)")
+	dir := fs.String("dir", "", "vulnerability data `directory` (default: the registry's stores the configuration names)")
 	return fs, cf, dir
 }
 
-// vulndbDir resolves where the vulnerability data lives.
-func vulndbDir(cf *configFlags, dir string) (string, error) {
+// vulndbStores opens where the vulnerability data lives: a directory
+// given with --dir, or else the registry's stores the configuration names
+// (bundles in the content store, the pointer in the database), which every
+// replica's scanner loads. It returns a description of the place.
+func vulndbStores(ctx context.Context, cf *configFlags, dir string) (vulndb.Bundles, vulndb.Pointer, func(), string, error) {
 	if dir != "" {
-		return dir, nil
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, nil, "", err
+		}
+		st := vulndb.DirStore{Dir: dir}
+		return st, st, func() {}, dir, nil
 	}
 	cfg, err := cf.load()
 	if err != nil {
-		return "", err
+		return nil, nil, nil, "", err
 	}
-	return filepath.Join(cfg.DataDir, "vulndb"), nil
+	b, p, closer, err := server.OpenVulnDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return b, p, func() { _ = closer.Close() }, "the registry's stores", nil
 }
 
 // vulndbImport builds a bundle from osv.dev exports and makes it current.
@@ -76,19 +87,16 @@ func vulndbImport(args []string, out io.Writer) error {
 	if fs.NArg() == 0 {
 		return errors.New("name at least one all.zip or directory to import (see wharf vulndb import --help)")
 	}
-	d, err := vulndbDir(configPath, *dir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bundles, pointer, closeStores, d, err := vulndbStores(ctx, configPath, *dir)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	store := vulndb.DirStore{Dir: d}
-	old, _ := store.Current(ctx)
+	defer closeStores()
+	old, _ := pointer.Current(ctx)
 	start := time.Now()
-	ref, err := vulndb.Import(ctx, store, store, fs.Args(), vulndb.ImportLimits{}, d)
+	ref, err := vulndb.Import(ctx, bundles, pointer, fs.Args(), vulndb.ImportLimits{}, os.TempDir())
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -109,11 +117,12 @@ func vulndbStatus(args []string, out io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	d, err := vulndbDir(configPath, *dir)
+	_, pointer, closeStores, d, err := vulndbStores(context.Background(), configPath, *dir)
 	if err != nil {
 		return err
 	}
-	ref, err := vulndb.DirStore{Dir: d}.Current(context.Background())
+	defer closeStores()
+	ref, err := pointer.Current(context.Background())
 	if errors.Is(err, vulndb.ErrNoDatabase) {
 		return fmt.Errorf("no vulnerability data in %s; run wharf vulndb import", d)
 	}

@@ -39,6 +39,7 @@ type Config struct {
 	Housekeeping  Housekeeping `yaml:"housekeeping"`
 	Metrics       Metrics      `yaml:"metrics"`
 	Replication   Replication  `yaml:"replication"`
+	Scanning      Scanning     `yaml:"scanning"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -230,6 +231,7 @@ func defaults() Config {
 		Housekeeping: Housekeeping{Interval: time.Hour, DeadTokenRetention: 7 * 24 * time.Hour},
 		Metrics:      Metrics{NamespaceLabels: 100, StorageInterval: 5 * time.Minute},
 		Replication:  defaultReplication(),
+		Scanning:     defaultScanning(),
 	}
 }
 
@@ -263,6 +265,9 @@ func (c *Config) Resolve() {
 		c.Database.SQLite.Path = filepath.Join(c.DataDir, "wharf.db")
 	}
 	c.resolveReplication()
+	if c.Scanning.ScratchDir == "" {
+		c.Scanning.ScratchDir = filepath.Join(c.DataDir, "scan")
+	}
 }
 
 // Validate reports the first invalid option, by name.
@@ -361,6 +366,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateMetrics(bad)
 	c.validateReplication(bad)
+	c.validateScanning(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

@@ -84,6 +84,9 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	if err != nil {
 		return "", nil, internal("put manifest", err)
 	}
+	if r.hooks.ManifestPushed != nil {
+		r.hooks.ManifestPushed(repo, d, m)
+	}
 	return d, m, nil
 }
 

@@ -49,6 +49,10 @@ type Hooks struct {
 	// RetentionDeleted is called for every tag or manifest retention
 	// removes; kind is "tag" or "manifest".
 	RetentionDeleted func(kind string)
+	// ManifestPushed is called after a manifest is stored by a push,
+	// before the push is answered: it must not block (the scanner notes
+	// the manifest and returns).
+	ManifestPushed func(repo string, d digest.Digest, m *oci.Manifest)
 }
 
 // Registry is the registry service. It is safe for concurrent use.

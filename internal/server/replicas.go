@@ -36,6 +36,9 @@ func (s *Server) startBackground() {
 			})
 		})
 	}
+	if s.scanner != nil {
+		s.bg.wg.Go(func() { s.scanner.Run(ctx) })
+	}
 	leaser, _ := s.meta.(meta.Leaser)
 	js := s.jobs()
 	if len(js) > 0 {
@@ -65,6 +68,7 @@ func (s *Server) jobs() []jobs.Job {
 	if s.replication != nil {
 		js = append(js, s.replication.Jobs(s.replicationJobs())...)
 	}
+	js = append(js, s.scanJobs()...)
 	return append(js, s.gc.Jobs(gc.JobOptions{Interval: s.cfg.GC.Interval, SweepInterval: s.cfg.GC.SweepInterval, Pace: s.gcPace()})...)
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
+	"github.com/wharf-dev/wharf/internal/scanner"
 )
 
 // Server is a wired registry, ready to serve.
@@ -56,6 +57,9 @@ type Server struct {
 	replication *replication.Service
 	now         func() time.Time // the clock of the usage figures; nil is time.Now
 	bg          background
+	// scanner is nil unless scanning.enabled.
+	scanner     *scanner.Service
+	scanMetrics *metrics.Scans
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -82,9 +86,16 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		Meta:         ms,
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
-		Hooks:        lifecycleHooks(s.metrics.NewLifecycle()),
+		Hooks:        lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed),
 		Now:          now,
 	})
+	if cfg.Scanning.Enabled {
+		s.scanMetrics = s.metrics.NewScans()
+	}
+	if s.scanner, err = newScanner(cfg.Scanning, s.registry, cs, ms, s.scanMetrics, log); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
 	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
 		return nil, err

@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Scans is what vulnerability scanning records.
+type Scans struct {
+	scans      *prometheus.CounterVec // result: scanned, failed, unsupported
+	duration   prometheus.Histogram
+	bySeverity *prometheus.GaugeVec // severity: critical, high, medium, low, unknown, none
+	passRatio  prometheus.Gauge
+	dataNewest prometheus.Gauge
+	loaded     prometheus.Gauge
+	newCrit    prometheus.Counter
+}
+
+// ScanResults are the result label of wharf_scans_total.
+var ScanResults = []string{"scanned", "failed", "unsupported"}
+
+// ScanSeverities are the severity label of wharf_images_by_severity: an
+// image's most severe finding, or none.
+var ScanSeverities = []string{"critical", "high", "medium", "low", "unknown", "none"}
+
+// NewScans returns the scanning collectors, registered on m's registry.
+func (m *Metrics) NewScans() *Scans {
+	s := &Scans{
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_scans_total",
+			Help: "Image scans this replica ran, by result (scanned, failed, unsupported).",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wharf_scan_duration_seconds",
+			Help:    "How long image scans took, from claim to stored result.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
+		}),
+		bySeverity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_images_by_severity",
+			Help: "Scanned image manifests by the severity of their most severe finding (none: no finding). Set by the replica running the scan-metrics job.",
+		}, []string{"severity"}),
+		passRatio: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_scan_pass_ratio",
+			Help: "The share of scanned image manifests with no finding at or above scanning.passSeverity. Set by the replica running the scan-metrics job.",
+		}),
+		dataNewest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_vulndb_newest_advisory_timestamp_seconds",
+			Help: "When the newest advisory of the loaded vulnerability data was modified (unix seconds): time() minus it is the data's age.",
+		}),
+		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_vulndb_advisories",
+			Help: "Advisories in the vulnerability data this replica has loaded.",
+		}),
+		newCrit: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_scan_new_critical_total",
+			Help: "Stored images in which new vulnerability data found a critical vulnerability they were not known to have.",
+		}),
+	}
+	for _, r := range ScanResults {
+		s.scans.WithLabelValues(r)
+	}
+	m.Registry.MustRegister(s.scans, s.duration, s.bySeverity, s.passRatio, s.dataNewest, s.loaded, s.newCrit)
+	return s
+}
+
+// Scanned records a scan that ended with result.
+func (s *Scans) Scanned(result string, took time.Duration) {
+	s.scans.WithLabelValues(result).Inc()
+	s.duration.Observe(took.Seconds())
+}
+
+// Severities sets the images by severity (keys of ScanSeverities) and the
+// pass ratio.
+func (s *Scans) Severities(counts map[string]int64, pass float64) {
+	for _, sev := range ScanSeverities {
+		s.bySeverity.WithLabelValues(sev).Set(float64(counts[sev]))
+	}
+	s.passRatio.Set(pass)
+}
+
+// Loaded records the vulnerability data loaded.
+func (s *Scans) Loaded(advisories int, newest time.Time) {
+	s.loaded.Set(float64(advisories))
+	if !newest.IsZero() {
+		s.dataNewest.Set(float64(newest.Unix()))
+	}
+}
+
+// NewCritical records an image found critical by new data.
+func (s *Scans) NewCritical() { s.newCrit.Inc() }
