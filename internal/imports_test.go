@@ -68,6 +68,9 @@ var allowed = map[string][]string{
 	"internal/scan/osv":     {"internal/scan"},
 	"internal/scan/vulndb":  {"internal/scan/osv"},
 	"internal/scan/sbom":    {"internal/scan"},
+	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs",
+		"internal/scan", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/sbom", "internal/scan/vulndb"},
+	"internal/scanner/scantest": {},
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
 	"internal/remote":         {"internal/oci"},

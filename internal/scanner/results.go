@@ -46,7 +46,7 @@ type ManifestScan struct {
 	Allowlisted int `json:"allowlisted"`
 	Packages    int `json:"packages"`
 	// Findings and Problems are left out of lists.
-	Findings []Finding        `json:"findings,omitempty"`
+	Findings []Finding         `json:"findings,omitempty"`
 	Problems []extract.Problem `json:"problems,omitempty"`
 }
 
@@ -59,9 +59,9 @@ type Finding struct {
 // ImageScan is the scan of an image: of its manifest, or of each platform
 // image of an index.
 type ImageScan struct {
-	Repository string        `json:"repository"`
-	Digest     digest.Digest `json:"digest"`
-	MediaType  string        `json:"mediaType"`
+	Repository string         `json:"repository"`
+	Digest     digest.Digest  `json:"digest"`
+	MediaType  string         `json:"mediaType"`
 	Manifests  []ManifestScan `json:"manifests"`
 }
 
