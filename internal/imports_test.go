@@ -60,7 +60,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
@@ -68,6 +68,7 @@ var allowed = map[string][]string{
 	"internal/scan/osv":     {"internal/scan"},
 	"internal/scan/vulndb":  {"internal/scan/osv"},
 	"internal/scan/sbom":    {"internal/scan"},
+	"internal/scan/sarif":   {"internal/scan"},
 	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs",
 		"internal/scan", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/sbom", "internal/scan/vulndb"},
 	"internal/scanner/scantest": {},
@@ -80,7 +81,7 @@ var allowed = map[string][]string{
 	"internal/server":         {"*"},
 	"internal/bench":          {"internal/oci", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/osv", "internal/scan/sbom"},
 	"internal/mgmtclient":     {"internal/httpapi/mgmt"},
-	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/policy", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb"},
+	"cmd/wharf":               {"internal/server", "internal/config", "internal/bench", "internal/policy", "internal/mgmtclient", "internal/httpapi/mgmt", "internal/gc", "internal/backup", "internal/backup/archive", "internal/remote", "internal/scan/vulndb", "internal/scan", "internal/scan/sarif"},
 	"test/e2e":                {"*"},
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,9 @@ func commands() []command {
 		{"usage", "show what the registry, a namespace or a repository holds and served", usageCmd},
 		{"replication", "manage replication rules, run them, read their runs' logs", replicationCmd},
 		{"vulndb", "import OSV vulnerability data (import DIR|ZIP...) and show it (status)", vulndbCmd},
+		{"scan", "scan an image on a server now and show its summary (--json, --sarif, --sbom, --report)", scanCmd},
+		{"vulns", "show the vulnerabilities found in an image (--json, --sarif)", vulnsCmd},
+		{"allowlist", "manage the vulnerabilities accepted per namespace and system-wide (list, add, delete)", allowlistCmd},
 		{"version", "print the version", func(args []string) error {
 			if helpRequested(args) {
 				return printHelp("usage: wharf version\n\nPrint the version.")
@@ -67,6 +71,9 @@ func main() {
 		if c.name == name {
 			if err := c.run(args); err != nil && !isHelp(err) {
 				fmt.Fprintf(os.Stderr, "wharf %s: %v\n", name, err)
+				if errors.As(err, new(errFindings)) {
+					os.Exit(3)
+				}
 				os.Exit(1)
 			}
 			return

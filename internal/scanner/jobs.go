@@ -162,7 +162,7 @@ func criticalIDs(fs []scan.Finding) []string {
 // image was not scanned; it returns the referrers' digests.
 func (s *Service) SBOM(ctx context.Context, repo string, ref oci.Reference, format string) ([]digest.Digest, error) {
 	if _, ok := sbomFormats[format]; !ok {
-		return nil, fmt.Errorf("%w: unknown SBOM format %q (spdx, cyclonedx)", ErrAllowlist, format)
+		return nil, fmt.Errorf("%w: %q (spdx, cyclonedx)", ErrFormat, format)
 	}
 	_, ts, err := s.targets(ctx, repo, ref)
 	if err != nil {
@@ -215,6 +215,9 @@ func (s *Service) Report(ctx context.Context, repo string, ref oci.Reference) ([
 	}
 	return out, nil
 }
+
+// ErrFormat is returned for an SBOM format that is not one.
+var ErrFormat = errors.New("unknown SBOM format")
 
 // ErrNotScanned is returned when a scan that was needed did not succeed.
 var ErrNotScanned = errors.New("not scanned")

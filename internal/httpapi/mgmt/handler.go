@@ -31,6 +31,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
+	"github.com/wharf-dev/wharf/internal/scanner"
 )
 
 // Prefix is the path every management route starts with.
@@ -56,6 +57,9 @@ type Options struct {
 	// Replication manages replication rules and runs; nil answers that
 	// replication is not available.
 	Replication *replication.Service
+	// Scanner serves the scanning endpoints; nil answers that scanning
+	// is off.
+	Scanner *scanner.Service
 }
 
 // Handler serves /api/v1.
