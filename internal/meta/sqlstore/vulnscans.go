@@ -12,7 +12,7 @@ import (
 )
 
 // Vulnerability scans, allowlists and the vulnerability data's pointer
-// (meta.Scans, migration 0009). A claim is a conditional UPDATE of one row:
+// (meta.Scans, migration 0010). A claim is a conditional UPDATE of one row:
 // of two workers racing for it, one changes the row and the other changes
 // nothing and tries the next candidate, so no row lock is needed.
 

@@ -1,4 +1,4 @@
--- 0009_scans: vulnerability scans of manifests (the queue and the results),
+-- 0010_scans: vulnerability scans of manifests (the queue and the results),
 -- allowlists of accepted vulnerabilities, and the vulnerability data the
 -- replicas share (internal/scanner, docs/scanning.md). Conventions as in 0001.
 

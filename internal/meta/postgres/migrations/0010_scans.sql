@@ -1,7 +1,7 @@
--- 0009_scans: vulnerability scans of manifests (the queue and the results),
+-- 0010_scans: vulnerability scans of manifests (the queue and the results),
 -- allowlists of accepted vulnerabilities, and the vulnerability data the
 -- replicas share (internal/scanner, docs/scanning.md). The same logical
--- schema as SQLite's 0009; conventions as in 0001.
+-- schema as SQLite's 0010; conventions as in 0001.
 
 -- scans: one row per image manifest to be, being, or already scanned: the
 -- queue entry and the result. Workers of every replica claim rows (owner,
