@@ -44,6 +44,17 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // a store restart or failover takes.
 const unavailableRetryAfter = "5"
 
+// scripted says whether r is a page's script calling the API (fetch or
+// XMLHttpRequest, whose Sec-Fetch-Mode is cors, same-origin or no-cors),
+// typically the web UI whose session ended. Its 401 carries no Basic
+// challenge, which would make the browser ask for a password in a dialog
+// of its own and hold the script's request until someone answers; the
+// page sends its user to sign in instead.
+func scripted(r *http.Request) bool {
+	m := r.Header.Get("Sec-Fetch-Mode")
+	return m != "" && m != "navigate"
+}
+
 // writeProblem writes err as problem JSON: an *apierr.Error as it is, any
 // other error as 500 with its text kept for the log alone.
 func writeProblem(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
@@ -51,7 +62,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error, log *slog.L
 	if e.Code.Status >= 500 {
 		log.ErrorContext(r.Context(), "management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if e.Code == apierr.Unauthorized {
+	if e.Code == apierr.Unauthorized && !scripted(r) {
 		// Basic works for every client of this API, the CLI included.
 		w.Header().Set("WWW-Authenticate", `Basic realm="wharf"`)
 	}
