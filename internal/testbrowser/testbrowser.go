@@ -153,7 +153,7 @@ func Eval[T any](b *Browser, expr string) T {
 func (b *Browser) Screenshot(path string) error {
 	ctx, cancel := b.call()
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		return err
 	}
@@ -168,9 +168,15 @@ func (b *Browser) fail(err error) {
 	if u, lerr := chromedp.Run(ctx, chromedp.Location()); lerr == nil {
 		where = u
 	}
-	shot := filepath.Join(os.TempDir(), "testbrowser-"+filepath.Base(b.t.Name())+".png")
-	if png, serr := chromedp.Run(ctx, chromedp.FullScreenshot(80)); serr == nil && os.WriteFile(shot, png, 0o644) == nil {
-		b.t.Fatalf("browser at %s: %v (screenshot: %s)", where, err, shot)
+	// What the page said, shortened: often the reason (an error page, a
+	// form that did not go where the test expected).
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if len(text) > 600 {
+		text = text[:600] + "..."
 	}
-	b.t.Fatalf("browser at %s: %v", where, err)
+	shot := filepath.Join(os.TempDir(), "testbrowser-"+filepath.Base(b.t.Name())+".png")
+	if png, serr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); serr == nil && os.WriteFile(shot, png, 0o644) == nil {
+		b.t.Fatalf("browser at %s: %v (screenshot: %s)\npage text: %s", where, err, shot, text)
+	}
+	b.t.Fatalf("browser at %s: %v\npage text: %s", where, err, text)
 }
