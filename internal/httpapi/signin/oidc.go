@@ -26,7 +26,7 @@ import (
 //     the user (access.Service.SignIn: groups mapped, audited), starts a
 //     web session, sets its cookie and redirects to return_to.
 const (
-	stateCookie = "wharf_oidc_state"
+	stateCookie     = "wharf_oidc_state"
 	stateCookiePath = Prefix + "/oidc/"
 	// loginTTL is how long a user has at the provider.
 	loginTTL = 10 * time.Minute
