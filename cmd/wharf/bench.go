@@ -42,6 +42,9 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.Username, "username", "", "basic auth user name")
 	fs.StringVar(&opts.Password, "password", "", "basic auth password")
 	fs.StringVar(&opts.GCCommand, "gc-command", "", "shell `command` that runs one garbage collection and prints its JSON report, e.g. \"wharf gc --json --config wharf.yaml\"; the gc scenario runs only with it")
+	fs.StringVar(&opts.ReplicateTo, "replicate-to", "", "base `URL` of a registry the replicate scenario copies an image of --size to, from the wharf under test (whose --username must be a system administrator); the scenario runs only with it")
+	fs.StringVar(&opts.ReplicateUsername, "replicate-username", "", "user name at the --replicate-to registry")
+	fs.StringVar(&opts.ReplicatePassword, "replicate-password", "", "password at the --replicate-to registry")
 	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

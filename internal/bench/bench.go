@@ -40,6 +40,13 @@ type Options struct {
 	// to become due (the server's gc.unreferencedGrace).
 	GCCommand string
 	GCWait    time.Duration
+	// ReplicateTo is the base URL of a registry the replicate scenario
+	// replicates to from the registry under test (a wharf), with
+	// ReplicateUsername and ReplicatePassword; the scenario is skipped
+	// without it.
+	ReplicateTo       string
+	ReplicateUsername string
+	ReplicatePassword string
 }
 
 // scenario is one named measurement. run returns a result per measured
@@ -62,6 +69,7 @@ var scenarios = []scenario{
 	{"catalog", (*runner).catalog},
 	{"gc", (*runner).gcScenario},
 	{"scan", (*runner).scanScenario},
+	{"replicate", (*runner).replicateScenario},
 }
 
 // ScenarioNames returns the names of all scenarios in the order they run.
