@@ -55,6 +55,9 @@ type site struct {
 	// requests counts the /v2 requests served, by method.
 	requests map[string]int
 	reqs     chan string
+	// inject, if set, may answer a request itself (a failure) before the
+	// registry sees it, and then returns true.
+	inject func(w http.ResponseWriter, r *http.Request) bool
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,6 +95,9 @@ func newSite(t *testing.T, backend string) *site {
 	api := distv2.New(distv2.Options{Registry: s.reg, Logger: quiet})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.reqs <- r.Method
+		if s.inject != nil && s.inject(w, r) {
+			return
+		}
 		api.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
