@@ -290,3 +290,13 @@ func TestTxUsableAfterRefusal(t *testing.T) {
 		t.Errorf("Tag = %+v, %v; want %s", tag, err, m.Digest)
 	}
 }
+
+func TestPromotion(t *testing.T) {
+	metatest.RunPromotion(t, func(t *testing.T) (meta.Store, metatest.Exec) {
+		s := newStore(t)
+		return s, func(ctx context.Context, query string, args ...any) error {
+			_, err := s.pool.Exec(ctx, query, args...)
+			return err
+		}
+	})
+}

@@ -501,3 +501,13 @@ func BenchmarkTagManifestLookup(b *testing.B) {
 		})
 	})
 }
+
+func TestPromotion(t *testing.T) {
+	metatest.RunPromotion(t, func(t *testing.T) (meta.Store, metatest.Exec) {
+		s := openTest(t, Options{})
+		return s, func(ctx context.Context, query string, args ...any) error {
+			_, err := s.writer.ExecContext(ctx, strings.ReplaceAll(query, "$1", "?1"), args...)
+			return err
+		}
+	})
+}

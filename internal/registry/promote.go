@@ -1,0 +1,237 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/oci"
+)
+
+// Promotion is a server-side copy of an image from one repository to
+// another of the same registry: see [Registry.Promote].
+type Promotion struct {
+	Source string // the source repository
+	Digest digest.Digest
+	Target string // the target repository
+	Tag    string // the tag to point at it in Target; "" copies by digest only
+	// Record, if set, is called inside the copy's transaction, after the
+	// copy and before the commit, with what the copy holds: the
+	// promotion's record is committed with it or not at all. An error
+	// rolls the copy back.
+	Record func(ctx context.Context, tx meta.Tx, copied []PromotedManifest) error
+}
+
+// PromotedManifest is one manifest of a promotion's closure.
+type PromotedManifest struct {
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	// Role is "image" for the promoted manifest, "platform" for a
+	// manifest an index lists, "referrer" for a signature, attestation,
+	// SBOM or other manifest whose subject is in the closure.
+	Role    string        `json:"role"`
+	Subject digest.Digest `json:"subject,omitempty"`
+	// New is set when the target did not hold it before.
+	New bool `json:"new"`
+}
+
+// maxClosure bounds the manifests one promotion copies: an image with more
+// referrers and platforms than this is not an image but a mistake.
+const maxClosure = 10000
+
+// closureManifest is a manifest of the closure with what PutManifest needs.
+type closureManifest struct {
+	PromotedManifest
+	rec meta.Manifest
+}
+
+// Promote copies manifest p.Digest of p.Source into p.Target with every
+// manifest an index lists (nested indexes included) and the referrers of
+// each (signatures, attestations, SBOMs, and their own referrers), links
+// the blobs they reference, and points p.Tag at it: in one metadata
+// transaction, so that a crash leaves either all of it in the target or
+// nothing. No blob bytes move: a blob is linked, as a cross-repository
+// mount links it, and counted in the target namespace's quota once.
+// Promoting what the target holds already changes nothing, so a repeated
+// promotion is harmless. The target tag is subject to the target's
+// immutability rules like a push.
+func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest, error) {
+	for _, repo := range []string{p.Source, p.Target} {
+		if err := checkName(repo); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.Digest.Validate(); err != nil {
+		return nil, apierr.Wrap(apierr.DigestInvalid, err)
+	}
+	if p.Tag != "" {
+		if err := oci.ValidateTag(p.Tag); err != nil {
+			return nil, apierr.Wrap(apierr.TagInvalid, err)
+		}
+	}
+	var out []PromotedManifest
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		out = nil
+		closure, err := promotionClosure(ctx, tx, p.Source, p.Digest)
+		if err != nil {
+			return err
+		}
+		for _, m := range closure {
+			if m.New, err = copyManifest(ctx, tx, p.Source, p.Target, m.rec); err != nil {
+				return err
+			}
+			out = append(out, m.PromotedManifest)
+		}
+		if p.Tag != "" {
+			if ptx, ok := tx.(meta.PromotionTx); ok {
+				if err := ptx.LockPromotionTarget(ctx, p.Target, p.Tag); err != nil {
+					return err
+				}
+			}
+			if err := guardTagMove(ctx, tx, p.Target, p.Tag, p.Digest); err != nil {
+				return err
+			}
+			if err := tx.PutTag(ctx, p.Target, p.Tag, p.Digest); err != nil {
+				return err
+			}
+		}
+		if p.Record != nil {
+			return p.Record(ctx, tx, out)
+		}
+		return nil
+	})
+	r.cache.invalidate(p.Target)
+	err = r.lifecycleError(err, "promotion")
+	var missing *sourceMissing
+	switch {
+	case errors.As(err, &missing):
+		return nil, apierr.New(apierr.ManifestUnknown, "%s", missing.Error()).
+			WithDetail(map[string]string{"repository": p.Source, "digest": missing.digest.String()})
+	case err != nil:
+		return nil, internal("promote", err)
+	}
+	return out, nil
+}
+
+// sourceMissing: the source lacks the image or part of it.
+type sourceMissing struct {
+	repo   string
+	digest digest.Digest
+	what   string
+}
+
+func (e *sourceMissing) Error() string {
+	return fmt.Sprintf("%s %s is not in %s", e.what, e.digest, e.repo)
+}
+
+// promotionClosure reads, in tx, manifest d of repo with what it lists and
+// every referrer of each, children before the indexes that list them and
+// subjects before their referrers, each once.
+func promotionClosure(ctx context.Context, tx meta.Tx, repo string, d digest.Digest) ([]closureManifest, error) {
+	var out []closureManifest
+	seen := map[digest.Digest]bool{}
+	var visit func(d digest.Digest, role string, subject digest.Digest) error
+	visit = func(d digest.Digest, role string, subject digest.Digest) error {
+		if seen[d] {
+			return nil
+		}
+		seen[d] = true
+		if len(seen) > maxClosure {
+			return apierr.New(apierr.Denied, "the image %s has more than %d manifests with its platforms and referrers; not promoted", d, maxClosure)
+		}
+		m, err := tx.Manifest(ctx, repo, d)
+		if errors.Is(err, meta.ErrNotFound) {
+			what := "manifest"
+			if role == "platform" {
+				what = "platform manifest"
+			}
+			return &sourceMissing{repo: repo, digest: d, what: what}
+		}
+		if err != nil {
+			return err
+		}
+		parsed, err := oci.ParseManifest(m.MediaType, m.Payload)
+		if err != nil {
+			return fmt.Errorf("parse stored manifest %s of %s: %w", d, repo, err)
+		}
+		for _, c := range parsed.Manifests {
+			if err := visit(c.Digest, "platform", ""); err != nil {
+				return err
+			}
+		}
+		rec := m
+		rec.Blobs, rec.Children = nil, nil
+		for _, b := range parsed.Blobs() {
+			if !oci.IsNonDistributable(b.MediaType) {
+				rec.Blobs = append(rec.Blobs, b.Digest)
+			}
+		}
+		for _, c := range parsed.Manifests {
+			rec.Children = append(rec.Children, c.Digest)
+		}
+		out = append(out, closureManifest{PromotedManifest: PromotedManifest{
+			Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Role: role, Subject: subject,
+		}, rec: rec})
+		refs, err := tx.Referrers(ctx, repo, d, "")
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			if err := visit(ref.Digest, "referrer", d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := visit(d, "image", ""); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// copyManifest links m's blobs from repo src into dst and stores m there,
+// reporting whether dst did not hold it. The quota of dst's namespace is
+// checked for each blob it did not hold and for the manifest.
+func copyManifest(ctx context.Context, tx meta.Tx, src, dst string, m meta.Manifest) (bool, error) {
+	_, err := tx.Manifest(ctx, dst, m.Digest)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, meta.ErrNotFound) {
+		return false, err
+	}
+	for _, d := range m.Blobs {
+		b, err := tx.Blob(ctx, src, d)
+		if errors.Is(err, meta.ErrNotFound) {
+			return false, &sourceMissing{repo: src, digest: d, what: "blob"}
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := checkBlobQuota(ctx, tx, dst, b); err != nil {
+			return false, err
+		}
+		if err := tx.LinkBlob(ctx, dst, d); err != nil {
+			return false, err
+		}
+	}
+	m.Repository = dst
+	m.CreatedAt = time.Now().UTC() // when it came to dst: the age retention counts
+	if err := checkManifestQuota(ctx, tx, m); err != nil {
+		return false, err
+	}
+	if err := tx.PutManifest(ctx, m); err != nil {
+		var refErr *meta.ReferenceError
+		if errors.As(err, &refErr) {
+			return false, &sourceMissing{repo: src, digest: refErr.Digest, what: "a reference"}
+		}
+		return false, err
+	}
+	return true, nil
+}
