@@ -60,7 +60,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
@@ -74,6 +74,7 @@ var allowed = map[string][]string{
 	"internal/scanner/scantest": {},
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
+	"internal/promotion":      {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote"},
 	"internal/remote":         {"internal/oci"},
 	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},

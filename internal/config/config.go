@@ -40,6 +40,7 @@ type Config struct {
 	Metrics       Metrics      `yaml:"metrics"`
 	Replication   Replication  `yaml:"replication"`
 	Scanning      Scanning     `yaml:"scanning"`
+	Promotion     Promotion    `yaml:"promotion"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -367,6 +368,7 @@ func (c *Config) Validate() error {
 	c.validateMetrics(bad)
 	c.validateReplication(bad)
 	c.validateScanning(bad)
+	c.validatePromotion(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

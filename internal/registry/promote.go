@@ -51,6 +51,42 @@ type closureManifest struct {
 	rec meta.Manifest
 }
 
+// ClosureManifest is a manifest of an image's closure with its payload
+// and the blobs it references.
+type ClosureManifest struct {
+	PromotedManifest
+	Payload []byte
+	Blobs   []digest.Digest
+}
+
+// Closure returns what [Registry.Promote] would copy of manifest d of
+// repo, in the order it would copy it: the manifests an index lists
+// before it, each subject before its referrers. A promotion to another
+// registry sends it in that order.
+func (r *Registry) Closure(ctx context.Context, repo string, d digest.Digest) ([]ClosureManifest, error) {
+	if err := checkName(repo); err != nil {
+		return nil, err
+	}
+	var out []ClosureManifest
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		out = nil
+		c, err := promotionClosure(ctx, tx, repo, d)
+		for _, m := range c {
+			out = append(out, ClosureManifest{PromotedManifest: m.PromotedManifest, Payload: m.rec.Payload, Blobs: m.rec.Blobs})
+		}
+		return err
+	})
+	var missing *sourceMissing
+	switch {
+	case errors.As(err, &missing):
+		return nil, apierr.New(apierr.ManifestUnknown, "%s", missing.Error()).
+			WithDetail(map[string]string{"repository": repo, "digest": missing.digest.String()})
+	case err != nil:
+		return nil, internal("read the image's closure", err)
+	}
+	return out, nil
+}
+
 // Promote copies manifest p.Digest of p.Source into p.Target with every
 // manifest an index lists (nested indexes included) and the referrers of
 // each (signatures, attestations, SBOMs, and their own referrers), links

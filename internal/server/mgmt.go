@@ -14,7 +14,8 @@ import (
 // requests made on this machine only, who manages namespaces, repositories
 // and the lifecycle but not accounts.
 func (s *Server) mgmtHandler() http.Handler {
-	opts := mgmt.Options{Registry: s.registry, Logger: s.log, CollectGarbage: s.collectForAPI, Replication: s.replication, Scanner: s.scanner}
+	opts := mgmt.Options{Registry: s.registry, Logger: s.log, CollectGarbage: s.collectForAPI, Replication: s.replication, Scanner: s.scanner,
+		Promotion: s.promotion}
 	var h http.Handler
 	switch {
 	case s.access != nil:

@@ -32,6 +32,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
@@ -60,6 +61,8 @@ type Server struct {
 	// scanner is nil unless scanning.enabled.
 	scanner     *scanner.Service
 	scanMetrics *metrics.Scans
+	// promotion promotes images between namespaces and to remotes.
+	promotion *promotion.Service
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -108,6 +111,10 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		s.local, _ = access.NewLocal(access.Options{Access: ma, Logger: log}) // fails only without a store
 	}
 	if s.replication, err = s.newReplication(); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
+	if s.promotion, err = s.newPromotion(); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}

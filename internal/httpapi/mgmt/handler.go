@@ -29,6 +29,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
@@ -60,6 +61,9 @@ type Options struct {
 	// Scanner serves the scanning endpoints; nil answers that scanning
 	// is off.
 	Scanner *scanner.Service
+	// Promotion promotes images and keeps their records; nil answers
+	// that promotion is not available.
+	Promotion *promotion.Service
 }
 
 // Handler serves /api/v1.
