@@ -95,7 +95,13 @@ func startWharfAt(t *testing.T, dataDir, listen string, env ...string) *wharfPro
 	t.Helper()
 	addr := strings.Replace(listen, "0.0.0.0:", "127.0.0.1:", 1)
 	p := &wharfProcess{t: t, addr: addr, dir: dataDir, log: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, "serve", "--addr", listen, "--data-dir", dataDir, "--log-level", "warn")
+	level := "warn" // unless env says otherwise
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "WHARF_LOG_LEVEL="); ok {
+			level = v
+		}
+	}
+	p.cmd = exec.Command(binary, "serve", "--addr", listen, "--data-dir", dataDir, "--log-level", level)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	start := time.Now()

@@ -3,6 +3,10 @@
 // as GitHub Actions, GitLab and a Kubernetes API server do, and mints
 // tokens with the claims a test gives, as a CI system would hand a job.
 // It can rotate its key and go down, and counts the fetches of its keys.
+//
+// For sign-in in a browser it also runs a real OpenID Connect provider
+// (StartProvider: the npm package oidc-provider under Node.js), whose
+// login and consent pages a test drives with internal/testbrowser.
 package oidctest
 
 import (
