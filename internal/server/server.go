@@ -240,6 +240,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("/", s.uiHandler())
 	// /v2 bypasses the mux, which would clean and redirect paths such as
 	// /v2/a/../b; the distribution API refuses those as invalid names instead.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,36 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/httpapi/ui"
+)
+
+// uiHandler is the web UI at /. Its callers are authenticated by the same
+// edge as the management API's, with the web session's cookie; without
+// access control, the caller is the local administrator on this machine,
+// as for the management API, and any other is shown why not.
+func (s *Server) uiHandler() http.Handler {
+	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
+	opts := ui.Options{
+		Registry: s.registry, Logger: s.log, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
+		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
+	}
+	var h http.Handler
+	switch {
+	case s.access != nil:
+		opts.Access = s.access
+		h = s.authenticate(ui.New(opts), true)
+	case s.local != nil:
+		opts.Access = s.local
+		h = mw.Authenticate(ui.New(opts), mw.AuthOptions{TrustedProxies: proxies, LocalAdmin: true})
+	default:
+		return http.NotFoundHandler()
+	}
+	return mw.Wrap(h, mw.Options{
+		Logger:  s.log,
+		Metrics: s.metrics.HTTP,
+		Route:   func(*http.Request) string { return "ui" },
+	})
+}
