@@ -76,9 +76,10 @@ func TestQuickStart(t *testing.T) {
 		t.Fatalf("the README's quick start failed: %v", err)
 	}
 	for _, want := range []string{
-		"ready",                 // readyz
-		"hello.txt",             // the image's file, pulled back
-		"application/spdx+json", // the SBOM, discovered as a referrer
+		"ready",                           // readyz
+		"hello.txt",                       // the image's file, pulled back
+		"application/spdx+json",           // the SBOM, discovered as a referrer
+		"<title>Registry · wharf</title>", // the web UI
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the quick start's output does not show %q", want)

@@ -45,6 +45,8 @@ type imagePage struct {
 
 	Config      *v1.Image
 	ConfigNote  string
+	Platform    string    // of an image's config; "" if it says none
+	Built       time.Time // when the config says the image was built
 	Layers      []layerRow
 	TotalSize   int64
 	Labels      []keyValue
@@ -127,8 +129,17 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v visitor, t tar
 	if pm.Config != nil {
 		d.TotalSize += pm.Config.Size
 		d.Config, d.ConfigNote = h.readConfig(ctx, t.Repo, *pm.Config)
-		if d.Config != nil {
-			d.Labels = sortedPairs(d.Config.Config.Labels)
+		if c := d.Config; c != nil {
+			d.Labels = sortedPairs(c.Config.Labels)
+			if c.OS != "" || c.Architecture != "" {
+				d.Platform = platformString(&c.Platform)
+			}
+			if c.Created != nil {
+				d.Built = c.Created.UTC()
+			}
+		}
+		if slices.Contains(imageConfigTypes, d.Artifact) {
+			d.Artifact = "" // an image: its "artifact type" is only its config's
 		}
 	}
 	if err := h.referrers(ctx, t.Repo, m.Digest, &d); err != nil {
