@@ -29,6 +29,13 @@ var sbomFormats = map[string]struct {
 	"cyclonedx": {sbom.MediaTypeCycloneDX, sbom.WriteCycloneDX},
 }
 
+// fileNames are the titles of the documents wharf attaches.
+var fileNames = map[string]string{
+	sbom.MediaTypeSPDX:      "sbom.spdx.json",
+	sbom.MediaTypeCycloneDX: "sbom.cdx.json",
+	MediaTypeReport:         "scan-report.json",
+}
+
 // SBOMFormats are the names of the formats an SBOM can be written in.
 var SBOMFormats = []string{"spdx", "cyclonedx"}
 
@@ -46,12 +53,13 @@ func (s *Service) writeSBOM(ctx context.Context, repo string, d digest.Digest, f
 	}
 	var doc bytes.Buffer
 	img := sbom.Image{Repository: repo, Digest: d.String()}
-	// The document's time is the scan's: the same packages give the same
-	// bytes, so writing again stores nothing new.
-	created := time.Unix(0, 0).UTC()
-	if sc, err := s.store.Scan(ctx, repo, d); err == nil && !sc.FinishedAt.IsZero() {
-		created = sc.FinishedAt.UTC().Truncate(time.Second)
+	// The document's time is the image's push: the same packages give the
+	// same bytes, so a rescan that finds them again stores nothing new.
+	m, err := s.reg.Manifest(ctx, repo, oci.Reference{Digest: d})
+	if err != nil {
+		return "", err
 	}
+	created := m.CreatedAt.UTC().Truncate(time.Second)
 	if err := f.write(&doc, img, pkgs, sbom.Options{Created: created, Tool: s.opts.Tool}); err != nil {
 		return "", fmt.Errorf("write the %s SBOM of %s@%s: %w", format, repo, d, err)
 	}
@@ -80,9 +88,11 @@ func (s *Service) attach(ctx context.Context, repo string, d digest.Digest, medi
 		MediaType:    ocispec.MediaTypeImageManifest,
 		ArtifactType: mediaType,
 		Config:       ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: emptyDigest, Size: int64(len(empty)), Data: empty},
-		Layers:       []ocispec.Descriptor{{MediaType: mediaType, Digest: docDigest, Size: int64(len(doc))}},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: d, Size: subject.Size},
-		Annotations:  annotations,
+		Layers: []ocispec.Descriptor{{MediaType: mediaType, Digest: docDigest, Size: int64(len(doc)),
+			// oras pull writes a layer to the file its title names.
+			Annotations: map[string]string{ocispec.AnnotationTitle: fileNames[mediaType]}}},
+		Subject:     &ocispec.Descriptor{MediaType: subject.MediaType, Digest: d, Size: subject.Size},
+		Annotations: annotations,
 	}
 	m.SchemaVersion = 2
 	payload, err := json.Marshal(m)
