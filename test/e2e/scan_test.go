@@ -99,8 +99,8 @@ func scanning(t *testing.T, b e2eBackend) {
 	}
 	var res struct {
 		Manifests []struct {
-			Status  string
-			Summary struct{ Critical, Fixable int }
+			Status   string
+			Summary  struct{ Critical, Fixable int }
 			Findings []struct {
 				ID, Installed, Fixed, Severity string
 				Aliases                        []string
