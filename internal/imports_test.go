@@ -75,7 +75,7 @@ var allowed = map[string][]string{
 	"internal/scanner/scantest": {},
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
-	"internal/promotion":      {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote"},
+	"internal/promotion":      {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
 	"internal/remote":         {"internal/oci"},
 	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},

@@ -34,16 +34,20 @@ type GateResult struct {
 	Evidence map[string]any `json:"evidence,omitempty"`
 }
 
-// Evidence is what the signature and scan gates read: the verdict of the
-// target namespace's trust settings on the image's signatures, and the
-// image's scan results. The registry's image policies implement it; a
-// registry without them has none, and those gates then refuse, saying so.
-type Evidence interface {
+// Signatures is what the signature gate reads: the verdict of the target
+// namespace's trust settings on an image's signatures. The registry's image
+// policies implement it; without them the gate refuses, saying so.
+type Signatures interface {
 	// Signature says whether a signature of image d of repo is by a key
 	// or identity namespace trusts.
 	Signature(ctx context.Context, repo string, d digest.Digest, namespace string) (SignatureEvidence, error)
-	// Scans returns the scan of image d of repo, or of each platform
-	// image of an index, judged against namespace's allowlist.
+}
+
+// Scans is what the scan gate reads: the scan of an image, or of each
+// platform image of an index, with the findings namespace's allowlist does
+// not accept. The scanner implements it ([ScannerScans]); without it the
+// gate refuses, saying so.
+type Scans interface {
 	Scans(ctx context.Context, repo string, d digest.Digest, namespace string) ([]ScanEvidence, error)
 }
 
@@ -96,7 +100,8 @@ type facts struct {
 	requester  string
 	approvals  []meta.Approval
 	now        time.Time
-	evidence   Evidence
+	signatures Signatures
+	scans      Scans
 	accepted   bool // the policy accepts the source namespace
 	hasPolicy  bool
 	policyName string
@@ -203,14 +208,14 @@ func sbomGate(ctx context.Context, f facts) (GateResult, error) {
 }
 
 // errNoEvidence is why the signature and scan gates refuse on a registry
-// without image policies and scan results.
-const errNoEvidence = "this registry has no %s to judge it by (image policies and scanning are not set up), so the gate cannot pass"
+// without image policies or scanning: closed, not open.
+const errNoEvidence = "this registry has no %s to judge it by (%s not set up), so the gate cannot pass"
 
 func signatureGate(ctx context.Context, f facts) (GateResult, error) {
-	if f.evidence == nil {
-		return GateResult{Gate: GateSignature, Message: fmt.Sprintf(errNoEvidence, "signature verification")}, nil
+	if f.signatures == nil {
+		return GateResult{Gate: GateSignature, Message: fmt.Sprintf(errNoEvidence, "signature verification", "image policies and trusted keys are")}, nil
 	}
-	s, err := f.evidence.Signature(ctx, f.repo, f.image.Digest, f.targetNS)
+	s, err := f.signatures.Signature(ctx, f.repo, f.image.Digest, f.targetNS)
 	if err != nil {
 		return GateResult{}, fmt.Errorf("signature gate: %w", err)
 	}
@@ -238,10 +243,10 @@ func signatureGate(ctx context.Context, f facts) (GateResult, error) {
 }
 
 func scanGate(ctx context.Context, g ScanGate, f facts) (GateResult, error) {
-	if f.evidence == nil {
-		return GateResult{Gate: GateScan, Message: fmt.Sprintf(errNoEvidence, "scan results")}, nil
+	if f.scans == nil {
+		return GateResult{Gate: GateScan, Message: fmt.Sprintf(errNoEvidence, "scan results", "scanning (scanning.enabled) is")}, nil
 	}
-	scans, err := f.evidence.Scans(ctx, f.repo, f.image.Digest, f.targetNS)
+	scans, err := f.scans.Scans(ctx, f.repo, f.image.Digest, f.targetNS)
 	if err != nil {
 		return GateResult{}, fmt.Errorf("scan gate: %w", err)
 	}

@@ -30,9 +30,11 @@ type Options struct {
 	Registry *registry.Registry
 	Store    Store
 	Access   *access.Service
-	// Evidence answers the signature and scan gates; nil makes them
-	// refuse, saying that the registry has nothing to judge by.
-	Evidence Evidence
+	// Signatures and Scans answer the signature and scan gates; nil
+	// makes the gate refuse, saying that the registry has nothing to
+	// judge by.
+	Signatures Signatures
+	Scans      Scans
 	// Remotes are the registries images may be promoted to, by name.
 	Remotes map[string]Remote
 	Logger  *slog.Logger
@@ -312,7 +314,7 @@ func (s *Service) gates(ctx context.Context, t *target, requester string, approv
 		referrers: func(ctx context.Context, d digest.Digest) ([]oci.Descriptor, error) {
 			return s.opts.Registry.Referrers(ctx, t.sourceRepo, d, "")
 		},
-		requester: requester, approvals: approvals, now: s.now(), evidence: s.opts.Evidence,
+		requester: requester, approvals: approvals, now: s.now(), signatures: s.opts.Signatures, scans: s.opts.Scans,
 		accepted: accepted, hasPolicy: has && len(p.Sources) > 0, policyName: strings.Join(p.Sources, ", "),
 	}
 	return evaluate(ctx, g, f)

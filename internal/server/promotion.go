@@ -41,5 +41,9 @@ func (s *Server) newPromotion() (*promotion.Service, error) {
 		}
 		remotes[r.Name] = promotion.Remote{URL: r.URL, Client: cl, Policy: r.Policy}
 	}
-	return promotion.New(promotion.Options{Registry: s.registry, Store: store, Access: acc, Remotes: remotes, Logger: s.log}), nil
+	o := promotion.Options{Registry: s.registry, Store: store, Access: acc, Remotes: remotes, Logger: s.log}
+	if s.scanner != nil {
+		o.Scans = promotion.ScannerScans{Scanner: s.scanner}
+	}
+	return promotion.New(o), nil
 }
