@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/config"
+)
+
+// TestScanPermissions: who may see scans, ask for them and manage the
+// allowlists follows the namespace roles; refusals and bad input are
+// problem JSON and change nothing.
+func TestScanPermissions(t *testing.T) {
+	ar := newAuthRegistry(t, func(c *config.Config) { c.Scanning.Enabled = true })
+	for _, u := range []string{"dev", "reader", "owner", "stranger"} {
+		ar.user(u, false)
+	}
+	ar.namespace("team", false, map[string]auth.Role{"dev": auth.RoleDeveloper, "reader": auth.RoleReadonly, "owner": auth.RoleAdmin})
+	adminAuth := auth.BasicAuthorization("admin", adminPassword)
+	as := func(u string) string { return auth.BasicAuthorization(u, u+"-pw") }
+	cfgBlob := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	// The layer is not a tar: the scan fails, which is all this test needs.
+	c := &client{tr: ar.testRegistry, user: "admin", secret: adminPassword}
+	for _, b := range [][]byte{cfgBlob, []byte("not a layer")} {
+		if s := c.pushBlob("team/app", b); s != http.StatusCreated {
+			t.Fatalf("push blob: %d", s)
+		}
+	}
+	r := c.do("PUT", "/v2/team/app/manifests/v1", image(cfgBlob, []byte("not a layer")), "Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	if r.status != http.StatusCreated {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+
+	call := func(who, method, path, body string) response {
+		t.Helper()
+		var b []byte
+		if body != "" {
+			b = []byte(body)
+		}
+		hdr := []string{"Content-Type", "application/json"}
+		if who != "" {
+			hdr = append(hdr, "Authorization", who)
+		}
+		r := ar.do(method, path, b, hdr...)
+		if r.status >= 400 && r.header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("%s %s: %d with Content-Type %q", method, path, r.status, r.header.Get("Content-Type"))
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name, who, method, path, body string
+		status                        int
+	}{
+		{"reader sees the scan", as("reader"), "GET", "/api/v1/repositories/team/app/scans/v1", "", 200},
+		{"stranger is told nothing", as("stranger"), "GET", "/api/v1/repositories/team/app/scans/v1", "", 404},
+		{"anonymous", "", "GET", "/api/v1/repositories/team/app/scans/v1", "", 401},
+		{"reader may not ask for a scan", as("reader"), "POST", "/api/v1/repositories/team/app/scans/v1", "", 403},
+		{"developer asks for a scan", as("dev"), "POST", "/api/v1/repositories/team/app/scans/v1?wait=30s", "", 200},
+		{"bad wait", as("dev"), "POST", "/api/v1/repositories/team/app/scans/v1?wait=99h", "", 400},
+		{"bad reference", as("dev"), "GET", "/api/v1/repositories/team/app/scans/-bad-", "", 400},
+		{"unknown tag", as("dev"), "GET", "/api/v1/repositories/team/app/scans/nope", "", 404},
+		{"reader may not write an SBOM", as("reader"), "POST", "/api/v1/repositories/team/app/sboms/v1", `{"format":"spdx"}`, 403},
+		{"unknown SBOM format", as("dev"), "POST", "/api/v1/repositories/team/app/sboms/v1", `{"format":"xml"}`, 400},
+		{"no SBOM of a failed scan", as("dev"), "POST", "/api/v1/repositories/team/app/sboms/v1", `{"format":"spdx"}`, 409},
+		{"developer may not allow", as("dev"), "POST", "/api/v1/namespaces/team/allowlist", `{"id":"CVE-2026-1","reason":"r"}`, 403},
+		{"namespace admin allows", as("owner"), "POST", "/api/v1/namespaces/team/allowlist", `{"id":"CVE-2026-1","reason":"r"}`, 201},
+		{"unknown field", as("owner"), "POST", "/api/v1/namespaces/team/allowlist", `{"id":"CVE-2026-2","reason":"r","why":1}`, 400},
+		{"no reason", as("owner"), "POST", "/api/v1/namespaces/team/allowlist", `{"id":"CVE-2026-2"}`, 400},
+		{"reader reads the allowlist", as("reader"), "GET", "/api/v1/namespaces/team/allowlist", "", 200},
+		{"stranger may not read it", as("stranger"), "GET", "/api/v1/namespaces/team/allowlist", "", 404},
+		{"namespace admin may not allow everywhere", as("owner"), "POST", "/api/v1/allowlist", `{"id":"CVE-2026-3","reason":"r"}`, 403},
+		{"system admin allows everywhere", adminAuth, "POST", "/api/v1/allowlist", `{"id":"CVE-2026-3","reason":"r"}`, 201},
+		{"anyone signed in reads the system list", as("stranger"), "GET", "/api/v1/allowlist", "", 200},
+		{"developer may not remove", as("dev"), "DELETE", "/api/v1/namespaces/team/allowlist/CVE-2026-1", "", 403},
+		{"namespace admin removes", as("owner"), "DELETE", "/api/v1/namespaces/team/allowlist/CVE-2026-1", "", 204},
+		{"removing twice", as("owner"), "DELETE", "/api/v1/namespaces/team/allowlist/CVE-2026-1", "", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := call(tt.who, tt.method, tt.path, tt.body); r.status != tt.status {
+				t.Fatalf("%s %s: %d, want %d: %s", tt.method, tt.path, r.status, tt.status, r.body)
+			}
+		})
+	}
+	// The failed scan says why.
+	r = call(as("reader"), "GET", "/api/v1/repositories/team/app/scans/v1", "")
+	if !strings.Contains(string(r.body), `"status": "failed"`) || !strings.Contains(string(r.body), "bad layer") {
+		t.Fatalf("scan of a bad layer: %s", r.body)
+	}
+	// The allowlists hold what was allowed and nothing refused.
+	r = call(as("reader"), "GET", "/api/v1/namespaces/team/allowlist", "")
+	if strings.Contains(string(r.body), "CVE-2026-2") || strings.Contains(string(r.body), "CVE-2026-1") {
+		t.Fatalf("team allowlist: %s", r.body)
+	}
+}
+
+// TestScanningOff: without scanning.enabled the endpoints say so.
+func TestScanningOff(t *testing.T) {
+	ar := newAuthRegistry(t, nil)
+	r := ar.do("GET", "/api/v1/allowlist", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword))
+	if r.status != http.StatusNotFound || !strings.Contains(string(r.body), "scanning.enabled") {
+		t.Fatalf("with scanning off: %d %s", r.status, r.body)
+	}
+}
