@@ -54,8 +54,8 @@ func (s *Service) secretLogin(ctx context.Context, user, secret string, now time
 		p, why, fresh, err = s.tokenLogin(ctx, user, secret, now)
 		return p, why, fresh, SourceLocal, err
 	case s.opts.Identity.Workload != nil && looksLikeJWT(secret):
-		p, why, err = s.workloadLogin(ctx, secret, now)
-		return p, why, true, SourceWorkload, err
+		p, why, fresh, err = s.workloadLogin(ctx, secret, now)
+		return p, why, fresh, SourceWorkload, err
 	}
 	if secret == "" {
 		// Never an unauthenticated bind, nor a look-up for nothing; the

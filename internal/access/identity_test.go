@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,14 +399,24 @@ func TestWebSessions(t *testing.T) {
 	})
 }
 
-// fakeWorkloads maps one CI token to one rule.
-type fakeWorkloads struct{ token string }
+// fakeWorkloads maps one CI token to one rule; verified, if set, counts
+// the verifications, and expires is the token's expiry.
+type fakeWorkloads struct {
+	token    string
+	verified *atomic.Int32
+	expires  time.Time
+}
 
 func (w fakeWorkloads) Verify(ctx context.Context, token string) (access.Workload, error) {
+	if w.verified != nil {
+		w.verified.Add(1)
+	}
 	if token != w.token {
 		return access.Workload{}, &access.SourceRefusal{Reason: access.FailBearerInvalid, Detail: "signature does not verify"}
 	}
-	return w.rule(), nil
+	r := w.rule()
+	r.Expires = w.expires
+	return r, nil
 }
 
 func (w fakeWorkloads) rule() access.Workload {
@@ -464,6 +475,45 @@ func TestWorkloadLogin(t *testing.T) {
 		r, err := f.svc.Resolve(ctx, c)
 		if err != nil || r.Kind != auth.KindWorkload || len(r.Scopes) != 1 {
 			t.Errorf("resolve: %+v, %v", r, err)
+		}
+	})
+}
+
+// TestWorkloadLoginCache: a CI token sent with every request is verified
+// (and its sign-in audited) once a minute, not per request, and never
+// accepted from the cache past its own expiry.
+func TestWorkloadLoginCache(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+		var verified atomic.Int32
+		f := newFixture(t, b, func(o *access.Options) {
+			o.Identity.Workload = fakeWorkloads{token: jwt, verified: &verified, expires: time.Date(2026, 1, 2, 3, 5, 35, 0, time.UTC)}
+		})
+		ctx := context.Background()
+		f.namespace(t, "ci", false, nil)
+		login := func(want int32, when string) {
+			t.Helper()
+			if p, err := f.svc.Login(ctx, "workload", jwt, client); err != nil || p.Name != "ci+main" {
+				t.Fatalf("%s: %+v, %v", when, p, err)
+			}
+			if got := verified.Load(); got != want {
+				t.Errorf("%s: verified %d times, want %d", when, got, want)
+			}
+		}
+		login(1, "first")
+		login(1, "again at once")
+		login(1, "a third time")
+		if es := f.audit(t, meta.AuditQuery{Action: "login", Actor: "workload:ci+main"}); len(es) != 1 {
+			t.Errorf("three requests with one token: %d sign-ins audited, want 1", len(es))
+		}
+		f.clock.add(61 * time.Second) // past the minute
+		login(2, "after a minute")
+		f.clock.add(20 * time.Second) // 3:05:26, 9 s before the token expires
+		login(2, "20 s later")
+		f.clock.add(10 * time.Second) // 3:05:36: expired; the cache must not answer
+		login(3, "past the token's expiry")
+		if _, err := f.svc.Login(ctx, "workload", jwt+"x", client); err == nil {
+			t.Errorf("another token was accepted")
 		}
 	})
 }

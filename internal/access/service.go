@@ -112,6 +112,7 @@ type Service struct {
 	passwords passwordCache
 	touches   touchCoalescer
 	directory directoryCache
+	workloads workloadCache
 	ids       meta.Identities // nil if the store keeps no external identities
 	audit     *auditor
 

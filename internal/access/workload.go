@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
@@ -29,6 +30,8 @@ type Workload struct {
 	// Subject says who the token named, for the audit log: its issuer and
 	// "sub".
 	Subject string
+	// Expires is when the token stops being valid (zero: not said).
+	Expires time.Time
 }
 
 // WorkloadVerifier checks CI tokens against the configured issuers and
@@ -50,17 +53,67 @@ func workloadPrincipal(w Workload, now time.Time) auth.Principal {
 	return auth.Principal{Kind: auth.KindWorkload, Name: RobotName(w.Namespace, w.Rule), Owner: w.Namespace, Scopes: w.Scopes, At: now}
 }
 
-// workloadLogin checks a CI token presented as a password.
-func (s *Service) workloadLogin(ctx context.Context, token string, now time.Time) (auth.Principal, refusal, error) {
+// workloadLogin checks a CI token presented as a password; fresh says it
+// was verified now, rather than the cache answering.
+func (s *Service) workloadLogin(ctx context.Context, token string, now time.Time) (auth.Principal, refusal, bool, error) {
+	if w, ok := s.workloads.verified(token, now); ok {
+		return workloadPrincipal(w, now), refusal{}, false, nil
+	}
 	w, err := s.opts.Identity.Workload.Verify(ctx, token)
 	var sr *SourceRefusal
 	if errors.As(err, &sr) {
-		return auth.Principal{}, refusal{reason: sr.Reason, detail: "source=workload: " + sr.Detail}, nil
+		return auth.Principal{}, refusal{reason: sr.Reason, detail: "source=workload: " + sr.Detail}, true, nil
 	}
 	if err != nil {
-		return auth.Principal{}, refusal{}, err
+		return auth.Principal{}, refusal{}, false, err
 	}
-	return workloadPrincipal(w, now), refusal{}, nil
+	s.workloads.remember(token, w, now)
+	return workloadPrincipal(w, now), refusal{}, true, nil
+}
+
+// A client that sends a CI token as the password of every request (Basic
+// on /v2) would cost a signature check and an audited sign-in per request.
+// workloadCache remembers, for workloadTTL and never past the token's own
+// expiry, what a verified token maps to, keyed by its SHA-256. The rules
+// are the configuration's, fixed while the process runs, and a JWT cannot
+// be revoked at its issuer, so nothing the cache skips could have changed
+// the answer but the clock.
+const (
+	workloadTTL        = time.Minute
+	maxWorkloadEntries = 10_000
+)
+
+type workloadCache struct {
+	mu sync.Mutex
+	m  map[string]workloadEntry
+}
+
+type workloadEntry struct {
+	w     Workload
+	until time.Time
+}
+
+func (c *workloadCache) verified(token string, now time.Time) (Workload, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[auth.HashSecret(token)]
+	if !ok || !now.Before(e.until) || now.Before(e.until.Add(-workloadTTL)) {
+		return Workload{}, false
+	}
+	return e.w, true
+}
+
+func (c *workloadCache) remember(token string, w Workload, now time.Time) {
+	until := now.Add(workloadTTL)
+	if !w.Expires.IsZero() && w.Expires.Before(until) {
+		until = w.Expires
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxWorkloadEntries {
+		c.m = map[string]workloadEntry{} // crude, but bounded: one verification per active job
+	}
+	c.m[auth.HashSecret(token)] = workloadEntry{w: w, until: until}
 }
 
 // ExchangeWorkloadToken checks a CI token presented for an OAuth2 token

@@ -229,7 +229,7 @@ func (w *Workloads) Verify(ctx context.Context, token string) (access.Workload, 
 			lastErr = fmt.Errorf("claim %s does not match rule %s", k, r.Name)
 			continue
 		}
-		return access.Workload{Rule: r.Name, Namespace: r.Namespace, Scopes: r.scopes, Subject: verified.Issuer + " " + verified.Subject}, nil
+		return access.Workload{Rule: r.Name, Namespace: r.Namespace, Scopes: r.scopes, Subject: verified.Issuer + " " + verified.Subject, Expires: verified.Expiry}, nil
 	}
 	var unavail *access.SourceUnavailableError
 	if errors.As(lastErr, &unavail) {
