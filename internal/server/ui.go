@@ -14,7 +14,7 @@ import (
 func (s *Server) uiHandler() http.Handler {
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
 	opts := ui.Options{
-		Registry: s.registry, Logger: s.log, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
+		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Logger: s.log, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
 		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
 	}
 	var h http.Handler

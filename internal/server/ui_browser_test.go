@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/scan/vulndb"
+	"github.com/wharf-dev/wharf/internal/scanner/scantest"
 	"github.com/wharf-dev/wharf/internal/testbrowser"
 )
 
@@ -62,6 +64,7 @@ func TestUIInBrowser(t *testing.T) {
 			cfg.Auth.Enabled = true
 			cfg.Auth.BcryptCost = 4
 			cfg.AdminPassword = adminPassword
+			cfg.Scanning.Enabled = true
 			tr := openTestRegistry(t, cfg)
 			uiInBrowser(t, tr, i == 0)
 		})
@@ -221,6 +224,9 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 		screenshot(t, b, "audit")
 	}
 
+	uiScanInBrowser(t, tr, b, shots)
+	uiPromoteInBrowser(t, tr, b, shots)
+
 	// A read-only user: no write buttons, and a forged delete (with the
 	// session's own token) is refused.
 	rb := testbrowser.Start(t)
@@ -232,8 +238,8 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/r/team/app"]`)),
 		chromedp.Navigate(u+"/r/team/app/-/tags/v1"),
 	)
-	if n := testbrowser.Eval[int](rb, `document.querySelectorAll('a[href$="/delete"], form[action$="/delete"]').length`); n != 0 {
-		t.Errorf("a read-only user sees %d delete controls", n)
+	if n := testbrowser.Eval[int](rb, `document.querySelectorAll('a[href$="/delete"], form[action$="/delete"], form[action$="/scan"]').length`); n != 0 {
+		t.Errorf("a read-only user sees %d delete or scan controls", n)
 	}
 	forged := testbrowser.Eval[int](rb, `fetch("/-/account").then(r => r.text()).then(t => {
 		const token = t.match(/name="csrf" value="([0-9a-f]+)"/)[1];
@@ -245,5 +251,126 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 	}
 	if r := tr.do("GET", "/v2/team/app/manifests/v1", nil, "Authorization", admin); r.status != http.StatusOK {
 		t.Errorf("v1 after the refused delete: %d", r.status)
+	}
+}
+
+// uiScanInBrowser loads vulnerability data, pushes a Debian image with a
+// vulnerable package, asks for a scan with the image page's button, and
+// reads the findings with and without the filters.
+func uiScanInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, shots bool) {
+	sv := tr.s.Scanner()
+	dir := t.TempDir()
+	src, err := scantest.WriteAdvisories(dir,
+		scantest.Advisory("DSA-9001-1", "CVE-2026-9001", "Debian:12", "openssl", "3.0.14-1", scantest.Critical),
+		scantest.Advisory("DSA-9002-1", "CVE-2026-9002", "Debian:12", "zlib", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vulndb.Import(context.Background(), sv.VulnDB(), sv.VulnDB(), []string{src}, vulndb.ImportLimits{}, dir); err != nil {
+		t.Fatal(err)
+	}
+	sv.Refresh(context.Background())
+	img := scantest.NewImage("linux/amd64", scantest.Debian(
+		scantest.Dpkg{Name: "openssl", Version: "3.0.11-1"}, scantest.Dpkg{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", Source: "zlib"}))
+	c := &client{tr: tr, user: "admin", secret: adminPassword}
+	for _, bl := range img.Blobs {
+		if s := c.pushBlob("team/web", bl.Bytes); s != http.StatusCreated {
+			t.Fatalf("push blob: %d", s)
+		}
+	}
+	if r := c.do("PUT", "/v2/team/web/manifests/1.0", img.Manifest, "Content-Type", "application/vnd.oci.image.manifest.v1+json"); r.status != http.StatusCreated {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	u := tr.srv.URL + "/r/team/web/-/tags/1.0"
+	b.Do(
+		chromedp.Navigate(u),
+		chromedp.Click(chromedp.CSS(`[data-testid="scan-now"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := sv.Wait(ctx, "team/web", img.Digest); err != nil {
+		t.Fatalf("wait for the scan: %v", err)
+	}
+	b.Do(chromedp.Navigate(u))
+	findings := b.Text(`[data-testid="findings"]`)
+	for _, want := range []string{"DSA-9001-1", "CVE-2026-9001", "critical", "3.0.14-1", "DSA-9002-1", "no fix"} {
+		if !strings.Contains(findings, want) {
+			t.Errorf("findings lack %q: %q", want, findings)
+		}
+	}
+	if shots {
+		b.Do(chromedp.ScrollIntoView(chromedp.CSS("#vulnerabilities")))
+		screenshot(t, b, "vulnerabilities")
+	}
+	// The filters: fixable only, then critical and worse.
+	b.Do(
+		chromedp.Click(chromedp.CSS(`input[name="fixable"]`)),
+		chromedp.Submit(chromedp.CSS(`input[name="fixable"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="findings"]`)),
+	)
+	if got := b.Text(`[data-testid="findings"]`); !strings.Contains(got, "DSA-9001-1") || strings.Contains(got, "DSA-9002-1") {
+		t.Errorf("fixable findings: %q", got)
+	}
+	b.Do(chromedp.Navigate(u + "?severity=high"))
+	if got := b.Text(`[data-testid="findings"]`); !strings.Contains(got, "DSA-9001-1") || strings.Contains(got, "DSA-9002-1") {
+		t.Errorf("high and worse: %q", got)
+	}
+}
+
+// uiPromoteInBrowser promotes team/app:v1 from its page: into prod, whose
+// policy wants a signature a trusted key made, the gates are shown failing
+// before confirming and the promotion is refused; into stage, which wants
+// an SBOM, it passes and the record shows on the promoted image.
+func uiPromoteInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, shots bool) {
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	for _, call := range [][3]string{
+		{"POST", "/api/v1/namespaces", `{"name":"prod"}`},
+		{"POST", "/api/v1/namespaces", `{"name":"stage"}`},
+		{"PUT", "/api/v1/namespaces/prod/promotion-policy", `{"gates":{"signature":true,"sbom":true}}`},
+		{"PUT", "/api/v1/namespaces/stage/promotion-policy", `{"gates":{"sbom":true}}`},
+	} {
+		if r := tr.do(call[0], call[1], []byte(call[2]), "Authorization", admin, "Content-Type", "application/json"); r.status >= 300 {
+			t.Fatalf("%s %s: %d %s", call[0], call[1], r.status, r.body)
+		}
+	}
+	u := tr.srv.URL
+	b.Do(
+		chromedp.Navigate(u+"/r/team/app/-/tags/v1"),
+		chromedp.SetValue(chromedp.CSS("#promote-target"), "prod/app:1.0"),
+		chromedp.Click(chromedp.CSS(`[data-testid="promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="gates"]`)),
+	)
+	gates := b.Text(`[data-testid="gates"]`)
+	if !strings.Contains(gates, "signature") || !strings.Contains(gates, "failed") || !strings.Contains(gates, "sbom") {
+		t.Errorf("gates before promoting into prod: %q", gates)
+	}
+	if shots {
+		screenshot(t, b, "promote")
+	}
+	b.Do(
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".problem")),
+	)
+	if got := b.Text(".problem"); !strings.Contains(got, "refused") || !strings.Contains(got, "signature") {
+		t.Errorf("promoting into prod: %q", got)
+	}
+	if r := tr.do("GET", "/v2/prod/app/manifests/1.0", nil, "Authorization", admin); r.status != http.StatusNotFound {
+		t.Errorf("prod/app:1.0 after the refused promotion: %d", r.status)
+	}
+	b.Do(
+		chromedp.Navigate(u+"/r/team/app/-/tags/v1"),
+		chromedp.SetValue(chromedp.CSS("#promote-target"), "stage/app:1.0"),
+		chromedp.Click(chromedp.CSS(`[data-testid="promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="gates"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="promotions"]`)),
+	)
+	if got := b.Text(".notice"); !strings.Contains(got, "Promoted to stage/app:1.0") {
+		t.Errorf("after promoting into stage: %q", got)
+	}
+	if got := b.Text(`[data-testid="promotions"]`); !strings.Contains(got, "team/app@") || !strings.Contains(got, "stage/app:1.0") ||
+		!strings.Contains(got, "by user:admin") || !strings.Contains(got, "sbom passed") {
+		t.Errorf("the promotion record on the promoted image: %q", got)
 	}
 }

@@ -257,6 +257,8 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 	token := rita.csrf("/-/account")
 	rita.get("/r/team/app/-/tags/v1/delete", http.StatusForbidden)
 	rita.post("/r/team/app/-/tags/v1/delete", url.Values{"csrf": {token}}, http.StatusForbidden)
+	rita.post("/r/team/app/-/manifests/"+dApp.String()+"/promote", url.Values{"csrf": {token}, "target": {"team/app:copied"}}, http.StatusForbidden)
+	rita.get("/r/team/app/-/manifests/"+dApp.String()+"/promote?target=team/app:copied", http.StatusForbidden)
 	rita.get("/-/users", http.StatusForbidden)
 	rita.get("/-/audit", http.StatusForbidden)
 

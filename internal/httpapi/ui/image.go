@@ -60,6 +60,10 @@ type imagePage struct {
 	Packages     []scan.Package
 	PackagesMore int
 	SBOMNote     string
+
+	Vulns      *vulnSection      // nil without a scanner
+	Promotions *promotionSection // nil without promotion
+	CanPromote bool
 }
 
 type pullCommand struct {
@@ -93,7 +97,7 @@ type referrerRow struct {
 // (signatures, SBOMs with their packages, attestations).
 func (h *Handler) image(w http.ResponseWriter, r *http.Request, v visitor, t target) {
 	ctx := r.Context()
-	dec, err := h.repoAccess(ctx, v, t.Repo, auth.ActionDelete)
+	dec, err := h.repoAccess(ctx, v, t.Repo, auth.ActionDelete, auth.ActionPush)
 	if err != nil {
 		h.fail(w, r, v, err)
 		return
@@ -146,11 +150,27 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v visitor, t tar
 		h.fail(w, r, v, err)
 		return
 	}
+	if d.Vulns, err = h.vulnerabilities(r, v, t, dec); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	if d.Promotions, err = h.promotions(r, v, t.Repo, m); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	d.CanPromote = d.Promotions != nil && v.csrf != ""
+	var a answer
+	if q := r.URL.Query(); q.Get("scan") == "queued" {
+		a.Notice = "The image is queued for a scan; reload the page to see its results."
+	} else if msg := q.Get("promoted"); strings.HasPrefix(msg, "Promoted to ") || strings.HasPrefix(msg, "The promotion waits") {
+		a.Notice = msg
+	}
 	title := t.Repo + "@" + shortDigest(m.Digest)
 	if t.Tag != "" {
 		title = t.Repo + ":" + t.Tag
 	}
-	h.render(w, r, v, answer{Page: "image.html", Title: title, Data: d})
+	a.Page, a.Title, a.Data = "image.html", title, d
+	h.render(w, r, v, a)
 }
 
 // pullCommands are the commands that pull the image, by tag and by digest.

@@ -194,6 +194,8 @@ var funcs = template.FuncMap{
 	"percent":   percent,
 	"join":      strings.Join,
 	"add":       func(a, b int) int { return a + b },
+	"list":      func(s ...string) []string { return s },
+	"pathOnly":  func(p string) string { path, _, _ := strings.Cut(p, "?"); return path },
 }
 
 // humanBytes writes n in binary units: "1.5 MiB".

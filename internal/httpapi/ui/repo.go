@@ -24,8 +24,11 @@ type target struct {
 	Repo   string
 	Tag    string
 	Digest digest.Digest
-	Action string // "" or "delete"
+	Action string // "", "delete", "scan" or "promote"
 }
+
+// actions are what a page of an image may do.
+var actions = []string{"delete", "scan", "promote"}
 
 func parseTarget(p string) (target, error) {
 	repo, rest, _ := strings.Cut(p, "/-/")
@@ -37,7 +40,7 @@ func parseTarget(p string) (target, error) {
 		return t, nil
 	}
 	segs := strings.Split(rest, "/")
-	if len(segs) < 2 || len(segs) > 3 || (len(segs) == 3 && segs[2] != "delete") {
+	if len(segs) < 2 || len(segs) > 3 || (len(segs) == 3 && !slices.Contains(actions, segs[2])) {
 		return t, notFound("there is no page /r/%s", p)
 	}
 	if len(segs) == 3 {
@@ -86,6 +89,10 @@ func (h *Handler) repoGet(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case t.Action == "delete":
 		h.confirmDelete(w, r, v, t)
+	case t.Action == "promote":
+		h.promotePreview(w, r, v, t)
+	case t.Action == "scan":
+		h.fail(w, r, v, notFound("a scan is requested with the button on the image's page"))
 	case t.Tag != "" || t.Digest != "":
 		h.image(w, r, v, t)
 	default:
@@ -100,7 +107,7 @@ func (h *Handler) repoGet(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) repoPost(w http.ResponseWriter, r *http.Request) {
 	v := h.visitorOf(w, r)
 	t, err := parseTarget(r.PathValue("path"))
-	if err == nil && t.Action != "delete" {
+	if err == nil && t.Action == "" {
 		err = notFound("nothing to post to at %s", r.URL.Path)
 	}
 	if err == nil {
@@ -110,7 +117,14 @@ func (h *Handler) repoPost(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, v, err)
 		return
 	}
-	h.delete(w, r, v, t)
+	switch t.Action {
+	case "delete":
+		h.delete(w, r, v, t)
+	case "scan":
+		h.scanNow(w, r, v, t)
+	case "promote":
+		h.promote(w, r, v, t)
+	}
 }
 
 // tagRow is a tag as the repository page lists it.

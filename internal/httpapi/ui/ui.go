@@ -37,7 +37,9 @@ import (
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/scanner"
 )
 
 //go:embed templates static
@@ -50,7 +52,12 @@ type Options struct {
 	Access *access.Service
 	// Registry reads and deletes repositories, tags and manifests.
 	Registry *registry.Registry
-	Logger   *slog.Logger
+	// Scanner shows and requests vulnerability scans; nil when scanning
+	// is off.
+	Scanner *scanner.Service
+	// Promotion shows promotion records and promotes; nil without it.
+	Promotion *promotion.Service
+	Logger    *slog.Logger
 	// Accounts is set when access control is on: the UI offers sign-in,
 	// users, tokens and robots.
 	Accounts bool

@@ -1,0 +1,271 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/promotion"
+	"github.com/wharf-dev/wharf/internal/scan"
+	"github.com/wharf-dev/wharf/internal/scanner"
+)
+
+// What the image page shows of scanning and promotion, through the
+// scanner's and the promotion service's own calls, with the visitor as
+// the caller.
+
+// vulnSection is the image page's vulnerability section.
+type vulnSection struct {
+	Manifests []scanner.ManifestScan
+	Summary   scan.Summary // of every platform image, before filtering
+	Bars      []severityBar
+	// Filters: a severity and worse, fixable only.
+	Severity string
+	Fixable  bool
+	Shown    int
+	CanScan  bool
+}
+
+// severityBar is one bar of the findings-by-severity chart.
+type severityBar struct {
+	Severity string
+	Count    int
+	Width    int // of 100
+	Y        int
+}
+
+// severities are the scale, worst first.
+var severities = []scan.Severity{scan.Critical, scan.High, scan.Medium, scan.Low, scan.Unknown}
+
+func severityRank(s scan.Severity) int {
+	if i := slices.Index(severities, s); i >= 0 {
+		return i
+	}
+	return len(severities)
+}
+
+// vulnerabilities reads the scan of the image t names, filtered by the
+// page's query (?severity=high&fixable=1); nil without a scanner.
+func (h *Handler) vulnerabilities(r *http.Request, v visitor, t target, dec auth.Decision) (*vulnSection, error) {
+	if h.opts.Scanner == nil {
+		return nil, nil
+	}
+	is, err := h.opts.Scanner.Image(r.Context(), t.Repo, t.ref())
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	vs := &vulnSection{Severity: q.Get("severity"), Fixable: q.Get("fixable") != "", CanScan: dec.Allows(auth.ActionPush) && v.csrf != ""}
+	worst := len(severities)
+	if vs.Severity != "" {
+		worst = severityRank(scan.Severity(vs.Severity))
+	}
+	for _, m := range is.Manifests {
+		vs.Summary = addSummary(vs.Summary, m.Summary)
+		kept := m.Findings[:0]
+		for _, f := range m.Findings {
+			if severityRank(f.Severity) <= worst && (!vs.Fixable || f.Fixable()) {
+				kept = append(kept, f)
+			}
+		}
+		slices.SortStableFunc(kept, func(a, b scanner.Finding) int { return severityRank(a.Severity) - severityRank(b.Severity) })
+		m.Findings = kept
+		vs.Shown += len(kept)
+		vs.Manifests = append(vs.Manifests, m)
+	}
+	vs.Bars = severityBars(vs.Summary)
+	return vs, nil
+}
+
+func addSummary(a, b scan.Summary) scan.Summary {
+	return scan.Summary{Critical: a.Critical + b.Critical, High: a.High + b.High, Medium: a.Medium + b.Medium,
+		Low: a.Low + b.Low, Unknown: a.Unknown + b.Unknown, Fixable: a.Fixable + b.Fixable}
+}
+
+// severityBars lays out the chart: one bar per severity, widths relative
+// to the largest.
+func severityBars(s scan.Summary) []severityBar {
+	counts := []int{s.Critical, s.High, s.Medium, s.Low, s.Unknown}
+	top := max(1, slices.Max(counts))
+	out := make([]severityBar, len(counts))
+	for i, n := range counts {
+		out[i] = severityBar{Severity: string(severities[i]), Count: n, Width: n * 100 / top, Y: i * 22}
+	}
+	return out
+}
+
+// scanNow queues the image for a scan, for those who may push to it, as
+// POST /api/v1/…/scan does.
+func (h *Handler) scanNow(w http.ResponseWriter, r *http.Request, v visitor, t target) {
+	ctx := r.Context()
+	err := func() error {
+		if h.opts.Scanner == nil {
+			return notFound("scanning is not enabled on this registry (scanning.enabled)")
+		}
+		dec, err := h.repoAccess(ctx, v, t.Repo, auth.ActionPush)
+		if err != nil {
+			return err
+		}
+		if !dec.Allows(auth.ActionPush) {
+			return denied("scanning %s needs push", t.Repo)
+		}
+		_, err = h.opts.Scanner.Request(ctx, t.Repo, t.ref())
+		return err
+	}()
+	h.record(r, v, "scan.request", t.Repo+":"+t.ref().String(), err)
+	if err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, imageURL(t)+"?scan=queued#vulnerabilities", http.StatusSeeOther)
+}
+
+// record writes what the visitor did, or tried, to the audit log.
+func (h *Handler) record(r *http.Request, v visitor, action, target string, err error) {
+	result, detail := "ok", ""
+	if err != nil {
+		status, msg := classify(err)
+		result, detail = "failed", msg
+		if status == http.StatusForbidden {
+			result = "denied"
+		}
+	}
+	h.acc.Record(r.Context(), v.caller, action, target, result, detail)
+}
+
+func imageURL(t target) string {
+	if t.Tag != "" {
+		return tagURL(t.Repo, t.Tag)
+	}
+	return digestURL(t.Repo, t.Digest)
+}
+
+// promotionSection is the image page's record of where the image came
+// from and went, and the form to promote it.
+type promotionSection struct {
+	Records []promotionRow
+	Remotes []string
+	Source  string // what the form promotes: repo@digest
+}
+
+type promotionRow struct {
+	promotion.Record
+	Gates []promotion.GateResult
+}
+
+func promotionRows(recs []promotion.Record) []promotionRow {
+	out := make([]promotionRow, 0, len(recs))
+	for _, rec := range recs {
+		row := promotionRow{Record: rec}
+		_ = json.Unmarshal(rec.Gates, &row.Gates) // the promotion service wrote it
+		out = append(out, row)
+	}
+	return out
+}
+
+// promotions reads the records of the image's digest the visitor may see.
+func (h *Handler) promotions(r *http.Request, v visitor, repo string, m *meta.Manifest) (*promotionSection, error) {
+	if h.opts.Promotion == nil {
+		return nil, nil
+	}
+	recs, err := h.opts.Promotion.Records(r.Context(), v.caller, meta.PromotionQuery{Digest: m.Digest, N: 20})
+	if err != nil {
+		return nil, err
+	}
+	return &promotionSection{Records: promotionRows(recs), Remotes: h.opts.Promotion.Remotes(), Source: repo + "@" + string(m.Digest)}, nil
+}
+
+type promotePage struct {
+	Target  target
+	Request promotion.Request
+	Preview promotion.Preview
+	Passed  bool
+	Action  string
+}
+
+// promoteRequest reads the promotion form.
+func promoteRequest(r *http.Request, t target) promotion.Request {
+	get := r.URL.Query().Get
+	if r.Method == http.MethodPost {
+		get = r.PostFormValue
+	}
+	return promotion.Request{Source: t.Repo + "@" + string(t.Digest), Target: strings.TrimSpace(get("target")), Remote: get("remote")}
+}
+
+// promotePreview shows the gates a promotion would meet, and a button to
+// promote when they pass.
+func (h *Handler) promotePreview(w http.ResponseWriter, r *http.Request, v visitor, t target) {
+	if h.opts.Promotion == nil || v.csrf == "" {
+		h.fail(w, r, v, notFound("promotion is not available here"))
+		return
+	}
+	if t.Digest == "" {
+		h.fail(w, r, v, invalid("promote an image by its digest"))
+		return
+	}
+	req := promoteRequest(r, t)
+	p, err := h.opts.Promotion.Preview(r.Context(), v.caller, req)
+	if err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	d := promotePage{Target: t, Request: req, Preview: p, Passed: true, Action: r.URL.Path}
+	for _, g := range p.Gates {
+		d.Passed = d.Passed && g.Passed
+	}
+	h.render(w, r, v, answer{Page: "promote.html", Title: "Promote " + t.Repo, Data: d})
+}
+
+// promote runs the promotion, as POST /api/v1/promotions does; a refusal
+// shows every gate with why.
+func (h *Handler) promote(w http.ResponseWriter, r *http.Request, v visitor, t target) {
+	if h.opts.Promotion == nil {
+		h.fail(w, r, v, notFound("promotion is not available here"))
+		return
+	}
+	req := promoteRequest(r, t)
+	res, err := h.opts.Promotion.Promote(r.Context(), v.caller, req)
+	var refused *promotion.Refused
+	if errors.As(err, &refused) {
+		d := promotePage{Target: t, Request: req, Preview: promotion.Preview{Digest: t.Digest, Gates: refused.Result.Gates}, Action: r.URL.Path}
+		h.render(w, r, v, answer{Status: http.StatusForbidden, Page: "promote.html", Title: "Promotion refused", Data: d, Problem: refused.Error()})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	repo, tag := promotedTo(req.Target)
+	notice := "Promoted to " + req.Target + "."
+	if res.State == promotion.StatePending {
+		notice = "The promotion waits for approvals (request " + formatID(res.Pending) + ")."
+	}
+	to := digestURL(repo, t.Digest)
+	if tag != "" {
+		to = tagURL(repo, tag)
+	}
+	if req.Remote != "" || res.State == promotion.StatePending {
+		to = imageURL(t)
+	}
+	http.Redirect(w, r, to+"?promoted="+url.QueryEscape(notice), http.StatusSeeOther)
+}
+
+func promotedTo(s string) (string, string) {
+	if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+func formatID(p *promotion.Pending) string {
+	if p == nil {
+		return "?"
+	}
+	return strconv.FormatInt(p.ID, 10)
+}
