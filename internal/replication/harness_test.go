@@ -62,7 +62,7 @@ type site struct {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newSite(t *testing.T, backend string) *site {
+func newSite(t testing.TB, backend string) *site {
 	t.Helper()
 	var cs content.Store
 	var ms meta.Store
@@ -121,7 +121,7 @@ func (s *site) count(method string) int {
 }
 
 // service is a replication service over s, sealing with a fixed key.
-func (s *site) service(t *testing.T) *Service {
+func (s *site) service(t testing.TB) *Service {
 	t.Helper()
 	sealer, err := remote.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *site) service(t *testing.T) *Service {
 }
 
 // runNow queues a run of rule id and carries it out, and returns it.
-func runNow(t *testing.T, svc *Service, id int64) meta.ReplicationRun {
+func runNow(t testing.TB, svc *Service, id int64) meta.ReplicationRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -155,7 +155,7 @@ func runNow(t *testing.T, svc *Service, id int64) meta.ReplicationRun {
 
 // runLog is run's log as "result source -> destination: reason" lines,
 // sorted.
-func runLog(t *testing.T, svc *Service, run meta.ReplicationRun) []string {
+func runLog(t testing.TB, svc *Service, run meta.ReplicationRun) []string {
 	t.Helper()
 	items, err := svc.RunLog(context.Background(), run.ID, 0, 1000)
 	if err != nil {
@@ -169,7 +169,7 @@ func runLog(t *testing.T, svc *Service, run meta.ReplicationRun) []string {
 	return out
 }
 
-func layerTar(t *testing.T, name string, body []byte) []byte {
+func layerTar(t testing.TB, name string, body []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -185,7 +185,7 @@ func layerTar(t *testing.T, name string, body []byte) []byte {
 	return buf.Bytes()
 }
 
-func pushBlob(t *testing.T, r *registry.Registry, repo, mediaType string, b []byte) oci.Descriptor {
+func pushBlob(t testing.TB, r *registry.Registry, repo, mediaType string, b []byte) oci.Descriptor {
 	t.Helper()
 	d := digest.FromBytes(b)
 	if _, err := r.PutBlob(context.Background(), repo, d, int64(len(b)), bytes.NewReader(b)); err != nil {
@@ -194,7 +194,7 @@ func pushBlob(t *testing.T, r *registry.Registry, repo, mediaType string, b []by
 	return oci.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
 }
 
-func pushManifest(t *testing.T, r *registry.Registry, repo, tag string, m any) oci.Descriptor {
+func pushManifest(t testing.TB, r *registry.Registry, repo, tag string, m any) oci.Descriptor {
 	t.Helper()
 	payload, err := json.Marshal(m)
 	if err != nil {
@@ -216,7 +216,7 @@ func pushManifest(t *testing.T, r *registry.Registry, repo, tag string, m any) o
 }
 
 // pushImage pushes an image of one layer per body.
-func pushImage(t *testing.T, r *registry.Registry, repo, tag, arch string, bodies ...[]byte) oci.Descriptor {
+func pushImage(t testing.TB, r *registry.Registry, repo, tag, arch string, bodies ...[]byte) oci.Descriptor {
 	t.Helper()
 	var layers []oci.Descriptor
 	var diffIDs []digest.Digest
@@ -233,7 +233,7 @@ func pushImage(t *testing.T, r *registry.Registry, repo, tag, arch string, bodie
 
 // pushSignature pushes an artifact whose subject is subject, as cosign
 // does with OCI 1.1 referrers.
-func pushSignature(t *testing.T, r *registry.Registry, repo string, subject oci.Descriptor, body string) oci.Descriptor {
+func pushSignature(t testing.TB, r *registry.Registry, repo string, subject oci.Descriptor, body string) oci.Descriptor {
 	t.Helper()
 	empty := pushBlob(t, r, repo, oci.MediaTypeEmptyJSON, []byte("{}"))
 	sig := pushBlob(t, r, repo, "application/vnd.dev.cosign.simplesigning.v1+json", []byte(body))
@@ -245,7 +245,7 @@ func pushSignature(t *testing.T, r *registry.Registry, repo string, subject oci.
 
 // tagsAt is what repo holds: tag -> digest, with " referrers:" and the
 // sorted referrers of each tagged manifest.
-func tagsAt(t *testing.T, r *registry.Registry, repo string) map[string]string {
+func tagsAt(t testing.TB, r *registry.Registry, repo string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	l := &local{r: r}
