@@ -41,6 +41,7 @@ func commands() []command {
 		{"usage", "show what the registry, a namespace or a repository holds and served", usageCmd},
 		{"replication", "manage replication rules, run them, read their runs' logs", replicationCmd},
 		{"promote", "promote an image between namespaces or to a remote, through its gates; approve, policies", promoteCmd},
+		{"network", "show and set a namespace's network rules (CIDR allow-lists of pulls and pushes)", networkCmd},
 		{"promotions", "list promotion records: who promoted what, from where to where, and why it was allowed", promotionsCmd},
 		{"vulndb", "import OSV vulnerability data (import DIR|ZIP...) and show it (status)", vulndbCmd},
 		{"scan", "scan an image on a server now and show its summary (--json, --sarif, --sbom, --report)", scanCmd},

@@ -41,6 +41,7 @@ type Config struct {
 	Replication   Replication  `yaml:"replication"`
 	Scanning      Scanning     `yaml:"scanning"`
 	Promotion     Promotion    `yaml:"promotion"`
+	Network       Network      `yaml:"network"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -369,6 +370,7 @@ func (c *Config) Validate() error {
 	c.validateReplication(bad)
 	c.validateScanning(bad)
 	c.validatePromotion(bad)
+	c.validateNetwork(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -50,6 +51,27 @@ func (c *Config) validatePromotion(bad func(option, format string, args ...any))
 		}
 		if r.Password != "" && r.PasswordFile != "" {
 			bad(at("password"), "set password or passwordFile, not both")
+		}
+	}
+}
+
+// Network is the registry-wide network rules: CIDR allow-lists of the
+// clients that may pull and that may push (or delete). Each namespace may
+// have its own besides (see docs/promotion.md).
+type Network struct {
+	Pull []string `yaml:"pull"`
+	Push []string `yaml:"push"`
+}
+
+func (c *Config) validateNetwork(bad func(option, format string, args ...any)) {
+	for name, cidrs := range map[string][]string{"network.pull": c.Network.Pull, "network.push": c.Network.Push} {
+		for _, s := range cidrs {
+			if _, err := netip.ParsePrefix(s); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(s); err != nil {
+				bad(name, "%q is not a CIDR (10.0.0.0/8) or an address", s)
+			}
 		}
 	}
 }

@@ -75,3 +75,23 @@ func (c *Client) SetPromotionPolicy(ctx context.Context, ns string, policy json.
 func (c *Client) DeletePromotionPolicy(ctx context.Context, ns string) error {
 	return c.do(ctx, "DELETE", "/namespaces/"+seg(ns)+"/promotion-policy", nil, nil, nil)
 }
+
+// NetworkRules returns the network rules of namespace ns.
+func (c *Client) NetworkRules(ctx context.Context, ns string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, "GET", "/namespaces/"+seg(ns)+"/network-rules", nil, nil, &out)
+	return out, err
+}
+
+// SetNetworkRules replaces the network rules of namespace ns.
+func (c *Client) SetNetworkRules(ctx context.Context, ns string, pull, push []string) (json.RawMessage, error) {
+	var out json.RawMessage
+	if pull == nil {
+		pull = []string{}
+	}
+	if push == nil {
+		push = []string{}
+	}
+	err := c.do(ctx, "PUT", "/namespaces/"+seg(ns)+"/network-rules", nil, map[string][]string{"pull": pull, "push": push}, &out)
+	return out, err
+}

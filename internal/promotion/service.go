@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type Options struct {
 	Registry *registry.Registry
 	Store    Store
 	Access   *access.Service
+	// Network, if set, applies the network rules to the caller's address:
+	// the source namespace's pull rules and the target's push rules.
+	Network *access.Network
 	// Signatures and Scans answer the signature and scan gates; nil
 	// makes the gate refuse, saying that the registry has nothing to
 	// judge by.
@@ -217,6 +221,19 @@ func (s *Service) authorize(ctx context.Context, c access.Caller, t *target) err
 	}
 	if !ok {
 		return apierr.New(apierr.Denied, "%s may not promote into %s", c.Principal, into)
+	}
+	addr, _ := netip.ParseAddr(c.Client)
+	for _, check := range []struct {
+		repo   string
+		action auth.Action
+	}{{t.sourceRepo, auth.ActionPull}, {into, auth.ActionPush}} {
+		if err := s.opts.Network.Check(ctx, check.repo, []auth.Action{check.action}, addr); err != nil {
+			var ne *access.NetworkError
+			if errors.As(err, &ne) {
+				return apierr.New(apierr.Denied, "promotion: %s", ne.Error()).WithDetail(map[string]string{"rule": ne.Rule})
+			}
+			return err
+		}
 	}
 	return nil
 }

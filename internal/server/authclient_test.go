@@ -140,10 +140,13 @@ type client struct {
 	// extraScopes are asked for with every token, as Docker clients ask for
 	// pull on the source of a cross-repository mount.
 	extraScopes []string
+	// hdr are headers sent with every request (X-Forwarded-For).
+	hdr []string
 }
 
 func (c *client) do(method, path string, body []byte, hdr ...string) response {
 	c.tr.t.Helper()
+	hdr = append(hdr, c.hdr...)
 	if !c.bearer {
 		if c.user != "" {
 			hdr = append(hdr, "Authorization", auth.BasicAuthorization(c.user, c.secret))

@@ -5,14 +5,21 @@ import (
 	"os"
 	"strings"
 
+	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/remote"
 )
 
-// newPromotion builds the promotion service over the registry, the access
+// newPromotion builds the network rules, with access control, and the
+// promotion service over the registry, the access
 // service (or the local administrator's) and the configured remotes; nil
 // when the metadata store keeps no promotions.
 func (s *Server) newPromotion() (*promotion.Service, error) {
+	if ns, ok := s.meta.(access.NetworkStore); ok && s.access != nil {
+		pull, _ := access.ParsePrefixes(s.cfg.Network.Pull) // validated
+		push, _ := access.ParsePrefixes(s.cfg.Network.Push)
+		s.network = access.NewNetwork(access.NetworkOptions{Store: ns, Pull: pull, Push: push})
+	}
 	store, ok := s.meta.(promotion.Store)
 	if !ok {
 		return nil, nil
@@ -41,7 +48,7 @@ func (s *Server) newPromotion() (*promotion.Service, error) {
 		}
 		remotes[r.Name] = promotion.Remote{URL: r.URL, Client: cl, Policy: r.Policy}
 	}
-	o := promotion.Options{Registry: s.registry, Store: store, Access: acc, Remotes: remotes, Logger: s.log}
+	o := promotion.Options{Registry: s.registry, Store: store, Access: acc, Network: s.network, Remotes: remotes, Logger: s.log}
 	if s.scanner != nil {
 		o.Scans = promotion.ScannerScans{Scanner: s.scanner}
 	}

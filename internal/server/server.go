@@ -63,6 +63,9 @@ type Server struct {
 	scanMetrics *metrics.Scans
 	// promotion promotes images between namespaces and to remotes.
 	promotion *promotion.Service
+	// network holds the network rules (CIDR allow-lists); nil without
+	// access control.
+	network *access.Network
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -210,7 +213,8 @@ func openMeta(ctx context.Context, c config.Database, log *slog.Logger) (meta.St
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
-	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, Traffic: s.metrics.Traffic})
+	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, Traffic: s.metrics.Traffic,
+		Network: s.network})
 	v2 := mw.Wrap(s.authenticate(v2h, false), mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,

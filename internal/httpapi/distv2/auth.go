@@ -89,10 +89,26 @@ func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error)
 	if !az.AllowsAll(want) {
 		return r, h.denied(r, rt, c, want)
 	}
+	if err := h.network.Check(ctx, rt.repo, want, mw.ClientAddr(ctx)); err != nil {
+		return r, networkRefusal(err)
+	}
 	if az.CreatesNamespace {
 		r = r.WithContext(context.WithValue(ctx, claimKey{}, &claim{rt: rt}))
 	}
 	return r, nil
+}
+
+// networkRefusal is DENIED naming the network rule that refused.
+func networkRefusal(err error) error {
+	var ne *access.NetworkError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	client := ""
+	if ne.Client.IsValid() {
+		client = ne.Client.String()
+	}
+	return apierr.New(apierr.Denied, "%s", ne.Error()).WithDetail(map[string]string{"rule": ne.Rule, "client": client})
 }
 
 // claimKey is the context key of the [claim] of a push that creates its

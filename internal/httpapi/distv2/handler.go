@@ -29,6 +29,9 @@ type Options struct {
 	Realm string
 	// Traffic counts pulls and pushes per namespace; nil counts nothing.
 	Traffic *metrics.Traffic
+	// Network refuses requests from addresses its rules do not allow,
+	// after access control allowed them; nil allows every address.
+	Network *access.Network
 }
 
 // Handler serves /v2/.
@@ -38,6 +41,7 @@ type Handler struct {
 	access   *access.Service
 	realmURL string
 	traffic  *metrics.Traffic
+	network  *access.Network
 }
 
 // New returns the /v2/ handler.
@@ -46,7 +50,7 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic, network: opts.Network}
 }
 
 // Route names, used as the metrics label and in logs.

@@ -64,6 +64,9 @@ type Options struct {
 	// Promotion promotes images and keeps their records; nil answers
 	// that promotion is not available.
 	Promotion *promotion.Service
+	// Network holds the network rules of namespaces; nil answers that
+	// they need access control.
+	Network *access.Network
 }
 
 // Handler serves /api/v1.
