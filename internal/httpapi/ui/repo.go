@@ -127,14 +127,20 @@ func (h *Handler) repoPost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// tagRow is a tag as the repository page lists it.
+// tagRow is a tag as the repository page lists it, its figures written
+// out here rather than by template functions: a page may list 1,000 tags,
+// and each function a template calls per row costs a reflective call.
 type tagRow struct {
-	Name      string
-	Digest    digest.Digest
-	Size      int64
-	UpdatedAt time.Time
-	PulledAt  time.Time
-	Pulls     int64 // in the last registry.RecentDays days
+	Name       string
+	URL        string
+	Digest     digest.Digest
+	Short      string
+	Size       string
+	UpdatedAt  time.Time
+	Updated    string // RFC 3339
+	UpdatedAgo string
+	PulledAgo  string
+	Pulls      int64 // in the last registry.RecentDays days
 }
 
 type repoPage struct {
@@ -184,7 +190,9 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v visitor, 
 	for _, t := range inv.Tags {
 		m := byDigest[t.Digest]
 		tagged[t.Digest] = true
-		d.Tags = append(d.Tags, tagRow{Name: t.Name, Digest: t.Digest, Size: m.Size, UpdatedAt: t.UpdatedAt, PulledAt: m.PulledAt, Pulls: pulls[t.Name]})
+		d.Tags = append(d.Tags, tagRow{Name: t.Name, URL: tagURL(repo, t.Name), Digest: t.Digest, Short: shortDigest(t.Digest),
+			Size: humanBytes(m.Size), UpdatedAt: t.UpdatedAt, Updated: when(t.UpdatedAt), UpdatedAgo: ago(t.UpdatedAt),
+			PulledAgo: ago(m.PulledAt), Pulls: pulls[t.Name]})
 	}
 	// Children of tagged indexes are reached through them; referrers
 	// through their subjects: neither is "untagged" to a person.
