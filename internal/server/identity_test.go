@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -67,6 +68,27 @@ func TestLDAPSignIn(t *testing.T) {
 			t.Errorf("%q/%q on /v2/: %d, want 401", tc.user, tc.password, r.status)
 		}
 	}
+	// A personal access token made with the directory password stops
+	// working once the directory no longer has the user, at the next
+	// identity check, and with it the cached password.
+	r = ar.do("POST", "/api/v1/users/alice/tokens", []byte(`{"name":"laptop","scopes":["team-a/*:pull"]}`),
+		"Authorization", auth.BasicAuthorization("alice", "alice-directory-pw"), "Content-Type", "application/json")
+	var pat struct{ Secret string }
+	if _ = json.Unmarshal(r.body, &pat); r.status != http.StatusCreated || pat.Secret == "" {
+		t.Fatalf("token made with the directory password: %d %s", r.status, r.body)
+	}
+	if r := ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("alice", pat.Secret)); r.status != http.StatusOK {
+		t.Fatalf("the directory user's token: %d %s", r.status, r.body)
+	}
+	s.DeleteUser("alice")
+	if err := ar.s.CheckIdentities(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for what, secret := range map[string]string{"token": pat.Secret, "password (cached before)": "alice-directory-pw"} {
+		if r := ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("alice", secret)); r.status != http.StatusUnauthorized {
+			t.Errorf("the %s of a user the directory removed, after the check: %d, want 401", what, r.status)
+		}
+	}
 	s.Stop()
 	r = ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("bob", "bob-pw-1"))
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "LDAP directory is unavailable") {
@@ -76,7 +98,7 @@ func TestLDAPSignIn(t *testing.T) {
 	if r := ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword)); r.status != http.StatusOK {
 		t.Errorf("the local administrator with the directory down: %d", r.status)
 	}
-	events := ar.auditEvents(meta.AuditQuery{Action: "login", Actor: "user:alice"}, 1)
+	events := ar.auditEvents(meta.AuditQuery{Action: "login", Actor: "user:alice", Result: "ok"}, 1)
 	if len(events) == 0 || !strings.Contains(events[0].Detail, "source=ldap") {
 		t.Errorf("sign-ins are audited with their source: %+v", events)
 	}
