@@ -191,6 +191,32 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 		t.Errorf("deleting an immutable tag: %q", got)
 	}
 
+	// The namespace's settings: the immutability rule, a retention policy
+	// previewed (a dry run: nothing goes) and not created.
+	b.Do(
+		chromedp.Navigate(u+"/ns/team"),
+		chromedp.Click(chromedp.CSS(`[data-testid="settings"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="immutability"]`)),
+	)
+	if got := b.Text(`[data-testid="immutability"]`); !strings.Contains(got, "release-*") {
+		t.Errorf("immutability rules: %q", got)
+	}
+	b.Do(
+		chromedp.SetValue(chromedp.CSS("#ret-count"), "1"),
+		chromedp.SetValue(chromedp.CSS("#ret-pattern"), "v*"),
+		chromedp.Click(chromedp.CSS(`[data-testid="retention-dry-run"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="retention-preview"]`)),
+	)
+	if got := b.Text(`[data-testid="retention-preview"]`); !strings.Contains(got, "Nothing was deleted") || !strings.Contains(got, "team/api\tmain") {
+		t.Errorf("retention preview: %q", got)
+	}
+	if shots {
+		screenshot(t, b, "settings")
+	}
+	if r := tr.do("GET", "/v2/team/app/manifests/v1", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Errorf("v1 after the retention preview: %d", r.status)
+	}
+
 	// A robot's secret is shown once.
 	b.Do(
 		chromedp.Navigate(u+"/ns/team"),
@@ -303,12 +329,8 @@ func uiScanInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, sho
 		b.Do(chromedp.ScrollIntoView(chromedp.CSS("#vulnerabilities")))
 		screenshot(t, b, "vulnerabilities")
 	}
-	// The filters: fixable only, then critical and worse.
-	b.Do(
-		chromedp.Click(chromedp.CSS(`input[name="fixable"]`)),
-		chromedp.Submit(chromedp.CSS(`input[name="fixable"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="findings"]`)),
-	)
+	// The filters (the form's GET): fixable only, then high and worse.
+	b.Do(chromedp.Navigate(u + "?fixable=1"))
 	if got := b.Text(`[data-testid="findings"]`); !strings.Contains(got, "DSA-9001-1") || strings.Contains(got, "DSA-9002-1") {
 		t.Errorf("fixable findings: %q", got)
 	}

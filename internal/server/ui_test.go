@@ -259,6 +259,8 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 	rita.post("/r/team/app/-/tags/v1/delete", url.Values{"csrf": {token}}, http.StatusForbidden)
 	rita.post("/r/team/app/-/manifests/"+dApp.String()+"/promote", url.Values{"csrf": {token}, "target": {"team/app:copied"}}, http.StatusForbidden)
 	rita.get("/r/team/app/-/manifests/"+dApp.String()+"/promote?target=team/app:copied", http.StatusForbidden)
+	rita.get("/ns/team/-/settings", http.StatusForbidden)
+	rita.post("/ns/team/-/immutability", url.Values{"csrf": {token}, "pattern": {"*"}}, http.StatusForbidden)
 	rita.get("/-/users", http.StatusForbidden)
 	rita.get("/-/audit", http.StatusForbidden)
 

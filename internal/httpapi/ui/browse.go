@@ -35,6 +35,13 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /ns/{ns}/-/members/{user}/remove", h.removeMember)
 	m.HandleFunc("POST /ns/{ns}/-/robots", h.createRobot)
 	m.HandleFunc("POST /ns/{ns}/-/robots/{id}/revoke", h.revokeRobot)
+	m.HandleFunc("GET /ns/{ns}/-/settings", h.settings)
+	m.HandleFunc("POST /ns/{ns}/-/immutability", h.addImmutability)
+	m.HandleFunc("POST /ns/{ns}/-/immutability/{id}/delete", h.deleteImmutability)
+	m.HandleFunc("POST /ns/{ns}/-/quota", h.setQuota)
+	m.HandleFunc("POST /ns/{ns}/-/quota/delete", h.deleteQuota)
+	m.HandleFunc("POST /ns/{ns}/-/retention", h.retention)
+	m.HandleFunc("POST /ns/{ns}/-/retention/{id}/{op}", h.storedRetention)
 	m.HandleFunc("GET /r/{path...}", h.repoGet)
 	m.HandleFunc("POST /r/{path...}", h.repoPost)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -190,6 +197,7 @@ type namespacePage struct {
 	Robots   []tokenRow
 	Roles    []auth.Role
 	Secret   *createdSecret
+	Settings bool // may open the namespace's settings
 }
 
 // namespace shows a namespace: its repositories with their usage, its
@@ -248,6 +256,7 @@ func (h *Handler) namespaceWith(w http.ResponseWriter, r *http.Request, v visito
 			return
 		}
 	}
+	d.Settings = v.csrf != "" && (v.admin() || d.Manage)
 	if d.Manage {
 		if d.Members, err = h.acc.Members(ctx, v.caller, name); err != nil {
 			h.fail(w, r, v, err)
