@@ -40,9 +40,9 @@ var allowed = map[string][]string{
 	"internal/meta/metatest":        {"internal/meta"},
 	"internal/meta/postgres/pgtest": {},
 
-	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/jobs"},
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/jobs", "internal/trust"},
 	"internal/auth":     {"internal/oci"},
-	"internal/policy":   {"internal/oci"},
+	"internal/policy":   {"internal/oci", "internal/scan"},
 	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs"},
 
 	"internal/access/ldap":           {"internal/access", "internal/meta"},
@@ -61,7 +61,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
 	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},

@@ -42,6 +42,16 @@ type Config struct {
 	Scanning      Scanning     `yaml:"scanning"`
 	Promotion     Promotion    `yaml:"promotion"`
 	Network       Network      `yaml:"network"`
+	// Trust is signature verification (see docs/trust.md).
+	Trust Trust `yaml:"trust"`
+}
+
+// Trust is how signatures are verified.
+type Trust struct {
+	// RegistryHost is the host[:port] clients name the registry by:
+	// notation trust policies scope <RegistryHost>/<repository>. Empty:
+	// localhost with the port of http.addr.
+	RegistryHost string `yaml:"registryHost"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -342,6 +352,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("database.driver", "must be sqlite or postgres, got %q", c.Database.Driver)
+	}
+	if h := c.Trust.RegistryHost; h != "" && (strings.ContainsAny(h, "/@?# ") || strings.Contains(h, "://")) {
+		bad("trust.registryHost", "must be a host or host:port, such as registry.example.com, got %q", h)
 	}
 	if c.Cache.ManifestEntries < 0 {
 		bad("cache.manifestEntries", "must not be negative (0 turns the cache off)")

@@ -102,6 +102,7 @@ type Page struct {
 // Reader is the read half of the metadata store, shared by [Store] and [Tx].
 type Reader interface {
 	LifecycleReader
+	TrustReader
 	// RepositoryExists reports whether repo holds a blob link or a manifest.
 	RepositoryExists(ctx context.Context, repo string) (bool, error)
 	// Repositories lists repository names, sorted.
@@ -132,6 +133,7 @@ type Reader interface {
 type Tx interface {
 	Reader
 	LifecycleWriter
+	TrustWriter
 	// PutBlob records blob b if it is not recorded yet. Recorded or not,
 	// the blob stays until the transaction ends: a garbage collector
 	// deleting it at this moment either finishes first (and b is recorded
@@ -169,6 +171,7 @@ type Tx interface {
 // Store is a metadata backend.
 type Store interface {
 	Reader
+	VerdictCache
 	// Update runs fn in one write transaction, committed if fn returns nil
 	// and rolled back otherwise. fn may run more than once (a backend retries
 	// it on serialization failures), so it must have no effect outside the

@@ -4,11 +4,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // manifestCache keeps manifests read by tag or digest in memory, per
-// repository. Any write to a repository drops that repository's entries.
+// repository, and the image policy's decisions on pulls of them. Any write
+// to a repository drops that repository's entries.
 //
 // A reader that raced a writer must not put back what the writer replaced:
 // every invalidation bumps gen, and a fill is kept only if gen has not moved
@@ -18,11 +21,17 @@ type manifestCache struct {
 	gen  atomic.Uint64
 	mu   sync.RWMutex
 	n    int
-	byRe map[string]map[string]*meta.Manifest // repo -> tag or digest -> manifest
+	byRe map[string]*repoEntries
+}
+
+// repoEntries is what the cache holds of one repository.
+type repoEntries struct {
+	refs      map[string]*meta.Manifest // tag or digest -> manifest
+	decisions map[digest.Digest]*admission
 }
 
 func newManifestCache(max int) *manifestCache {
-	return &manifestCache{max: max, byRe: make(map[string]map[string]*meta.Manifest)}
+	return &manifestCache{max: max, byRe: make(map[string]*repoEntries)}
 }
 
 func (c *manifestCache) generation() uint64 { return c.gen.Load() }
@@ -32,12 +41,53 @@ func (c *manifestCache) get(repo, ref string) *meta.Manifest {
 		return nil
 	}
 	c.mu.RLock()
-	m := c.byRe[repo][ref]
+	var m *meta.Manifest
+	if e := c.byRe[repo]; e != nil {
+		m = e.refs[ref]
+	}
 	c.mu.RUnlock()
 	return m
 }
 
 func (c *manifestCache) put(gen uint64, repo, ref string, m *meta.Manifest) {
+	c.fill(gen, repo, func(e *repoEntries) bool {
+		if e.refs == nil {
+			e.refs = make(map[string]*meta.Manifest)
+		}
+		_, had := e.refs[ref]
+		e.refs[ref] = m
+		return !had
+	})
+}
+
+// decision returns the decision held on pulls of manifest d of repo.
+func (c *manifestCache) decision(repo string, d digest.Digest) *admission {
+	if c.max < 0 {
+		return nil
+	}
+	c.mu.RLock()
+	var a *admission
+	if e := c.byRe[repo]; e != nil {
+		a = e.decisions[d]
+	}
+	c.mu.RUnlock()
+	return a
+}
+
+func (c *manifestCache) putDecision(gen uint64, repo string, d digest.Digest, a *admission) {
+	c.fill(gen, repo, func(e *repoEntries) bool {
+		if e.decisions == nil {
+			e.decisions = make(map[digest.Digest]*admission)
+		}
+		_, had := e.decisions[d]
+		e.decisions[d] = a
+		return !had
+	})
+}
+
+// fill adds an entry to repo's with add, which reports whether the entry
+// is new, unless the cache was invalidated since gen.
+func (c *manifestCache) fill(gen uint64, repo string, add func(*repoEntries) bool) {
 	if c.max < 0 {
 		return
 	}
@@ -49,24 +99,25 @@ func (c *manifestCache) put(gen uint64, repo, ref string, m *meta.Manifest) {
 	if c.n >= c.max {
 		// Crude but bounded: start over rather than track recency on the
 		// hot read path.
-		c.byRe = make(map[string]map[string]*meta.Manifest)
+		c.byRe = make(map[string]*repoEntries)
 		c.n = 0
 	}
-	refs := c.byRe[repo]
-	if refs == nil {
-		refs = make(map[string]*meta.Manifest)
-		c.byRe[repo] = refs
+	e := c.byRe[repo]
+	if e == nil {
+		e = &repoEntries{}
+		c.byRe[repo] = e
 	}
-	if _, ok := refs[ref]; !ok {
+	if add(e) {
 		c.n++
 	}
-	refs[ref] = m
 }
 
 func (c *manifestCache) invalidate(repo string) {
 	c.mu.Lock()
 	c.gen.Add(1)
-	c.n -= len(c.byRe[repo])
+	if e := c.byRe[repo]; e != nil {
+		c.n -= len(e.refs) + len(e.decisions)
+	}
 	delete(c.byRe, repo)
 	c.mu.Unlock()
 }
@@ -74,7 +125,7 @@ func (c *manifestCache) invalidate(repo string) {
 func (c *manifestCache) invalidateAll() {
 	c.mu.Lock()
 	c.gen.Add(1)
-	c.byRe = make(map[string]map[string]*meta.Manifest)
+	c.byRe = make(map[string]*repoEntries)
 	c.n = 0
 	c.mu.Unlock()
 }

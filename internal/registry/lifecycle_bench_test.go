@@ -116,7 +116,7 @@ func BenchmarkManifestCachedPull(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := reg.PullManifest(ctx, "team/app", ref("v1")); err != nil {
+					if _, _, err := reg.PullManifest(ctx, "team/app", ref("v1")); err != nil {
 						b.Error(err)
 						return
 					}

@@ -22,16 +22,24 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/trust"
 )
 
 // The lifecycle tests run the registry service over the filesystem content
 // store and each metadata backend this machine has: SQLite always,
 // PostgreSQL when WHARF_TEST_POSTGRES_URL names a server.
 
-// counts records the registry's lifecycle hooks.
+// counts records the registry's lifecycle and policy hooks.
 type counts struct {
 	mu               sync.Mutex
 	quota, retention map[string]int
+	policy           map[string]int // "refused|warned <ns> <rule>", "verified <format> <result>", "cache <layer> <hit>"
+}
+
+func (c *counts) add(m map[string]int, k string) {
+	c.mu.Lock()
+	m[k]++
+	c.mu.Unlock()
 }
 
 func (c *counts) get(m map[string]int, k string) int {
@@ -73,7 +81,7 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &counts{quota: map[string]int{}, retention: map[string]int{}}
+			c := &counts{quota: map[string]int{}, retention: map[string]int{}, policy: map[string]int{}}
 			reg := registry.New(registry.Options{
 				Content: cs, Meta: ms,
 				Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -89,6 +97,16 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 						c.retention[kind]++
 						c.mu.Unlock()
 					},
+					PullRefused: func(_ context.Context, o registry.PolicyOutcome) {
+						c.add(c.policy, "refused "+o.Namespace+" "+o.Rule)
+					},
+					PullWarned: func(_ context.Context, o registry.PolicyOutcome) {
+						c.add(c.policy, "warned "+o.Namespace+" "+o.Rule)
+					},
+					SignatureVerified: func(_ context.Context, _ string, _ digest.Digest, v trust.Verdict) {
+						c.add(c.policy, fmt.Sprintf("verified %s %v", v.Format, v.Valid))
+					},
+					PolicyCache: func(layer string, hit bool) { c.add(c.policy, fmt.Sprintf("cache %s %v", layer, hit)) },
 				},
 			})
 			test(t, &testReg{Registry: reg, t: t, store: ms, content: cs, counts: c})

@@ -89,16 +89,28 @@ func (p *pullRecorder) flush(ctx context.Context) error {
 }
 
 // PullManifest is [Registry.Manifest] for a client pulling the manifest
-// (GET or HEAD on /v2): the pull is noted for usage reports and retention.
-// Reads for other purposes, such as listing tags, use Manifest and are not
-// pulls.
-func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, error) {
+// (GET or HEAD on /v2): the image policy of the namespace judges it (a
+// refusal is DENIED saying which rule and why; a rule in warn mode gives
+// the Warning to serve it with), and a pull served is noted for usage
+// reports and retention. Reads for other purposes, such as listing tags,
+// use Manifest and are neither judged nor pulls.
+func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, Warning, error) {
 	m, err := r.Manifest(ctx, repo, ref)
-	if err == nil {
-		r.pulls.note(repo, m.Digest)
+	if err != nil {
+		return nil, "", err
 	}
-	return m, err
+	warn, err := r.admit(ctx, repo, ref, m)
+	if err != nil {
+		return nil, "", err
+	}
+	r.pulls.note(repo, m.Digest)
+	return m, warn, nil
 }
+
+// Warning is what a pull served says about it in its Warning header:
+// which rules of an image policy in warn mode it broke. Empty when there
+// is nothing to say.
+type Warning string
 
 // FlushPulls writes the manifest pulls and pull counts noted in memory to
 // the metadata store. The server calls it when it shuts down; tests call

@@ -19,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/trust"
 )
 
 // Options configures a [Registry].
@@ -38,6 +39,9 @@ type Options struct {
 	// Now is the clock of the pull figures: which day a pull counts on and
 	// which days are recent. Nil means time.Now; tests set it.
 	Now func() time.Time
+	// Verify configures signature verification: RegistryHost is the host
+	// clients name the registry by, which notation trust policies scope.
+	Verify trust.Options
 }
 
 // Hooks are called when the registry refuses or removes something by
@@ -53,6 +57,42 @@ type Hooks struct {
 	// before the push is answered: it must not block (the scanner notes
 	// the manifest and returns).
 	ManifestPushed func(repo string, d digest.Digest, m *oci.Manifest)
+	// PullRefused is called for a pull an image policy refused, with the
+	// rule that refused it; PullWarned for each rule in warn mode that a
+	// pull served broke.
+	PullRefused func(ctx context.Context, o PolicyOutcome)
+	PullWarned  func(ctx context.Context, o PolicyOutcome)
+	// SignatureVerified is called for each signature verified, rather
+	// than read from the verdict cache, with its verdict.
+	SignatureVerified func(ctx context.Context, repo string, image digest.Digest, v trust.Verdict)
+	// PolicyCache is called for each look-up in a cache of the image
+	// policy: layer "memory" (the decision on a pull) or "store" (the
+	// verdict on a signature), and whether it answered.
+	PolicyCache func(layer string, hit bool)
+}
+
+func (h Hooks) pullRefused(ctx context.Context, o PolicyOutcome) {
+	if h.PullRefused != nil {
+		h.PullRefused(ctx, o)
+	}
+}
+
+func (h Hooks) pullWarned(ctx context.Context, o PolicyOutcome) {
+	if h.PullWarned != nil {
+		h.PullWarned(ctx, o)
+	}
+}
+
+func (h Hooks) signatureVerified(ctx context.Context, repo string, image digest.Digest, v trust.Verdict) {
+	if h.SignatureVerified != nil {
+		h.SignatureVerified(ctx, repo, image, v)
+	}
+}
+
+func (h Hooks) policyCache(layer string, hit bool) {
+	if h.PolicyCache != nil {
+		h.PolicyCache(layer, hit)
+	}
 }
 
 // Registry is the registry service. It is safe for concurrent use.
@@ -66,6 +106,15 @@ type Registry struct {
 	pulls   *pullRecorder
 	counts  *pullCounter
 	orphans orphanUploads
+
+	// The image policy: namespaces' settings, signature verification,
+	// and scan results when scanning is set up.
+	settings   *settingsCache
+	verifyOpts trust.Options
+	verifier   *trust.Verifier
+	source     trust.Source
+	scans      Scans
+	now        func() time.Time
 }
 
 // New returns a Registry over the given stores.
@@ -86,15 +135,21 @@ func New(opts Options) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{
-		content: opts.Content,
-		meta:    opts.Meta,
-		log:     log,
-		cache:   newManifestCache(n),
-		hooks:   opts.Hooks,
-		pulls:   &pullRecorder{store: opts.Meta, log: log.Warn, interval: interval, now: now},
-		counts:  &pullCounter{store: opts.Meta, log: log.Warn, interval: interval, now: now},
+	r := &Registry{
+		content:    opts.Content,
+		meta:       opts.Meta,
+		log:        log,
+		cache:      newManifestCache(n),
+		hooks:      opts.Hooks,
+		pulls:      &pullRecorder{store: opts.Meta, log: log.Warn, interval: interval, now: now},
+		counts:     &pullCounter{store: opts.Meta, log: log.Warn, interval: interval, now: now},
+		settings:   newSettingsCache(),
+		verifyOpts: opts.Verify,
+		verifier:   trust.NewVerifier(opts.Verify),
+		now:        now,
 	}
+	r.source = trustSource{r}
+	return r
 }
 
 // Ping checks, for readiness, that the metadata store answers and, when it
@@ -118,14 +173,23 @@ func (r *Registry) Ping(ctx context.Context) error {
 	return errors.Join(metaErr, <-contentErr)
 }
 
-// Invalidate drops what the manifest cache holds for repo. Replicas call it
-// when another replica writes to repo.
-func (r *Registry) Invalidate(repo string) { r.cache.invalidate(repo) }
+// Invalidate drops what the manifest cache holds for repo, with the image
+// policy's decisions on pulls of it. Replicas call it when another replica
+// writes to repo; the store announces a change to a namespace's trust
+// settings under the namespace's name, so the settings held for a
+// namespace named repo are dropped too.
+func (r *Registry) Invalidate(repo string) {
+	r.cache.invalidate(repo)
+	r.settings.invalidate(repo)
+}
 
-// InvalidateAll empties the manifest cache. Replicas call it when they may
-// have missed another replica's writes, such as after reconnecting to the
-// store that reports them.
-func (r *Registry) InvalidateAll() { r.cache.invalidateAll() }
+// InvalidateAll empties the manifest cache and the trust settings held.
+// Replicas call it when they may have missed another replica's writes,
+// such as after reconnecting to the store that reports them.
+func (r *Registry) InvalidateAll() {
+	r.cache.invalidateAll()
+	r.settings.invalidateAll()
+}
 
 func checkName(repo string) error {
 	if err := oci.ValidateName(repo); err != nil {

@@ -171,7 +171,7 @@ func TestRetentionKeepsPulledAndImmutable(t *testing.T) {
 		if u, err := r.Usage(ctx, "team"); err != nil || !u.LastPull.IsZero() {
 			t.Fatalf("a read that is not a pull was recorded: %+v, %v", u, err)
 		}
-		pulled, err := rec.PullManifest(ctx, "team/app", ref("pulled"))
+		pulled, _, err := rec.PullManifest(ctx, "team/app", ref("pulled"))
 		if err != nil {
 			t.Fatal(err)
 		}

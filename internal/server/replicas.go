@@ -21,11 +21,13 @@ type background struct {
 
 // startBackground starts what s runs behind the requests: when the
 // metadata store reports other processes' writes (PostgreSQL), a watcher
-// that drops what the manifest cache holds of them; and the jobs.
+// that drops what the manifest cache and the trust settings held of them
+// (the settings are held whether the manifest cache is on or not); and the
+// jobs.
 func (s *Server) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bg.cancel = cancel
-	if w, ok := s.meta.(meta.ChangeWatcher); ok && s.cfg.Cache.ManifestEntries != 0 {
+	if w, ok := s.meta.(meta.ChangeWatcher); ok {
 		s.bg.wg.Go(func() {
 			_ = w.WatchChanges(ctx, func(repo string) {
 				if repo == "" {

@@ -92,8 +92,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		Meta:         ms,
 		Logger:       log,
 		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
-		Hooks:        lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed),
+		Hooks:        policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy()),
 		Now:          now,
+		Verify:       verifyOptions(cfg),
 	})
 	if cfg.Scanning.Enabled {
 		s.scanMetrics = s.metrics.NewScans()

@@ -105,6 +105,14 @@ func (v *Verifier) verify(ctx context.Context, src Source, ks *KeySet, repo stri
 	return res, nil
 }
 
+// PlatformImages is what an index listing children must have signed when
+// it has no valid signature of its own: see platformImages. Callers that
+// verify signatures one by one ([Verifier.Find], [Verifier.Check]) use it to
+// do what Verify does for an index.
+func (v *Verifier) PlatformImages(children []v1.Descriptor) []v1.Descriptor {
+	return platformImages(children, v.opts.MaxChildren)
+}
+
 // platformImages is what an index lists that must be signed when the index
 // is not: every manifest but the attestation manifests buildkit adds (they
 // are not images and nobody signs them), at most max of them.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, repo, arg string) error {
@@ -37,10 +38,11 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, repo, arg str
 }
 
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo string, ref oci.Reference) error {
-	m, err := h.reg.PullManifest(r.Context(), repo, ref)
+	m, warn, err := h.reg.PullManifest(r.Context(), repo, ref)
 	if err != nil {
 		return err
 	}
+	setWarning(w, warn)
 	if !acceptable(r.Header.Values("Accept"), m.MediaType) {
 		return apierr.New(apierr.ManifestUnknown, "manifest is %s, which the Accept header does not allow", m.MediaType)
 	}
@@ -59,6 +61,16 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo strin
 		h.reg.CountManifestPull(repo, m.Digest, m.Size)
 	}
 	return nil
+}
+
+// setWarning sets the Warning header (RFC 9111 section 5.5) of a pull
+// served with a warning: a rule of an image policy in warn mode that the
+// image breaks. Code 299, a persistent warning, is the one clients show
+// their users (regclient, for one).
+func setWarning(w http.ResponseWriter, warn registry.Warning) {
+	if warn != "" {
+		w.Header().Set("Warning", `299 - "`+strings.NewReplacer(`"`, "'", "\\", "/", "\r", " ", "\n", " ").Replace(string(warn))+`"`)
+	}
 }
 
 // acceptable reports whether a manifest of mediaType may answer a request

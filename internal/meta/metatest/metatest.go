@@ -64,7 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ReadsDuringWrites", testReadsDuringWrites},
 		{"ConcurrentAdvanceUpload", testConcurrentAdvanceUpload},
 	}
-	for _, tt := range append(tests, lifecycleTests...) {
+	for _, tt := range append(append(tests, lifecycleTests...), trustTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.test(t, newStore(t))

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/scan"
+)
+
+// Mode is how a rule of an [ImagePolicy] acts on a pull of an image that
+// breaks it.
+type Mode string
+
+// The modes of a rule.
+const (
+	// ModeOff: the rule is not checked.
+	ModeOff Mode = "off"
+	// ModeWarn: the pull is served, with a warning saying what broke the
+	// rule.
+	ModeWarn Mode = "warn"
+	// ModeEnforce: the pull is refused, saying what broke the rule.
+	ModeEnforce Mode = "enforce"
+)
+
+// On reports whether the rule is checked at all.
+func (m Mode) On() bool { return m == ModeWarn || m == ModeEnforce }
+
+func (m Mode) validate() error {
+	switch m {
+	case ModeOff, ModeWarn, ModeEnforce:
+		return nil
+	}
+	return fmt.Errorf("mode %q: want off, warn or enforce", string(m))
+}
+
+// The rules of an image policy, as refusals and warnings name them.
+const (
+	RuleRequireSignature = "require-signature"
+	RuleVulnerabilities  = "vulnerabilities"
+	RuleRequireScan      = "require-scan"
+	RuleRequireSBOM      = "require-sbom"
+)
+
+// Rules lists the rules in the order they are checked and reported.
+var Rules = []string{RuleRequireSignature, RuleVulnerabilities, RuleRequireScan, RuleRequireSBOM}
+
+// ImagePolicy is what a namespace requires of the images pulled from it:
+// each rule off, warn or enforce. The zero value has every rule off.
+type ImagePolicy struct {
+	// RequireSignature: a valid signature by a key or identity the
+	// namespace trusts (its key set).
+	RequireSignature SignatureRule `json:"requireSignature"`
+	// Vulnerabilities: no vulnerability at or above a severity that the
+	// namespace or the system has not allowlisted.
+	Vulnerabilities VulnerabilityRule `json:"vulnerabilities"`
+	// RequireScan: every platform image scanned, successfully.
+	RequireScan ScanRule `json:"requireScan"`
+	// RequireSBOM: an SBOM stored with the image.
+	RequireSBOM SBOMRule `json:"requireSBOM"`
+}
+
+// SignatureRule is the require-signature rule.
+type SignatureRule struct {
+	Mode Mode `json:"mode"`
+}
+
+// VulnerabilityRule is the vulnerabilities rule: images with a finding at
+// or above Severity break it, unless the finding is allowlisted (or, with
+// IgnoreUnfixed, has no published fix).
+type VulnerabilityRule struct {
+	Mode Mode `json:"mode"`
+	// Severity is the lowest severity that breaks the rule; default
+	// critical. "unknown" counts every finding.
+	Severity scan.Severity `json:"severity,omitempty"`
+	// IgnoreUnfixed leaves out findings no fixed version exists for.
+	IgnoreUnfixed bool `json:"ignoreUnfixed,omitempty"`
+}
+
+// ScanRule is the require-scan rule: every platform image of the image has
+// a successful scan.
+type ScanRule struct {
+	Mode Mode `json:"mode"`
+	// ScanFirst has a pull of an image not scanned yet wait while it is
+	// scanned (at most ScanTimeout), then answer with the result, instead
+	// of judging it unscanned. It applies whenever this rule or the
+	// vulnerabilities rule is on.
+	ScanFirst bool `json:"scanFirst,omitempty"`
+	// ScanTimeout bounds the wait of ScanFirst; default 60s, at most 10m.
+	ScanTimeout Duration `json:"scanTimeout,omitempty"`
+}
+
+// SBOMRule is the require-sbom rule.
+type SBOMRule struct {
+	Mode Mode `json:"mode"`
+}
+
+// DefaultScanTimeout is ScanRule.ScanTimeout when unset.
+const DefaultScanTimeout = Duration(60 * time.Second)
+
+const maxScanTimeout = Duration(10 * time.Minute)
+
+// Active reports whether any rule is on: a policy that is not active
+// costs a pull nothing.
+func (p ImagePolicy) Active() bool {
+	return p.RequireSignature.Mode.On() || p.Vulnerabilities.Mode.On() || p.RequireScan.Mode.On() || p.RequireSBOM.Mode.On()
+}
+
+// NeedsScans reports whether a rule reads scan results.
+func (p ImagePolicy) NeedsScans() bool { return p.Vulnerabilities.Mode.On() || p.RequireScan.Mode.On() }
+
+// Mode returns the mode of rule (one of [Rules]).
+func (p ImagePolicy) Mode(rule string) Mode {
+	switch rule {
+	case RuleRequireSignature:
+		return p.RequireSignature.Mode
+	case RuleVulnerabilities:
+		return p.Vulnerabilities.Mode
+	case RuleRequireScan:
+		return p.RequireScan.Mode
+	case RuleRequireSBOM:
+		return p.RequireSBOM.Mode
+	}
+	return ModeOff
+}
+
+// WithDefaults returns p with unset fields at their defaults: an empty
+// mode is off, the severity critical, the scan timeout 60s.
+func (p ImagePolicy) WithDefaults() ImagePolicy {
+	for _, m := range []*Mode{&p.RequireSignature.Mode, &p.Vulnerabilities.Mode, &p.RequireScan.Mode, &p.RequireSBOM.Mode} {
+		if *m == "" {
+			*m = ModeOff
+		}
+	}
+	if p.Vulnerabilities.Severity == "" {
+		p.Vulnerabilities.Severity = scan.Critical
+	}
+	if p.RequireScan.ScanTimeout == 0 {
+		p.RequireScan.ScanTimeout = DefaultScanTimeout
+	}
+	return p
+}
+
+// Validate reports everything wrong with p (defaults filled in first),
+// each naming its field.
+func (p ImagePolicy) Validate() error {
+	p = p.WithDefaults()
+	var errs []error
+	check := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	check("requireSignature.mode", p.RequireSignature.Mode.validate())
+	check("vulnerabilities.mode", p.Vulnerabilities.Mode.validate())
+	check("requireScan.mode", p.RequireScan.Mode.validate())
+	check("requireSBOM.mode", p.RequireSBOM.Mode.validate())
+	if s := p.Vulnerabilities.Severity; scan.ParseSeverity(string(s)) != s {
+		errs = append(errs, fmt.Errorf("vulnerabilities.severity: %q, want critical, high, medium, low or unknown", string(s)))
+	}
+	if t := p.RequireScan.ScanTimeout; t < 0 || t > maxScanTimeout {
+		errs = append(errs, fmt.Errorf("requireScan.scanTimeout: %s, want more than 0 and at most %s", t, maxScanTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseImagePolicy reads an image policy from JSON, refusing unknown
+// fields, validates it and fills in its defaults.
+func ParseImagePolicy(b []byte) (ImagePolicy, error) {
+	var p ImagePolicy
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return ImagePolicy{}, fmt.Errorf("image policy: %w", err)
+	}
+	if dec.More() {
+		return ImagePolicy{}, errors.New("image policy: more than one JSON value")
+	}
+	if err := p.Validate(); err != nil {
+		return ImagePolicy{}, err
+	}
+	return p.WithDefaults(), nil
+}

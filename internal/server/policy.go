@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"net"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/trust"
+)
+
+// policyHooks counts the image policy's refusals, warnings, verifications
+// and cache look-ups in m, adding them to h.
+//
+// The events of a refused or warned pull and of a signature verified
+// (pull.refused, pull.warned, signature.verified) are to be recorded here
+// too, through the event stream's recorder, once it lands: these hooks are
+// where they are raised.
+func policyHooks(h registry.Hooks, m *metrics.Policy) registry.Hooks {
+	h.PullRefused = func(_ context.Context, o registry.PolicyOutcome) { m.PullBroke(o.Namespace, o.Rule, string(o.Mode)) }
+	h.PullWarned = func(_ context.Context, o registry.PolicyOutcome) { m.PullBroke(o.Namespace, o.Rule, string(o.Mode)) }
+	h.SignatureVerified = func(_ context.Context, _ string, _ digest.Digest, v trust.Verdict) {
+		result := v.Reason
+		if v.Valid {
+			result = "valid"
+		} else if result == "" {
+			result = "malformed"
+		}
+		m.Verified(string(v.Format), result)
+	}
+	h.PolicyCache = m.Cache
+	return h
+}
+
+// verifyOptions are the options of signature verification cfg gives.
+func verifyOptions(cfg config.Config) trust.Options {
+	return trust.Options{RegistryHost: registryHost(cfg)}
+}
+
+// registryHost is trust.registryHost, or localhost with the port of
+// http.addr.
+func registryHost(cfg config.Config) string {
+	if cfg.Trust.RegistryHost != "" {
+		return cfg.Trust.RegistryHost
+	}
+	if _, port, err := net.SplitHostPort(cfg.HTTP.Addr); err == nil && port != "" {
+		return net.JoinHostPort("localhost", port)
+	}
+	return "localhost"
+}
