@@ -32,8 +32,14 @@ const policyUsage = `usage: wharf policy <command> [flags]
   quota show NAMESPACE                show a namespace's quota
   quota set NAMESPACE SIZE            set a quota, e.g. 50GiB (system administrators)
   quota delete NAMESPACE              remove a quota
+  image show NAMESPACE                show a namespace's image policy (what a pull must pass)
+  image set NAMESPACE FILE            set it from a JSON file (- for stdin); see docs/trust.md
+  image delete NAMESPACE              remove it: every rule off
+  check IMAGE [--namespace NS]        why IMAGE (REPO[:TAG] or REPO@DIGEST) would be refused before it is,
+                                      under its namespace's policy or NS's; exits 1 if it would be
 
-Patterns: a glob (v*), semver, or re:EXPR; see docs/lifecycle.md. Answers are JSON.
+Patterns: a glob (v*), semver, or re:EXPR; see docs/lifecycle.md. Answers are JSON,
+but check's, which is text unless --json is given.
 Flags: --url URL (WHARF_URL), --token TOKEN (WHARF_TOKEN), --user NAME (WHARF_USER, with WHARF_PASSWORD).`
 
 var errPolicyUsage = errors.New(policyUsage)
@@ -64,6 +70,8 @@ func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Write
 	fs.SetOutput(io.Discard)
 	client := lifecycleClient(fs, env)
 	dryRun := fs.Bool("dry-run", false, "with retention run: report, delete nothing")
+	checkNS := fs.String("namespace", "", "with check: apply this namespace's policy")
+	asJSON := fs.Bool("json", false, "with check: answer in JSON")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("%w\n%w", err, errPolicyUsage)
@@ -72,12 +80,19 @@ func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Write
 		return errPolicyUsage
 	}
 	c := client()
+	if pos[0] == "check" {
+		if len(pos) != 2 {
+			return errPolicyUsage
+		}
+		return checkImage(ctx, c, pos[1], *checkNS, *asJSON, out)
+	}
 	cmd, rest := pos[0]+" "+pos[1], pos[2:]
 	n := map[string]int{
 		"immutable list": 1, "immutable add": 2, "immutable delete": 2,
 		"retention list": 0, "retention show": 1, "retention add": 1, "retention update": 2,
 		"retention delete": 1, "retention preview": 1, "retention run": 0,
 		"quota list": 0, "quota show": 1, "quota set": 2, "quota delete": 1,
+		"image show": 1, "image set": 2, "image delete": 1,
 	}
 	want, ok := n[cmd]
 	if !ok || len(rest) != want {
@@ -152,6 +167,19 @@ func runPolicy(ctx context.Context, args []string, stdin io.Reader, out io.Write
 		return show(c.SetQuota(ctx, rest[0], size))
 	case "quota delete":
 		return done(c.DeleteQuota(ctx, rest[0]))
+	case "image show":
+		return show(c.ImagePolicy(ctx, rest[0]))
+	case "image set":
+		b, err := readFile(rest[1], stdin)
+		if err != nil {
+			return err
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("%s: not JSON", rest[1])
+		}
+		return show(c.SetImagePolicy(ctx, rest[0], json.RawMessage(b)))
+	case "image delete":
+		return done(c.DeleteImagePolicy(ctx, rest[0]))
 	}
 	return errPolicyUsage
 }

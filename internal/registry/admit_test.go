@@ -229,7 +229,9 @@ func TestPolicyRequireSignature(t *testing.T) {
 		r.image("dev/app", "v1", "one")
 		r.wantServed("open namespace", "dev/app", "v1")
 
-		// Another key set: what the old one verified is judged again.
+		// Another key set: what the old one verified is judged again,
+		// though the decision on it is held in memory.
+		r.wantServed("signed, held in memory", "prod/app", v1d.String())
 		r.keySet("prod", other)
 		r.wantRefused("key set changed", "prod/app", v1d.String(), policy.RuleRequireSignature, "expected key other")
 		r.wantServed("signed by the key now trusted", "prod/app", "wrong")
