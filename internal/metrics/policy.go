@@ -28,7 +28,7 @@ func (m *Metrics) NewPolicy() *Policy {
 	p := &Policy{
 		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_policy_pulls_total",
-			Help: "Manifest pulls that broke a rule of their namespace's image policy, by namespace, rule and mode: enforce (refused) or warn (served with a warning).",
+			Help: "Manifest pulls that broke a rule of their namespace's image policy, by namespace, rule and mode: enforce (refused), warn (served with a warning) or pusher (an enforced rule, served with a warning to a caller who may push).",
 		}, []string{"namespace", "rule", "mode"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_signature_verifications_total",
@@ -45,6 +45,13 @@ func (m *Metrics) NewPolicy() *Policy {
 			p.verifications.WithLabelValues(f, r)
 		}
 	}
+	// Refusals start at zero in every namespace label, so that the first
+	// shows as an increase; warnings appear with their first.
+	m.Namespaces.OnAdmit(func(label string) {
+		for _, rule := range PolicyRules {
+			p.pulls.WithLabelValues(label, rule, "enforce")
+		}
+	})
 	for _, layer := range []string{"memory", "store"} {
 		for _, r := range []string{"hit", "miss"} {
 			p.cache.WithLabelValues(layer, r)
@@ -55,7 +62,8 @@ func (m *Metrics) NewPolicy() *Policy {
 }
 
 // PullBroke records a pull of namespace that broke rule in mode
-// ("enforce": refused; "warn": served with a warning). A namespace with a
+// ("enforce": refused; "warn": served with a warning; "pusher": an
+// enforced rule, served to a caller who may push). A namespace with a
 // policy refuses or warns only for a rule it turned on, so it is admitted
 // to the namespace labels.
 func (p *Policy) PullBroke(namespace, rule, mode string) {

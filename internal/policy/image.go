@@ -60,6 +60,11 @@ type ImagePolicy struct {
 	RequireScan ScanRule `json:"requireScan"`
 	// RequireSBOM: an SBOM stored with the image.
 	RequireSBOM SBOMRule `json:"requireSBOM"`
+	// EnforceOnPushers refuses what an enforced rule refuses to callers
+	// who may push to the repository too. Without it they are served it
+	// with the refusal as a warning: CI reads the image it pushed to sign
+	// it, scan it or attach its SBOM, and could push the image anyway.
+	EnforceOnPushers bool `json:"enforceOnPushers,omitempty"`
 }
 
 // SignatureRule is the require-signature rule.

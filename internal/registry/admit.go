@@ -47,6 +47,9 @@ type PolicyOutcome struct {
 	Reference string
 	Digest    digest.Digest
 	policy.Violation
+	// Pusher is set when an enforced rule was broken but the pull was
+	// served, with a warning, to a caller who may push (see WithPusher).
+	Pusher bool
 }
 
 // ImageCheck is what a namespace's image policy makes of an image, with
@@ -110,23 +113,52 @@ func (r *Registry) admit(ctx context.Context, repo string, ref oci.Reference, m 
 	outcome := func(v policy.Violation) PolicyOutcome {
 		return PolicyOutcome{Namespace: ns, Repository: repo, Reference: ref.String(), Digest: m.Digest, Violation: v}
 	}
+	var msgs []string
 	if v := a.refusal; v != nil {
-		r.hooks.pullRefused(ctx, outcome(*v))
-		detail := map[string]any{"namespace": ns, "rule": v.Rule, "digest": m.Digest.String()}
-		if len(v.Vulnerabilities) > 0 {
-			detail["vulnerabilities"] = v.Vulnerabilities
+		if st.policy.EnforceOnPushers || !mayPush(ctx) {
+			r.hooks.pullRefused(ctx, outcome(*v))
+			detail := map[string]any{"namespace": ns, "rule": v.Rule, "digest": m.Digest.String()}
+			if len(v.Vulnerabilities) > 0 {
+				detail["vulnerabilities"] = v.Vulnerabilities
+			}
+			return "", apierr.New(apierr.Denied, "%s", v.Message).WithDetail(detail)
 		}
-		return "", apierr.New(apierr.Denied, "%s", v.Message).WithDetail(detail)
+		o := outcome(*v)
+		o.Pusher = true
+		r.hooks.pullWarned(ctx, o)
+		msgs = append(msgs, v.Message+" (served to a caller who may push to "+repo+"; refused to those who may only pull)")
 	}
-	if len(a.warnings) == 0 {
-		return "", nil
-	}
-	msgs := make([]string, len(a.warnings))
-	for i, v := range a.warnings {
+	for _, v := range a.warnings {
 		r.hooks.pullWarned(ctx, outcome(v))
-		msgs[i] = v.Message
+		msgs = append(msgs, v.Message)
 	}
 	return Warning(strings.Join(msgs, "; ")), nil
+}
+
+type pushCheckKey struct{}
+
+// WithPushCheck returns ctx carrying mayPush, which says whether the
+// caller of a pull may also push to the repository; the registry asks it
+// only when an enforced rule would refuse the pull. An image policy serves
+// such a caller what the rule refuses, with the refusal as a warning,
+// unless the policy says enforceOnPushers: CI must read the image it
+// pushed to sign it, scan it or attach its SBOM (cosign sign reads the
+// manifest before it pushes the signature), and a pusher could push the
+// image anyway. The pulls the policy guards, those of deployments with
+// credentials that may only pull, are refused. Without a check (a
+// registry without access control) every caller is refused.
+func WithPushCheck(ctx context.Context, mayPush func(context.Context) bool) context.Context {
+	return context.WithValue(ctx, pushCheckKey{}, mayPush)
+}
+
+// WithPusher is WithPushCheck for a caller known to be able to push.
+func WithPusher(ctx context.Context) context.Context {
+	return WithPushCheck(ctx, func(context.Context) bool { return true })
+}
+
+func mayPush(ctx context.Context) bool {
+	check, _ := ctx.Value(pushCheckKey{}).(func(context.Context) bool)
+	return check != nil && check(ctx)
 }
 
 // Check says what the image policy of namespace (repo's own when "")

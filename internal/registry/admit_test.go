@@ -214,6 +214,20 @@ func TestPolicyRequireSignature(t *testing.T) {
 		r.wantRefused("tag moved", "prod/app", "v1", policy.RuleRequireSignature, "no signature")
 		r.wantServed("signed manifest by digest", "prod/app", v1d.String())
 
+		// A caller who may push (CI, about to sign it) is served it, with
+		// the refusal as a warning; unless the policy says otherwise.
+		_, w, err := r.PullManifest(registry.WithPusher(ctx), "prod/app", ref("v1"))
+		if err != nil || !strings.HasPrefix(string(w), "policy prod/require-signature: no signature by a trusted key") ||
+			!strings.Contains(string(w), "served to a caller who may push to prod/app") {
+			t.Errorf("pull by a pusher: %v, warning %q", err, w)
+		}
+		strict := enforceSignatures
+		strict.EnforceOnPushers = true
+		r.imagePolicy("prod", strict)
+		_, _, err = r.PullManifest(registry.WithPusher(ctx), "prod/app", ref("v1"))
+		wantCode(t, "pull by a pusher, enforceOnPushers", err, apierr.Denied, "policy prod/require-signature")
+		r.imagePolicy("prod", enforceSignatures)
+
 		// Signed with a key the namespace does not trust.
 		wrong := r.image("prod/app", "wrong", "signed by another key")
 		r.sign("prod/app", wrong, other.key, nil, nil)
@@ -238,11 +252,11 @@ func TestPolicyRequireSignature(t *testing.T) {
 
 		// Warn: served, with the warning.
 		r.imagePolicy("prod", policy.ImagePolicy{RequireSignature: policy.SignatureRule{Mode: policy.ModeWarn}})
-		_, w, err := r.pull("prod/app", "v1")
+		_, w, err = r.pull("prod/app", "v1")
 		if err != nil || !strings.HasPrefix(string(w), "policy prod/require-signature: no signature by a trusted key") {
 			t.Errorf("warn mode: %v, warning %q", err, w)
 		}
-		if r.counts.get(r.counts.policy, "warned prod require-signature") != 1 {
+		if r.counts.get(r.counts.policy, "warned prod require-signature") != 2 { // the pusher's pull, and this one
 			t.Errorf("warnings counted: %v", r.counts.policy)
 		}
 

@@ -21,7 +21,13 @@ import (
 // where they are raised.
 func policyHooks(h registry.Hooks, m *metrics.Policy) registry.Hooks {
 	h.PullRefused = func(_ context.Context, o registry.PolicyOutcome) { m.PullBroke(o.Namespace, o.Rule, string(o.Mode)) }
-	h.PullWarned = func(_ context.Context, o registry.PolicyOutcome) { m.PullBroke(o.Namespace, o.Rule, string(o.Mode)) }
+	h.PullWarned = func(_ context.Context, o registry.PolicyOutcome) {
+		mode := string(o.Mode)
+		if o.Pusher {
+			mode = "pusher"
+		}
+		m.PullBroke(o.Namespace, o.Rule, mode)
+	}
 	h.SignatureVerified = func(_ context.Context, _ string, _ digest.Digest, v trust.Verdict) {
 		result := v.Reason
 		if v.Valid {

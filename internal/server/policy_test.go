@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -179,13 +180,17 @@ func TestPolicyOverHTTP(t *testing.T) {
 			`wharf_policy_pulls_total{mode="enforce",namespace="prod",rule="require-signature"} 3`,
 			`wharf_policy_pulls_total{mode="warn",namespace="prod",rule="require-sbom"} 2`,
 			`wharf_signature_verifications_total{format="cosign",result="valid"} 1`,
-			// GET by digest and HEAD after the refusal of v1, HEAD after
-			// the GET of the signed image.
-			`wharf_policy_cache_total{layer="memory",result="hit"} 3`,
 		} {
 			if !strings.Contains(metrics, line+"\n") {
 				t.Errorf("metrics lack %s", line)
 			}
+		}
+		// GET by digest and HEAD after the refusal of v1, HEAD after the GET
+		// of the signed image: up to 3 hits in memory (on PostgreSQL the
+		// announcement of this replica's own writes may drop a decision
+		// after it was made).
+		if !regexp.MustCompile(`wharf_policy_cache_total\{layer="memory",result="hit"\} [123]\n`).MatchString(metrics) {
+			t.Errorf("metrics lack memory hits:\n%s", metrics)
 		}
 	})
 }

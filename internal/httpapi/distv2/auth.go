@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // callerOf is the caller the authentication middleware established, if it
@@ -92,8 +93,11 @@ func (h *Handler) authenticate(r *http.Request, rt route) (*http.Request, error)
 	if err := h.network.Check(ctx, rt.repo, want, mw.ClientAddr(ctx)); err != nil {
 		return r, networkRefusal(err)
 	}
+	if rt.kind == RouteManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		r = r.WithContext(registry.WithPushCheck(r.Context(), func(ctx context.Context) bool { return h.mayPush(ctx, c, rt.repo) }))
+	}
 	if az.CreatesNamespace {
-		r = r.WithContext(context.WithValue(ctx, claimKey{}, &claim{rt: rt}))
+		r = r.WithContext(context.WithValue(r.Context(), claimKey{}, &claim{rt: rt}))
 	}
 	return r, nil
 }
@@ -109,6 +113,25 @@ func networkRefusal(err error) error {
 		client = ne.Client.String()
 	}
 	return apierr.New(apierr.Denied, "%s", ne.Error()).WithDetail(map[string]string{"rule": ne.Rule, "client": client})
+}
+
+// mayPush reports whether the caller of a pull may push to repo, which
+// decides how an image policy treats the pull (see registry.WithPushCheck).
+// A bearer token is judged by who holds it, not by its scopes: clients ask
+// for a pull-only token to read the image they are about to sign. Asked
+// only when a policy would refuse the pull; a failure to decide is a no,
+// and so is a push the namespace's network rules would refuse from here.
+func (h *Handler) mayPush(ctx context.Context, c access.Caller, repo string) bool {
+	p, err := h.access.Resolve(ctx, c)
+	if err != nil {
+		return false
+	}
+	push := []auth.Action{auth.ActionPush}
+	d, err := h.access.Decide(ctx, p, repo, push)
+	if err != nil || !d.Allows(auth.ActionPush) {
+		return false
+	}
+	return h.network.Check(ctx, repo, push, mw.ClientAddr(ctx)) == nil
 }
 
 // claimKey is the context key of the [claim] of a push that creates its

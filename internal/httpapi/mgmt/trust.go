@@ -1,6 +1,7 @@
 package mgmt
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -194,7 +195,7 @@ func policySummary(p policy.ImagePolicy) string {
 	for _, rule := range policy.Rules {
 		s += rule + "=" + string(p.Mode(rule)) + " "
 	}
-	return s + "severity=" + string(p.Vulnerabilities.Severity)
+	return s + "severity=" + string(p.Vulnerabilities.Severity) + fmt.Sprintf(" enforceOnPushers=%v", p.EnforceOnPushers)
 }
 
 // PolicyCheck is what an image policy makes of an image, and why.

@@ -35,7 +35,7 @@ func TestTrustAPI(t *testing.T) {
 	// Only the namespace's admins and system administrators set it.
 	e.want(404, "alice", "GET", base, nil, nil) // none yet
 	e.want(403, "bob", "PUT", base, ks, nil)
-	e.want(404, "carol", "PUT", base, ks, nil) // carol cannot see team
+	e.want(404, "carol", "PUT", base, ks, nil)                             // carol cannot see team
 	e.want(404, "alice", "PUT", "/api/v1/namespaces/other/trust", ks, nil) // not hers to see
 	var got mgmt.KeySet
 	e.want(200, "alice", "PUT", base, ks, &got)
