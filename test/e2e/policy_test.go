@@ -92,7 +92,9 @@ func (r *policyRegistry) tagged(repo, tag string) string {
 	var tags []struct{ Name, Digest string }
 	out := r.wharf(true, "repo", "tags", repo, "--json")
 	if err := json.Unmarshal([]byte(out), &tags); err != nil {
-		var list struct{ Items []struct{ Name, Digest string } }
+		var list struct {
+			Items []struct{ Name, Digest string }
+		}
 		if err2 := json.Unmarshal([]byte(out), &list); err2 != nil {
 			r.t.Fatalf("wharf repo tags: %v:\n%s", err, out)
 		}
