@@ -64,6 +64,7 @@ var scenarios = []scenario{
 	{"small-image-push", (*runner).smallImagePush},
 	{"manifest-head", (*runner).manifestHead},
 	{"manifest-get", (*runner).manifestGet},
+	{"policy-pull", (*runner).policyPull},
 	{"blob-head", (*runner).blobHead},
 	{"tag-list", (*runner).tagList},
 	{"catalog", (*runner).catalog},
