@@ -354,3 +354,89 @@ func TestPolicyDockerPodman(t *testing.T) {
 	}
 	podman(true, "pull", "--tls-verify=false", R+"/prod/app:signed")
 }
+
+// TestPolicyWorkedExample runs docs/trust.md's worked example as written,
+// with crane for docker push and pull and a hand-written SPDX document for
+// syft's: robots for CI (push) and production (pull), CI's cosign key
+// trusted, signatures and SBOMs required; an SBOM attached with oras and
+// another attested with cosign.
+func TestPolicyWorkedExample(t *testing.T) {
+	needTools(t, "cosign", "crane", "oras")
+	r := startPolicyRegistry(t, e2eBackends(t)[0])
+	R := r.p.addr
+	token := func(name, scope string) string {
+		var tok struct{ Secret, Username string }
+		if err := json.Unmarshal([]byte(r.wharf(true, "token", "create", name, "--namespace", "prod", "--scope", scope, "--json")), &tok); err != nil {
+			t.Fatal(err)
+		}
+		if tok.Username != "prod+"+name || tok.Secret == "" {
+			t.Fatalf("token create %s: %+v", name, tok)
+		}
+		return tok.Secret
+	}
+	ciSecret, deploySecret := token("ci", "prod/*:pull,push"), token("deploy", "prod/*:pull")
+	r.cosign(true, "generate-key-pair")
+	r.wharf(true, "trust", "add-key", "prod", "ci", "cosign.pub")
+	writeFile(t, filepath.Join(r.w, "prod-policy.json"), `{
+  "requireSignature": {"mode": "enforce"},
+  "requireSBOM": {"mode": "enforce"}
+}
+`)
+	r.wharf(true, "policy", "image", "set", "prod", "prod-policy.json")
+
+	// CI, as prod+ci.
+	ci := append(append([]string{}, r.env...), "DOCKER_CONFIG="+filepath.Join(r.w, "ci"))
+	sh(t, r.w, ci, true, "crane", "auth", "login", R, "-u", "prod+ci", "-p", ciSecret)
+	sh(t, r.w, ci, true, "cosign", "login", R, "-u", "prod+ci", "-p", ciSecret)
+	sh(t, r.w, ci, true, "oras", "login", "--plain-http", R, "-u", "prod+ci", "-p", ciSecret)
+	push := func(tag, content string) string {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "src", "app"), content+"\n")
+		sh(t, dir, nil, true, "tar", "-cf", "layer.tar", "-C", "src", ".")
+		sh(t, r.w, ci, true, "crane", "--insecure", "append", "--oci-empty-base", "-f", filepath.Join(dir, "layer.tar"), "-t", R+"/prod/app:"+tag)
+		// CI may read what it pushed; crane shows the policy's warning on
+		// stderr, which sh mixes in before the digest.
+		out := sh(t, r.w, ci, true, "crane", "--insecure", "digest", R+"/prod/app:"+tag)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "sha256:") && len(line) == 71 {
+				return line
+			}
+		}
+		t.Fatalf("crane digest printed no digest:\n%s", out)
+		return ""
+	}
+	writeFile(t, filepath.Join(r.w, "sbom.spdx.json"), `{"spdxVersion":"SPDX-2.3","dataLicense":"CC0-1.0","SPDXID":"SPDXRef-DOCUMENT","name":"app","documentNamespace":"https://example.com/app","creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: hand"]},"packages":[]}`)
+	sign := func(d string) {
+		sh(t, r.w, ci, true, "cosign", "sign", "--key", "cosign.key", "--tlog-upload=false", "-y", "--allow-http-registry", "--allow-insecure-registry", R+"/prod/app@"+d)
+	}
+	d := push("1.4.2", "app 1.4.2")
+	sign(d)
+	sh(t, r.w, ci, true, "oras", "attach", "--plain-http", "--artifact-type", "application/spdx+json", R+"/prod/app@"+d, "sbom.spdx.json")
+	d2 := push("1.5.0", "app 1.5.0")
+	sign(d2)
+	sh(t, r.w, ci, true, "cosign", "attest", "--key", "cosign.key", "--tlog-upload=false", "-y", "--allow-http-registry", "--allow-insecure-registry",
+		"--type", "spdxjson", "--predicate", "sbom.spdx.json", R+"/prod/app@"+d2)
+	d3 := push("1.6.0", "app 1.6.0, never signed")
+	sh(t, r.w, ci, true, "oras", "attach", "--plain-http", "--artifact-type", "application/spdx+json", R+"/prod/app@"+d3, "sbom.spdx.json")
+	d4 := push("1.7.0", "app 1.7.0, signed, no SBOM")
+	sign(d4)
+
+	// Production, as prod+deploy.
+	deploy := append(append([]string{}, r.env...), "DOCKER_CONFIG="+filepath.Join(r.w, "deploy"))
+	sh(t, r.w, deploy, true, "crane", "auth", "login", R, "-u", "prod+deploy", "-p", deploySecret)
+	for _, tag := range []string{"1.4.2", "1.5.0"} {
+		sh(t, r.w, deploy, true, "crane", "--insecure", "pull", R+"/prod/app:"+tag, filepath.Join(t.TempDir(), "app.tar"))
+		r.wharf(true, "policy", "check", "prod/app:"+tag)
+	}
+	for tag, says := range map[string]string{
+		"1.6.0": "policy prod/require-signature: no signature by a trusted key (expected key ci): image " + d3 + ": no signature",
+		"1.7.0": "policy prod/require-sbom: no SBOM",
+	} {
+		if out := sh(t, r.w, deploy, false, "crane", "--insecure", "manifest", R+"/prod/app:"+tag); !strings.Contains(out, says) {
+			t.Errorf("pull of %s as prod+deploy does not say %q:\n%s", tag, says, out)
+		}
+		if out := r.wharf(false, "policy", "check", "prod/app:"+tag); !strings.Contains(out, "would be refused") {
+			t.Errorf("policy check of %s:\n%s", tag, out)
+		}
+	}
+}
