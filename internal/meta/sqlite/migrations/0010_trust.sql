@@ -1,6 +1,5 @@
--- 0009_trust: what each namespace trusts and requires of the images pulled
--- from it, and the cache of signature verdicts. The same logical schema as
--- SQLite's 0006; conventions as in 0001.
+-- 0010_trust: what each namespace trusts and requires of the images pulled
+-- from it, and the cache of signature verdicts. Conventions as in 0001.
 
 -- trust_settings: per namespace, its key set (the keys, keyless identities
 -- and notation trust policies its signatures are verified against) and its
@@ -8,15 +7,15 @@
 -- not interpret: package trust defines the key set, package policy the
 -- image policy, and the registry validates both before storing them. Read
 -- by every replica into memory; a change is announced to the others under
--- the namespace's name on the changes channel (see 0002). Deleted with the
+-- the namespace's name (see 0002 and meta.ChangeWatcher). Deleted with the
 -- namespace.
 CREATE TABLE trust_settings (
-    namespace  text        COLLATE "C" PRIMARY KEY REFERENCES namespaces (name) ON DELETE CASCADE,
-    key_set    text,                  -- trust.KeySetConfig as JSON; NULL for none
-    policy     text,                  -- policy.ImagePolicy as JSON; NULL for none
-    version    bigint      NOT NULL,  -- 1 when created, +1 on every change
-    updated_at timestamptz NOT NULL
-);
+    namespace  TEXT    PRIMARY KEY REFERENCES namespaces (name) ON DELETE CASCADE,
+    key_set    TEXT,              -- trust.KeySetConfig as JSON; NULL for none
+    policy     TEXT,              -- policy.ImagePolicy as JSON; NULL for none
+    version    INTEGER NOT NULL,  -- 1 when created, +1 on every change
+    updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 
 -- signature_verdicts: the verdict on each signature of a manifest under a
 -- key set, so that a pull of a signed image verifies nothing once verified.
@@ -30,14 +29,14 @@ CREATE TABLE trust_settings (
 -- Deleted with the manifest; a write replaces the manifest's rows under
 -- other fingerprints and those of signatures it no longer has.
 CREATE TABLE signature_verdicts (
-    repository_id bigint      NOT NULL,
-    digest        text        COLLATE "C" NOT NULL, -- the image (manifest or index)
-    fingerprint   text        COLLATE "C" NOT NULL, -- of the key set (and registry host) it was verified under
-    signature     text        COLLATE "C" NOT NULL, -- trust.Signature.ID()
-    verdict       text        NOT NULL,             -- trust.Verdict as JSON
-    verified_at   timestamptz NOT NULL,
-    valid_until   timestamptz,                      -- when the verdict lapses; NULL for never
+    repository_id INTEGER NOT NULL,
+    digest        TEXT    NOT NULL,  -- the image (manifest or index)
+    fingerprint   TEXT    NOT NULL,  -- of the key set (and registry host) it was verified under
+    signature     TEXT    NOT NULL,  -- trust.Signature.ID()
+    verdict       TEXT    NOT NULL,  -- trust.Verdict as JSON
+    verified_at   INTEGER NOT NULL,
+    valid_until   INTEGER,           -- when the verdict lapses; NULL for never
     PRIMARY KEY (repository_id, digest, fingerprint, signature),
     FOREIGN KEY (repository_id, digest)
         REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
-);
+) STRICT, WITHOUT ROWID;
