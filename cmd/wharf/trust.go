@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/wharf-dev/wharf/internal/mgmtclient"
 )
@@ -150,24 +149,4 @@ func readFile(file string, stdin io.Reader) ([]byte, error) {
 		return io.ReadAll(stdin)
 	}
 	return os.ReadFile(file)
-}
-
-// splitImage splits an image reference as people write it (repo:tag,
-// repo@digest, with or without the registry's host in front) into the
-// repository and the tag or digest; the tag is latest when none is given.
-func splitImage(image string) (repo, reference string, err error) {
-	if first, rest, ok := strings.Cut(image, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		image = rest
-	}
-	if r, d, ok := strings.Cut(image, "@"); ok {
-		repo, reference = r, d
-	} else if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
-		repo, reference = image[:i], image[i+1:]
-	} else {
-		repo, reference = image, "latest"
-	}
-	if repo == "" || reference == "" {
-		return "", "", fmt.Errorf("image %q: want REPOSITORY[:TAG] or REPOSITORY@DIGEST", image)
-	}
-	return repo, reference, nil
 }
