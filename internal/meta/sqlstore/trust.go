@@ -11,7 +11,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// Trust settings (migration 0011) are read by every replica into memory
+// Trust settings (migration 0012) are read by every replica into memory
 // and changed in a transaction that announces the namespace under its name
 // on the change channel. Signature verdicts are a cache written outside
 // any transaction of a push or pull.

@@ -1,4 +1,4 @@
--- 0011_trust: what each namespace trusts and requires of the images pulled
+-- 0012_trust: what each namespace trusts and requires of the images pulled
 -- from it, and the cache of signature verdicts. The same logical schema as
 -- SQLite's 0006; conventions as in 0001.
 

@@ -1,4 +1,4 @@
--- 0011_trust: what each namespace trusts and requires of the images pulled
+-- 0012_trust: what each namespace trusts and requires of the images pulled
 -- from it, and the cache of signature verdicts. Conventions as in 0001.
 
 -- trust_settings: per namespace, its key set (the keys, keyless identities
