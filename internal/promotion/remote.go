@@ -54,6 +54,11 @@ func (s *Service) copyRemote(ctx context.Context, c access.Caller, t *target, re
 			} else if err := rm.Client.PutManifest(ctx, t.targetRepo, "", desc, m.Payload); err != nil {
 				return err
 			}
+			if m.Tag != "" {
+				if err := rm.Client.PutManifest(ctx, t.targetRepo, m.Tag, desc, m.Payload); err != nil {
+					return err
+				}
+			}
 			m.PromotedManifest.New = !had
 			copied = append(copied, m.PromotedManifest)
 		}

@@ -34,9 +34,12 @@ type PromotedManifest struct {
 	ArtifactType string        `json:"artifactType,omitempty"`
 	// Role is "image" for the promoted manifest, "platform" for a
 	// manifest an index lists, "referrer" for a signature, attestation,
-	// SBOM or other manifest whose subject is in the closure.
+	// SBOM or other manifest whose subject is in the closure, "attachment"
+	// for one attached by cosign's tag schema (Tag).
 	Role    string        `json:"role"`
 	Subject digest.Digest `json:"subject,omitempty"`
+	// Tag is the tag of an attachment, sha256-<hex>.sig, .att or .sbom.
+	Tag string `json:"tag,omitempty"`
 	// New is set when the target did not hold it before.
 	New bool `json:"new"`
 }
@@ -121,6 +124,11 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 		for _, m := range closure {
 			if m.New, err = copyManifest(ctx, tx, p.Source, p.Target, m.rec); err != nil {
 				return err
+			}
+			if m.Tag != "" {
+				if m.New, err = tagAttachment(ctx, tx, p.Target, m.Tag, m.Digest); err != nil {
+					return err
+				}
 			}
 			out = append(out, m.PromotedManifest)
 		}
@@ -223,12 +231,68 @@ func promotionClosure(ctx context.Context, tx meta.Tx, repo string, d digest.Dig
 				return err
 			}
 		}
+		for _, tag := range attachmentTags(d) {
+			t, err := tx.Tag(ctx, repo, tag)
+			if errors.Is(err, meta.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			n := len(out)
+			if err := visit(t.Digest, "attachment", d); err != nil {
+				return err
+			}
+			if len(out) > n {
+				out[len(out)-1].Tag = tag
+			} else {
+				// Listed already (as a referrer too): tag it all the same.
+				for _, m := range out[:n] {
+					if m.Digest == t.Digest {
+						m.Role, m.Subject, m.Tag = "attachment", d, tag
+						out = append(out, m)
+						break
+					}
+				}
+			}
+		}
 		return nil
 	}
 	if err := visit(d, "image", ""); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// attachmentTags are the tags cosign's tag schema attaches signatures,
+// attestations and SBOMs of manifest d by: sha256-<hex>.sig, .att, .sbom.
+func attachmentTags(d digest.Digest) []string {
+	if d.Algorithm() != digest.SHA256 {
+		return nil
+	}
+	base := "sha256-" + d.Encoded()
+	return []string{base + ".sig", base + ".att", base + ".sbom"}
+}
+
+// tagAttachment points an attachment's tag in repo at d, reporting whether
+// it moved. An attachment tag the target's immutability rules hold keeps
+// what it names: the image is promoted with the attachments it had, and
+// the promotion is not refused for them.
+func tagAttachment(ctx context.Context, tx meta.Tx, repo, tag string, d digest.Digest) (bool, error) {
+	cur, err := tx.Tag(ctx, repo, tag)
+	if err == nil && cur.Digest == d {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return false, err
+	}
+	var ie *immutableError
+	if err := guardTagMove(ctx, tx, repo, tag, d); errors.As(err, &ie) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, tx.PutTag(ctx, repo, tag, d)
 }
 
 // copyManifest links m's blobs from repo src into dst and stores m there,

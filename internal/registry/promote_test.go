@@ -192,3 +192,39 @@ func promoteRace(t *testing.T, r *testReg, round int) {
 		t.Fatalf("prod/app:%s = %s, %v; want the winner %s", tag, d, err, ds[won])
 	}
 }
+
+// TestPromoteAttachments: signatures attached by cosign's tag schema
+// (sha256-<hex>.sig) go with the image and keep their tags; an immutable
+// attachment tag in the target keeps what it names.
+func TestPromoteAttachments(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		img := r.image("ci/app", "v1", "signed")
+		sigTag := "sha256-" + img.Encoded() + ".sig"
+		sig := r.image("ci/app", sigTag, "cosign signature")
+		copied, err := r.Promote(ctx, registry.Promotion{Source: "ci/app", Digest: img, Target: "prod/app", Tag: "1.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(copied) != 2 || copied[1].Role != "attachment" || copied[1].Tag != sigTag || copied[1].Digest != sig {
+			t.Fatalf("copied %+v", copied)
+		}
+		if d, err := r.get("prod/app", sigTag); err != nil || d != sig {
+			t.Fatalf("prod/app:%s = %s, %v", sigTag, d, err)
+		}
+		// A new signature in ci; prod's attachment tags are immutable.
+		if _, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "prod", Pattern: "*"}); err != nil {
+			t.Fatal(err)
+		}
+		sig2 := r.image("ci/app", sigTag, "cosign signature 2")
+		if _, err := r.Promote(ctx, registry.Promotion{Source: "ci/app", Digest: img, Target: "prod/app", Tag: "1.0"}); err != nil {
+			t.Fatalf("promote again with an immutable attachment tag: %v", err)
+		}
+		if d, _ := r.get("prod/app", sigTag); d != sig {
+			t.Errorf("the immutable attachment tag moved to %s", d)
+		}
+		if _, err := r.Manifest(ctx, "prod/app", ref(sig2.String())); err != nil {
+			t.Errorf("the new signature was not copied by digest: %v", err)
+		}
+	})
+}
