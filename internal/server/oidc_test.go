@@ -122,6 +122,20 @@ func TestOIDCBrowserSignIn(t *testing.T) {
 	if got := auth.FormatResourceScopes(grantedAccess(t, body["token"].(string))); got != "repository:team-a/app:pull,push" {
 		t.Errorf("granted %s, want push by the team-a mapping", got)
 	}
+	// The sign-in is audited with its source (the audit queue writes
+	// within a moment).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := or.do("GET", "/api/v1/audit?action=login&actor=user:alice&result=ok", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword))
+		var page struct{ Items []struct{ Detail string } }
+		_ = json.Unmarshal(r.body, &page)
+		if len(page.Items) > 0 && page.Items[0].Detail == "source=oidc" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("no audited sign-in with source=oidc: %d %s", r.status, r.body)
+			break
+		}
+	}
 
 	// Disabled at the provider: its refresh token is refused, the user
 	// suspended, the token stops working, the session ends.
@@ -248,5 +262,20 @@ func TestOIDCDeviceFlow(t *testing.T) {
 	}
 	if r := poll(); r.status != http.StatusBadRequest || !bytes.Contains(r.body, []byte("expired_token")) {
 		t.Errorf("the handle a second time: %d %s", r.status, r.body)
+	}
+}
+
+// TestOIDCProviderDown: with the provider unreachable, a browser sign-in
+// is answered 503 naming the provider (with Retry-After), not refused, and
+// passwords of local accounts still work.
+func TestOIDCProviderDown(t *testing.T) {
+	or := newOIDCRegistry(t)
+	or.op.Stop()
+	r := or.do("GET", "/auth/oidc/login", nil)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "OIDC provider") {
+		t.Errorf("sign-in with the provider down: %d %q, want 503 naming the provider", r.status, r.body)
+	}
+	if r := or.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword)); r.status != http.StatusOK {
+		t.Errorf("the local administrator with the provider down: %d", r.status)
 	}
 }
