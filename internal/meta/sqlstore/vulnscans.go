@@ -143,7 +143,9 @@ func (s *Store) ClaimScan(ctx context.Context, c meta.ScanClaim) (meta.Scan, boo
 		query string
 		args  []any
 	}{{qExpiredScans, []any{c.Now}}, {qScanCandidates, nil}} {
-		cands, err := collect(ctx, s.write, scanCand, q.query, q.args...)
+		// Candidates are read on the read pool: the single writer of
+		// SQLite is the pushes'; the claim itself decides.
+		cands, err := collect(ctx, s.db, scanCand, q.query, q.args...)
 		if err != nil {
 			return meta.Scan{}, false, s.wrap(err, "claim a scan")
 		}
@@ -163,7 +165,7 @@ func (s *Store) ClaimScan(ctx context.Context, c meta.ScanClaim) (meta.Scan, boo
 				continue // another worker was first
 			}
 			var name string
-			if err := s.write.QueryRow(ctx, `SELECT name FROM repositories WHERE id = $1`, sc.repoID).Scan(&name); err != nil {
+			if err := s.db.QueryRow(ctx, `SELECT name FROM repositories WHERE id = $1`, sc.repoID).Scan(&name); err != nil {
 				return meta.Scan{}, false, s.wrap(err, "claim scan %s", sc.digest)
 			}
 			got, err := s.Scan(ctx, name, digest.Digest(sc.digest))
