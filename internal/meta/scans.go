@@ -74,6 +74,8 @@ type ScanClaim struct {
 	// MaxAttempts fails, instead of claiming, a scan claimed that many
 	// times already (its worker died each time: the image kills it).
 	MaxAttempts int
+	// MinPriority claims only queued scans of at least this priority.
+	MinPriority int
 }
 
 // ScanQuery selects scans for ScanList, by repository and digest. Zero

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -103,6 +104,7 @@ type Service struct {
 	owner string // this replica's name in claims
 
 	notes   chan meta.ScanRequest // pushes noted, not yet queued
+	pushed  atomic.Int64          // when the last push was noted, unix nanoseconds
 	wake    chan struct{}         // a scan was queued
 	mu      sync.Mutex
 	waiters map[string][]chan struct{} // repo@digest -> ScanNow callers
@@ -172,10 +174,29 @@ func (s *Service) Pushed(repo string, d digest.Digest, m *oci.Manifest) {
 	if !s.opts.OnPush || !isImage(m) {
 		return
 	}
+	s.pushed.Store(time.Now().UnixNano())
 	select {
 	case s.notes <- meta.ScanRequest{Repository: repo, Digest: d}:
 	default:
 	}
+}
+
+const (
+	// pushQuiet is how long after a push the scans it queued wait: while
+	// pushes keep arriving, scans on push yield the CPU and the database
+	// to them, and catch up when they stop.
+	pushQuiet = 250 * time.Millisecond
+	// noteBatchDelay is how long pushes are gathered before they are
+	// queued in one transaction.
+	noteBatchDelay = time.Second
+	// maxYield bounds how long a worker yields: under pushes that never
+	// stop it still scans one image every maxYield.
+	maxYield = 5 * time.Second
+)
+
+// busy reports whether pushes are arriving.
+func (s *Service) busy() bool {
+	return time.Since(time.Unix(0, s.pushed.Load())) < pushQuiet
 }
 
 // isImage reports whether m is a container image manifest: OCI with an
@@ -237,15 +258,21 @@ func (s *Service) queueNotes(ctx context.Context) {
 		case r := <-s.notes:
 			batch = append(batch, r)
 		}
+		// Gather for up to a second: one transaction per batch, not per
+		// push, on the database the pushes write to.
+		gather := time.NewTimer(noteBatchDelay)
 	more:
 		for len(batch) < 500 {
 			select {
 			case r := <-s.notes:
 				batch = append(batch, r)
-			default:
+			case <-gather.C:
+				break more
+			case <-ctx.Done():
 				break more
 			}
 		}
+		gather.Stop()
 		if _, err := s.store.EnqueueScans(ctx, time.Now(), batch...); err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("queue scans of pushed images (the sweep will queue them)", "images", len(batch), "err", err)
@@ -263,17 +290,41 @@ func (s *Service) signal() {
 	}
 }
 
-// work claims and runs scans until ctx is done.
+// work claims and runs scans until ctx is done. While pushes arrive it
+// claims only scans asked for (on demand, a pull that waits), and the
+// scans of pushes at most one every maxYield.
 func (s *Service) work(ctx context.Context) {
+	yielding := time.Time{}
 	for ctx.Err() == nil {
 		now := time.Now()
-		sc, ok, err := s.store.ClaimScan(ctx, meta.ScanClaim{Owner: s.owner, Now: now, Until: now.Add(s.opts.Lease), MaxAttempts: 3})
+		claim := meta.ScanClaim{Owner: s.owner, Now: now, Until: now.Add(s.opts.Lease), MaxAttempts: 3}
+		if s.busy() {
+			if yielding.IsZero() {
+				yielding = now
+			}
+			if now.Sub(yielding) < maxYield {
+				claim.MinPriority = 1
+			}
+		}
+		sc, ok, err := s.store.ClaimScan(ctx, claim)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("claim a scan", "err", err)
 		}
 		if ok {
+			if claim.MinPriority == 0 {
+				yielding = time.Time{}
+			}
 			s.signal() // another worker may find more
 			s.runClaimed(ctx, sc)
+			continue
+		}
+		if claim.MinPriority > 0 {
+			// Look again when the pushes may have stopped; the wake-ups
+			// each batch of pushes sends are not waited for.
+			select {
+			case <-ctx.Done():
+			case <-time.After(pushQuiet):
+			}
 			continue
 		}
 		select {

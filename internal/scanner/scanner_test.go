@@ -26,7 +26,7 @@ import (
 
 // env is a registry over real stores with a scanner beside it.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	meta meta.Store
 	reg  *registry.Registry
 	scan *scanner.Service
@@ -38,11 +38,11 @@ type env struct {
 
 type backend struct {
 	name string
-	open func(t *testing.T) meta.Store
+	open func(t testing.TB) meta.Store
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T) meta.Store {
+	{"sqlite", func(t testing.TB) meta.Store {
 		s, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "meta.db")})
 		if err != nil {
 			t.Fatal(err)
@@ -50,7 +50,7 @@ var backends = []backend{
 		t.Cleanup(func() { s.Close() })
 		return s
 	}},
-	{"postgres", func(t *testing.T) meta.Store {
+	{"postgres", func(t testing.TB) meta.Store {
 		s, err := postgres.Open(context.Background(), postgres.Options{URL: pgtest.Database(t), MaxConns: 8})
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +67,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 	}
 }
 
-func newEnv(t *testing.T, b backend, o scanner.Options) *env {
+func newEnv(t testing.TB, b backend, o scanner.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cs, err := fs.New(filepath.Join(dir, "content"))

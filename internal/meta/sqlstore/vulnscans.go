@@ -34,7 +34,7 @@ const (
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2
 			AND ($5 OR priority < $3)`
 	qScanCandidates = `SELECT repository_id, digest, attempts FROM scans
-		WHERE state = 'queued' ORDER BY priority DESC, queued_at LIMIT 8`
+		WHERE state = 'queued' AND priority >= $1 ORDER BY priority DESC, queued_at LIMIT 8`
 	qExpiredScans = `SELECT repository_id, digest, attempts FROM scans
 		WHERE state = 'running' AND lease_until < $1 ORDER BY queued_at LIMIT 8`
 	qClaimScan = `UPDATE scans SET state = 'running', owner = $3, lease_until = $4, started_at = $5, attempts = attempts + 1
@@ -142,7 +142,7 @@ func (s *Store) ClaimScan(ctx context.Context, c meta.ScanClaim) (meta.Scan, boo
 	for _, q := range []struct {
 		query string
 		args  []any
-	}{{qExpiredScans, []any{c.Now}}, {qScanCandidates, nil}} {
+	}{{qExpiredScans, []any{c.Now}}, {qScanCandidates, []any{c.MinPriority}}} {
 		// Candidates are read on the read pool: the single writer of
 		// SQLite is the pushes'; the claim itself decides.
 		cands, err := collect(ctx, s.db, scanCand, q.query, q.args...)
