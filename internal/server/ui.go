@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
@@ -14,7 +15,8 @@ import (
 func (s *Server) uiHandler() http.Handler {
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
 	opts := ui.Options{
-		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Logger: s.log, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
+		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Replication: s.replication, Logger: s.log,
+		CollectGarbage: s.collectForUI, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
 		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
 	}
 	var h http.Handler
@@ -33,4 +35,11 @@ func (s *Server) uiHandler() http.Handler {
 		Metrics: s.metrics.HTTP,
 		Route:   func(*http.Request) string { return "ui" },
 	})
+}
+
+// collectForUI runs one garbage collection for the UI, as for the API.
+func (s *Server) collectForUI(ctx context.Context, dryRun bool) (ui.GCReport, error) {
+	rep, err := s.collectForAPI(ctx, dryRun)
+	return ui.GCReport{DryRun: rep.DryRun, Reviewed: rep.Reviewed, BlobsDeleted: rep.BlobsDeleted, ManifestsDeleted: rep.ManifestsDeleted,
+		BytesFreed: rep.BytesFreed, Kept: rep.Kept, Deferred: rep.Deferred, Errors: rep.Errors, Seconds: rep.Seconds}, err
 }

@@ -250,6 +250,24 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 		screenshot(t, b, "audit")
 	}
 
+	// Administration: health, a garbage collection's dry run, storage per
+	// namespace.
+	b.Do(
+		chromedp.Navigate(u+"/-/admin"),
+		chromedp.Click(chromedp.CSS(`[data-testid="gc-dry-run"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="gc-report"]`)),
+	)
+	if got := b.Text(`[data-testid="health"]`); !strings.Contains(got, "ready") || !strings.Contains(got, "wharf vulndb import") {
+		t.Errorf("health: %q", got)
+	}
+	b.Do(
+		chromedp.Click(chromedp.CSS(`[data-testid="count-storage"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="storage-chart"]`)),
+	)
+	if shots {
+		screenshot(t, b, "admin")
+	}
+
 	uiScanInBrowser(t, tr, b, shots)
 	uiPromoteInBrowser(t, tr, b, shots)
 

@@ -263,6 +263,8 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 	rita.post("/ns/team/-/immutability", url.Values{"csrf": {token}, "pattern": {"*"}}, http.StatusForbidden)
 	rita.get("/-/users", http.StatusForbidden)
 	rita.get("/-/audit", http.StatusForbidden)
+	rita.get("/-/admin", http.StatusForbidden)
+	rita.post("/-/admin/gc", url.Values{"csrf": {token}}, http.StatusForbidden)
 
 	// A maintainer: forms without the token, or posted from another
 	// origin, are refused and change nothing; with it, a tag goes, an
@@ -337,6 +339,14 @@ func TestUIWithoutAccessControl(t *testing.T) {
 	c.post("/r/app/-/tags/v1/delete", url.Values{}, http.StatusForbidden)
 	c.post("/r/app/-/tags/v1/delete", url.Values{"csrf": {token}}, http.StatusSeeOther)
 	c.get("/r/app/-/tags/v1", http.StatusNotFound)
+	// The local administrator runs garbage collection and counts storage.
+	if gc := string(c.post("/-/admin/gc", url.Values{"csrf": {token}, "dry_run": {"1"}}, http.StatusOK).body); !strings.Contains(gc, "Dry run") {
+		t.Errorf("garbage collection dry run:\n%s", gc)
+	}
+	if st := string(c.post("/-/admin/storage", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(st, `data-testid="storage-chart"`) || !strings.Contains(st, ">app<") {
+		t.Errorf("storage per namespace:\n%s", st)
+	}
+	c.post("/-/admin/gc", url.Values{"dry_run": {"1"}}, http.StatusForbidden)
 	// A request that did not come from this machine's loopback is not the
 	// local administrator's.
 	r := c.do("GET", "/", nil, "X-Forwarded-For", "203.0.113.9")

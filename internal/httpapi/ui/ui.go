@@ -39,6 +39,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
 )
 
@@ -57,7 +58,13 @@ type Options struct {
 	Scanner *scanner.Service
 	// Promotion shows promotion records and promotes; nil without it.
 	Promotion *promotion.Service
-	Logger    *slog.Logger
+	// Replication lists replication rules and runs, and runs a rule now;
+	// nil without it.
+	Replication *replication.Service
+	// CollectGarbage runs one garbage collection now; nil when not
+	// available.
+	CollectGarbage func(ctx context.Context, dryRun bool) (GCReport, error)
+	Logger         *slog.Logger
 	// Accounts is set when access control is on: the UI offers sign-in,
 	// users, tokens and robots.
 	Accounts bool
