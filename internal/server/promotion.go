@@ -48,7 +48,8 @@ func (s *Server) newPromotion() (*promotion.Service, error) {
 		}
 		remotes[r.Name] = promotion.Remote{URL: r.URL, Client: cl, Policy: r.Policy}
 	}
-	o := promotion.Options{Registry: s.registry, Store: store, Access: acc, Network: s.network, Remotes: remotes, Logger: s.log}
+	o := promotion.Options{Registry: s.registry, Store: store, Access: acc, Network: s.network, Remotes: remotes, Logger: s.log,
+		Signatures: promotion.RegistrySignatures{Registry: s.registry}}
 	if s.scanner != nil {
 		o.Scans = promotion.ScannerScans{Scanner: s.scanner}
 	}

@@ -71,23 +71,42 @@ func TestPromotionWorkflow(t *testing.T) {
 	asPipeline := []string{"WHARF_TOKEN=" + pipeline}
 	asBob := []string{"WHARF_USER=bob", "WHARF_PASSWORD=bob-password"}
 
-	// prod's gates: from ci only, an SBOM, one approval.
+	// prod's gates: from ci only, signed by a key prod trusts, an SBOM,
+	// one approval.
 	gates := filepath.Join(w, "gates.json")
-	writeFile(t, gates, `{"sources":["ci"],"gates":{"sbom":true,"approvals":1}}`)
+	writeFile(t, gates, `{"sources":["ci"],"gates":{"signature":true,"sbom":true,"approvals":1}}`)
 	run(false, asPipeline, "promote", "policy", "set", "prod", gates) // pat does not manage prod
 	run(true, asBob, "promote", "policy", "set", "prod", gates)
 
-	// No SBOM yet: refused, every failed gate named.
+	// prod trusts no key yet, and there is no SBOM: refused, every failed
+	// gate named.
 	out := run(false, asPipeline, "promote", "ci/app:sha-1234", "prod/app:1.4.0")
-	if !strings.Contains(out, "sbom: no SBOM attached") || !strings.Contains(out, "approvals: 0 of 1") {
-		t.Fatalf("refusal: %s", out)
+	for _, s := range []string{"signature: no signature by a key or identity prod trusts", "sbom: no SBOM attached", "approvals: 0 of 1"} {
+		if !strings.Contains(out, s) {
+			t.Fatalf("refusal does not say %q: %s", s, out)
+		}
 	}
+	run(true, asBob, "trust", "add-key", "prod", "ci", filepath.Join(w, "cosign.pub"))
 
 	// oras attaches an SBOM as a referrer.
 	writeFile(t, filepath.Join(w, "sbom.spdx.json"), `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app","dataLicense":"CC0-1.0","packages":[]}`)
 	orasEnv := []string{"DOCKER_CONFIG=" + filepath.Join(w, "oras")}
 	sh(t, w, orasEnv, true, "oras", "login", R, "-u", "dev", "-p", devPassword, "--plain-http")
 	sh(t, w, orasEnv, true, "oras", "attach", "--plain-http", "--artifact-type", "application/spdx+json", R+"/ci/app@"+d, "sbom.spdx.json:application/spdx+json")
+
+	// An image signed with a key prod does not trust, with an SBOM: only
+	// the signature gate fails.
+	sh(t, w, craneEnv, true, "crane", "--insecure", "append", "--oci-empty-base", "-f", layer, "-t", R+"/ci/other:v1", "--set-base-image-annotations")
+	od := trimmed(sh(t, w, craneEnv, true, "crane", "--insecure", "digest", R+"/ci/other:v1"))
+	other := filepath.Join(w, "other")
+	sh(t, w, nil, true, "mkdir", other)
+	sh(t, other, cosignEnv, true, "cosign", "generate-key-pair")
+	sh(t, other, cosignEnv, true, "cosign", append([]string{"sign", "--key", "cosign.key", "--tlog-upload=false", "-y", R + "/ci/other@" + od}, insecure...)...)
+	sh(t, w, orasEnv, true, "oras", "attach", "--plain-http", "--artifact-type", "application/spdx+json", R+"/ci/other@"+od, "sbom.spdx.json:application/spdx+json")
+	out = run(false, asPipeline, "promote", "ci/other:v1", "prod/other:1.0")
+	if !strings.Contains(out, "signature: no signature by a key or identity prod trusts") || strings.Contains(out, "sbom:") {
+		t.Fatalf("an image signed by another key: %s", out)
+	}
 
 	// Now only the approval is missing: the promotion waits.
 	out = run(false, asPipeline, "promote", "ci/app:sha-1234", "prod/app:1.4.0")
@@ -117,7 +136,7 @@ func TestPromotionWorkflow(t *testing.T) {
 
 	// The record: who, what, the gates with their evidence, the approval.
 	out = run(true, asBob, "promotions", "--repository", "prod/app", "--result", "promoted")
-	for _, s := range []string{`"actor": "user:pat"`, d, `"gate": "sbom"`, `"approver": "user:bob"`, `"comment": "release 1.4.0"`, "sha256-"} {
+	for _, s := range []string{`"actor": "user:pat"`, d, `"gate": "sbom"`, `"gate": "signature"`, `"signers"`, `"approver": "user:bob"`, `"comment": "release 1.4.0"`, "sha256-"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the record lacks %s:\n%s", s, out)
 		}
