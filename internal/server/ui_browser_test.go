@@ -245,7 +245,10 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "csrf="}).then(r => r.status)`); got != http.StatusForbidden {
 		t.Errorf("delete without the CSRF token: %d", got)
 	}
-	b.Do(chromedp.Navigate(u + "/-/audit"))
+	b.Do(chromedp.Navigate(u + "/-/audit?result=denied"))
+	if got := b.Text(`[data-testid="audit"]`); !strings.Contains(got, "tag.delete") {
+		t.Errorf("the refused deletion is not in the audit log: %q", got)
+	}
 	if shots {
 		screenshot(t, b, "audit")
 	}
