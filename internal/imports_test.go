@@ -70,7 +70,7 @@ var allowed = map[string][]string{
 	"internal/scan/vulndb":  {"internal/scan/osv"},
 	"internal/scan/sbom":    {"internal/scan"},
 	"internal/scan/sarif":   {"internal/scan"},
-	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs",
+	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs", "internal/policy",
 		"internal/scan", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/sbom", "internal/scan/vulndb"},
 	"internal/scanner/scantest": {},
 

@@ -155,7 +155,10 @@ type Scans interface {
 	// ScanSeverities counts scanned manifests by their highest severity.
 	ScanSeverities(ctx context.Context) ([]SeverityCount, error)
 
-	// PutAllowedVulnerability adds or replaces an allowlist entry.
+	// PutAllowedVulnerability adds or replaces an allowlist entry. It and
+	// DeleteAllowedVulnerability announce a change of every repository
+	// (a change watcher's "") to other replicas, whose cached pull
+	// decisions may rely on the entry.
 	PutAllowedVulnerability(ctx context.Context, a AllowedVulnerability) error
 	// DeleteAllowedVulnerability removes an entry; ErrNotFound if none.
 	DeleteAllowedVulnerability(ctx context.Context, namespace, id string) error

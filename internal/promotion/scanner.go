@@ -26,7 +26,7 @@ func (s ScannerScans) Scans(ctx context.Context, repo string, d digest.Digest, n
 	if err != nil {
 		return nil, err
 	}
-	allow, err := s.Scanner.Allowlist(ctx, namespace, true)
+	allow, err := s.Scanner.Entries(ctx, namespace, true)
 	if err != nil {
 		return nil, err
 	}

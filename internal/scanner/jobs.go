@@ -190,7 +190,7 @@ func (s *Service) Report(ctx context.Context, repo string, ref oci.Reference) ([
 	if err != nil {
 		return nil, err
 	}
-	allow, err := s.Allowlist(ctx, oci.Namespace(repo), true)
+	allow, err := s.Entries(ctx, oci.Namespace(repo), true)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func (s *Service) Image(ctx context.Context, repo string, ref oci.Reference) (Im
 	if err != nil {
 		return ImageScan{}, err
 	}
-	allow, err := s.Allowlist(ctx, oci.Namespace(repo), true)
+	allow, err := s.Entries(ctx, oci.Namespace(repo), true)
 	if err != nil {
 		return ImageScan{}, err
 	}
@@ -263,9 +263,9 @@ func (s *Service) Repository(ctx context.Context, repo string) ([]ManifestScan, 
 	return out, nil
 }
 
-// Allowlist returns the entries of namespace ("" for the system-wide list)
+// Entries returns the allowlist entries of namespace ("" for the system-wide list)
 // and, with system, the system-wide entries too.
-func (s *Service) Allowlist(ctx context.Context, namespace string, system bool) ([]Allowed, error) {
+func (s *Service) Entries(ctx context.Context, namespace string, system bool) ([]Allowed, error) {
 	nss := []string{namespace}
 	if system && namespace != "" {
 		nss = append(nss, "")
@@ -324,7 +324,12 @@ func (s *Service) Disallow(ctx context.Context, namespace, id string) error {
 	return nil
 }
 
-// allowlistChanged drops the pull decisions the registry cached.
+// allowlistChanged drops the pull decisions this replica cached; the
+// store told the others.
 func (s *Service) allowlistChanged(namespace string) {
-	s.reg.InvalidateAll()
+	if namespace == "" {
+		s.reg.InvalidateAll()
+		return
+	}
+	s.reg.InvalidateNamespace(namespace)
 }

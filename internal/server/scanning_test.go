@@ -1,12 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/policy"
+	"github.com/wharf-dev/wharf/internal/scan/vulndb"
+	"github.com/wharf-dev/wharf/internal/scanner/scantest"
+	"github.com/wharf-dev/wharf/internal/server"
 )
 
 // TestScanPermissions: who may see scans, ask for them and manage the
@@ -102,4 +109,51 @@ func TestScanningOff(t *testing.T) {
 	if r.status != http.StatusNotFound || !strings.Contains(string(r.body), "scanning.enabled") {
 		t.Fatalf("with scanning off: %d %s", r.status, r.body)
 	}
+}
+
+// TestScannerGate: the image policy reads the real scanner's results
+// (registry.SetScans in the wiring): a pull of a vulnerable image is
+// scanned first and refused naming the CVE, an allowlist entry made
+// through the API lets it through at once, and removing it refuses it
+// again; on both backends.
+func TestScannerGate(t *testing.T) {
+	policyBackends(t, func(t *testing.T, b backend) {
+		cfg := newConfig(t, b)
+		cfg.Scanning.Enabled = true
+		cfg.Resolve()
+		ctx := context.Background()
+		src, err := scantest.WriteAdvisories(t.TempDir(),
+			scantest.Advisory("DEBIAN-CVE-2024-0727", "CVE-2024-0727", "Debian:12", "openssl", "3.0.13-1~deb12u1", scantest.Critical))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundles, pointer, closer, err := server.OpenVulnDB(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := vulndb.Import(ctx, bundles, pointer, []string{src}, vulndb.ImportLimits{}, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		closer.Close()
+		tr := openTestRegistry(t, cfg)
+		tr.mustAPI("POST", "/namespaces", mgmt.NamespaceCreate{Name: "prod"}, nil)
+		tr.mustAPI("PUT", "/namespaces/prod/image-policy", policy.ImagePolicy{
+			Vulnerabilities: policy.VulnerabilityRule{Mode: policy.ModeEnforce, Severity: "high"},
+			RequireScan:     policy.ScanRule{Mode: policy.ModeEnforce, ScanFirst: true, ScanTimeout: policy.Duration(time.Minute)},
+		}, nil)
+		cfgBlob := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+		tr.pushImage("prod/app", "v1", cfgBlob, debianLayer(t, "3.0.11-1~deb12u2"))
+		tr.pushImage("prod/app", "v2", cfgBlob, debianLayer(t, "3.0.13-1~deb12u1"))
+
+		r := tr.do("GET", "/v2/prod/app/manifests/v1", nil, "Accept", ociManifestType)
+		want(t, "vulnerable", r, http.StatusForbidden, "DENIED")
+		if !strings.Contains(string(r.body), "CVE-2024-0727") {
+			t.Fatalf("refusal does not name the CVE: %s", r.body)
+		}
+		want(t, "fixed", tr.do("GET", "/v2/prod/app/manifests/v2", nil, "Accept", ociManifestType), http.StatusOK, "")
+		tr.mustAPI("POST", "/namespaces/prod/allowlist", mgmt.AllowedCreate{ID: "CVE-2024-0727", Reason: "not reachable"}, nil)
+		want(t, "allowlisted", tr.do("GET", "/v2/prod/app/manifests/v1", nil, "Accept", ociManifestType), http.StatusOK, "")
+		tr.mustAPI("DELETE", "/namespaces/prod/allowlist/CVE-2024-0727", nil, nil)
+		want(t, "allowlist entry removed", tr.do("GET", "/v2/prod/app/manifests/v1", nil, "Accept", ociManifestType), http.StatusForbidden, "DENIED")
+	})
 }

@@ -103,6 +103,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		_ = ms.Close()
 		return nil, err
 	}
+	if s.scanner != nil {
+		s.registry.SetScans(s.scanner) // the image policy's scan rules read it
+	}
 	if s.gc, err = s.newCollector(); err != nil {
 		_ = ms.Close()
 		return nil, err

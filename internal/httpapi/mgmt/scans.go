@@ -285,7 +285,7 @@ func (h *Handler) listAllowlist(w http.ResponseWriter, r *http.Request, c access
 	if err != nil {
 		return err
 	}
-	out, err := sv.Allowlist(r.Context(), ns, false)
+	out, err := sv.Entries(r.Context(), ns, false)
 	if err != nil {
 		return scanError(err, "allowlist")
 	}
