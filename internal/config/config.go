@@ -52,6 +52,11 @@ type Trust struct {
 	// notation trust policies scope <RegistryHost>/<repository>. Empty:
 	// localhost with the port of http.addr.
 	RegistryHost string `yaml:"registryHost"`
+	// KeySetFile is a key set (JSON, as a namespace's) trusted in every
+	// namespace besides its own; ImagePolicyFile an image policy (JSON) that
+	// every namespace's is held to at least. Empty: none. Read at start.
+	KeySetFile      string `yaml:"keySetFile"`
+	ImagePolicyFile string `yaml:"imagePolicyFile"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead

@@ -188,3 +188,53 @@ func ParseImagePolicy(b []byte) (ImagePolicy, error) {
 	}
 	return p.WithDefaults(), nil
 }
+
+// Stricter returns the policy that holds an image to both a and b: each
+// rule as the one of the two whose mode is stricter (enforce over warn
+// over off). Where both modes are equal, the stricter settings of the
+// rule: the lower vulnerability severity, unfixed findings ignored only if
+// both ignore them, scanning first if either does (with the longer
+// timeout). Pushers are refused if either says so. The system-wide image
+// policy is the floor of every namespace's this way: a namespace can add
+// to it, never loosen it.
+func Stricter(a, b ImagePolicy) ImagePolicy {
+	a, b = a.WithDefaults(), b.WithDefaults()
+	out := a
+	if stricter(b.RequireSignature.Mode, a.RequireSignature.Mode) {
+		out.RequireSignature = b.RequireSignature
+	}
+	switch {
+	case stricter(b.Vulnerabilities.Mode, a.Vulnerabilities.Mode):
+		out.Vulnerabilities = b.Vulnerabilities
+	case a.Vulnerabilities.Mode == b.Vulnerabilities.Mode:
+		if b.Vulnerabilities.Severity.Rank() < a.Vulnerabilities.Severity.Rank() {
+			out.Vulnerabilities.Severity = b.Vulnerabilities.Severity
+		}
+		out.Vulnerabilities.IgnoreUnfixed = a.Vulnerabilities.IgnoreUnfixed && b.Vulnerabilities.IgnoreUnfixed
+	}
+	switch {
+	case stricter(b.RequireScan.Mode, a.RequireScan.Mode):
+		out.RequireScan = b.RequireScan
+	case a.RequireScan.Mode == b.RequireScan.Mode:
+		out.RequireScan.ScanFirst = a.RequireScan.ScanFirst || b.RequireScan.ScanFirst
+		out.RequireScan.ScanTimeout = max(a.RequireScan.ScanTimeout, b.RequireScan.ScanTimeout)
+	}
+	if stricter(b.RequireSBOM.Mode, a.RequireSBOM.Mode) {
+		out.RequireSBOM = b.RequireSBOM
+	}
+	out.EnforceOnPushers = a.EnforceOnPushers || b.EnforceOnPushers
+	return out
+}
+
+// stricter reports whether mode a holds an image to more than b.
+func stricter(a, b Mode) bool { return a.rank() > b.rank() }
+
+func (m Mode) rank() int {
+	switch m {
+	case ModeWarn:
+		return 1
+	case ModeEnforce:
+		return 2
+	}
+	return 0
+}

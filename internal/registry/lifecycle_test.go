@@ -57,6 +57,11 @@ type testReg struct {
 }
 
 func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
+	eachStoreWith(t, nil, test)
+}
+
+// eachStoreWith is eachStore with options of the test's own set by opts.
+func eachStoreWith(t *testing.T, opts func(*registry.Options), test func(t *testing.T, r *testReg)) {
 	stores := map[string]func(t *testing.T) meta.Store{
 		"sqlite": func(t *testing.T) meta.Store {
 			s, err := sqlite.Open(context.Background(), sqlite.Options{Path: t.TempDir() + "/meta.db"})
@@ -82,7 +87,7 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 				t.Fatal(err)
 			}
 			c := &counts{quota: map[string]int{}, retention: map[string]int{}, policy: map[string]int{}}
-			reg := registry.New(registry.Options{
+			o := registry.Options{
 				Content: cs, Meta: ms,
 				Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 				PullFlushInterval: -1,
@@ -108,7 +113,11 @@ func eachStore(t *testing.T, test func(t *testing.T, r *testReg)) {
 					},
 					PolicyCache: func(layer string, hit bool) { c.add(c.policy, fmt.Sprintf("cache %s %v", layer, hit)) },
 				},
-			})
+			}
+			if opts != nil {
+				opts(&o)
+			}
+			reg := registry.New(o)
 			test(t, &testReg{Registry: reg, t: t, store: ms, content: cs, counts: c})
 		})
 	}

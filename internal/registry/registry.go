@@ -19,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/trust"
 )
 
@@ -42,6 +43,11 @@ type Options struct {
 	// Verify configures signature verification: RegistryHost is the host
 	// clients name the registry by, which notation trust policies scope.
 	Verify trust.Options
+	// SystemKeySet is trusted in every namespace, besides the namespace's
+	// own key set; SystemPolicy is the floor of every namespace's image
+	// policy (see policy.Stricter). Nil for none. Both must be valid.
+	SystemKeySet *trust.KeySetConfig
+	SystemPolicy *policy.ImagePolicy
 }
 
 // Hooks are called when the registry refuses or removes something by
@@ -111,6 +117,7 @@ type Registry struct {
 	// and scan results when scanning is set up.
 	settings   *settingsCache
 	verifyOpts trust.Options
+	system     systemTrust
 	verifier   *trust.Verifier
 	source     trust.Source
 	scans      Scans
@@ -145,6 +152,7 @@ func New(opts Options) *Registry {
 		counts:     &pullCounter{store: opts.Meta, log: log.Warn, interval: interval, now: now},
 		settings:   newSettingsCache(),
 		verifyOpts: opts.Verify,
+		system:     systemTrust{keySet: opts.SystemKeySet, policy: opts.SystemPolicy},
 		verifier:   trust.NewVerifier(opts.Verify),
 		now:        now,
 	}

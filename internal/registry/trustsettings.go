@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,9 +149,11 @@ func sameSettings(a, b meta.TrustSettings) bool {
 	return a.Version == b.Version && string(a.KeySet) == string(b.KeySet) && string(a.Policy) == string(b.Policy)
 }
 
-// buildSettings prepares stored settings. Settings that no longer parse
-// (written by a newer wharf, or damaged) make every pull of the namespace
-// fail rather than skip its policy.
+// buildSettings prepares stored settings, joined with the system-wide
+// ones. Settings that no longer parse (written by a newer wharf, or
+// damaged), or no longer join (the system-wide key set's trusted root
+// changed), make every pull of the namespace fail rather than skip its
+// policy.
 func (r *Registry) buildSettings(stored meta.TrustSettings, now time.Time) *nsSettings {
 	s := &nsSettings{stored: stored, keySet: emptyKeySet}
 	s.loaded.Store(now.UnixNano())
@@ -160,8 +164,19 @@ func (r *Registry) buildSettings(stored meta.TrustSettings, now time.Time) *nsSe
 		}
 		s.policy = p
 	}
+	if r.system.policy != nil {
+		s.policy = policy.Stricter(*r.system.policy, s.policy)
+	}
+	var own *trust.KeySetConfig
 	if stored.KeySet != nil {
-		ks, err := parseKeySet(stored.KeySet)
+		cfg, err := decodeKeySet(stored.KeySet)
+		if err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("key set of %s: %w", stored.Namespace, err))
+		}
+		own = &cfg
+	}
+	if own != nil || r.system.keySet != nil {
+		ks, err := r.system.join(own)
 		if err != nil {
 			s.err = errors.Join(s.err, fmt.Errorf("key set of %s: %w", stored.Namespace, err))
 		} else {
@@ -173,12 +188,60 @@ func (r *Registry) buildSettings(stored meta.TrustSettings, now time.Time) *nsSe
 	return s
 }
 
-func parseKeySet(b []byte) (*trust.KeySet, error) {
-	cfg, err := decodeKeySet(b)
-	if err != nil {
-		return nil, err
+// systemTrust is what every namespace trusts and requires besides its own
+// settings (trust.keySetFile and trust.imagePolicyFile).
+type systemTrust struct {
+	keySet *trust.KeySetConfig
+	policy *policy.ImagePolicy
+}
+
+// systemKeyPrefix starts the names of the system-wide keys in a
+// namespace's key set, so that they never clash with its own and
+// refusals say which is which.
+const systemKeyPrefix = "system/"
+
+// join returns the key set a namespace with key set own (nil for none)
+// verifies signatures with: its own keys, identities and notation trust
+// policy, and the system-wide keys (named system/NAME) and identities. A
+// namespace's notation trust policy replaces the system-wide one (a trust
+// policy document is whole). Keyless identities of both are verified
+// against one trusted root, so where both set one it must be the same.
+func (s systemTrust) join(own *trust.KeySetConfig) (*trust.KeySet, error) {
+	if s.keySet == nil {
+		return trust.NewKeySet(*own)
 	}
-	return trust.NewKeySet(cfg)
+	var out trust.KeySetConfig
+	if own != nil {
+		out = *own
+		out.Keys = slices.Clone(own.Keys)
+		out.Identities = slices.Clone(own.Identities)
+	}
+	sys := *s.keySet
+	for _, k := range sys.Keys {
+		out.Keys = append(out.Keys, trust.KeyConfig{Name: systemKeyPrefix + k.Name, PEM: k.PEM})
+	}
+	out.Identities = append(out.Identities, sys.Identities...)
+	switch {
+	case len(sys.TrustedRoot) == 0:
+	case len(out.TrustedRoot) == 0:
+		out.TrustedRoot = sys.TrustedRoot
+	case !sameJSON(out.TrustedRoot, sys.TrustedRoot):
+		return nil, errors.New("trustedRoot differs from the system-wide key set's (trust.keySetFile): keyless identities of both are verified against one root, so set the same one or none")
+	}
+	out.RequireTransparencyLog = out.RequireTransparencyLog || sys.RequireTransparencyLog
+	if out.Notation == nil {
+		out.Notation = sys.Notation
+	}
+	return trust.NewKeySet(out)
+}
+
+// sameJSON reports whether a and b are the same JSON value.
+func sameJSON(a, b json.RawMessage) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func decodeKeySet(b []byte) (trust.KeySetConfig, error) {
@@ -247,11 +310,14 @@ func (r *Registry) AllTrustSettings(ctx context.Context) ([]TrustSettings, error
 }
 
 // SetKeySet validates cfg with [trust.NewKeySet] (a refusal names the
-// entry at fault) and makes it what namespace trusts; nil removes it.
+// entry at fault), joined with the system-wide key set, and makes it what
+// namespace trusts; nil removes it.
 func (r *Registry) SetKeySet(ctx context.Context, namespace string, cfg *trust.KeySetConfig) (TrustSettings, error) {
 	var b []byte
 	if cfg != nil {
-		if _, err := trust.NewKeySet(*cfg); err != nil {
+		// Validated as joined with the system-wide key set: its own entries
+		// come first, so a refusal's index names the namespace's entry.
+		if _, err := r.system.join(cfg); err != nil {
 			return TrustSettings{}, invalid(err)
 		}
 		var err error

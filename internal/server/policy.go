@@ -1,13 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
+	"os"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/trust"
 )
@@ -56,4 +62,47 @@ func registryHost(cfg config.Config) string {
 		return net.JoinHostPort("localhost", port)
 	}
 	return "localhost"
+}
+
+// systemTrust reads the system-wide key set and image policy that
+// trust.keySetFile and trust.imagePolicyFile name, validated as a
+// namespace's are; nil for a file not configured.
+func systemTrust(cfg config.Trust) (*trust.KeySetConfig, *policy.ImagePolicy, error) {
+	var ks *trust.KeySetConfig
+	if cfg.KeySetFile != "" {
+		b, err := os.ReadFile(cfg.KeySetFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("trust.keySetFile: %w", err)
+		}
+		var c trust.KeySetConfig
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, nil, fmt.Errorf("trust.keySetFile %s: %w", cfg.KeySetFile, err)
+		}
+		if dec.More() {
+			return nil, nil, fmt.Errorf("trust.keySetFile %s: more than one JSON value", cfg.KeySetFile)
+		}
+		if _, err := trust.NewKeySet(c); err != nil {
+			return nil, nil, fmt.Errorf("trust.keySetFile %s: %w", cfg.KeySetFile, err)
+		}
+		ks = &c
+	}
+	var p *policy.ImagePolicy
+	if cfg.ImagePolicyFile != "" {
+		b, err := os.ReadFile(cfg.ImagePolicyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("trust.imagePolicyFile: %w", err)
+		}
+		ip, err := policy.ParseImagePolicy(b)
+		if err == nil {
+			err = ip.Validate()
+		}
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("trust.imagePolicyFile %s", cfg.ImagePolicyFile), err)
+		}
+		ip = ip.WithDefaults()
+		p = &ip
+	}
+	return ks, p, nil
 }

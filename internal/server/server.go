@@ -77,6 +77,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // newServer is New with the clock of the usage figures (nil: time.Now),
 // which tests set.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*Server, error) {
+	systemKeySet, systemPolicy, err := systemTrust(cfg.Trust)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := openContent(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
@@ -95,6 +99,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		Hooks:        policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy()),
 		Now:          now,
 		Verify:       verifyOptions(cfg),
+		SystemKeySet: systemKeySet,
+		SystemPolicy: systemPolicy,
 	})
 	if cfg.Scanning.Enabled {
 		s.scanMetrics = s.metrics.NewScans()
