@@ -210,3 +210,24 @@ func TestWorkloadToken(t *testing.T) {
 		t.Errorf("workload sign-ins audited with their source: %+v", events)
 	}
 }
+
+// TestLDAPDownAtStart: a directory that is down when wharf starts does not
+// stop it: the registry serves, local accounts sign in, directory users
+// get a 503 until the directory is back, and then sign in.
+func TestLDAPDownAtStart(t *testing.T) {
+	s := slapdtest.Start(t)
+	s.AddUser("dave", "dave-directory-pw")
+	s.Stop()
+	ar := newAuthRegistry(t, func(c *config.Config) { ldapConfig(c, s) })
+	if r := ar.do("GET", "/v2/", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword)); r.status != http.StatusOK {
+		t.Errorf("the local administrator with the directory down since the start: %d", r.status)
+	}
+	dave := auth.BasicAuthorization("dave", "dave-directory-pw")
+	if r := ar.do("GET", "/v2/", nil, "Authorization", dave); r.status != http.StatusServiceUnavailable {
+		t.Errorf("a directory user with the directory down: %d %s, want 503", r.status, r.body)
+	}
+	s.Restart()
+	if r := ar.do("GET", "/v2/", nil, "Authorization", dave); r.status != http.StatusOK {
+		t.Errorf("a directory user once the directory is back: %d %s", r.status, r.body)
+	}
+}
