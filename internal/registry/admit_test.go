@@ -30,7 +30,7 @@ type signer struct {
 	cfg trust.KeyConfig
 }
 
-func newSigner(t *testing.T, name string) signer {
+func newSigner(t testing.TB, name string) signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

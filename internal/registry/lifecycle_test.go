@@ -50,7 +50,7 @@ func (c *counts) get(m map[string]int, k string) int {
 
 type testReg struct {
 	*registry.Registry
-	t       *testing.T
+	t       testing.TB
 	store   meta.Store
 	content content.Store
 	counts  *counts
@@ -204,7 +204,7 @@ func (r *testReg) get(repo, ref string) (digest.Digest, error) {
 
 // wantCode fails unless err is an *apierr.Error of code c whose message
 // says each of says.
-func wantCode(t *testing.T, what string, err error, c apierr.Code, says ...string) *apierr.Error {
+func wantCode(t testing.TB, what string, err error, c apierr.Code, says ...string) *apierr.Error {
 	t.Helper()
 	if !apierr.Is(err, c) {
 		t.Fatalf("%s: error %v, want %s", what, err, c.Name)
