@@ -2,6 +2,11 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,11 +15,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/scan/vulndb"
 	"github.com/wharf-dev/wharf/internal/scanner/scantest"
 	"github.com/wharf-dev/wharf/internal/testbrowser"
+	"github.com/wharf-dev/wharf/internal/trust"
+	"github.com/wharf-dev/wharf/internal/trust/trusttest"
 )
 
 // screenshotDir is where the browser tests save screenshots of the main
@@ -416,4 +424,77 @@ func uiPromoteInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, 
 		!strings.Contains(got, "by user:admin") || !strings.Contains(got, "sbom passed") {
 		t.Errorf("the promotion record on the promoted image: %q", got)
 	}
+
+	// The policy verdict: would a pull from prod be allowed? prod enforces
+	// signatures by a key it trusts, and trusts none.
+	if r := tr.do("PUT", "/api/v1/namespaces/prod/image-policy", []byte(`{"requireSignature":{"mode":"enforce"}}`),
+		"Authorization", admin, "Content-Type", "application/json"); r.status >= 300 {
+		t.Fatalf("image policy: %d %s", r.status, r.body)
+	}
+	b.Do(chromedp.Navigate(u + "/r/team/app/-/tags/v1"))
+	if got := b.Text(`[data-testid="verdict"]`); !strings.Contains(got, "allowed") || !strings.Contains(got, "team") {
+		t.Errorf("the verdict of team's own policy: %q", got)
+	}
+	b.Do(
+		chromedp.SetValue(chromedp.CSS("#policy-ns"), "prod"),
+		chromedp.Click(chromedp.CSS(`[data-testid="check-policy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#policy-ns[value="prod"]`)),
+	)
+	if got := b.Text(`[data-testid="verdict"]`); !strings.Contains(got, "refused") || !strings.Contains(got, "prod") {
+		t.Errorf("would a pull from prod be allowed: %q", got)
+	}
+	if got := b.Text(`[data-testid="rules"]`); !strings.Contains(got, "require-signature") || !strings.Contains(got, "breaks it") {
+		t.Errorf("prod's rules: %q", got)
+	}
+
+	// Signed with a key team trusts: the page says who signed, trusted.
+	dv1 := digest.Digest(b.Text(`[data-testid="digest"]`))
+	pub := cosignSign(t, tr, "team/app", dv1)
+	if r := tr.do("PUT", "/api/v1/namespaces/team/trust", []byte(fmt.Sprintf(`{"keys":[{"name":"release-key","pem":%q}]}`, pub)),
+		"Authorization", admin, "Content-Type", "application/json"); r.status >= 300 {
+		t.Fatalf("key set: %d %s", r.status, r.body)
+	}
+	b.Do(chromedp.Navigate(u + "/r/team/app/-/tags/v1"))
+	if got := b.Text(`[data-testid="signature-verdicts"]`); !strings.Contains(got, "key release-key") || !strings.Contains(got, "trusted") {
+		t.Errorf("signature verdicts: %q", got)
+	}
+	if shots {
+		b.Do(chromedp.ScrollIntoView(chromedp.CSS("#policy-h")))
+		screenshot(t, b, "policy")
+	}
+}
+
+// cosignSign signs image d of repo as cosign sign does by default (a
+// simple-signing layer under the sha256-<hex>.sig tag) with a new key, and
+// returns the public key's PEM.
+func cosignSign(t *testing.T, tr *testRegistry, repo string, d digest.Digest) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := trusttest.NewCosignLayer(key, trusttest.SimpleSigning(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{tr: tr, user: "admin", secret: adminPassword}
+	empty := []byte("{}")
+	for _, bl := range [][]byte{empty, layer.Payload} {
+		if s := c.pushBlob(repo, bl); s != http.StatusCreated {
+			t.Fatalf("push blob: %d", s)
+		}
+	}
+	ann, _ := json.Marshal(layer.Annotations)
+	m := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},`+
+		`"layers":[{"mediaType":"%s","digest":"%s","size":%d,"annotations":%s}]}`,
+		digest.FromBytes(empty), trust.MediaTypeSimpleSigning, digest.FromBytes(layer.Payload), len(layer.Payload), ann))
+	if r := c.do("PUT", "/v2/"+repo+"/manifests/"+trust.SignatureTag(d), m, "Content-Type", "application/vnd.oci.image.manifest.v1+json"); r.status != http.StatusCreated {
+		t.Fatalf("push signature: %d %s", r.status, r.body)
+	}
+	pub, err := trusttest.PublicKeyPEM(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pub)
 }

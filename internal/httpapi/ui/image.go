@@ -61,9 +61,11 @@ type imagePage struct {
 	PackagesMore int
 	SBOMNote     string
 
-	Vulns      *vulnSection      // nil without a scanner
-	Promotions *promotionSection // nil without promotion
-	CanPromote bool
+	Verdict     *verdictSection
+	VerdictNote string            // why there is no verdict
+	Vulns       *vulnSection      // nil without a scanner
+	Promotions  *promotionSection // nil without promotion
+	CanPromote  bool
 }
 
 type pullCommand struct {
@@ -149,6 +151,13 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v visitor, t tar
 	if err := h.referrers(ctx, t.Repo, m.Digest, &d); err != nil {
 		h.fail(w, r, v, err)
 		return
+	}
+	if d.Verdict, err = h.verdict(r, v, t); err != nil {
+		status, msg := classify(err)
+		if status >= 500 {
+			h.log.WarnContext(ctx, "ui: check the image policy", "repo", t.Repo, "err", err)
+		}
+		d.VerdictNote = msg
 	}
 	if d.Vulns, err = h.vulnerabilities(r, v, t, dec); err != nil {
 		h.fail(w, r, v, err)
