@@ -11,7 +11,7 @@ type Scans struct {
 	scans      *prometheus.CounterVec // result: scanned, failed, unsupported
 	duration   prometheus.Histogram
 	bySeverity *prometheus.GaugeVec // severity: critical, high, medium, low, unknown, none
-	passRatio  prometheus.Gauge
+	passRatio  *prometheus.GaugeVec // no labels: cleared with bySeverity
 	dataNewest prometheus.Gauge
 	loaded     prometheus.Gauge
 	newCrit    prometheus.Counter
@@ -40,10 +40,10 @@ func (m *Metrics) NewScans() *Scans {
 			Name: "wharf_images_by_severity",
 			Help: "Scanned image manifests by the severity of their most severe finding (none: no finding). Set by the replica running the scan-metrics job.",
 		}, []string{"severity"}),
-		passRatio: prometheus.NewGauge(prometheus.GaugeOpts{
+		passRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_scan_pass_ratio",
 			Help: "The share of scanned image manifests with no finding at or above scanning.passSeverity. Set by the replica running the scan-metrics job.",
-		}),
+		}, nil),
 		dataNewest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_vulndb_newest_advisory_timestamp_seconds",
 			Help: "When the newest advisory of the loaded vulnerability data was modified (unix seconds): time() minus it is the data's age.",
@@ -76,7 +76,14 @@ func (s *Scans) Severities(counts map[string]int64, pass float64) {
 	for _, sev := range ScanSeverities {
 		s.bySeverity.WithLabelValues(sev).Set(float64(counts[sev]))
 	}
-	s.passRatio.Set(pass)
+	s.passRatio.WithLabelValues().Set(pass)
+}
+
+// ClearSeverities stops exporting the figures Severities set: the replica
+// lost the job's lease, and another exports them now.
+func (s *Scans) ClearSeverities() {
+	s.bySeverity.Reset()
+	s.passRatio.Reset()
 }
 
 // Loaded records the vulnerability data loaded.

@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wharf-dev/wharf/internal/config"
 )
 
 // The monitoring files wharf ships, relative to this package.
@@ -25,9 +28,7 @@ const (
 // notYetExported are metrics the alerts use that another part of wharf
 // will export, by the contract in docs/monitoring.md. Once it does, the
 // test fails until the name is taken off this list.
-var notYetExported = map[string]string{
-	"wharf_images_by_severity": "vulnerability scanning",
-}
+var notYetExported = map[string]string{}
 
 // promtool returns the path of promtool (Debian's prometheus package has
 // it; .ci/run installs it), or skips the test where it is missing outside
@@ -224,11 +225,15 @@ var metricName = regexp.MustCompile(`\bwharf_[a-z0-9_]+`)
 // docs/monitoring.md name is one it exports, and that the document
 // describes every metric it exports.
 func TestMonitoringNamesExist(t *testing.T) {
-	f := newTrafficFixture(t, backends(t)[0], nil)
+	f := newTrafficFixture(t, backends(t)[0], func(c *config.Config) {
+		c.Scanning.Enabled = true // its metrics exist only then
+		c.Scanning.MetricsInterval = time.Second
+	})
 	// A replication rule, so that the series labelled by rule exist.
 	admin := &client{tr: f.testRegistry, user: "admin", secret: adminPassword}
 	want(t, "create a replication rule", admin.do("POST", "/api/v1/replication/rules",
 		[]byte(`{"name":"dr","direction":"push","remote":{"url":"http://127.0.0.1:1"},"repositories":["team/**"]}`)), http.StatusCreated, "")
+	waitForSeries(t, f.testRegistry, `wharf_images_by_severity{severity="none"}`, 0)
 	e := waitForSeries(t, f.testRegistry, `wharf_quota_limit_bytes{namespace="tight"}`, 10)
 	exported := func(name string) bool {
 		if _, ok := e.families[name]; ok {

@@ -59,9 +59,10 @@ func (s *Server) scanJobs() []jobs.Job {
 		return nil
 	}
 	c := s.cfg.Scanning
+	var held context.Context // the lease the exported figures were computed under
 	return s.scanner.Jobs(scanner.JobOptions{
 		SweepInterval: c.SweepInterval, RematchInterval: c.RefreshInterval, MetricsInterval: c.MetricsInterval,
-		Severities: func(_ context.Context, counts []meta.SeverityCount) {
+		Severities: func(ctx context.Context, counts []meta.SeverityCount) {
 			byName := map[string]int64{}
 			var total, pass int64
 			threshold := scan.ParseSeverity(c.PassSeverity).Rank()
@@ -81,6 +82,10 @@ func (s *Server) scanJobs() []jobs.Job {
 				ratio = float64(pass) / float64(total)
 			}
 			s.scanMetrics.Severities(byName, ratio)
+			if ctx != held { // a new lease: stop exporting when it ends
+				held = ctx
+				context.AfterFunc(ctx, s.scanMetrics.ClearSeverities)
+			}
 		},
 	})
 }
