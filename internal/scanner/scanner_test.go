@@ -297,6 +297,19 @@ func TestBadInput(t *testing.T) {
 		if ms := e.waitScan("team/bad", evil.Digest); ms.Status != "failed" || !strings.Contains(ms.Error, "path traversal") {
 			t.Fatalf("scan of a path traversal = %+v", ms)
 		}
+		// A decompression bomb: 80 MiB of zeros in under 100 KB (over 100:1 past 64 MiB).
+		bomb := scantest.Layer("var/lib/big", strings.Repeat("\x00", 80<<20))
+		boom := scantest.NewImage("linux/amd64", bomb)
+		e.push("team/bad", "v3", boom)
+		if ms := e.waitScan("team/bad", boom.Digest); ms.Status != "failed" || !strings.Contains(ms.Error, "scan limit exceeded") {
+			t.Fatalf("scan of a bomb = %+v", ms)
+		}
+		// The registry and the scanner go on.
+		ok := scantest.NewImage("linux/amd64", scantest.Debian(openssl))
+		e.push("team/bad", "v4", ok)
+		if ms := e.waitScan("team/bad", ok.Digest); ms.Status != "scanned" || ms.Summary.Critical != 1 {
+			t.Fatalf("scan after bad input = %+v", ms)
+		}
 	})
 }
 
