@@ -319,6 +319,16 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 	// Signing out ends the session everywhere.
 	maxc.post("/-/logout", url.Values{"csrf": {token}}, http.StatusSeeOther)
 	maxc.get("/r/team/app", http.StatusNotFound)
+
+	// An administrator disables rita: her session ends with it.
+	adm := newWebClient(t, tr)
+	adm.signIn("admin", adminPassword)
+	at := adm.csrf("/-/users")
+	if page := string(adm.post("/-/users/rita/disable", url.Values{"csrf": {at}}, http.StatusOK).body); !strings.Contains(page, "rita is disabled") {
+		t.Errorf("disabling rita:\n%s", page)
+	}
+	rita.get("/r/team/app", http.StatusNotFound)
+	adm.post("/-/users/admin/disable", url.Values{"csrf": {at}}, http.StatusBadRequest) // the access service: not oneself
 }
 
 // TestUIWithoutAccessControl: on a laptop (auth off), the visitor on this

@@ -305,3 +305,46 @@ func (h *Handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	h.render(w, r, v, answer{Page: "audit.html", Title: "Audit log", Data: d})
 }
+
+// changeUser disables or enables a user, makes or unmakes a system
+// administrator, or deletes the account: system administrators, through
+// the access service's own rules (one may not lock oneself out).
+func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request) {
+	v := h.visitorOf(w, r)
+	if !h.signedInUser(w, r, v) {
+		return
+	}
+	name, op := r.PathValue("user"), r.PathValue("op")
+	err := checkCSRF(r, v)
+	if err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	yes, no := true, false
+	notice := ""
+	switch op {
+	case "disable":
+		_, err = h.acc.UpdateUser(r.Context(), v.caller, name, access.UserUpdate{Disabled: &yes})
+		notice = name + " is disabled: their sessions and tokens stop working."
+	case "enable":
+		_, err = h.acc.UpdateUser(r.Context(), v.caller, name, access.UserUpdate{Disabled: &no})
+		notice = name + " is enabled."
+	case "admin":
+		_, err = h.acc.UpdateUser(r.Context(), v.caller, name, access.UserUpdate{Admin: &yes})
+		notice = name + " is a system administrator."
+	case "unadmin":
+		_, err = h.acc.UpdateUser(r.Context(), v.caller, name, access.UserUpdate{Admin: &no})
+		notice = name + " is no longer a system administrator."
+	case "delete":
+		err = h.acc.DeleteUser(r.Context(), v.caller, name)
+		notice = name + " is deleted."
+	default:
+		err = notFound("no such change %q", op)
+	}
+	if err != nil {
+		status, msg := classify(err)
+		h.usersWith(w, r, v, answer{Status: status, Problem: msg})
+		return
+	}
+	h.usersWith(w, r, v, answer{Notice: notice})
+}

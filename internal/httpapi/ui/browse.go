@@ -29,6 +29,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /-/account/tokens/{id}/revoke", h.revokeToken)
 	m.HandleFunc("GET /-/users", h.users)
 	m.HandleFunc("POST /-/users", h.createUser)
+	m.HandleFunc("POST /-/users/{user}/{op}", h.changeUser)
 	m.HandleFunc("GET /-/audit", h.auditLog)
 	m.HandleFunc("GET /-/admin", h.admin)
 	m.HandleFunc("POST /-/admin/gc", h.collectGarbage)

@@ -195,7 +195,10 @@ var funcs = template.FuncMap{
 	"join":      strings.Join,
 	"add":       func(a, b int) int { return a + b },
 	"list":      func(s ...string) []string { return s },
-	"pathOnly":  func(p string) string { path, _, _ := strings.Cut(p, "?"); return path },
+	"userOp": func(csrf, user, op, label, confirm string) map[string]string {
+		return map[string]string{"CSRF": csrf, "User": user, "Op": op, "Label": label, "Confirm": confirm}
+	},
+	"pathOnly": func(p string) string { path, _, _ := strings.Cut(p, "?"); return path },
 }
 
 // humanBytes writes n in binary units: "1.5 MiB".
