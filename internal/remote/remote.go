@@ -2,8 +2,11 @@
 // wharf, or any registry. It is a thin layer over regclient, the one client
 // library wharf uses to talk to registries (see docs/design.md), shaped by
 // what wharf needs: manifests as descriptors and payloads, blobs as streams,
-// referrers through the referrers API, and not-found told apart from
-// failure.
+// referrers through the referrers API, and failures told apart (see
+// errors.go): not found, refused credentials, rate limited, unreachable.
+//
+// Export and import, and the pull-through cache, use it; replication and
+// promotion to a remote registry are meant to.
 package remote
 
 import (
@@ -12,14 +15,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
-	"os"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/scheme"
+	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
@@ -27,10 +32,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/oci"
 )
-
-// ErrNotFound is returned, wrapped, when the registry has no such
-// repository, manifest or blob.
-var ErrNotFound = errors.New("not found on the remote registry")
 
 // Options says which registry to reach and how.
 type Options struct {
@@ -55,12 +56,27 @@ type Options struct {
 	// start; a chunk is held in memory while it is sent. 0 sends every
 	// blob in one request.
 	ChunkSize int64
+	// MaxConcurrent bounds the requests in flight to the registry at once;
+	// a blob being read holds one until it is closed. 0 means 3,
+	// regclient's default, which suits a one-off copy; a server that
+	// streams many blobs at once needs more.
+	MaxConcurrent int
+	// FailFast makes a request fail at once when the registry cannot be
+	// reached or answers 429 or 5xx, with an error saying so (and the
+	// Retry-After it asked for), instead of being retried after a delay:
+	// for a caller that has something else to serve meanwhile. Without it
+	// such requests are retried up to three times with backoff.
+	FailFast bool
 }
 
 // Client is a connection to one registry. It is safe for concurrent use.
 type Client struct {
 	rc   *regclient.RegClient
 	host string
+	// failFast: see Options.FailFast; every call then runs under a
+	// context the transport cancels on the first such answer.
+	failFast bool
+	tr       *http.Transport
 }
 
 // New returns a Client for the registry o.URL names.
@@ -69,21 +85,22 @@ func New(o Options) (*Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
 		return nil, fmt.Errorf("registry URL %q: want http:// or https://host[:port]", o.URL)
 	}
-	h := config.Host{Name: u.Host, Hostname: u.Host, User: o.Username, Pass: o.Password, TLS: config.TLSEnabled}
+	h := config.Host{Name: u.Host, Hostname: u.Host, User: o.Username, Pass: o.Password, TLS: config.TLSEnabled,
+		ReqConcurrent: int64(o.MaxConcurrent)}
 	if u.Scheme == "http" {
 		h.TLS = config.TLSDisabled
 	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("registry CA file: %w", err)
-		}
-		h.RegCert = string(pem)
+	tr, err := newTransport(o.CAFile, o.CACert, o.MaxConcurrent)
+	if err != nil {
+		return nil, err
 	}
-	if o.CACert != "" {
-		h.RegCert = o.CACert
+	regOpts := []reg.Opts{reg.WithHTTPClient(&http.Client{Transport: observer{tr}}), reg.WithRetryLimit(3)}
+	if o.FailFast {
+		// Failures end the call at once (see observer); what remains
+		// retried is the token flow's second request.
+		regOpts = append(regOpts, reg.WithDelay(50*time.Millisecond, time.Second))
 	}
-	opts := []regclient.Opt{regclient.WithConfigHost(h), regclient.WithRetryLimit(3)}
+	opts := []regclient.Opt{regclient.WithConfigHost(h), regclient.WithRegOpts(regOpts...)}
 	if o.ChunkSize > 0 {
 		opts = append(opts, regclient.WithBlobSize(o.ChunkSize, o.ChunkSize))
 	}
@@ -93,8 +110,12 @@ func New(o Options) (*Client, error) {
 	if o.Logger != nil {
 		opts = append(opts, regclient.WithSlog(o.Logger))
 	}
-	return &Client{rc: regclient.New(opts...), host: u.Host}, nil
+	return &Client{rc: regclient.New(opts...), host: u.Host, failFast: o.FailFast, tr: tr}, nil
 }
+
+// CloseIdleConnections closes the connections to the registry that no
+// request is using, for a client no longer needed.
+func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
 // Host is the registry's host[:port].
 func (c *Client) Host() string { return c.host }
@@ -103,17 +124,11 @@ func (c *Client) ref(repo string) ref.Ref {
 	return ref.Ref{Scheme: "reg", Registry: c.host, Repository: repo, Reference: c.host + "/" + repo}
 }
 
-// wrap turns regclient's not-found into ErrNotFound, keeping the cause.
-func wrap(op string, err error) error {
-	if errors.Is(err, errs.ErrNotFound) {
-		return fmt.Errorf("%s: %w: %w", op, ErrNotFound, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
 // Repositories lists the repositories the catalog shows whose names are
 // prefix or start with prefix + "/"; every repository when prefix is "".
 func (c *Client) Repositories(ctx context.Context, prefix string) ([]string, error) {
+	ctx, end := c.start(ctx)
+	defer end()
 	const page = 1000
 	var out []string
 	last := ""
@@ -124,11 +139,11 @@ func (c *Client) Repositories(ctx context.Context, prefix string) ([]string, err
 		}
 		rl, err := c.rc.RepoList(ctx, c.host, opts...)
 		if err != nil {
-			return nil, wrap("list repositories", err)
+			return nil, wrap(ctx, "list repositories", err)
 		}
 		names, err := rl.GetRepos()
 		if err != nil {
-			return nil, wrap("list repositories", err)
+			return nil, wrap(ctx, "list repositories", err)
 		}
 		for _, n := range names {
 			if prefix == "" || n == prefix || strings.HasPrefix(n, prefix+"/") {
@@ -144,13 +159,15 @@ func (c *Client) Repositories(ctx context.Context, prefix string) ([]string, err
 
 // Tags lists the tags of repo.
 func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
+	ctx, end := c.start(ctx)
+	defer end()
 	tl, err := c.rc.TagList(ctx, c.ref(repo))
 	if err != nil {
-		return nil, wrap("list tags of "+repo, err)
+		return nil, wrap(ctx, "list tags of "+repo, err)
 	}
 	tags, err := tl.GetTags()
 	if err != nil {
-		return nil, wrap("list tags of "+repo, err)
+		return nil, wrap(ctx, "list tags of "+repo, err)
 	}
 	return tags, nil
 }
@@ -158,19 +175,16 @@ func (c *Client) Tags(ctx context.Context, repo string) ([]string, error) {
 // Manifest fetches manifest ref (a tag or a digest) of repo and returns its
 // descriptor and payload. The payload's digest is checked.
 func (c *Client) Manifest(ctx context.Context, repo, reference string) (oci.Descriptor, []byte, error) {
-	r := c.ref(repo)
-	if d, err := digest.Parse(reference); err == nil {
-		r = r.SetDigest(d.String())
-	} else {
-		r = r.SetTag(reference)
-	}
+	ctx, end := c.start(ctx)
+	defer end()
+	r := c.refAt(repo, reference)
 	m, err := c.rc.ManifestGet(ctx, r)
 	if err != nil {
-		return oci.Descriptor{}, nil, wrap("get manifest "+repo+":"+reference, err)
+		return oci.Descriptor{}, nil, wrap(ctx, "get manifest "+repo+":"+reference, err)
 	}
 	raw, err := m.RawBody()
 	if err != nil {
-		return oci.Descriptor{}, nil, wrap("get manifest "+repo+":"+reference, err)
+		return oci.Descriptor{}, nil, wrap(ctx, "get manifest "+repo+":"+reference, err)
 	}
 	desc := m.GetDescriptor()
 	got := digest.FromBytes(raw)
@@ -185,9 +199,11 @@ func (c *Client) Manifest(ctx context.Context, repo, reference string) (oci.Desc
 
 // Referrers lists the manifests of repo whose subject is d.
 func (c *Client) Referrers(ctx context.Context, repo string, d digest.Digest) ([]oci.Descriptor, error) {
+	ctx, end := c.start(ctx)
+	defer end()
 	rl, err := c.rc.ReferrerList(ctx, c.ref(repo).SetDigest(d.String()))
 	if err != nil {
-		return nil, wrap("list referrers of "+repo+"@"+d.String(), err)
+		return nil, wrap(ctx, "list referrers of "+repo+"@"+d.String(), err)
 	}
 	out := make([]oci.Descriptor, 0, len(rl.Descriptors))
 	for _, rd := range rl.Descriptors {
@@ -198,35 +214,85 @@ func (c *Client) Referrers(ctx context.Context, repo string, d digest.Digest) ([
 
 // OpenBlob streams blob d of repo. The caller checks the bytes' digest.
 func (c *Client) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadCloser, error) {
-	br, err := c.rc.BlobGet(ctx, c.ref(repo), descriptor.Descriptor{Digest: d})
+	rc, _, err := c.GetBlob(ctx, repo, oci.Descriptor{Digest: d})
+	return rc, err
+}
+
+// GetBlob streams blob desc.Digest of repo and returns its size: desc.Size
+// when set, which the registry's Content-Length must then agree with, or
+// the registry's Content-Length, or -1 when it sent none. The stream ends
+// with an error if the registry sends more than that, or less after
+// regclient's attempts to resume it with range requests. The caller checks
+// the bytes' digest.
+func (c *Client) GetBlob(ctx context.Context, repo string, desc oci.Descriptor) (io.ReadCloser, int64, error) {
+	ctx, end := c.start(ctx)
+	br, err := c.rc.BlobGet(ctx, c.ref(repo), descriptor.Descriptor{Digest: desc.Digest, Size: desc.Size})
 	if err != nil {
-		return nil, wrap("get blob "+d.String()+" of "+repo, err)
+		end()
+		return nil, 0, wrap(ctx, "get blob "+desc.Digest.String()+" of "+repo, err)
 	}
-	return br, nil
+	size := br.GetDescriptor().Size
+	if size == 0 && br.RawHeaders().Get("Content-Length") != "0" {
+		size = -1
+	}
+	return &blobReader{br: br, ctx: ctx, end: end, op: "read blob " + desc.Digest.String() + " of " + repo}, size, nil
+}
+
+// blobReader is a blob being read, with its call: errors are classified
+// like those of the call that opened it, and closing it ends the call.
+type blobReader struct {
+	br  io.ReadCloser
+	ctx context.Context
+	end func()
+	op  string
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	n, err := b.br.Read(p)
+	if err != nil && err != io.EOF {
+		err = wrap(b.ctx, b.op, err)
+	}
+	return n, err
+}
+
+func (b *blobReader) Close() error {
+	err := b.br.Close()
+	b.end()
+	return err
+}
+
+// StatBlob returns the size of blob d of repo, asking with HEAD.
+func (c *Client) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	ctx, end := c.start(ctx)
+	defer end()
+	br, err := c.rc.BlobHead(ctx, c.ref(repo), descriptor.Descriptor{Digest: d})
+	if err != nil {
+		return 0, wrap(ctx, "check blob "+d.String()+" of "+repo, err)
+	}
+	_ = br.Close()
+	return br.GetDescriptor().Size, nil
 }
 
 // BlobExists reports whether repo holds blob d.
 func (c *Client) BlobExists(ctx context.Context, repo string, d digest.Digest) (bool, error) {
-	br, err := c.rc.BlobHead(ctx, c.ref(repo), descriptor.Descriptor{Digest: d})
-	if errors.Is(err, errs.ErrNotFound) {
+	_, err := c.StatBlob(ctx, repo, d)
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	if err != nil {
-		return false, wrap("check blob "+d.String()+" of "+repo, err)
-	}
-	_ = br.Close()
-	return true, nil
+	return err == nil, err
 }
 
 // MountBlob links blob d of repository from into repo without moving its
 // bytes; ErrNotFound if the registry would not mount it.
 func (c *Client) MountBlob(ctx context.Context, repo, from string, d digest.Digest) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	err := c.rc.BlobMount(ctx, c.ref(from), c.ref(repo), descriptor.Descriptor{Digest: d})
 	if errors.Is(err, errs.ErrMountReturnedLocation) {
 		return fmt.Errorf("mount blob %s into %s: %w", d, repo, ErrNotFound)
 	}
 	if err != nil {
-		return wrap("mount blob "+d.String()+" into "+repo, err)
+		return wrap(ctx, "mount blob "+d.String()+" into "+repo, err)
 	}
 	return nil
 }
@@ -234,9 +300,11 @@ func (c *Client) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 // PutBlob uploads r as blob desc.Digest of repo; r must hold exactly
 // desc.Size bytes, which the registry checks against the digest.
 func (c *Client) PutBlob(ctx context.Context, repo string, desc oci.Descriptor, r io.Reader) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	_, err := c.rc.BlobPut(ctx, c.ref(repo), descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, r)
 	if err != nil {
-		return wrap("upload blob "+desc.Digest.String()+" to "+repo, err)
+		return wrap(ctx, "upload blob "+desc.Digest.String()+" to "+repo, err)
 	}
 	return nil
 }
@@ -244,6 +312,8 @@ func (c *Client) PutBlob(ctx context.Context, repo string, desc oci.Descriptor, 
 // PutManifest uploads payload as manifest desc of repo, under tag when tag
 // is not empty and by its digest otherwise.
 func (c *Client) PutManifest(ctx context.Context, repo, tag string, desc oci.Descriptor, payload []byte) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	m, err := manifest.New(manifest.WithRaw(payload), manifest.WithDesc(descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}))
 	if err != nil {
 		return fmt.Errorf("put manifest %s of %s: %w", desc.Digest, repo, err)
@@ -253,7 +323,7 @@ func (c *Client) PutManifest(ctx context.Context, repo, tag string, desc oci.Des
 		r = c.ref(repo).SetTag(tag)
 	}
 	if err := c.rc.ManifestPut(ctx, r, m); err != nil {
-		return wrap("put manifest "+desc.Digest.String()+" of "+repo, err)
+		return wrap(ctx, "put manifest "+desc.Digest.String()+" of "+repo, err)
 	}
 	return nil
 }

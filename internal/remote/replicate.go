@@ -19,12 +19,15 @@ import (
 // in a line.
 
 // HeadManifest asks for manifest ref (a tag or a digest) of repo without
-// its payload. The descriptor's digest is empty when the registry did not
-// send one.
+// its payload: the cheap request that tells whether a tag moved (Docker
+// Hub does not count it against its pull limit). The descriptor's digest
+// is empty when the registry did not send one.
 func (c *Client) HeadManifest(ctx context.Context, repo, reference string) (oci.Descriptor, error) {
+	ctx, end := c.start(ctx)
+	defer end()
 	m, err := c.rc.ManifestHead(ctx, c.refAt(repo, reference))
 	if err != nil {
-		return oci.Descriptor{}, wrap("check manifest "+repo+":"+reference, err)
+		return oci.Descriptor{}, wrap(ctx, "check manifest "+repo+":"+reference, err)
 	}
 	desc := m.GetDescriptor()
 	return oci.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, nil
@@ -42,16 +45,20 @@ func (c *Client) refAt(repo, reference string) ref.Ref {
 // the registry cannot delete a tag by name, regclient points the tag at a
 // manifest of its own and deletes that.
 func (c *Client) DeleteTag(ctx context.Context, repo, tag string) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	if err := c.rc.TagDelete(ctx, c.ref(repo).SetTag(tag)); err != nil {
-		return wrap("delete tag "+repo+":"+tag, err)
+		return wrap(ctx, "delete tag "+repo+":"+tag, err)
 	}
 	return nil
 }
 
 // DeleteManifest removes manifest d of repo and every tag naming it.
 func (c *Client) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	if err := c.rc.ManifestDelete(ctx, c.ref(repo).SetDigest(d.String())); err != nil {
-		return wrap("delete manifest "+repo+"@"+d.String(), err)
+		return wrap(ctx, "delete manifest "+repo+"@"+d.String(), err)
 	}
 	return nil
 }
@@ -59,8 +66,10 @@ func (c *Client) DeleteManifest(ctx context.Context, repo string, d digest.Diges
 // Ping checks that the registry answers its API's base endpoint with the
 // client's credentials.
 func (c *Client) Ping(ctx context.Context) error {
+	ctx, end := c.start(ctx)
+	defer end()
 	if _, err := c.rc.Ping(ctx, c.ref("")); err != nil {
-		return wrap("reach "+c.host, err)
+		return wrap(ctx, "reach "+c.host, err)
 	}
 	return nil
 }
