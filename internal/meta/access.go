@@ -18,8 +18,12 @@ type User struct {
 // Namespace is the first path component of repository names ("team-a" of
 // "team-a/app"), the unit of membership and visibility.
 type Namespace struct {
-	Name      string
-	Public    bool // anyone, anonymous included, may pull
+	Name   string
+	Public bool // anyone, anonymous included, may pull
+	// Kind is what the namespace is for: NamespaceGeneral or
+	// NamespaceProxy, kept as text the store does not interpret; ""
+	// creates a general namespace.
+	Kind      string
 	CreatedAt time.Time
 }
 

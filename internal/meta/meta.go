@@ -67,6 +67,11 @@ type Manifest struct {
 	// by the caller of PutManifest and not returned by reads.
 	Blobs    []digest.Digest
 	Children []digest.Digest
+	// Lazy, set by the caller of PutManifest, stores the manifest although
+	// the repository lacks blobs or children it references: a pull-through
+	// cache stores a manifest before them and fetches them when they are
+	// first pulled. The references are recorded all the same.
+	Lazy bool
 }
 
 // Tag names a manifest in a repository.
@@ -103,6 +108,7 @@ type Page struct {
 type Reader interface {
 	LifecycleReader
 	TrustReader
+	ProxyReader
 	// RepositoryExists reports whether repo holds a blob link or a manifest.
 	RepositoryExists(ctx context.Context, repo string) (bool, error)
 	// Repositories lists repository names, sorted.
@@ -134,6 +140,7 @@ type Tx interface {
 	Reader
 	LifecycleWriter
 	TrustWriter
+	ProxyWriter
 	// PutBlob records blob b if it is not recorded yet. Recorded or not,
 	// the blob stays until the transaction ends: a garbage collector
 	// deleting it at this moment either finishes first (and b is recorded
@@ -146,8 +153,9 @@ type Tx interface {
 	// UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
 	UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error
 	// PutManifest stores m, creating its repository if needed. It returns a
-	// *ReferenceError if m.Blobs or m.Children name something repo lacks.
-	// Putting a manifest that exists already is not an error.
+	// *ReferenceError if m.Blobs or m.Children name something repo lacks,
+	// unless m.Lazy. Putting a manifest that exists already is not an
+	// error.
 	PutManifest(ctx context.Context, m Manifest) error
 	// DeleteManifest removes manifest d of repo and every tag naming it;
 	// ErrNotFound if there was none.

@@ -172,7 +172,7 @@ func testUpdateUser(t *testing.T, a meta.Access) {
 
 func testNamespaces(t *testing.T, a meta.Access) {
 	ctx := t.Context()
-	team := meta.Namespace{Name: "team-a", Public: true, CreatedAt: at(3)}
+	team := meta.Namespace{Name: "team-a", Public: true, Kind: meta.NamespaceGeneral, CreatedAt: at(3)}
 	must(t, "CreateNamespace", a.CreateNamespace(ctx, team))
 	got, err := a.Namespace(ctx, "team-a")
 	must(t, "Namespace", err)

@@ -40,6 +40,10 @@ func TestScans(t *testing.T) {
 	metatest.RunScans(t, func(t *testing.T) meta.Store { return newStore(t) })
 }
 
+func TestProxy(t *testing.T) {
+	metatest.RunProxy(t, func(t *testing.T) metatest.ProxyStore { return newStore(t) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }

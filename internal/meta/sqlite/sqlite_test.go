@@ -37,6 +37,10 @@ func TestScans(t *testing.T) {
 	metatest.RunScans(t, func(t *testing.T) meta.Store { return openTest(t, Options{}) })
 }
 
+func TestProxy(t *testing.T) {
+	metatest.RunProxy(t, func(t *testing.T) metatest.ProxyStore { return openTest(t, Options{}) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
 }

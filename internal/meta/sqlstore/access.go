@@ -51,7 +51,7 @@ const (
 
 	// The access reads on the path of every authenticated request.
 	qUser      = `SELECT ` + userColumns + ` FROM users WHERE name = $1`
-	qNamespace = `SELECT name, public, created_at FROM namespaces WHERE name = $1`
+	qNamespace = `SELECT name, public, kind, created_at FROM namespaces WHERE name = $1`
 	qMember    = `SELECT ` + memberColumns + ` FROM members WHERE namespace = $1 AND user_name = $2`
 )
 
@@ -123,8 +123,12 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // CreateNamespace records a new namespace; ErrConflict if it exists.
 func (s *Store) CreateNamespace(ctx context.Context, ns meta.Namespace) error {
-	_, err := s.exec(ctx, `INSERT INTO namespaces (name, public, created_at) VALUES ($1, $2, $3)`,
-		ns.Name, ns.Public, orNow(ns.CreatedAt))
+	kind := ns.Kind
+	if kind == "" {
+		kind = meta.NamespaceGeneral
+	}
+	_, err := s.exec(ctx, `INSERT INTO namespaces (name, public, kind, created_at) VALUES ($1, $2, $3, $4)`,
+		ns.Name, ns.Public, kind, orNow(ns.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create namespace %s: %w", ns.Name, err)
 	}
@@ -133,7 +137,7 @@ func (s *Store) CreateNamespace(ctx context.Context, ns meta.Namespace) error {
 
 func scanNamespace(row Row) (meta.Namespace, error) {
 	var ns meta.Namespace
-	err := row.Scan(&ns.Name, &ns.Public, &ns.CreatedAt)
+	err := row.Scan(&ns.Name, &ns.Public, &ns.Kind, &ns.CreatedAt)
 	return ns, err
 }
 
@@ -149,7 +153,7 @@ func (s *Store) Namespace(ctx context.Context, name string) (meta.Namespace, err
 // Namespaces lists namespaces by name, a page at a time.
 func (s *Store) Namespaces(ctx context.Context, p meta.Page) ([]meta.Namespace, error) {
 	nss, err := collect(ctx, s.db, scanNamespace,
-		`SELECT name, public, created_at FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2`, p.Last, s.limit(p))
+		`SELECT name, public, kind, created_at FROM namespaces WHERE name > $1 ORDER BY name LIMIT $2`, p.Last, s.limit(p))
 	if err != nil {
 		return nil, s.wrap(err, "list namespaces")
 	}

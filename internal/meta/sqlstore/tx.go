@@ -218,11 +218,13 @@ func (t *Tx) change(ctx context.Context, what, query string, args ...any) error 
 // one.
 func (t *Tx) PutManifest(ctx context.Context, m meta.Manifest) error {
 	blobs, children := digestStrings(m.Blobs), digestStrings(m.Children)
-	if err := t.lockReferences(ctx, m, t.d.lockLinkedBlobs, m.Blobs, blobs, false); err != nil {
-		return err
-	}
-	if err := t.lockReferences(ctx, m, t.d.lockManifests, m.Children, children, true); err != nil {
-		return err
+	if !m.Lazy {
+		if err := t.lockReferences(ctx, m, t.d.lockLinkedBlobs, m.Blobs, blobs, false); err != nil {
+			return err
+		}
+		if err := t.lockReferences(ctx, m, t.d.lockManifests, m.Children, children, true); err != nil {
+			return err
+		}
 	}
 	id, err := t.ensureRepository(ctx, m.Repository)
 	if err != nil {
