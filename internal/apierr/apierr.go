@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Code is one kind of error clients can see.
@@ -49,6 +50,10 @@ type Error struct {
 	Message string // overrides Code.Message when set
 	Detail  any    // JSON-encodable detail, e.g. the offending digest
 	Err     error  // the cause, for logs; never shown to clients
+	// RetryAfter, when set, is how long the client should wait before
+	// trying again (a Retry-After header): what an upstream registry that
+	// rate limits a pull-through cache asked for, say.
+	RetryAfter time.Duration
 }
 
 // New returns an Error of code c with a message.
@@ -63,6 +68,12 @@ func New(c Code, format string, args ...any) *Error {
 // Wrap returns an Error of code c whose message is err's text and whose cause is err.
 func Wrap(c Code, err error) *Error {
 	return &Error{Code: c, Message: err.Error(), Err: err}
+}
+
+// WithRetryAfter sets RetryAfter and returns e.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	e.RetryAfter = d
+	return e
 }
 
 // WithDetail sets the detail and returns e.

@@ -12,8 +12,17 @@ import (
 )
 
 // StatBlob returns blob d of repo from metadata alone, without touching the
-// bytes: a HEAD is answered from the database.
+// bytes: a HEAD is answered from the database. In a pull-through cache, a
+// blob not fetched yet is described by the upstream.
 func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
+	b, err := r.statBlob(ctx, repo, d)
+	if m := r.mirror(repo); m != nil && missing(err) {
+		return m.StatBlob(ctx, repo, d)
+	}
+	return b, err
+}
+
+func (r *Registry) statBlob(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
 	if err := checkName(repo); err != nil {
 		return meta.Blob{}, err
 	}
@@ -27,9 +36,13 @@ func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (
 	return b, nil
 }
 
-// OpenBlob opens blob d of repo for reading.
+// OpenBlob opens blob d of repo for reading. In a pull-through cache, a
+// blob not fetched yet streams from the upstream while it is stored.
 func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadSeekCloser, meta.Blob, error) {
-	b, err := r.StatBlob(ctx, repo, d)
+	b, err := r.statBlob(ctx, repo, d)
+	if m := r.mirror(repo); m != nil && missing(err) {
+		return m.OpenBlob(ctx, repo, d)
+	}
 	if err != nil {
 		return nil, meta.Blob{}, err
 	}
@@ -50,13 +63,17 @@ func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (
 }
 
 // BlobRedirect returns a URL the client may fetch blob d from directly,
-// with the blob, or "" when the content store serves bytes itself.
+// with the blob, or "" when the content store serves bytes itself or, in a
+// pull-through cache, the blob is still to be fetched.
 func (r *Registry) BlobRedirect(ctx context.Context, repo string, d digest.Digest) (string, meta.Blob, error) {
 	rd, ok := r.content.(content.Redirector)
 	if !ok {
 		return "", meta.Blob{}, nil
 	}
-	b, err := r.StatBlob(ctx, repo, d)
+	b, err := r.statBlob(ctx, repo, d)
+	if r.mirror(repo) != nil && missing(err) {
+		return "", meta.Blob{}, nil
+	}
 	if err != nil {
 		return "", meta.Blob{}, err
 	}
@@ -98,6 +115,13 @@ func (r *Registry) Mount(ctx context.Context, repo string, d digest.Digest, from
 			return meta.Blob{}, err
 		}
 	}
+	if err := r.guardPush(repo); err != nil {
+		return meta.Blob{}, err
+	}
+	return r.mount(ctx, repo, d, from)
+}
+
+func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from string) (meta.Blob, error) {
 	var b meta.Blob
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		var err error

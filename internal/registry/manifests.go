@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -33,27 +34,10 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		return "", nil, apierr.New(apierr.DigestInvalid, "manifest has digest %s, not %s", d, ref.Digest).
 			WithDetail(map[string]string{"digest": ref.Digest.String()})
 	}
-	rec := meta.Manifest{
-		Repository:   repo,
-		Digest:       d,
-		MediaType:    m.MediaType,
-		ArtifactType: m.ArtifactType,
-		Size:         int64(len(payload)),
-		Payload:      payload,
-		Annotations:  m.Annotations,
-		CreatedAt:    time.Now().UTC(),
+	if err := r.guardPush(repo); err != nil {
+		return "", nil, err
 	}
-	if m.Subject != nil {
-		rec.Subject = m.Subject.Digest
-	}
-	for _, b := range m.Blobs() {
-		if !oci.IsNonDistributable(b.MediaType) {
-			rec.Blobs = append(rec.Blobs, b.Digest)
-		}
-	}
-	for _, c := range m.Manifests {
-		rec.Children = append(rec.Children, c.Digest)
-	}
+	rec := manifestRecord(repo, d, m, payload)
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
 		if err := checkSizes(ctx, tx, repo, m); err != nil {
 			return err
@@ -88,6 +72,33 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		r.hooks.ManifestPushed(repo, d, m)
 	}
 	return d, m, nil
+}
+
+// manifestRecord is the record of manifest m, with digest d and payload,
+// in repo.
+func manifestRecord(repo string, d digest.Digest, m *oci.Manifest, payload []byte) meta.Manifest {
+	rec := meta.Manifest{
+		Repository:   repo,
+		Digest:       d,
+		MediaType:    m.MediaType,
+		ArtifactType: m.ArtifactType,
+		Size:         int64(len(payload)),
+		Payload:      payload,
+		Annotations:  m.Annotations,
+		CreatedAt:    time.Now().UTC(),
+	}
+	if m.Subject != nil {
+		rec.Subject = m.Subject.Digest
+	}
+	for _, b := range m.Blobs() {
+		if !oci.IsNonDistributable(b.MediaType) {
+			rec.Blobs = append(rec.Blobs, b.Digest)
+		}
+	}
+	for _, c := range m.Manifests {
+		rec.Children = append(rec.Children, c.Digest)
+	}
+	return rec
 }
 
 // checkSizes refuses a manifest whose descriptors give a blob or child
@@ -231,6 +242,47 @@ func (r *Registry) Tags(ctx context.Context, repo string, p meta.Page) ([]string
 	return tags, nil
 }
 
+// PullTags is [Registry.Tags] for a client listing tags. In a pull-through
+// cache the list is the upstream's tags and those stored, together; when
+// the upstream cannot be asked, the stored ones with a warning.
+func (r *Registry) PullTags(ctx context.Context, repo string, p meta.Page) ([]string, Warning, error) {
+	mi := r.mirror(repo)
+	if mi == nil {
+		tags, err := r.Tags(ctx, repo, p)
+		return tags, "", err
+	}
+	if err := checkName(repo); err != nil {
+		return nil, "", err
+	}
+	upstream, warn, err := mi.Tags(ctx, repo)
+	if err != nil {
+		return nil, "", err
+	}
+	local, err := r.meta.Tags(ctx, repo, meta.Page{N: -1})
+	if errors.Is(err, meta.ErrNotFound) && upstream == nil {
+		if warn != "" {
+			return nil, "", apierr.New(apierr.Unavailable, "repository %s is not in the cache: %s", repo, warn)
+		}
+		return nil, "", apierr.New(apierr.NameUnknown, "").WithDetail(map[string]string{"name": repo})
+	}
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return nil, "", internal("list tags", err)
+	}
+	all := append(slices.Clone(upstream), local...)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	out := []string{}
+	for _, t := range all {
+		if p.N >= 0 && len(out) == p.N {
+			break
+		}
+		if t > p.Last {
+			out = append(out, t)
+		}
+	}
+	return out, warn, nil
+}
+
 // Catalog lists repositories.
 func (r *Registry) Catalog(ctx context.Context, p meta.Page) ([]string, error) {
 	names, err := r.meta.Repositories(ctx, p)
@@ -243,12 +295,31 @@ func (r *Registry) Catalog(ctx context.Context, p meta.Page) ([]string, error) {
 // Referrers returns descriptors of the manifests in repo whose subject is d,
 // optionally only those of artifactType.
 func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]oci.Descriptor, error) {
+	descs, _, err := r.referrers(ctx, repo, d, artifactType, false)
+	return descs, err
+}
+
+// PullReferrers is [Registry.Referrers] for a client: in a pull-through
+// cache, the referrers are first brought up to date with the upstream, or
+// the listing warns that they could not be.
+func (r *Registry) PullReferrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]oci.Descriptor, Warning, error) {
+	return r.referrers(ctx, repo, d, artifactType, true)
+}
+
+func (r *Registry) referrers(ctx context.Context, repo string, d digest.Digest, artifactType string, pull bool) ([]oci.Descriptor, Warning, error) {
 	if err := checkName(repo); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	var warn Warning
+	if m := r.mirror(repo); m != nil && pull {
+		var err error
+		if warn, err = m.Referrers(ctx, repo, d); err != nil {
+			return nil, "", err
+		}
 	}
 	ms, err := r.meta.Referrers(ctx, repo, d, artifactType)
 	if err != nil {
-		return nil, internal("list referrers", err)
+		return nil, "", internal("list referrers", err)
 	}
 	out := make([]oci.Descriptor, 0, len(ms))
 	for _, m := range ms {
@@ -260,5 +331,5 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, 
 			Annotations:  m.Annotations,
 		})
 	}
-	return out, nil
+	return out, warn, nil
 }

@@ -94,12 +94,21 @@ func (p *pullRecorder) flush(ctx context.Context) error {
 // the Warning to serve it with), and a pull served is noted for usage
 // reports and retention. Reads for other purposes, such as listing tags,
 // use Manifest and are neither judged nor pulls.
+//
+// In a pull-through cache the upstream is asked first, on a miss or when a
+// tag is due for a check ([Mirror.Manifest]), and what it answers is then
+// judged like anything stored: the first pull is no way around a policy.
 func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, Warning, error) {
 	m, err := r.Manifest(ctx, repo, ref)
+	var stale Warning
+	if mi := r.mirror(repo); mi != nil && (err == nil || missing(err)) {
+		m, stale, err = mi.Manifest(ctx, repo, ref, m)
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	warn, err := r.admit(ctx, repo, ref, m)
+	warn = joinWarnings(stale, warn)
 	if err != nil {
 		return nil, "", err
 	}
@@ -107,9 +116,21 @@ func (r *Registry) PullManifest(ctx context.Context, repo string, ref oci.Refere
 	return m, warn, nil
 }
 
+// joinWarnings is what both a and b say, in one Warning.
+func joinWarnings(a, b Warning) Warning {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
 // Warning is what a pull served says about it in its Warning header:
-// which rules of an image policy in warn mode it broke. Empty when there
-// is nothing to say.
+// which rules of an image policy in warn mode it broke, or that a
+// pull-through cache served it without its upstream's confirmation. Empty
+// when there is nothing to say.
 type Warning string
 
 // FlushPulls writes the manifest pulls and pull counts noted in memory to

@@ -122,6 +122,9 @@ type Registry struct {
 	source     trust.Source
 	scans      Scans
 	now        func() time.Time
+
+	// upstream fills pull-through cache namespaces; nil when there are none.
+	upstream Upstream
 }
 
 // New returns a Registry over the given stores.

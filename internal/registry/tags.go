@@ -20,6 +20,9 @@ func (r *Registry) PutTags(ctx context.Context, repo string, tags map[string]dig
 	if err := checkName(repo); err != nil {
 		return err
 	}
+	if err := r.guardPush(repo); err != nil {
+		return err
+	}
 	names := slices.Sorted(maps.Keys(tags)) // one lock order for concurrent writers
 	for _, tag := range names {
 		if err := oci.ValidateTag(tag); err != nil {

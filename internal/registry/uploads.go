@@ -41,6 +41,13 @@ func (r *Registry) StartUpload(ctx context.Context, repo string) (meta.Upload, e
 	if err := checkName(repo); err != nil {
 		return meta.Upload{}, err
 	}
+	if err := r.guardPush(repo); err != nil {
+		return meta.Upload{}, err
+	}
+	return r.startUpload(ctx, repo)
+}
+
+func (r *Registry) startUpload(ctx context.Context, repo string) (meta.Upload, error) {
 	now := time.Now().UTC()
 	u := meta.Upload{ID: newUploadID(), Repository: repo, CreatedAt: now, UpdatedAt: now}
 	if err := r.meta.Update(ctx, func(tx meta.Tx) error { return tx.CreateUpload(ctx, u) }); err != nil {
@@ -77,19 +84,40 @@ func (r *Registry) AppendUpload(ctx context.Context, repo, id string, start, len
 	if start >= 0 && start != u.Offset {
 		return meta.Upload{}, apierr.New(apierr.RangeInvalid, "chunk starts at %d but the upload holds %d bytes", start, u.Offset)
 	}
-	return r.appendChunk(ctx, u, length, body, true)
+	return r.appendChunk(ctx, u, length, body, nil)
 }
 
-// appendChunk streams body into upload u and hashes it. With record set it
-// saves the new offset and hash state; a commit does not, because the same
-// transaction that records the blob deletes the upload. The caller holds u's
-// lock.
-func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64, body io.Reader, record bool) (meta.Upload, error) {
-	h, err := restoreHash(u.HashState)
-	if err != nil {
-		return meta.Upload{}, internal("restore upload hash", err)
+// appendChunk streams body into upload u and hashes it, then saves the new
+// offset and hash state. A commit does not save them (see commitChunk),
+// because the same transaction that records the blob deletes the upload. A
+// fill gives the hash state after the chunk (known), which is then not
+// hashed again. The caller holds u's lock.
+func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64, body io.Reader, known []byte) (meta.Upload, error) {
+	return r.writeChunk(ctx, u, length, body, known, true)
+}
+
+// commitChunk streams the final chunk of a commit into upload u and hashes
+// it, without saving the new offset and hash state.
+func (r *Registry) commitChunk(ctx context.Context, u meta.Upload, length int64, body io.Reader) (meta.Upload, error) {
+	return r.writeChunk(ctx, u, length, body, nil, false)
+}
+
+func (r *Registry) writeChunk(ctx context.Context, u meta.Upload, length int64, body io.Reader, known []byte, record bool) (meta.Upload, error) {
+	var h hash.Hash
+	var n int64
+	var parts string
+	var err error
+	if known == nil {
+		if h, err = restoreHash(u.HashState); err != nil {
+			return meta.Upload{}, internal("restore upload hash", err)
+		}
+		n, parts, err = r.appendHashing(ctx, u.ID, u.Offset, u.Parts, body, length, h)
+	} else {
+		if length >= 0 {
+			body = io.LimitReader(body, length)
+		}
+		n, parts, err = r.content.Append(ctx, u.ID, u.Offset, u.Parts, body)
 	}
-	n, parts, err := r.appendHashing(ctx, u.ID, u.Offset, u.Parts, body, length, h)
 	if err != nil {
 		if errors.Is(err, content.ErrOffset) {
 			return meta.Upload{}, apierr.New(apierr.BlobUploadInvalid, "upload bytes were lost; start the upload again")
@@ -111,9 +139,11 @@ func (r *Registry) appendChunk(ctx context.Context, u meta.Upload, length int64,
 	from := u.Offset
 	u.Offset += n
 	u.Parts = parts
-	u.HashState, err = h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return meta.Upload{}, internal("save upload hash", err)
+	u.HashState = known
+	if known == nil {
+		if u.HashState, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+			return meta.Upload{}, internal("save upload hash", err)
+		}
 	}
 	if !record {
 		return u, nil
@@ -157,7 +187,7 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 	if start >= 0 && start != u.Offset {
 		return meta.Blob{}, apierr.New(apierr.RangeInvalid, "chunk starts at %d but the upload holds %d bytes", start, u.Offset)
 	}
-	if u, err = r.appendChunk(ctx, u, length, body, false); err != nil {
+	if u, err = r.commitChunk(ctx, u, length, body); err != nil {
 		return meta.Blob{}, err
 	}
 	if err := r.verifyUpload(ctx, u, d); err != nil {
@@ -171,6 +201,9 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 // an abandoned upload that expiry removes.
 func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, length int64, body io.Reader) (meta.Blob, error) {
 	if err := checkName(repo); err != nil {
+		return meta.Blob{}, err
+	}
+	if err := r.guardPush(repo); err != nil {
 		return meta.Blob{}, err
 	}
 	u := meta.Upload{ID: newUploadID(), Repository: repo}

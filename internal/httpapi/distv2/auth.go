@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -258,15 +259,27 @@ func (h *Handler) unauthorized(r *http.Request, rt route, code string, e *apierr
 // realm is the token endpoint's URL: the configured one, or /token on the
 // host and scheme the client used (behind a TLS-terminating proxy, from
 // X-Forwarded-Proto).
+//
+// A request naming the registry it mirrors (containerd's ns= parameter)
+// passes it on, so that the token asked for is for the repositories the
+// request is routed to (see [Router]).
 func (h *Handler) realm(r *http.Request) string {
-	if h.realmURL != "" {
-		return h.realmURL
+	realm := h.realmURL
+	if realm == "" {
+		scheme := "http"
+		if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+			scheme = "https"
+		}
+		realm = scheme + "://" + r.Host + "/token"
 	}
-	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
+	if ns := r.URL.Query().Get("ns"); ns != "" && h.router != nil {
+		sep := "?"
+		if strings.Contains(realm, "?") {
+			sep = "&"
+		}
+		realm += sep + url.Values{"ns": {ns}}.Encode()
 	}
-	return scheme + "://" + r.Host + "/token"
+	return realm
 }
 
 func joinActions(as []auth.Action) string {

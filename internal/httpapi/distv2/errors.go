@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
@@ -56,7 +57,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	if e.Code.Status == http.StatusServiceUnavailable {
+	switch {
+	case e.RetryAfter > 0:
+		hdr.Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	case e.Code.Status == http.StatusServiceUnavailable:
 		hdr.Set("Retry-After", retryAfterSeconds)
 	}
 	setAuthHeaders(w, err)

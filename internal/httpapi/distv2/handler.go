@@ -4,6 +4,8 @@
 package distv2
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -32,6 +34,17 @@ type Options struct {
 	// Network refuses requests from addresses its rules do not allow,
 	// after access control allowed them; nil allows every address.
 	Network *access.Network
+	// Router picks the repository a request is for when the registry is a
+	// transparent mirror (see [Router]); nil takes every name as it is.
+	Router Router
+}
+
+// Router picks the repository a request for repo is for, given
+// containerd's ns query parameter ("" without one) and whether the
+// request only reads: a pull-through cache's namespace, when the registry
+// answers as a mirror of another registry (the proxy package's Cache).
+type Router interface {
+	Route(ctx context.Context, repo, ns string, read bool) (string, error)
 }
 
 // Handler serves /v2/.
@@ -42,6 +55,7 @@ type Handler struct {
 	realmURL string
 	traffic  *metrics.Traffic
 	network  *access.Network
+	router   Router
 }
 
 // New returns the /v2/ handler.
@@ -50,7 +64,8 @@ func New(opts Options) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic, network: opts.Network}
+	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic, network: opts.Network,
+		router: opts.Router}
 }
 
 // Route names, used as the metrics label and in logs.
@@ -154,6 +169,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.EscapedPath())
 	var err error
+	if rt.repo != "" && h.router != nil {
+		if rt.repo, err = h.route(r, rt.repo); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 	var pulled int64 // blob bytes a GET sent or redirected to
 	if h.traffic != nil {
 		start := time.Now()
@@ -189,6 +210,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.writeError(w, r, err)
 	}
+}
+
+// route is the repository a request for repo is for: itself, or a
+// pull-through cache's when the registry answers as a mirror.
+func (h *Handler) route(r *http.Request, repo string) (string, error) {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	routed, err := h.router.Route(r.Context(), repo, r.URL.Query().Get("ns"), read)
+	if err != nil {
+		return "", fmt.Errorf("route %s: %w", repo, err)
+	}
+	return routed, nil
 }
 
 func (h *Handler) ping(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/registry"
 )
 
 // maxPage bounds one page of tags or repositories; a client asking for more
@@ -56,14 +57,16 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, repo string) erro
 		return err
 	}
 	var tags []string
+	var warn registry.Warning
 	if p.N > 0 {
-		tags, err = h.reg.Tags(r.Context(), repo, meta.Page{Last: p.Last, N: p.N + 1})
+		tags, warn, err = h.reg.PullTags(r.Context(), repo, meta.Page{Last: p.Last, N: p.N + 1})
 	} else {
-		_, err = h.reg.Tags(r.Context(), repo, meta.Page{Last: p.Last, N: 1})
+		_, warn, err = h.reg.PullTags(r.Context(), repo, meta.Page{Last: p.Last, N: 1})
 	}
 	if err != nil {
 		return err
 	}
+	setWarning(w, warn)
 	tags, more := page(tags, p)
 	if more {
 		setNextLink(w, "/v2/"+repo+"/tags/list", p.N, tags[len(tags)-1])
@@ -112,10 +115,11 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, repo, arg st
 		return err
 	}
 	artifactType := r.URL.Query().Get("artifactType")
-	descs, err := h.reg.Referrers(r.Context(), repo, d, artifactType)
+	descs, warn, err := h.reg.PullReferrers(r.Context(), repo, d, artifactType)
 	if err != nil {
 		return err
 	}
+	setWarning(w, warn)
 	if artifactType != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}

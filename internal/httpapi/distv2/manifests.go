@@ -65,7 +65,8 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo strin
 
 // setWarning sets the Warning header (RFC 9111 section 5.5) of a pull
 // served with a warning: a rule of an image policy in warn mode that the
-// image breaks. Code 299, a persistent warning, is the one clients show
+// image breaks, or a pull-through cache serving it without its upstream's
+// confirmation. Code 299, a persistent warning, is the one clients show
 // their users (regclient, for one).
 func setWarning(w http.ResponseWriter, warn registry.Warning) {
 	if warn != "" {

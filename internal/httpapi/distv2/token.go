@@ -3,6 +3,7 @@ package distv2
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -197,6 +198,9 @@ func (h *Handler) issue(r *http.Request, p auth.Principal, scopeParams []string,
 	if err != nil {
 		return tokenResponse{}, apierr.Wrap(apierr.TokenRequestInvalid, err)
 	}
+	if err := h.routeScopes(r, scopes); err != nil {
+		return tokenResponse{}, err
+	}
 	granted, err := h.access.Grant(ctx, p, scopes)
 	if err != nil {
 		return tokenResponse{}, err
@@ -218,6 +222,31 @@ func (h *Handler) issue(r *http.Request, p auth.Principal, scopeParams []string,
 		}
 	}
 	return resp, nil
+}
+
+// routeScopes names, in each repository scope, the repository a request
+// for it is routed to (see [Router]), so that a client of the registry as
+// a mirror gets a token for what it will be served.
+func (h *Handler) routeScopes(r *http.Request, scopes []auth.ResourceScope) error {
+	if h.router == nil {
+		return nil
+	}
+	ns := r.URL.Query().Get("ns")
+	for i, s := range scopes {
+		if s.Type != auth.TypeRepository {
+			continue
+		}
+		read := len(s.Actions) > 0
+		for _, a := range s.Actions {
+			read = read && a == auth.ActionPull
+		}
+		routed, err := h.router.Route(r.Context(), s.Name, ns, read)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", s.Name, err)
+		}
+		scopes[i].Name = routed
+	}
+	return nil
 }
 
 func nonEmpty(scopes []auth.ResourceScope) []auth.ResourceScope {
