@@ -61,7 +61,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
 	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy", "internal/replication", "internal/trust"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/replication", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/proxy", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
@@ -78,6 +78,7 @@ var allowed = map[string][]string{
 	"internal/promotion":      {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
 	"internal/remote":         {"internal/oci"},
 	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
+	"internal/proxy":          {"internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},
 	"internal/server":         {"*"},

@@ -1,0 +1,132 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/proxy"
+)
+
+// bigImage pushes an image whose layer is size random bytes, more than
+// one chunk of a fill.
+func bigImage(t *testing.T, u *upstream, repo, tag string, size int) image {
+	t.Helper()
+	b := make([]byte, size)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return pushImage(t, u.reg, repo, tag, string(b))
+}
+
+// pullAll pulls img through each of the caches n times at once, all
+// clients starting together, and fails the test unless every one got it
+// whole.
+func pullAll(t *testing.T, caches []*cache, n int, repo, ref string, img image) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, c := range caches {
+		for range n {
+			wg.Go(func() {
+				<-start
+				status, _, b := do(t, http.MethodGet, c.srv.URL+"/v2/"+repo+"/manifests/"+ref)
+				if status != http.StatusOK || digest.FromBytes(b) != img.desc.Digest {
+					t.Errorf("manifest: %d", status)
+					return
+				}
+				for _, bd := range img.blobs {
+					status, _, got := do(t, http.MethodGet, c.srv.URL+"/v2/"+repo+"/blobs/"+bd.Digest.String())
+					if status != http.StatusOK || !bytes.Equal(got, img.blobOf[bd.Digest]) {
+						t.Errorf("blob %s: %d, %d of %d bytes", bd.Digest, status, len(got), bd.Size)
+					}
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+}
+
+// TestConcurrentPulls: 50 clients pulling one uncached image at once
+// fetch each blob, and the manifest, from the upstream once.
+func TestConcurrentPulls(t *testing.T) {
+	up := newUpstream(t)
+	img := bigImage(t, up, "library/big", "v1", 2<<20)
+	up.slow = time.Millisecond
+	c := newCache(t, newStore(t), up.srv.URL, time.Hour)
+	pullAll(t, []*cache{c}, 50, "hub/library/big", "v1", img)
+	for _, e := range c.events.of(proxy.EventFillFailed) {
+		t.Errorf("a fill failed: %s", e.Detail)
+	}
+	if n := up.count("GET manifests v1"); n != 1 {
+		t.Errorf("manifest fetched %d times, want 1", n)
+	}
+	for _, b := range img.blobs {
+		if n := up.count("GET blobs " + b.Digest.String()); n != 1 {
+			t.Errorf("blob %s (%d bytes) fetched %d times, want 1", b.Digest, b.Size, n)
+		}
+	}
+}
+
+// TestReplicasShareFills: two replicas over the same stores, each with 4
+// clients pulling one uncached image at once, fetch each blob from the
+// upstream once: one holds the claim, the other reads along its upload,
+// which grows a chunk (here 1 MiB) at a time.
+func TestReplicasShareFills(t *testing.T) {
+	up := newUpstream(t)
+	img := bigImage(t, up, "library/big", "v1", 6<<20)
+	up.slow = 5 * time.Millisecond
+	st := newStore(t)
+	a := newCache(t, st, up.srv.URL, time.Hour)
+	b := newCache(t, st, up.srv.URL, time.Hour)
+	proxy.SetChunk(a.px, 1<<20)
+	proxy.SetChunk(b.px, 1<<20)
+	pullAll(t, []*cache{a, b}, 4, "hub/library/big", "v1", img)
+	for _, e := range append(a.events.of(proxy.EventFillFailed), b.events.of(proxy.EventFillFailed)...) {
+		t.Errorf("a fill failed: %s", e.Detail)
+	}
+	for _, bd := range img.blobs {
+		if n := up.count("GET blobs " + bd.Digest.String()); n != 1 {
+			t.Errorf("blob %s (%d bytes) fetched %d times, want 1", bd.Digest, bd.Size, n)
+		}
+	}
+}
+
+// TestDeadFillerTakenOver: a claim on a blob whose holder stopped
+// touching it holds a pull up only until it is stale; then the waiting
+// process fetches the blob itself.
+func TestDeadFillerTakenOver(t *testing.T) {
+	ctx := context.Background()
+	up := newUpstream(t)
+	img := pushImage(t, up.reg, "library/app", "v1", "app layer")
+	layer := img.blobs[1]
+	st := newStore(t)
+	c := newCache(t, st, up.srv.URL, time.Hour, func(o *proxy.Options) { o.Holder = "alive" })
+	proxy.SetClaimTimes(c.px, 100*time.Millisecond, time.Second)
+	now := time.Now()
+	err := st.ms.Update(ctx, func(tx meta.Tx) error {
+		_, _, err := tx.ClaimBlobFill(ctx, meta.BlobFill{Repository: "hub/library/app", Digest: layer.Digest, Holder: "dead",
+			Size: layer.Size, StartedAt: now, TouchedAt: now}, now.Add(-time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.pull("hub/library/app", "v1", img)
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("the pull took %s; want about the claim's staleness, 1s", d)
+	}
+	if n := up.count("GET blobs " + layer.Digest.String()); n != 1 {
+		t.Errorf("layer fetched %d times, want 1", n)
+	}
+	eventually(t, "the layer is stored", func() bool { return c.holds("hub/library/app", layer.Digest) })
+}
