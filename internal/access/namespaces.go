@@ -14,6 +14,8 @@ import (
 type NamespaceCreate struct {
 	Name   string
 	Public bool
+	// Kind is what the namespace is for (see kinds.go); "" is general.
+	Kind string
 	// Push, when set, is the repository whose push creates the namespace:
 	// the creator's right is then its right to push there as the
 	// namespace's admin, rather than its right to manage the namespace.
@@ -64,7 +66,13 @@ func (s *Service) mayCreateNamespaces(p auth.Principal) error {
 // namespace comes to be: through the management API, and by a push into a
 // namespace that does not exist ([Service.CreateNamespaceByPush]).
 func (s *Service) CreateNamespace(ctx context.Context, c Caller, in NamespaceCreate) (ns meta.Namespace, err error) {
+	if in.Kind == "" {
+		in.Kind = meta.NamespaceGeneral
+	}
 	detail := "public=" + strconv.FormatBool(in.Public)
+	if in.Kind != meta.NamespaceGeneral {
+		detail += ", kind=" + in.Kind
+	}
 	if in.Push != "" {
 		detail += ", by push to " + in.Push
 	}
@@ -82,7 +90,10 @@ func (s *Service) CreateNamespace(ctx context.Context, c Caller, in NamespaceCre
 	if in.Push != "" && !oci.InNamespace(in.Push, in.Name) {
 		return ns, invalid("repository %s is not in namespace %s", truncate(in.Push), in.Name)
 	}
-	ns = meta.Namespace{Name: in.Name, Public: in.Public, CreatedAt: s.now().UTC()}
+	if err := mayCreateKind(c.Principal, in.Kind, in.Push != ""); err != nil {
+		return ns, err
+	}
+	ns = meta.Namespace{Name: in.Name, Public: in.Public, Kind: in.Kind, CreatedAt: s.now().UTC()}
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		if err := tx.CreateNamespace(ctx, ns); err != nil {
 			return storeError(err, "namespace "+in.Name)

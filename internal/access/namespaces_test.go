@@ -304,3 +304,37 @@ func TestCreateNamespaceIsOneTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestNamespaceKinds: a namespace is general unless created with a kind;
+// only system administrators create proxy namespaces, and no push does;
+// an unknown kind is refused.
+func TestNamespaceKinds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, func(o *access.Options) { o.CreateNamespaces = true })
+		ctx := context.Background()
+		f.user(t, "alice", "alice-pw", false)
+		root := f.caller(auth.Principal{Kind: auth.KindUser, Name: "admin", SystemAdmin: true})
+		alice := f.caller(auth.Principal{Kind: auth.KindUser, Name: "alice"})
+
+		if ns, err := f.svc.CreateNamespace(ctx, alice, access.NamespaceCreate{Name: "mine"}); err != nil || ns.Kind != meta.NamespaceGeneral {
+			t.Fatalf("general namespace: %+v, %v", ns, err)
+		}
+		if _, err := f.svc.CreateNamespace(ctx, alice, access.NamespaceCreate{Name: "hub", Kind: meta.NamespaceProxy}); !errors.Is(err, access.ErrDenied) {
+			t.Errorf("a proxy namespace by a user: %v, want denied", err)
+		}
+		f.noNamespace(t, "hub", "a refused create")
+		if _, err := f.svc.CreateNamespace(ctx, root, access.NamespaceCreate{Name: "hub", Kind: "mirror"}); !errors.Is(err, access.ErrInvalid) {
+			t.Errorf("an unknown kind: %v, want invalid", err)
+		}
+		if _, err := f.svc.CreateNamespace(ctx, root, access.NamespaceCreate{Name: "x", Kind: meta.NamespaceProxy, Push: "x/app"}); !errors.Is(err, access.ErrDenied) {
+			t.Errorf("a proxy namespace by a push: %v, want denied", err)
+		}
+		ns, err := f.svc.CreateNamespace(ctx, root, access.NamespaceCreate{Name: "hub", Kind: meta.NamespaceProxy, Public: true})
+		if err != nil || ns.Kind != meta.NamespaceProxy {
+			t.Fatalf("proxy namespace by an administrator: %+v, %v", ns, err)
+		}
+		if got, err := f.store.Namespace(ctx, "hub"); err != nil || got.Kind != meta.NamespaceProxy {
+			t.Errorf("stored: %+v, %v", got, err)
+		}
+	})
+}
