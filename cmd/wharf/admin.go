@@ -43,8 +43,13 @@ type admin struct {
 var verbs = map[string][]string{
 	"user": {"list", "get NAME", "create NAME [--admin] [--password-stdin]", "set NAME [--admin=BOOL] [--disabled=BOOL] [--password-stdin]",
 		"delete NAME", "import FILE [--update]", "passwd [--password-stdin]: change your own password"},
-	"namespace": {"list", "get NAME", "create NAME [--public]", "set NAME --public=BOOL", "delete NAME"},
-	"member":    {"list NAMESPACE", "set NAMESPACE USER ROLE", "remove NAMESPACE USER"},
+	"namespace": {"list", "get NAME", "create NAME [--public] [--kind proxy --upstream URL [--upstream-user NAME --upstream-password-stdin]\n" +
+		"      [--tag-check-interval DURATION] [--allow-push] [--default]]", "set NAME --public=BOOL", "delete NAME"},
+	"proxy": {"list: the upstreams of every proxy namespace, with their health", "get NAMESPACE",
+		"set NAMESPACE [--upstream URL] [--upstream-user NAME] [--upstream-password-stdin] [--tag-check-interval DURATION]\n" +
+			"      [--allow-push=BOOL] [--default=BOOL]: change what is given (10m between tag checks by default; 0: every pull;\n" +
+			"      --default: the mirror of the registry's root, for docker's registry-mirrors)"},
+	"member": {"list NAMESPACE", "set NAMESPACE USER ROLE", "remove NAMESPACE USER"},
 	"token": {"list [--for USER [--refresh] | --namespace NS]", "create NAME --scope PATTERN:ACTIONS... [--expires DURATION] [--for USER | --namespace NS]",
 		"revoke ID [--for USER | --namespace NS]"},
 	"repo":  {"list", "tags REPOSITORY", "untag REPOSITORY TAG", "delete REPOSITORY DIGEST"},
@@ -232,6 +237,7 @@ func (a *admin) verb(noun, verb string) (func(context.Context, argsFn) error, bo
 		"repo":      {"list": a.repoList, "tags": a.repoTags, "untag": a.repoUntag, "delete": a.repoDelete},
 		"key":       {"list": a.keyList, "rotate": a.keyRotate, "retire": a.keyRetire},
 		"audit":     {"": a.audit},
+		"proxy":     {"list": a.proxyList, "get": a.proxyGet, "set": a.proxySet},
 	}
 	f, ok := m[noun][verb]
 	return f, ok

@@ -193,9 +193,9 @@ func (a *admin) userImport(ctx context.Context, args argsFn) error {
 
 func printNamespaces(a *admin, nss []mgmt.Namespace) error {
 	return printList(a, nss, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "NAME\tPUBLIC\tCREATED")
+		fmt.Fprintln(w, "NAME\tKIND\tPUBLIC\tCREATED")
 		for _, ns := range nss {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", ns.Name, yes(ns.Public), when(ns.CreatedAt))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", ns.Name, ns.Kind, yes(ns.Public), when(ns.CreatedAt))
 		}
 	})
 }
@@ -235,6 +235,8 @@ func (a *admin) nsGet(ctx context.Context, args argsFn) error {
 
 func (a *admin) nsCreate(ctx context.Context, args argsFn) error {
 	public := a.fs.Bool("public", false, "anyone may pull")
+	kind := a.fs.String("kind", "", "general (the default) or proxy: a pull-through cache of --upstream")
+	up := declareUpstreamFlags(a.fs)
 	pos, err := args()
 	if err == nil {
 		err = want(pos, 1, "a namespace")
@@ -242,12 +244,19 @@ func (a *admin) nsCreate(ctx context.Context, args argsFn) error {
 	if err != nil {
 		return err
 	}
-	ns, err := a.client.CreateNamespace(ctx, mgmt.NamespaceCreate{Name: pos[0], Public: *public})
+	in := mgmt.NamespaceCreate{Name: pos[0], Public: *public, Kind: *kind}
+	if err := up.createProxy(a, &in); err != nil {
+		return err
+	}
+	ns, err := a.client.CreateNamespace(ctx, in)
 	if err != nil {
 		return err
 	}
 	if a.json {
 		return a.print(ns, nil)
+	}
+	if ns.Kind == "proxy" {
+		return a.done("namespace %s created, a pull-through cache of %s (public: %s)", ns.Name, in.Upstream.URL, yes(ns.Public))
 	}
 	return a.done("namespace %s created (public: %s)", ns.Name, yes(ns.Public))
 }

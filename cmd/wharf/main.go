@@ -32,6 +32,7 @@ func commands() []command {
 		{"login", "sign in with the identity provider (device flow) and store a token for docker and other clients", loginCmd},
 		{"user", "manage users on a server (list, create, set, delete, import, passwd)", adminCmd("user")},
 		{"namespace", "manage namespaces on a server (list, create, set, delete)", adminCmd("namespace")},
+		{"proxy", "manage the upstreams of pull-through cache namespaces (list, get, set)", adminCmd("proxy")},
 		{"member", "manage the members of a namespace (list, set, remove)", adminCmd("member")},
 		{"token", "manage personal access tokens and robot accounts (list, create, revoke)", adminCmd("token")},
 		{"repo", "list repositories and tags, untag, delete manifests", adminCmd("repo")},

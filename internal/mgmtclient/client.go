@@ -363,3 +363,21 @@ func (c *Client) RetireKey(ctx context.Context, id string) (mgmt.SigningKey, err
 	var k mgmt.SigningKey
 	return k, c.do(ctx, http.MethodPost, "/keys/"+seg(id)+"/retire", nil, nil, &k)
 }
+
+// Upstreams lists the upstreams of every proxy namespace.
+func (c *Client) Upstreams(ctx context.Context) ([]mgmt.Upstream, error) {
+	var l mgmt.List[mgmt.Upstream]
+	return l.Items, c.do(ctx, http.MethodGet, "/upstreams", nil, nil, &l)
+}
+
+// Upstream returns the upstream of proxy namespace ns.
+func (c *Client) Upstream(ctx context.Context, ns string) (mgmt.Upstream, error) {
+	var u mgmt.Upstream
+	return u, c.do(ctx, http.MethodGet, "/namespaces/"+seg(ns)+"/upstream", nil, nil, &u)
+}
+
+// SetUpstream sets the upstream of proxy namespace ns.
+func (c *Client) SetUpstream(ctx context.Context, ns string, in mgmt.UpstreamPut) (mgmt.Upstream, error) {
+	var u mgmt.Upstream
+	return u, c.do(ctx, http.MethodPut, "/namespaces/"+seg(ns)+"/upstream", nil, in, &u)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
+	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
@@ -67,6 +68,9 @@ type Options struct {
 	// Network holds the network rules of namespaces; nil answers that
 	// they need access control.
 	Network *access.Network
+	// Proxy sets and shows the upstreams of proxy namespaces; nil answers
+	// that pull-through caches are not available.
+	Proxy *proxy.Cache
 }
 
 // Handler serves /api/v1.

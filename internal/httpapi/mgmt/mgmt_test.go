@@ -24,7 +24,9 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
+	"github.com/wharf-dev/wharf/internal/remote"
 )
 
 // env is a management API over a real SQLite store and filesystem content
@@ -65,11 +67,22 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(svc.Close)
 	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler)})
+	sealer, err := remote.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(proxy.Options{Registry: e.reg, Meta: st, Content: cs, Sealer: sealer, SpoolDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	e.reg.SetUpstream(px)
 	h := mgmt.New(mgmt.Options{
 		Access:      svc,
 		Registry:    e.reg,
 		Logger:      slog.New(slog.DiscardHandler),
 		Replication: e.replication(),
+		Proxy:       px,
 	})
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := e.authenticate(r)

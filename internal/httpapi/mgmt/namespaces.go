@@ -13,13 +13,16 @@ import (
 
 // Namespace is a namespace as the API shows it.
 type Namespace struct {
-	Name      string    `json:"name"`
-	Public    bool      `json:"public"`
+	Name   string `json:"name"`
+	Public bool   `json:"public"`
+	// Kind is what the namespace is for: general, or proxy (a pull-through
+	// cache of its upstream, see /namespaces/{namespace}/upstream).
+	Kind      string    `json:"kind"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 
 func namespaceOf(ns meta.Namespace) Namespace {
-	return Namespace{Name: ns.Name, Public: ns.Public, CreatedAt: ns.CreatedAt}
+	return Namespace{Name: ns.Name, Public: ns.Public, Kind: ns.Kind, CreatedAt: ns.CreatedAt}
 }
 
 // Member is a membership as the API shows it.
@@ -62,6 +65,10 @@ func (h *Handler) listNamespaces(w http.ResponseWriter, r *http.Request, c acces
 type NamespaceCreate struct {
 	Name   string `json:"name"`
 	Public bool   `json:"public,omitempty"`
+	// Kind is general (the default) or proxy; a proxy namespace is created
+	// with its Upstream.
+	Kind     string       `json:"kind,omitempty"`
+	Upstream *UpstreamPut `json:"upstream,omitempty"`
 }
 
 func (h *Handler) createNamespace(w http.ResponseWriter, r *http.Request, c access.Caller, _ params) error {
@@ -69,7 +76,17 @@ func (h *Handler) createNamespace(w http.ResponseWriter, r *http.Request, c acce
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	ns, err := h.acc.CreateNamespace(r.Context(), c, access.NamespaceCreate{Name: in.Name, Public: in.Public})
+	if in.Kind == meta.NamespaceProxy {
+		ns, err := h.createProxyNamespace(r, c, in)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, namespaceOf(ns))
+	}
+	if in.Upstream != nil {
+		return invalid("only a namespace of kind proxy has an upstream")
+	}
+	ns, err := h.acc.CreateNamespace(r.Context(), c, access.NamespaceCreate{Name: in.Name, Public: in.Public, Kind: in.Kind})
 	if err != nil {
 		return accessError(err)
 	}
