@@ -42,6 +42,15 @@ type Config struct {
 	Scanning      Scanning     `yaml:"scanning"`
 	Promotion     Promotion    `yaml:"promotion"`
 	Network       Network      `yaml:"network"`
+	// Proxy is how pull-through cache namespaces reach their upstreams.
+	Proxy Proxy `yaml:"proxy"`
+	// CredentialsKeyFile holds the 32-byte key (raw, or one line of hex
+	// or base64) that the passwords of other registries (the upstreams of
+	// proxy namespaces) are sealed with in the database. Empty means
+	// <dataDir>/credentials.key, created at start with SQLite; with
+	// PostgreSQL it must be set, to the same key on every replica, for
+	// passwords to be stored.
+	CredentialsKeyFile string `yaml:"credentialsKeyFile"`
 	// Trust is signature verification (see docs/trust.md).
 	Trust Trust `yaml:"trust"`
 }
@@ -249,6 +258,7 @@ func defaults() Config {
 		Metrics:      Metrics{NamespaceLabels: 100, StorageInterval: 5 * time.Minute},
 		Replication:  defaultReplication(),
 		Scanning:     defaultScanning(),
+		Proxy:        defaultProxy(),
 	}
 }
 
@@ -285,6 +295,7 @@ func (c *Config) Resolve() {
 	if c.Scanning.ScratchDir == "" {
 		c.Scanning.ScratchDir = filepath.Join(c.DataDir, "scan")
 	}
+	c.resolveProxy()
 }
 
 // Validate reports the first invalid option, by name.
@@ -389,6 +400,7 @@ func (c *Config) Validate() error {
 	c.validateScanning(bad)
 	c.validatePromotion(bad)
 	c.validateNetwork(bad)
+	c.validateProxy(bad)
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}

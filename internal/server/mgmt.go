@@ -15,7 +15,7 @@ import (
 // and the lifecycle but not accounts.
 func (s *Server) mgmtHandler() http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, CollectGarbage: s.collectForAPI, Replication: s.replication, Scanner: s.scanner,
-		Promotion: s.promotion, Network: s.network}
+		Promotion: s.promotion, Network: s.network, Proxy: s.proxy}
 	var h http.Handler
 	switch {
 	case s.access != nil:

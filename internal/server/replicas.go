@@ -41,6 +41,9 @@ func (s *Server) startBackground() {
 	if s.scanner != nil {
 		s.bg.wg.Go(func() { s.scanner.Run(ctx) })
 	}
+	// Each replica re-reads the proxy namespaces' upstreams, to see
+	// another's changes.
+	s.bg.wg.Go(func() { s.proxy.Run(ctx, s.cfg.Proxy.ReloadInterval) })
 	leaser, _ := s.meta.(meta.Leaser)
 	js := s.jobs()
 	if len(js) > 0 {

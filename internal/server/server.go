@@ -33,6 +33,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta/sqlite"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/promotion"
+	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
@@ -66,6 +67,8 @@ type Server struct {
 	// network holds the network rules (CIDR allow-lists); nil without
 	// access control.
 	network *access.Network
+	// proxy is the pull-through cache of proxy namespaces.
+	proxy *proxy.Cache
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -113,6 +116,10 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		s.registry.SetScans(s.scanner) // the image policy's scan rules read it
 	}
 	if s.gc, err = s.newCollector(); err != nil {
+		_ = ms.Close()
+		return nil, err
+	}
+	if err := s.openProxy(ctx); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}
@@ -224,7 +231,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, Traffic: s.metrics.Traffic,
-		Network: s.network})
+		Network: s.network, Router: s.proxy})
 	v2 := mw.Wrap(s.authenticate(v2h, false), mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
@@ -389,6 +396,7 @@ func (s *Server) FlushPulls(ctx context.Context) error { return s.registry.Flush
 // and closes the stores.
 func (s *Server) Close() error {
 	s.stopBackground()
+	s.proxy.Close()
 	if err := s.registry.FlushPulls(context.Background()); err != nil {
 		s.log.Warn("record manifest pulls", "err", err)
 	}
