@@ -42,15 +42,7 @@ type Config struct {
 	Scanning      Scanning     `yaml:"scanning"`
 	Promotion     Promotion    `yaml:"promotion"`
 	Network       Network      `yaml:"network"`
-	// Proxy is how pull-through cache namespaces reach their upstreams.
-	Proxy Proxy `yaml:"proxy"`
-	// CredentialsKeyFile holds the 32-byte key (raw, or one line of hex
-	// or base64) that the passwords of other registries (the upstreams of
-	// proxy namespaces) are sealed with in the database. Empty means
-	// <dataDir>/credentials.key, created at start with SQLite; with
-	// PostgreSQL it must be set, to the same key on every replica, for
-	// passwords to be stored.
-	CredentialsKeyFile string `yaml:"credentialsKeyFile"`
+	Proxy         Proxy        `yaml:"proxy"`
 	// Trust is signature verification (see docs/trust.md).
 	Trust Trust `yaml:"trust"`
 }

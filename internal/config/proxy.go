@@ -22,6 +22,12 @@ type Proxy struct {
 	IdleTimeout time.Duration `yaml:"idleTimeout"`
 	// MaxConnections bounds the requests in flight to one upstream.
 	MaxConnections int `yaml:"maxConnections"`
+	// CredentialsKeyFile holds the 32-byte key (raw, or one line of hex
+	// or base64) that upstream passwords are sealed with in the database.
+	// Empty means <dataDir>/proxy-credentials.key, created at start, with
+	// SQLite; with PostgreSQL it must be set, to the same key on every
+	// replica, for passwords to be stored.
+	CredentialsKeyFile string `yaml:"credentialsKeyFile"`
 	// ReloadInterval is how often a replica re-reads the proxy namespaces'
 	// upstreams, to see changes made through another replica.
 	ReloadInterval time.Duration `yaml:"reloadInterval"`
@@ -36,8 +42,8 @@ func (c *Config) resolveProxy() {
 	if c.Proxy.SpoolDir == "" {
 		c.Proxy.SpoolDir = filepath.Join(c.DataDir, "proxy-spool")
 	}
-	if c.CredentialsKeyFile == "" && c.Database.Driver == "sqlite" {
-		c.CredentialsKeyFile = filepath.Join(c.DataDir, "credentials.key")
+	if c.Proxy.CredentialsKeyFile == "" && c.Database.Driver == "sqlite" {
+		c.Proxy.CredentialsKeyFile = filepath.Join(c.DataDir, "proxy-credentials.key")
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 var (
 	// ErrNoKey: a password cannot be stored or used because no
 	// credentials key is configured.
-	ErrNoKey = errors.New("no key to seal passwords with is configured (credentialsKeyFile)")
+	ErrNoKey = errors.New("no key to seal passwords with is configured (proxy.credentialsKeyFile)")
 	// ErrInvalid: the configuration is refused; the error says why.
 	ErrInvalid = errors.New("invalid upstream")
 	// ErrNotProxy: no namespace of kind proxy has that name.

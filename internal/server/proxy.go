@@ -20,10 +20,10 @@ func (s *Server) openProxy(ctx context.Context) error {
 		return fmt.Errorf("proxy.spoolDir: %w", err)
 	}
 	var sealer *remote.Sealer
-	if path := s.cfg.CredentialsKeyFile; path != "" {
+	if path := c.CredentialsKeyFile; path != "" {
 		var err error
 		if sealer, err = remote.LoadSealer(path, s.cfg.Database.Driver == "sqlite"); err != nil {
-			return fmt.Errorf("credentialsKeyFile: %w", err)
+			return fmt.Errorf("proxy.credentialsKeyFile: %w", err)
 		}
 	}
 	px, err := proxy.New(proxy.Options{
