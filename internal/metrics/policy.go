@@ -8,7 +8,11 @@ type Policy struct {
 	pulls         *prometheus.CounterVec // namespace, rule, mode: pulls refused (enforce) or warned about (warn)
 	verifications *prometheus.CounterVec // format, result
 	cache         *prometheus.CounterVec // layer, result
-	names         *Namespaces
+	// cacheHit and cacheMiss are cache's counters for layers "memory" and
+	// "store", resolved once: every pull from a namespace with a policy
+	// counts a look-up.
+	cacheHit, cacheMiss map[string]prometheus.Counter
+	names               *Namespaces
 }
 
 // PolicyRules are the rules of an image policy: the rule label.
@@ -52,10 +56,10 @@ func (m *Metrics) NewPolicy() *Policy {
 			p.pulls.WithLabelValues(label, rule, "enforce")
 		}
 	})
+	p.cacheHit, p.cacheMiss = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
 	for _, layer := range []string{"memory", "store"} {
-		for _, r := range []string{"hit", "miss"} {
-			p.cache.WithLabelValues(layer, r)
-		}
+		p.cacheHit[layer] = p.cache.WithLabelValues(layer, "hit")
+		p.cacheMiss[layer] = p.cache.WithLabelValues(layer, "miss")
 	}
 	m.Registry.MustRegister(p.pulls, p.verifications, p.cache)
 	return p
@@ -77,6 +81,14 @@ func (p *Policy) Verified(format, result string) {
 
 // Cache records a look-up in a policy cache.
 func (p *Policy) Cache(layer string, hit bool) {
+	byLayer := p.cacheMiss
+	if hit {
+		byLayer = p.cacheHit
+	}
+	if c, ok := byLayer[layer]; ok {
+		c.Inc()
+		return
+	}
 	r := "miss"
 	if hit {
 		r = "hit"
