@@ -45,6 +45,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.ReplicateTo, "replicate-to", "", "base `URL` of a registry the replicate scenario copies an image of --size to, from the wharf under test (whose --username must be a system administrator); the scenario runs only with it")
 	fs.StringVar(&opts.ReplicateUsername, "replicate-username", "", "user name at the --replicate-to registry")
 	fs.StringVar(&opts.ReplicatePassword, "replicate-password", "", "password at the --replicate-to registry")
+	fs.StringVar(&opts.ScanOnPushURL, "scan-on-push-url", "", "base `URL` of a second wharf like the one under test but with scanning.onPush; the scan-push scenario compares their push rates, and runs only with it")
 	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -47,6 +47,10 @@ type Options struct {
 	ReplicateTo       string
 	ReplicateUsername string
 	ReplicatePassword string
+	// ScanOnPushURL is the base URL of a second wharf like the one under
+	// test but with scanning.onPush; the scan-push scenario compares their
+	// push rates, and is skipped without it.
+	ScanOnPushURL string
 }
 
 // scenario is one named measurement. run returns a result per measured
@@ -70,6 +74,7 @@ var scenarios = []scenario{
 	{"catalog", (*runner).catalog},
 	{"gc", (*runner).gcScenario},
 	{"scan", (*runner).scanScenario},
+	{"scan-push", (*runner).scanPush},
 	{"replicate", (*runner).replicateScenario},
 }
 
