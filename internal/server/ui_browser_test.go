@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -423,6 +425,43 @@ func uiPromoteInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, 
 	if got := b.Text(`[data-testid="promotions"]`); !strings.Contains(got, "team/app@") || !strings.Contains(got, "stage/app:1.0") ||
 		!strings.Contains(got, "by user:admin") || !strings.Contains(got, "sbom passed") {
 		t.Errorf("the promotion record on the promoted image: %q", got)
+	}
+
+	// Into qa, which wants one approval by someone else: the promotion
+	// waits, and another administrator approves it on the promotions page.
+	for _, call := range [][3]string{
+		{"POST", "/api/v1/namespaces", `{"name":"qa"}`},
+		{"PUT", "/api/v1/namespaces/qa/promotion-policy", `{"gates":{"approvals":1}}`},
+		{"POST", "/api/v1/users", `{"name":"boss","password":"boss-password","admin":true}`},
+	} {
+		if r := tr.do(call[0], call[1], []byte(call[2]), "Authorization", admin, "Content-Type", "application/json"); r.status >= 300 {
+			t.Fatalf("%s %s: %d %s", call[0], call[1], r.status, r.body)
+		}
+	}
+	b.Do(
+		chromedp.Navigate(u+"/r/team/app/-/tags/v1"),
+		chromedp.SetValue(chromedp.CSS("#promote-target"), "qa/app:1.0"),
+		chromedp.Click(chromedp.CSS(`[data-testid="promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="gates"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-promote"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if got := b.Text(".notice"); !strings.Contains(got, "waits for approvals") {
+		t.Errorf("promoting into qa: %q", got)
+	}
+	boss := newWebClient(t, tr)
+	boss.signIn("boss", "boss-password")
+	page := boss.get("/-/promotions", http.StatusOK)
+	id := regexp.MustCompile(`data-testid="approve-(\d+)"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no pending promotion on boss's promotions page:\n%s", page)
+	}
+	token := boss.csrf("/-/promotions")
+	if done := string(boss.post("/-/promotions/"+id[1]+"/approve", url.Values{"csrf": {token}, "comment": {"ok"}}, http.StatusOK).body); !strings.Contains(done, "Approved and promoted") {
+		t.Errorf("approving:\n%s", done)
+	}
+	if r := tr.do("GET", "/v2/qa/app/manifests/1.0", nil, "Authorization", admin); r.status != http.StatusOK {
+		t.Errorf("qa/app:1.0 after the approval: %d", r.status)
 	}
 
 	// The policy verdict: would a pull from prod be allowed? prod enforces

@@ -31,6 +31,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /-/users", h.createUser)
 	m.HandleFunc("POST /-/users/{user}/{op}", h.changeUser)
 	m.HandleFunc("GET /-/audit", h.auditLog)
+	m.HandleFunc("GET /-/promotions", h.promotionsList)
+	m.HandleFunc("POST /-/promotions/{id}/approve", h.approve)
 	m.HandleFunc("GET /-/admin", h.admin)
 	m.HandleFunc("POST /-/admin/gc", h.collectGarbage)
 	m.HandleFunc("POST /-/admin/storage", h.countStorage)

@@ -269,3 +269,74 @@ func formatID(p *promotion.Pending) string {
 	}
 	return strconv.FormatInt(p.ID, 10)
 }
+
+type promotionsPage struct {
+	Pending []promotion.Pending
+	Records []promotionRow
+}
+
+// promotionsList shows the promotions waiting for approvals and the recent
+// records, those the visitor may see, with an approve button on each
+// request.
+func (h *Handler) promotionsList(w http.ResponseWriter, r *http.Request) {
+	v := h.visitorOf(w, r)
+	h.promotionsWith(w, r, v, answer{})
+}
+
+func (h *Handler) promotionsWith(w http.ResponseWriter, r *http.Request, v visitor, a answer) {
+	if v.refusal != nil {
+		h.fail(w, r, v, v.refusal)
+		return
+	}
+	if h.opts.Promotion == nil {
+		h.fail(w, r, v, notFound("promotion is not available here"))
+		return
+	}
+	ctx := r.Context()
+	var d promotionsPage
+	var err error
+	if d.Pending, err = h.opts.Promotion.Requests(ctx, v.caller, meta.RequestPending, 100); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	recs, err := h.opts.Promotion.Records(ctx, v.caller, meta.PromotionQuery{N: 50})
+	if err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	d.Records = promotionRows(recs)
+	a.Page, a.Title, a.Data = "promotions.html", "Promotions", d
+	h.render(w, r, v, a)
+}
+
+// approve approves a pending promotion, as POST
+// /api/v1/promotion-requests/{id}/approve does.
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
+	v := h.visitorOf(w, r)
+	if err := checkCSRF(r, v); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	if h.opts.Promotion == nil {
+		h.fail(w, r, v, notFound("promotion is not available here"))
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.fail(w, r, v, notFound("no promotion request %q", r.PathValue("id")))
+		return
+	}
+	res, err := h.opts.Promotion.Approve(r.Context(), v.caller, id, strings.TrimSpace(r.PostFormValue("comment")))
+	var refused *promotion.Refused
+	switch {
+	case errors.As(err, &refused):
+		h.promotionsWith(w, r, v, answer{Status: http.StatusForbidden, Problem: refused.Error()})
+	case err != nil:
+		status, msg := classify(err)
+		h.promotionsWith(w, r, v, answer{Status: status, Problem: msg})
+	case res.State == promotion.StatePending:
+		h.promotionsWith(w, r, v, answer{Notice: "Approved; the promotion waits for more approvals."})
+	default:
+		h.promotionsWith(w, r, v, answer{Notice: "Approved and promoted."})
+	}
+}
