@@ -24,11 +24,14 @@ type Preview struct {
 // [Service.Promote] would, but promotes nothing, records nothing and
 // creates no request: what the web UI shows before a person confirms.
 func (s *Service) Preview(ctx context.Context, c access.Caller, req Request) (Preview, error) {
-	t, err := s.parse(ctx, req)
+	t, err := s.parse(req)
 	if err != nil {
 		return Preview{}, err
 	}
 	if err := s.authorize(ctx, c, t); err != nil {
+		return Preview{}, err
+	}
+	if err := s.resolve(ctx, t); err != nil {
 		return Preview{}, err
 	}
 	pending, err := s.opts.Store.PendingPromotionRequest(ctx, t.sourceRepo, t.digest, t.targetRepo, t.tag, t.req.Remote)

@@ -121,8 +121,11 @@ func (s *Service) Approve(ctx context.Context, c access.Caller, id int64, commen
 	if req, err = s.opts.Store.PromotionRequest(ctx, id); err != nil {
 		return Result{}, fmt.Errorf("read promotion request %d: %w", id, err)
 	}
-	t, err := s.parse(ctx, Request{Source: req.SourceRepository + "@" + req.Digest.String(), Target: targetOf(req), Remote: req.Remote})
+	t, err := s.parse(Request{Source: req.SourceRepository + "@" + req.Digest.String(), Target: targetOf(req), Remote: req.Remote})
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.resolve(ctx, t); err != nil {
 		return Result{}, err
 	}
 	t.req.Source = req.Source

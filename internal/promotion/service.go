@@ -120,16 +120,17 @@ type target struct {
 	digest     digest.Digest
 	targetRepo string
 	tag        string
+	ref        oci.Reference // the source's reference as asked
 	remote     *Remote
 	policyNS   string // the namespace whose policy gates the promotion
 }
 
-// parse reads req: names, the remote, and the source's digest.
-func (s *Service) parse(ctx context.Context, req Request) (*target, error) {
+// parse reads req: names and the remote. It reads nothing of the source:
+// [Service.resolve] does, once the caller may see it.
+func (s *Service) parse(req Request) (*target, error) {
 	t := &target{req: req}
-	var ref oci.Reference
 	var err error
-	t.sourceRepo, ref, err = splitReference(req.Source, "source")
+	t.sourceRepo, t.ref, err = splitReference(req.Source, "source")
 	if err != nil {
 		return nil, err
 	}
@@ -152,15 +153,22 @@ func (s *Service) parse(ctx context.Context, req Request) (*target, error) {
 		if rm.Policy != "" {
 			t.policyNS = rm.Policy
 		}
-	} else if t.sourceRepo == t.targetRepo && t.tag == ref.Tag {
+	} else if t.sourceRepo == t.targetRepo && t.tag == t.ref.Tag {
 		return nil, apierr.New(apierr.RequestInvalid, "source and target are the same")
 	}
-	m, err := s.opts.Registry.Manifest(ctx, t.sourceRepo, ref)
+	return t, nil
+}
+
+// resolve reads the source's digest. Only after [Service.authorize]: a
+// caller who may not read the source must not learn from the answer
+// whether it holds the tag or digest.
+func (s *Service) resolve(ctx context.Context, t *target) error {
+	m, err := s.opts.Registry.Manifest(ctx, t.sourceRepo, t.ref)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.digest = m.Digest
-	return t, nil
+	return nil
 }
 
 // splitReference splits "repo:tag", "repo@digest" or "repo".
@@ -245,11 +253,14 @@ func (s *Service) authorize(ctx context.Context, c access.Caller, t *target) err
 // them ([Service.Approve]); any other failure is a *Refused error. Either
 // way a record is written.
 func (s *Service) Promote(ctx context.Context, c access.Caller, req Request) (Result, error) {
-	t, err := s.parse(ctx, req)
+	t, err := s.parse(req)
 	if err != nil {
 		return Result{}, err
 	}
 	if err := s.authorize(ctx, c, t); err != nil {
+		return Result{}, err
+	}
+	if err := s.resolve(ctx, t); err != nil {
 		return Result{}, err
 	}
 	requester := person(c)

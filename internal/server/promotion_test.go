@@ -124,7 +124,15 @@ func TestPromotionWorkflow(t *testing.T) {
 		if status, _ := promoteAs(t, cl("rita"), "ci/app:v1", "prod/app:1.0"); status != http.StatusNotFound {
 			t.Errorf("by someone who cannot read ci: %d", status)
 		}
-		if status, a := promoteAs(t, cl("carol"), "prod/app:1.0", "prod/app:2.0"); status != http.StatusNotFound {
+		// To one who cannot read ci, a tag or digest ci/app holds and one it
+		// does not hold are answered alike: the answer tells nothing of ci.
+		_, held := promoteAs(t, cl("rita"), "ci/app@"+d.String(), "prod/app:1.0")
+		for _, src := range []string{"ci/app:missing", "ci/app@" + digest.FromString("missing").String()} {
+			if status, a := promoteAs(t, cl("rita"), src, "prod/app:1.0"); status != http.StatusNotFound || a.Code != held.Code || a.Detail != held.Detail {
+				t.Errorf("%s by someone who cannot read ci: %d %+v, while for what ci/app holds: %+v", src, status, a, held)
+			}
+		}
+		if status, a := promoteAs(t, pat, "prod/app:1.0", "prod/app:2.0"); status != http.StatusNotFound {
 			t.Errorf("a missing source: %d %+v", status, a)
 		}
 		if status, a := promoteAs(t, cl("bob"), "ci/app:v1", "sandbox/app:1.0"); status != http.StatusForbidden || a.Code != "DENIED" {
