@@ -160,10 +160,30 @@ func (s *Service) Wait(ctx context.Context, repo string, d digest.Digest) (meta.
 		// Another replica may scan it: look again now and then.
 		select {
 		case <-ctx.Done():
+			s.dropWaiter(k, w)
 			return sc, ctx.Err()
 		case <-w:
 		case <-time.After(time.Second):
+			s.dropWaiter(k, w)
 		}
+	}
+}
+
+// dropWaiter forgets w, which no scan on this replica woke.
+func (s *Service) dropWaiter(k string, w chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters[k]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(s.waiters, k)
+	} else {
+		s.waiters[k] = ws
 	}
 }
 
