@@ -59,7 +59,7 @@ var allowed = map[string][]string{
 	"internal/httpapi/mw":     {"internal/metrics", "internal/access", "internal/auth"},
 	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
-	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy", "internal/replication", "internal/trust"},
+	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy", "internal/replication", "internal/trust", "internal/proxy"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/httpapi/mgmt":   {"internal/replication", "internal/proxy", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
 

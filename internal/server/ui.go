@@ -15,7 +15,7 @@ import (
 func (s *Server) uiHandler() http.Handler {
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
 	opts := ui.Options{
-		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Replication: s.replication, Logger: s.log,
+		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Replication: s.replication, Proxy: s.proxy, Logger: s.log,
 		CollectGarbage: s.collectForUI, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
 		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
 	}

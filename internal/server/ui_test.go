@@ -328,6 +328,16 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 		t.Errorf("disabling rita:\n%s", page)
 	}
 	rita.get("/r/team/app", http.StatusNotFound)
+
+	// A pull-through cache's upstream on the administration page; the
+	// proxy namespace's kind on the home page.
+	api("POST", "/api/v1/namespaces", `{"name":"hub","kind":"proxy","public":true,"upstream":{"url":"https://upstream.example"}}`, 201)
+	if page := adm.get("/-/admin", http.StatusOK); !strings.Contains(page, "https://upstream.example") || !strings.Contains(page, `data-testid="upstreams"`) {
+		t.Errorf("the administration page lacks the upstream:\n%s", page)
+	}
+	if home := adm.get("/", http.StatusOK); !strings.Contains(home, "<td>proxy</td>") {
+		t.Errorf("the home page lacks the proxy namespace's kind")
+	}
 	adm.post("/-/users/admin/disable", url.Values{"csrf": {at}}, http.StatusBadRequest) // the access service: not oneself
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 )
@@ -39,6 +40,8 @@ type adminPage struct {
 	LastGC      *meta.AuditEvent
 	GC          *GCReport
 	Storage     *storageChart
+	Proxy       bool
+	Upstreams   []proxy.Status
 	Replication bool
 	Rules       []replication.Rule
 	Runs        []meta.ReplicationRun
@@ -82,7 +85,7 @@ func (h *Handler) adminWith(w http.ResponseWriter, r *http.Request, v visitor, a
 		return
 	}
 	ctx := r.Context()
-	d := adminPage{Scanning: h.opts.Scanner != nil, Replication: h.opts.Replication != nil}
+	d := adminPage{Scanning: h.opts.Scanner != nil, Replication: h.opts.Replication != nil, Proxy: h.opts.Proxy != nil}
 	if prev, ok := a.Data.(adminPage); ok {
 		d.GC, d.Storage = prev.GC, prev.Storage
 	}
@@ -103,6 +106,12 @@ func (h *Handler) adminWith(w http.ResponseWriter, r *http.Request, v visitor, a
 	}
 	if len(es) > 0 {
 		d.LastGC = &es[0]
+	}
+	if h.opts.Proxy != nil {
+		if d.Upstreams, err = h.opts.Proxy.Upstreams(ctx); err != nil {
+			h.fail(w, r, v, err)
+			return
+		}
 	}
 	if h.opts.Replication != nil {
 		if d.Rules, err = h.opts.Replication.Rules(ctx); err != nil {

@@ -59,6 +59,7 @@ func (h *Handler) routes() {
 // namespaceRow is a namespace as the home page lists it.
 type namespaceRow struct {
 	Name      string
+	Kind      string
 	Public    bool
 	Recorded  bool // has a namespace record (always, with access control)
 	Quota     int64
@@ -100,7 +101,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	seen := map[string]bool{}
 	for _, ns := range nss {
 		q, ok := byNS[ns.Name]
-		d.Namespaces = append(d.Namespaces, namespaceRow{Name: ns.Name, Public: ns.Public, Recorded: true,
+		d.Namespaces = append(d.Namespaces, namespaceRow{Name: ns.Name, Kind: ns.Kind, Public: ns.Public, Recorded: true,
 			Quota: q.LimitBytes, Used: q.UsedBytes, HasQuota: ok, CreatedAt: ns.CreatedAt})
 		seen[ns.Name] = true
 	}
@@ -195,6 +196,7 @@ func (h *Handler) repoAccess(ctx context.Context, v visitor, repo string, want .
 
 type namespacePage struct {
 	Name     string
+	Kind     string
 	Public   bool
 	Recorded bool
 	Usage    registry.NamespaceUsage
@@ -229,7 +231,7 @@ func (h *Handler) namespaceWith(w http.ResponseWriter, r *http.Request, v visito
 	ns, err := h.acc.Namespace(ctx, v.caller, name)
 	switch {
 	case err == nil:
-		d.Public, d.Recorded = ns.Public, true
+		d.Public, d.Recorded, d.Kind = ns.Public, true, ns.Kind
 	case errors.Is(err, access.ErrNotFound) && v.admin() && oci.ValidateNamespace(name) == nil:
 		// Without access control, a namespace is its repositories.
 	default:

@@ -38,6 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
+	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
 	"github.com/wharf-dev/wharf/internal/replication"
 	"github.com/wharf-dev/wharf/internal/scanner"
@@ -58,6 +59,8 @@ type Options struct {
 	Scanner *scanner.Service
 	// Promotion shows promotion records and promotes; nil without it.
 	Promotion *promotion.Service
+	// Proxy lists the upstreams of pull-through caches; nil without it.
+	Proxy *proxy.Cache
 	// Replication lists replication rules and runs, and runs a rule now;
 	// nil without it.
 	Replication *replication.Service
