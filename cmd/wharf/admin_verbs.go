@@ -235,7 +235,7 @@ func (a *admin) nsGet(ctx context.Context, args argsFn) error {
 
 func (a *admin) nsCreate(ctx context.Context, args argsFn) error {
 	public := a.fs.Bool("public", false, "anyone may pull")
-	kind := a.fs.String("kind", "", "general (the default) or proxy: a pull-through cache of --upstream")
+	kind := a.fs.String("kind", "", "general (the default), sandbox, ci, prod, archive (docs/promotion.md), or proxy: a pull-through cache of --upstream")
 	up := declareUpstreamFlags(a.fs)
 	pos, err := args()
 	if err == nil {

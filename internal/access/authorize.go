@@ -74,13 +74,14 @@ func (s *Service) decide(ctx context.Context, p auth.Principal, repo string, wan
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	na, exists, err := s.namespaceAccess(ctx, p, oci.Namespace(repo))
+	na, kind, exists, err := s.namespaceRules(ctx, p, oci.Namespace(repo))
 	if err != nil {
 		return auth.Decision{}, false, err
 	}
 	if exists || !slices.Contains(want, auth.ActionPush) || oci.ValidateName(repo) != nil ||
 		s.mayCreateNamespace(p, oci.Namespace(repo), repo) != nil {
-		return auth.Decide(p, na, repo, want), false, nil
+		d, _ := s.byKind(ctx, p, na, kind, repo, want)
+		return d, false, nil
 	}
 	return auth.Decide(p, creatorAccess, repo, want), true, nil
 }
@@ -96,9 +97,20 @@ func (s *Service) Explain(ctx context.Context, p auth.Principal, repo string, wa
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	na, exists, err := s.namespaceAccess(ctx, p, oci.Namespace(repo))
+	na, kind, exists, err := s.namespaceRules(ctx, p, oci.Namespace(repo))
 	if err != nil {
 		return auth.Refusal{}, err
+	}
+	for _, a := range want {
+		if !auth.Decide(p, na, repo, []auth.Action{a}).Allows(a) {
+			break
+		}
+		// The role grants it: if the kind takes it away, say so.
+		if _, why := s.byKind(ctx, p, na, kind, repo, []auth.Action{a}); why != "" {
+			ns := oci.Namespace(repo)
+			return auth.Refusal{Message: fmt.Sprintf("%s is denied: namespace %s is of kind %s: %s", auth.DescribeAction(a, repo), ns, kind, why),
+				Detail: auth.RefusalDetail{Action: a, Repository: repo, Namespace: ns}}, nil
+		}
 	}
 	view := auth.NamespaceView{
 		Access:    na,
@@ -122,13 +134,19 @@ func (s *Service) Explain(ctx context.Context, p auth.Principal, repo string, wa
 // namespace that does not exist is private and p has no role in it, so it
 // is refused exactly as a private one is.
 func (s *Service) namespaceAccess(ctx context.Context, p auth.Principal, ns string) (auth.NamespaceAccess, bool, error) {
+	na, _, exists, err := s.namespaceRules(ctx, p, ns)
+	return na, exists, err
+}
+
+// namespaceRules is namespaceAccess with the namespace's kind.
+func (s *Service) namespaceRules(ctx context.Context, p auth.Principal, ns string) (auth.NamespaceAccess, string, bool, error) {
 	na := auth.NamespaceAccess{Visibility: auth.Private}
 	n, err := s.store.Namespace(ctx, ns)
 	if errors.Is(err, meta.ErrNotFound) {
-		return na, false, nil
+		return na, "", false, nil
 	}
 	if err != nil {
-		return na, false, fmt.Errorf("look up namespace %s: %w", ns, err)
+		return na, "", false, fmt.Errorf("look up namespace %s: %w", ns, err)
 	}
 	if n.Public {
 		na.Visibility = auth.Public
@@ -149,12 +167,24 @@ func (s *Service) namespaceAccess(ctx context.Context, p auth.Principal, ns stri
 		switch {
 		case errors.Is(err, meta.ErrNotFound):
 		case err != nil:
-			return na, true, fmt.Errorf("look up member %s of %s: %w", member, ns, err)
+			return na, n.Kind, true, fmt.Errorf("look up member %s of %s: %w", member, ns, err)
 		default:
 			na.Role = auth.Role(m.Role)
 		}
 	}
-	return na, true, nil
+	return na, n.Kind, true, nil
+}
+
+// byKind is auth.Decide with the rules of the namespace's kind, and why
+// the kind took away what the role granted, if it did.
+func (s *Service) byKind(ctx context.Context, p auth.Principal, na auth.NamespaceAccess, kindName, repo string, want []auth.Action) (auth.Decision, string) {
+	d := auth.Decide(p, na, repo, want)
+	k, ok := kinds[kindName]
+	if !ok {
+		return d, ""
+	}
+	ns := oci.Namespace(repo)
+	return k.adjust(p, na.Role, ns, repo, want, d, func() bool { return s.directPush(ctx, ns) })
 }
 
 // TokenGrant is what a bearer token grants: the resources and actions,
@@ -197,17 +227,22 @@ func (s *Service) Puller(p auth.Principal) func(ctx context.Context, repo string
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	seen := map[string]auth.NamespaceAccess{}
+	type rules struct {
+		access auth.NamespaceAccess
+		kind   string
+	}
+	seen := map[string]rules{}
 	return func(ctx context.Context, repo string) (bool, error) {
 		ns := oci.Namespace(repo)
-		na, ok := seen[ns]
+		nr, ok := seen[ns]
 		if !ok {
 			var err error
-			if na, _, err = s.namespaceAccess(ctx, p, ns); err != nil {
+			if nr.access, nr.kind, _, err = s.namespaceRules(ctx, p, ns); err != nil {
 				return false, err
 			}
-			seen[ns] = na
+			seen[ns] = nr
 		}
-		return auth.Decide(p, na, repo, []auth.Action{auth.ActionPull}).Allows(auth.ActionPull), nil
+		d, _ := s.byKind(ctx, p, nr.access, nr.kind, repo, []auth.Action{auth.ActionPull})
+		return d.Allows(auth.ActionPull), nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -231,6 +232,9 @@ func (s *Service) Namespaces(ctx context.Context, c Caller, p meta.Page) ([]meta
 // NamespaceUpdate changes a namespace; nil fields keep their value.
 type NamespaceUpdate struct {
 	Public *bool
+	// Kind changes the namespace's kind: system administrators only, and
+	// not to or from proxy. The policies the old kind started with stay.
+	Kind *string
 }
 
 // UpdateNamespace changes namespace name. Its admins and system
@@ -238,16 +242,35 @@ type NamespaceUpdate struct {
 func (s *Service) UpdateNamespace(ctx context.Context, c Caller, name string, in NamespaceUpdate) (ns meta.Namespace, err error) {
 	ch := s.change(c, "namespace.update", name, "")
 	defer func() { ch.refused(ctx, err) }()
-	if ns, err = s.ManagedNamespace(ctx, c, name); err != nil || in.Public == nil {
+	if ns, err = s.ManagedNamespace(ctx, c, name); err != nil || (in.Public == nil && in.Kind == nil) {
 		return ns, err
 	}
-	ch.detail = "public=" + strconv.FormatBool(*in.Public)
+	if in.Kind != nil {
+		if !c.SystemAdmin() {
+			return ns, denied("changing the kind of a namespace needs a system administrator")
+		}
+		if err := mayCreateKind(c.Principal, *in.Kind, false); err != nil {
+			return ns, err
+		}
+		if (*in.Kind == meta.NamespaceProxy) != (ns.Kind == meta.NamespaceProxy) {
+			return ns, invalid("a namespace does not become or stop being a proxy: create one")
+		}
+		ch.detail = "kind=" + *in.Kind
+	}
+	if in.Public != nil {
+		ch.detail = strings.TrimPrefix(ch.detail+", public="+strconv.FormatBool(*in.Public), ", ")
+	}
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		var err error
 		if ns, err = tx.Namespace(ctx, name); err != nil {
 			return storeError(err, "namespace "+name)
 		}
-		ns.Public = *in.Public
+		if in.Public != nil {
+			ns.Public = *in.Public
+		}
+		if in.Kind != nil {
+			ns.Kind = *in.Kind
+		}
 		if err := tx.UpdateNamespace(ctx, ns); err != nil {
 			return storeError(err, "namespace "+name)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/oci"
 )
 
 // MayPromote reports whether p may promote images into repo (a repository,
@@ -20,9 +21,16 @@ func (s *Service) MayPromote(ctx context.Context, p auth.Principal, repo string)
 	if p.At.IsZero() {
 		p.At = s.now()
 	}
-	d, creates, err := s.decide(ctx, p, repo, []auth.Action{auth.ActionPush})
-	if err != nil || creates {
+	ns := oci.Namespace(repo)
+	na, kindName, exists, err := s.namespaceRules(ctx, p, ns)
+	if err != nil || !exists {
 		return false, err
+	}
+	want := []auth.Action{auth.ActionPush}
+	d := auth.Decide(p, na, repo, want)
+	if k, ok := kinds[kindName]; ok {
+		k.writers = nil // the kind's direct-push rule is not promotion's
+		d, _ = k.adjust(p, na.Role, ns, repo, want, d, func() bool { return true })
 	}
 	return d.Allows(auth.ActionPush), nil
 }

@@ -122,7 +122,7 @@ type Access interface {
 	CreateNamespace(ctx context.Context, ns Namespace) error
 	Namespace(ctx context.Context, name string) (Namespace, error)
 	Namespaces(ctx context.Context, p Page) ([]Namespace, error) // sorted by name
-	UpdateNamespace(ctx context.Context, ns Namespace) error     // replaces Public
+	UpdateNamespace(ctx context.Context, ns Namespace) error     // replaces Public, and Kind unless ""
 	// DeleteNamespace removes the namespace, its members and its robots; the
 	// repositories in it are the caller's business.
 	DeleteNamespace(ctx context.Context, name string) error

@@ -36,6 +36,9 @@ type Policy struct {
 	// Paths are the gates of promotions from one source namespace, in
 	// place of Gates: ci → prod may demand more than sandbox → prod.
 	Paths map[string]Gates `json:"paths,omitempty"`
+	// DirectPush lets the roles of a namespace whose kind takes no direct
+	// push (prod) push to it all the same: the explicit exception.
+	DirectPush bool `json:"directPush,omitempty"`
 }
 
 // Gates are the conditions an image must meet to be promoted.

@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/policy"
 )
 
 // Namespace is a namespace as the API shows it.
@@ -90,7 +92,43 @@ func (h *Handler) createNamespace(w http.ResponseWriter, r *http.Request, c acce
 	if err != nil {
 		return accessError(err)
 	}
+	if err := h.applyKindDefaults(r, c, ns); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusCreated, namespaceOf(ns))
+}
+
+// applyKindDefaults stores the policies a new namespace's kind starts with
+// (policy.DefaultsOf): immutability rules, a retention policy, an image
+// policy. They are ordinary policies from then on.
+func (h *Handler) applyKindDefaults(r *http.Request, c access.Caller, ns meta.Namespace) error {
+	if h.opts.Registry == nil {
+		return nil
+	}
+	ctx := r.Context()
+	d := policy.DefaultsOf(ns.Kind, ns.Name)
+	for _, pattern := range d.Immutable {
+		_, err := h.opts.Registry.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: ns.Name, Pattern: pattern})
+		h.audit(r, c, "immutability.add", ns.Name, pattern+" (kind "+ns.Kind+")", err)
+		if err != nil {
+			return err
+		}
+	}
+	if d.Retention != nil {
+		p, err := h.opts.Registry.AddRetentionPolicy(ctx, *d.Retention)
+		h.audit(r, c, "retention.create", ns.Name, fmt.Sprintf("%d (kind %s)", p.ID, ns.Kind), err)
+		if err != nil {
+			return err
+		}
+	}
+	if d.Image != nil {
+		_, err := h.opts.Registry.SetImagePolicy(ctx, ns.Name, d.Image)
+		h.audit(r, c, "image-policy.set", ns.Name, "kind "+ns.Kind, err)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *Handler) getNamespace(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
@@ -104,6 +142,8 @@ func (h *Handler) getNamespace(w http.ResponseWriter, r *http.Request, c access.
 // NamespaceUpdate is the body of PATCH /namespaces/{namespace}.
 type NamespaceUpdate struct {
 	Public *bool `json:"public,omitempty"`
+	// Kind changes the namespace's kind (system administrators).
+	Kind *string `json:"kind,omitempty"`
 }
 
 func (h *Handler) updateNamespace(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {

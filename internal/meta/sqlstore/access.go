@@ -163,7 +163,7 @@ func (s *Store) Namespaces(ctx context.Context, p meta.Page) ([]meta.Namespace, 
 // UpdateNamespace replaces the Public flag of namespace ns.Name.
 func (s *Store) UpdateNamespace(ctx context.Context, ns meta.Namespace) error {
 	return s.change(ctx, "update namespace "+ns.Name,
-		`UPDATE namespaces SET public = $1 WHERE name = $2`, ns.Public, ns.Name)
+		`UPDATE namespaces SET public = $1, kind = COALESCE(NULLIF($3, ''), kind) WHERE name = $2`, ns.Public, ns.Name, ns.Kind)
 }
 
 // DeleteNamespace removes namespace name; members and robots go by cascade.
