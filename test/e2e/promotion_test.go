@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // portRemoteWharf is the second wharf's port (31600-31699 is promotion's
@@ -39,8 +40,20 @@ func TestPromotionWorkflow(t *testing.T) {
 	f.user("dev", devPassword)
 	f.user("pat", "pat-password")
 	f.user("bob", "bob-password")
-	f.namespace("ci", map[string]auth.Role{"dev": auth.RoleCI, "pat": auth.RoleReadonly})
-	f.namespace("prod", map[string]auth.Role{"bob": auth.RoleAdmin, "pat": auth.RoleDeveloper, "dev": auth.RoleReadonly})
+	// ci and prod are namespaces of those kinds, with the policies they
+	// start with (prod: every tag immutable, signatures enforced on pull).
+	asAdmin := []string{"WHARF_URL=http://" + R, "WHARF_USER=admin", "WHARF_PASSWORD=" + e2eAdminPassword}
+	for _, k := range []string{"ci", "prod"} {
+		if out, err := wharfCLI(t, asAdmin, "", "namespace", "create", k, "--kind", k); err != nil {
+			t.Fatalf("namespace create %s: %v\n%s", k, err, out)
+		}
+	}
+	for _, m := range []meta.Member{{Namespace: "ci", User: "dev", Role: "ci"}, {Namespace: "ci", User: "pat", Role: "readonly"},
+		{Namespace: "prod", User: "bob", Role: "admin"}, {Namespace: "prod", User: "pat", Role: "developer"}, {Namespace: "prod", User: "dev", Role: "readonly"}} {
+		if err := f.st.PutMember(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pipeline := f.token("pat", "pipeline", "ci/*:pull", "prod/*:pull,push")
 
 	w := t.TempDir()
@@ -122,6 +135,12 @@ func TestPromotionWorkflow(t *testing.T) {
 	out = run(true, asBob, "promote", "approve", id, "--comment", "release 1.4.0")
 	if !strings.Contains(out, `"state": "promoted"`) {
 		t.Fatalf("approval: %s", out)
+	}
+
+	// prod takes no direct push, from anyone.
+	sh(t, w, orasEnv, true, "oras", "login", R, "-u", "bob", "-p", "bob-password", "--plain-http")
+	if out := sh(t, w, orasEnv, false, "oras", "push", "--plain-http", R+"/prod/app:direct", "sbom.spdx.json:application/spdx+json"); !strings.Contains(out, "only promotion writes to it") {
+		t.Errorf("a direct push to prod: %s", out)
 	}
 
 	// prod/app:1.4.0 is the image; cosign verifies its signature in prod,
