@@ -47,6 +47,10 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.ReplicatePassword, "replicate-password", "", "password at the --replicate-to registry")
 	fs.StringVar(&opts.ScanOnPushURL, "scan-on-push-url", "", "base `URL` of a second wharf like the one under test but with scanning.onPush; the scan-push scenario compares their push rates, and runs only with it")
 	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
+	fs.StringVar(&opts.UpstreamURL, "upstream-url", "", "base `URL` of the registry that --proxy-namespace mirrors; the proxy-pull scenario runs only with both")
+	fs.StringVar(&opts.ProxyNamespace, "proxy-namespace", "", "the proxy `namespace` (a pull-through cache of --upstream-url) of the registry measured")
+	fs.StringVar(&opts.UpstreamUsername, "upstream-username", "", "basic auth user name at the upstream")
+	fs.StringVar(&opts.UpstreamPassword, "upstream-password", "", "basic auth password at the upstream")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

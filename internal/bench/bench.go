@@ -51,6 +51,14 @@ type Options struct {
 	// test but with scanning.onPush; the scan-push scenario compares their
 	// push rates, and is skipped without it.
 	ScanOnPushURL string
+	// UpstreamURL is the registry that the measured registry's proxy
+	// namespace ProxyNamespace mirrors (docs/proxy.md); the proxy-pull
+	// scenario is skipped without them. UpstreamUsername and
+	// UpstreamPassword are its basic auth, if any.
+	UpstreamURL      string
+	ProxyNamespace   string
+	UpstreamUsername string
+	UpstreamPassword string
 }
 
 // scenario is one named measurement. run returns a result per measured
@@ -76,6 +84,7 @@ var scenarios = []scenario{
 	{"scan", (*runner).scanScenario},
 	{"scan-push", (*runner).scanPush},
 	{"replicate", (*runner).replicateScenario},
+	{"proxy-pull", (*runner).proxyPull},
 }
 
 // ScenarioNames returns the names of all scenarios in the order they run.
