@@ -36,21 +36,25 @@ func (m *mirror) Manifest(ctx context.Context, repo string, ref oci.Reference, c
 	case ref.Digest != "" && cached != nil:
 		return cached, "", nil // a digest never changes
 	case ref.Digest != "":
-		got, err := m.fetchOnce(ctx, repo, ref.Digest.String(), "")
+		got, err := m.fetchOnce(ctx, repo, ref)
 		return got, "", err
 	case cached == nil:
-		got, err := m.fetchOnce(ctx, repo, ref.Tag, ref.Tag)
+		got, err := m.fetchOnce(ctx, repo, ref)
 		return got, "", err
 	}
 	return m.checkTag(ctx, repo, ref.Tag, cached)
 }
 
-// fetchOnce fetches reference (a tag or a digest) of repo from the
-// upstream and stores it, under tag if not empty; concurrent pulls of the
-// same reference share one fetch.
-func (m *mirror) fetchOnce(ctx context.Context, repo, reference, tag string) (*meta.Manifest, error) {
-	v, err, _ := m.flight.Do("manifest "+repo+" "+reference, func() (any, error) {
-		return m.fetch(ctx, repo, reference, tag)
+// fetchOnce fetches ref (a tag or a digest) of repo from the upstream and
+// stores it, under its tag if it is one; concurrent pulls of the same
+// reference share one fetch. A pull that missed just before a fetch stored
+// the manifest, here or on another replica, is served what was stored.
+func (m *mirror) fetchOnce(ctx context.Context, repo string, ref oci.Reference) (*meta.Manifest, error) {
+	v, err, _ := m.flight.Do("manifest "+repo+" "+ref.String(), func() (any, error) {
+		if got, err := m.c.reg.Manifest(ctx, repo, ref); err == nil {
+			return got, nil
+		}
+		return m.fetch(ctx, repo, ref.String(), ref.Tag)
 	})
 	if err != nil {
 		return nil, err
