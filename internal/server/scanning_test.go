@@ -2,14 +2,21 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/meta/postgres"
+	"github.com/wharf-dev/wharf/internal/meta/postgres/pgtest"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/scan/vulndb"
 	"github.com/wharf-dev/wharf/internal/scanner/scantest"
@@ -156,4 +163,73 @@ func TestScannerGate(t *testing.T) {
 		tr.mustAPI("DELETE", "/namespaces/prod/allowlist/CVE-2024-0727", nil, nil)
 		want(t, "allowlist entry removed", tr.do("GET", "/v2/prod/app/manifests/v1", nil, "Accept", ociManifestType), http.StatusForbidden, "DENIED")
 	})
+}
+
+// TestScanReplicas: two replicas on one PostgreSQL database and one
+// content store, both scanning on push, scan every image pushed to either
+// exactly once, and either answers for the scans the other ran.
+func TestScanReplicas(t *testing.T) {
+	if os.Getenv(pgtest.EnvURL) == "" && os.Getenv("CI") == "" {
+		t.Skip(pgtest.EnvURL + " is not set")
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.Driver = "postgres"
+	cfg.Database.Postgres.URL = pgtest.Database(t)
+	cfg.Scanning.Enabled, cfg.Scanning.OnPush = true, true
+	cfg.Resolve()
+	ctx := context.Background()
+	src, err := scantest.WriteAdvisories(t.TempDir(),
+		scantest.Advisory("DEBIAN-CVE-2024-0727", "CVE-2024-0727", "Debian:12", "openssl", "3.0.13-1~deb12u1", scantest.Critical))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles, pointer, closer, err := server.OpenVulnDB(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vulndb.Import(ctx, bundles, pointer, []string{src}, vulndb.ImportLimits{}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	closer.Close()
+	a, b := openTestRegistry(t, cfg), openTestRegistry(t, cfg)
+	cfgBlob := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	var digests []digest.Digest
+	for i := range 12 {
+		tr := a
+		if i%2 == 1 {
+			tr = b
+		}
+		_, d := tr.pushImage("team/app", fmt.Sprintf("v%d", i), cfgBlob, debianLayer(t, fmt.Sprintf("3.0.11-1~deb12u%d", i+2)))
+		digests = append(digests, d)
+	}
+	st, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.Postgres.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, d := range digests {
+		for {
+			sc, err := st.Scan(ctx, "team/app", d)
+			if err == nil && sc.State == meta.ScanScanned {
+				if sc.Attempts != 1 || sc.Counts.Critical != 1 {
+					t.Fatalf("scan of %s: %d attempts, %d critical; want one scan finding one", d, sc.Attempts, sc.Counts.Critical)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not scanned within 60s: %+v %v", d, sc, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Each replica answers for every scan.
+	for _, tr := range []*testRegistry{a, b} {
+		var is mgmt.ImageScan
+		tr.mustAPI("GET", "/repositories/team/app/scans/v0", nil, &is)
+		if len(is.Manifests) != 1 || is.Manifests[0].Summary.Critical != 1 {
+			t.Fatalf("scan of v0: %+v", is)
+		}
+	}
 }
