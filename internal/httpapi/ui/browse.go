@@ -207,6 +207,9 @@ type namespacePage struct {
 	Roles    []auth.Role
 	Secret   *createdSecret
 	Settings bool // may open the namespace's settings
+	// Activity is the namespace's latest audit events, for system
+	// administrators (who may read the audit log).
+	Activity []meta.AuditEvent
 }
 
 // namespace shows a namespace: its repositories with their usage, its
@@ -277,6 +280,12 @@ func (h *Handler) namespaceWith(w http.ResponseWriter, r *http.Request, v visito
 			return
 		}
 		d.Robots = tokenRows(robots)
+	}
+	if v.admin() {
+		if d.Activity, err = h.acc.AuditEvents(ctx, v.caller, meta.AuditQuery{TargetPrefix: name + "/", N: 10}); err != nil {
+			h.fail(w, r, v, err)
+			return
+		}
 	}
 	a.Page, a.Title, a.Data = "namespace.html", name, d
 	h.render(w, r, v, a)
