@@ -36,6 +36,9 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type store struct {
 	cs content.Store
 	ms *sqlite.Store
+	// recordPulls makes the registries record manifest pulls (flushed by
+	// FlushPulls), for retention's "pulled within"; off by default.
+	recordPulls bool
 }
 
 func newStore(t *testing.T) store {
@@ -49,11 +52,15 @@ func newStore(t *testing.T) store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ms.Close() })
-	return store{cs, ms}
+	return store{cs: cs, ms: ms}
 }
 
 func (s store) registry() *registry.Registry {
-	return registry.New(registry.Options{Content: s.cs, Meta: s.ms, Logger: quiet, PullFlushInterval: -1})
+	flush := time.Duration(-1)
+	if s.recordPulls {
+		flush = time.Hour
+	}
+	return registry.New(registry.Options{Content: s.cs, Meta: s.ms, Logger: quiet, PullFlushInterval: flush})
 }
 
 // upstream is a registry serving /v2 on loopback, counting the requests it

@@ -114,3 +114,50 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		t.Errorf("wharf did not cache the image in its proxy namespace: %d %s", status, body)
 	}
 }
+
+// TestProxyPodmanMirror pulls with podman through a registries.conf that
+// names a proxy namespace of wharf as the mirror of a registry: podman
+// asks wharf for <namespace>/<repository> (a mirror's location may have a
+// path), so no routing is involved. As above, only the mirror can serve
+// the pull: podman has no credentials for the upstream.
+func TestProxyPodmanMirror(t *testing.T) {
+	needTools(t, "podman", "crane", "docker-registry")
+	needRoot(t)
+	up := startUpstreamRegistry(t)
+	w := t.TempDir()
+	upc := craneAs(t, w, up.addr, upstreamUser, upstreamPassword)
+	want := pushLayers(t, upc, w, up.addr+"/library/podtest:v1", "hello podman")
+	p := startWharf(t, t.TempDir())
+	proxyNamespace(t, p.addr, "mirror", "http://"+up.addr, upstreamUser, upstreamPassword, "--public")
+
+	store := shortTempDir(t)
+	writeFile(t, filepath.Join(w, "registries.conf"), fmt.Sprintf(`unqualified-search-registries = []
+
+[[registry]]
+prefix = %[1]q
+location = %[1]q
+insecure = true
+
+[[registry.mirror]]
+location = "%[2]s/mirror"
+insecure = true
+`, up.addr, p.addr))
+	writeFile(t, filepath.Join(w, "auth.json"), `{"auths":{}}`)
+	env := []string{
+		"REGISTRY_AUTH_FILE=" + filepath.Join(w, "auth.json"),
+		"CONTAINERS_REGISTRIES_CONF=" + filepath.Join(w, "registries.conf"),
+		"TMPDIR=" + w,
+	}
+	podman := func(ok bool, args ...string) string {
+		t.Helper()
+		return sh(t, w, env, ok, "podman", append([]string{"--events-backend", "none", "--cgroup-manager", "cgroupfs",
+			"--storage-driver", "vfs", "--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run")}, args...)...)
+	}
+	podman(true, "pull", up.addr+"/library/podtest:v1")
+	if got := trimmed(podman(true, "image", "inspect", "--format", "{{.Digest}}", up.addr+"/library/podtest:v1")); got != want {
+		t.Fatalf("podman pulled %s, want %s", got, want)
+	}
+	if status, _, body := httpGet(t, "http://"+p.addr+"/v2/mirror/library/podtest/tags/list"); status != http.StatusOK || !strings.Contains(string(body), "v1") {
+		t.Errorf("wharf did not cache the image in its proxy namespace: %d %s", status, body)
+	}
+}
