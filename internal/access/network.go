@@ -124,6 +124,19 @@ func (n *Network) Check(ctx context.Context, repo string, want []auth.Action, ad
 	return nil
 }
 
+// Refuse is [Network.Check] for the APIs beside /v2 (the management API,
+// the Docker Hub API, the web UI), whose writes the push lists govern as
+// much as a push's: a refusal is an *Error of kind ErrDenied naming the
+// rule and the address.
+func (n *Network) Refuse(ctx context.Context, repo string, want []auth.Action, addr netip.Addr) error {
+	err := n.Check(ctx, repo, want, addr)
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return &Error{Kind: ErrDenied, Message: ne.Error()}
+	}
+	return err
+}
+
 func contains(ps []netip.Prefix, a netip.Addr) bool {
 	return a.IsValid() && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -65,6 +66,20 @@ func TestNetworkRules(t *testing.T) {
 		want(t, "pull ci from outside", outside.do("GET", "/v2/ci/app/manifests/v1", nil), http.StatusOK, "")
 		refused("push from inside", inside.do("POST", "/v2/prod/app/blobs/uploads/", nil), "prod/push", "10.1.2.3")
 		refused("delete from inside", inside.do("DELETE", "/v2/prod/app/manifests/v1", nil), "prod/push")
+		// Deletes beside /v2 obey the push lists too: the management API,
+		// the Docker Hub API and the web UI.
+		wantAPI(t, "untag from inside by the management API", inside.do("DELETE", "/api/v1/repositories/prod/app/tags/v1", nil), http.StatusForbidden)
+		hub := inside.do("DELETE", "/v2/repositories/prod/app/tags/v1/", nil)
+		if hub.status != http.StatusForbidden || !strings.Contains(string(hub.body), "prod/push") {
+			t.Errorf("untag from inside by the Docker Hub API: %d %s", hub.status, hub.body)
+		}
+		web := newWebClient(t, ar.testRegistry)
+		web.signIn("bob", "bob-pw")
+		page := web.post("/r/prod/app/-/tags/v1/delete", url.Values{"csrf": {web.csrf("/r/prod/app/-/tags/v1/delete")}}, http.StatusForbidden, "X-Forwarded-For", "10.1.2.3")
+		if !strings.Contains(string(page.body), "prod/push") {
+			t.Errorf("untag from inside in the web UI: %s", page.body)
+		}
+		want(t, "prod/app:v1 after the refused deletes", inside.do("GET", "/v2/prod/app/manifests/v1", nil), http.StatusOK, "")
 		if s := pipeline.pushImage("prod/app", "v2", []byte(`{"v":3}`)); s != http.StatusCreated {
 			t.Errorf("push from the pipeline's address: %d", s)
 		}

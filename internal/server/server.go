@@ -282,7 +282,7 @@ func (s *Server) routes() http.Handler {
 // registry and access service as /v2.
 func (s *Server) hubHandler() http.Handler {
 	proxies, _ := s.cfg.HTTP.ProxyPrefixes() // validated
-	return hub.New(hub.Options{Registry: s.registry, Access: s.access, Logger: s.log, TrustedProxies: proxies, Now: s.now})
+	return hub.New(hub.Options{Registry: s.registry, Access: s.access, Logger: s.log, TrustedProxies: proxies, Now: s.now, Network: s.network})
 }
 
 // authenticate puts the authentication edge in front of next: every

@@ -18,6 +18,7 @@ func (s *Server) uiHandler() http.Handler {
 		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Replication: s.replication, Proxy: s.proxy, Logger: s.log,
 		CollectGarbage: s.collectForUI, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
 		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
+		Network: s.network,
 	}
 	var h http.Handler
 	switch {

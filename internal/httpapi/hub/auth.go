@@ -68,7 +68,13 @@ func (h *Handler) authorize(r *http.Request, ns, repo string, also ...auth.Actio
 		return err
 	}
 	if d.AllowsAll(want) {
-		return nil
+		// A delete obeys the push lists, as on /v2.
+		err := h.network.Check(ctx, repo, also, mw.ClientAddr(ctx))
+		var ne *access.NetworkError
+		if errors.As(err, &ne) {
+			return forbidden(ne.Error(), repoInfo(ns, repo))
+		}
+		return err
 	}
 	if c.NoCredentials() {
 		return unauthorized("Authentication credentials were not provided.")

@@ -43,6 +43,9 @@ type Options struct {
 	// Now is the clock of the active and inactive statuses; nil is
 	// time.Now.
 	Now func() time.Time
+	// Network holds the network rules: a delete obeys the push lists as
+	// on /v2. Nil: none.
+	Network *access.Network
 }
 
 // Handler serves the Docker Hub API.
@@ -53,11 +56,12 @@ type Handler struct {
 	proxies []netip.Prefix
 	now     func() time.Time
 	configs *platformCache
+	network *access.Network
 }
 
 // New returns the handler.
 func New(opts Options) *Handler {
-	h := &Handler{reg: opts.Registry, access: opts.Access, log: opts.Logger, proxies: opts.TrustedProxies, now: opts.Now, configs: newPlatformCache()}
+	h := &Handler{reg: opts.Registry, access: opts.Access, log: opts.Logger, proxies: opts.TrustedProxies, now: opts.Now, configs: newPlatformCache(), network: opts.Network}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

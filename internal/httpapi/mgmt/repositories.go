@@ -9,6 +9,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -53,6 +54,11 @@ func (h *Handler) repoAccess(ctx context.Context, c access.Caller, repo string, 
 	}
 	if !d.Allows(want) {
 		return denied("%s on %s is not allowed", want, repo)
+	}
+	if want != auth.ActionPull {
+		if err := h.opts.Network.Refuse(ctx, repo, []auth.Action{want}, mw.ClientAddr(ctx)); err != nil {
+			return storeError(err, "network rules of "+repo)
+		}
 	}
 	return nil
 }

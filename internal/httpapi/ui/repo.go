@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -269,6 +270,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v visitor, t ta
 		}
 		if !dec.Allows(auth.ActionDelete) {
 			return denied("delete on %s is not allowed", t.Repo)
+		}
+		if err := h.opts.Network.Refuse(ctx, t.Repo, []auth.Action{auth.ActionDelete}, mw.ClientAddr(ctx)); err != nil {
+			return err
 		}
 		return h.reg.DeleteManifest(ctx, t.Repo, t.ref())
 	}()

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/scan"
@@ -114,6 +115,9 @@ func (h *Handler) scanNow(w http.ResponseWriter, r *http.Request, v visitor, t t
 		}
 		if !dec.Allows(auth.ActionPush) {
 			return denied("scanning %s needs push", t.Repo)
+		}
+		if err := h.opts.Network.Refuse(ctx, t.Repo, []auth.Action{auth.ActionPush}, mw.ClientAddr(ctx)); err != nil {
+			return err
 		}
 		_, err = h.opts.Scanner.Request(ctx, t.Repo, t.ref())
 		return err

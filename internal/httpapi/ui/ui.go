@@ -61,6 +61,9 @@ type Options struct {
 	Promotion *promotion.Service
 	// Proxy lists the upstreams of pull-through caches; nil without it.
 	Proxy *proxy.Cache
+	// Network holds the network rules: deletes and scans requested here
+	// obey the push lists, as on /v2. Nil: none.
+	Network *access.Network
 	// Replication lists replication rules and runs, and runs a rule now;
 	// nil without it.
 	Replication *replication.Service
