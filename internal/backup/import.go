@@ -111,10 +111,13 @@ func (im *importer) entryName(e oci.Descriptor) (repo, tag string, err error) {
 	switch {
 	case ref != "" && strings.ContainsAny(ref, "/:"):
 		repo, tag, err = parseRefName(ref, "")
+		err = errors.Join(err, namesDigest(ref, e.Digest))
 	case cname != "":
 		repo, tag, err = parseRefName(cname, "")
+		err = errors.Join(err, namesDigest(cname, e.Digest))
 	case ref != "":
 		repo, tag, err = parseRefName(ref, def)
+		err = errors.Join(err, namesDigest(ref, e.Digest))
 	case e.Annotations[archive.AnnotationRepository] != "":
 		repo = e.Annotations[archive.AnnotationRepository]
 		err = oci.ValidateName(repo)

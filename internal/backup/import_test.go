@@ -156,6 +156,22 @@ func TestImportRefusesBadInput(t *testing.T) {
 			}
 			return es
 		})},
+		{"name with another digest", "names digest", edit(good, func(es []tarEntry) []tarEntry {
+			for i := range es {
+				if es[i].h.Name == "index.json" {
+					var idx map[string]any
+					_ = json.Unmarshal(es[i].data, &idx)
+					for _, m := range idx["manifests"].([]any) {
+						ann, _ := m.(map[string]any)["annotations"].(map[string]any)
+						if name, ok := ann["org.opencontainers.image.ref.name"].(string); ok {
+							ann["org.opencontainers.image.ref.name"] = name + "@" + digest.FromString("another").String()
+						}
+					}
+					es[i].data, _ = json.Marshal(idx)
+				}
+			}
+			return es
+		})},
 		{"neither layout nor docker archive", "neither", edit(good, func(es []tarEntry) []tarEntry {
 			return drop(es, "index.json")
 		})},

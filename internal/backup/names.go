@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/wharf-dev/wharf/internal/oci"
 )
 
@@ -55,6 +57,19 @@ func parseRefName(s, def string) (repo, tag string, err error) {
 		}
 	}
 	return repo, tag, nil
+}
+
+// namesDigest refuses a reference name "...@digest" whose digest is not
+// d, the manifest the entry is: the archive contradicts itself.
+func namesDigest(name string, d digest.Digest) error {
+	_, named, ok := strings.Cut(name, "@")
+	if !ok {
+		return nil
+	}
+	if named != d.String() {
+		return fmt.Errorf("reference name %q names digest %q, but the entry is %s", name, named, d)
+	}
+	return nil
 }
 
 // Mapping renames repositories on import: a repository named From, or
