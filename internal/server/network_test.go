@@ -46,6 +46,9 @@ func TestNetworkRules(t *testing.T) {
 		}
 		wantAPI(t, "bad CIDR", put(inside, `{"pull":["10.0.0.0/33"]}`), http.StatusBadRequest)
 		wantAPI(t, "rules", put(inside, `{"pull":["10.0.0.0/8"],"push":["10.9.9.9"]}`), http.StatusOK)
+		// A body of null is no rules at all, not an empty list that lets
+		// every address in.
+		wantAPI(t, "null rules", put(inside, `null`), http.StatusBadRequest)
 		r := inside.do("GET", "/api/v1/namespaces/prod/network-rules", nil)
 		var rules struct{ Pull, Push []string }
 		if json.Unmarshal(r.body, &rules) != nil || rules.Pull[0] != "10.0.0.0/8" || rules.Push[0] != "10.9.9.9/32" {

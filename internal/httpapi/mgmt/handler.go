@@ -15,6 +15,7 @@
 package mgmt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,8 +209,8 @@ const maxBody = 4 << 20
 // and bodies over maxBody.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return apierr.New(apierr.TooLarge, "request body larger than %d bytes", maxBody)
@@ -218,6 +219,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if dec.More() {
 		return invalid("request body holds more than one JSON value")
+	}
+	// null would decode to the zero value: a PUT of null would clear
+	// network rules, gates or a key set the caller never meant to.
+	if string(raw) == "null" {
+		return invalid("request body is null, not the JSON object expected")
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return invalid("request body is not the JSON expected: %v", err)
 	}
 	return nil
 }
