@@ -165,6 +165,11 @@ type Tx interface {
 	PutTag(ctx context.Context, repo, name string, d digest.Digest) error
 	// DeleteTag removes tag name of repo; ErrNotFound if there was none.
 	DeleteTag(ctx context.Context, repo, name string) error
+	// LockTag holds tag name of repo until the transaction ends, against
+	// every other transaction that locks it, whether or not the tag
+	// exists yet: a check of the tag made after it (that an immutable tag
+	// is not moved) still holds when the transaction points the tag.
+	LockTag(ctx context.Context, repo, name string) error
 	// CreateUpload records a new upload.
 	CreateUpload(ctx context.Context, u Upload) error
 	// AdvanceUpload records that upload u.ID now holds u.Offset bytes with

@@ -165,10 +165,6 @@ type PromotionReader interface {
 // in the transaction that copies the image, so that the two commit
 // together or not at all.
 type PromotionTx interface {
-	// LockPromotionTarget holds tag of repo until the transaction ends,
-	// against other promotions to it, so that the immutability check a
-	// promotion makes before it points the tag still holds when it does.
-	LockPromotionTarget(ctx context.Context, repo, tag string) error
 	// AppendPromotionRecord records rec and returns its ID.
 	AppendPromotionRecord(ctx context.Context, rec PromotionRecord) (int64, error)
 	// ClosePromotionRequest moves request id from pending to state,

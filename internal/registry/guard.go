@@ -55,17 +55,27 @@ func policyRules(rules []meta.ImmutabilityRule) []policy.ImmutabilityRule {
 
 // guardTagMove refuses pointing tag of repo at d when the tag exists, names
 // another manifest, and is immutable. Pushing the same manifest again is
-// not a move.
+// not a move. An immutable tag stays locked until the transaction ends, so
+// that of two transactions pointing it at once (both reading "no such
+// tag"), the second reads the first's tag once it commits and is refused.
 func guardTagMove(ctx context.Context, tx meta.Tx, repo, tag string, d digest.Digest) error {
+	if cur, err := tx.Tag(ctx, repo, tag); err == nil && cur.Digest == d {
+		return nil
+	} else if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	rule, ok, err := immutableRule(ctx, tx, repo, tag)
+	if err != nil || !ok {
+		return err
+	}
+	if err := tx.LockTag(ctx, repo, tag); err != nil {
+		return err
+	}
 	cur, err := tx.Tag(ctx, repo, tag)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil
 	}
 	if err != nil || cur.Digest == d {
-		return err
-	}
-	rule, ok, err := immutableRule(ctx, tx, repo, tag)
-	if err != nil || !ok {
 		return err
 	}
 	return &immutableError{repo: repo, tag: tag, rule: rule, action: "move"}

@@ -3,7 +3,10 @@ package registry_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -109,6 +112,54 @@ func TestImmutabilityRuleBadInput(t *testing.T) {
 		rules, err := r.ImmutabilityRules(ctx, "")
 		if err != nil || len(rules) != 1 {
 			t.Errorf("after refused adds, rules = %v, %v; want the one rule", rules, err)
+		}
+	})
+}
+
+// TestImmutableTagConcurrentPushes: manifests pushed at once under one
+// immutable tag that does not exist yet: one push wins, the others are
+// refused, and the tag names the winner. (On PostgreSQL every push read
+// "no such tag" and each moved it in turn, so an acknowledged push of an
+// immutable tag was overwritten.)
+func TestImmutableTagConcurrentPushes(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		if _, err := r.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: "team", Pattern: "v*"}); err != nil {
+			t.Fatal(err)
+		}
+		r.mustBlob("team/app", []byte("shared layer"))
+		for round := range 20 {
+			tag := fmt.Sprint("v", round)
+			var payloads [][]byte
+			for i := range 4 {
+				cfg := fmt.Appendf(nil, `{"round":%d,"pusher":%d}`, round, i)
+				r.mustBlob("team/app", cfg)
+				payloads = append(payloads, manifest("", cfg, []byte("shared layer")))
+			}
+			errs := make([]error, len(payloads))
+			ds := make([]digest.Digest, len(payloads))
+			var wg sync.WaitGroup
+			for i, p := range payloads {
+				wg.Go(func() { ds[i], errs[i] = r.put("team/app", tag, p) })
+			}
+			wg.Wait()
+			won := -1
+			for i, err := range errs {
+				switch {
+				case err == nil && won >= 0:
+					t.Fatalf("round %d: pushes %d and %d both acknowledged under immutable tag %s", round, won, i, tag)
+				case err == nil:
+					won = i
+				case !apierr.Is(err, apierr.Denied):
+					t.Fatalf("round %d: push %d: %v", round, i, err)
+				}
+			}
+			if won < 0 {
+				t.Fatalf("round %d: every push refused", round)
+			}
+			if d, err := r.get("team/app", tag); err != nil || d != ds[won] {
+				t.Fatalf("round %d: team/app:%s = %s, %v; want the acknowledged push %s", round, tag, d, err, ds[won])
+			}
 		}
 	})
 }

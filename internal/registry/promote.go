@@ -133,11 +133,6 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 			out = append(out, m.PromotedManifest)
 		}
 		if p.Tag != "" {
-			if ptx, ok := tx.(meta.PromotionTx); ok {
-				if err := ptx.LockPromotionTarget(ctx, p.Target, p.Tag); err != nil {
-					return err
-				}
-			}
 			if err := guardTagMove(ctx, tx, p.Target, p.Tag, p.Digest); err != nil {
 				return err
 			}

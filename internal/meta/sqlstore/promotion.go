@@ -22,26 +22,23 @@ const (
 	qDeletePromotionPolicy = `DELETE FROM promotion_policies WHERE namespace = $1`
 	qPromotionPolicy       = `SELECT namespace, spec, updated_by, updated_at FROM promotion_policies WHERE namespace = $1`
 
-	requestColumns  = `id, source, source_repository, digest, target_repository, target_tag, remote, requested_by, created_at, state, closed_at, record_id`
-	qCreateRequest  = `INSERT INTO promotion_requests (source, source_repository, digest, target_repository, target_tag, remote, requested_by, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') RETURNING id`
-	qRequest        = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE id = $1`
-	qPendingRequest = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE source_repository = $1 AND digest = $2 AND target_repository = $3 AND target_tag = $4 AND remote = $5 AND state = 'pending' ORDER BY id DESC LIMIT 1`
-	qRequests       = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2`
-	qCloseRequest   = `UPDATE promotion_requests SET state = $2, closed_at = $3, record_id = $4 WHERE id = $1 AND state = 'pending'`
-	qRequestPending = `SELECT 1 FROM promotion_requests WHERE id = $1 AND state = 'pending' FOR UPDATE`
-	qApprove        = `INSERT INTO promotion_approvals (request_id, approver, comment, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
-	qApprovals      = `SELECT request_id, approver, comment, at FROM promotion_approvals WHERE request_id = $1 ORDER BY at, approver`
-	recordColumns   = `id, at, actor, client, source, source_repository, digest, target_repository, target_tag, remote, remote_url, result, reason, gates, approvals, copied, request_id`
-	qAppendRecord   = `INSERT INTO promotions (at, actor, client, source, source_repository, digest, target_repository, target_tag, remote, remote_url, result, reason, gates, approvals, copied, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
-	qRecord         = `SELECT ` + recordColumns + ` FROM promotions WHERE id = $1`
-	qPutNetworkRule = `INSERT INTO network_rules (namespace, action, cidrs, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (namespace, action) DO UPDATE SET cidrs = excluded.cidrs, updated_by = excluded.updated_by, updated_at = excluded.updated_at`
-	qDelNetworkRule = `DELETE FROM network_rules WHERE namespace = $1 AND action = $2`
-	qNetworkRules   = `SELECT namespace, action, cidrs, updated_by, updated_at FROM network_rules WHERE namespace = $1 ORDER BY action`
-	// qLockPromotionTarget is PostgreSQL's: only a dialect with row locks
-	// runs it.
-	qLockPromotionTarget = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
-	recordsDefaultN      = 100
-	requestsDefaultN     = 100
+	requestColumns   = `id, source, source_repository, digest, target_repository, target_tag, remote, requested_by, created_at, state, closed_at, record_id`
+	qCreateRequest   = `INSERT INTO promotion_requests (source, source_repository, digest, target_repository, target_tag, remote, requested_by, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') RETURNING id`
+	qRequest         = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE id = $1`
+	qPendingRequest  = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE source_repository = $1 AND digest = $2 AND target_repository = $3 AND target_tag = $4 AND remote = $5 AND state = 'pending' ORDER BY id DESC LIMIT 1`
+	qRequests        = `SELECT ` + requestColumns + ` FROM promotion_requests WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2`
+	qCloseRequest    = `UPDATE promotion_requests SET state = $2, closed_at = $3, record_id = $4 WHERE id = $1 AND state = 'pending'`
+	qRequestPending  = `SELECT 1 FROM promotion_requests WHERE id = $1 AND state = 'pending' FOR UPDATE`
+	qApprove         = `INSERT INTO promotion_approvals (request_id, approver, comment, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+	qApprovals       = `SELECT request_id, approver, comment, at FROM promotion_approvals WHERE request_id = $1 ORDER BY at, approver`
+	recordColumns    = `id, at, actor, client, source, source_repository, digest, target_repository, target_tag, remote, remote_url, result, reason, gates, approvals, copied, request_id`
+	qAppendRecord    = `INSERT INTO promotions (at, actor, client, source, source_repository, digest, target_repository, target_tag, remote, remote_url, result, reason, gates, approvals, copied, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
+	qRecord          = `SELECT ` + recordColumns + ` FROM promotions WHERE id = $1`
+	qPutNetworkRule  = `INSERT INTO network_rules (namespace, action, cidrs, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (namespace, action) DO UPDATE SET cidrs = excluded.cidrs, updated_by = excluded.updated_by, updated_at = excluded.updated_at`
+	qDelNetworkRule  = `DELETE FROM network_rules WHERE namespace = $1 AND action = $2`
+	qNetworkRules    = `SELECT namespace, action, cidrs, updated_by, updated_at FROM network_rules WHERE namespace = $1 ORDER BY action`
+	recordsDefaultN  = 100
+	requestsDefaultN = 100
 )
 
 var _ = prepared(qPutPromotionPolicy, qDeletePromotionPolicy, qPromotionPolicy, qCreateRequest, qRequest,
@@ -165,16 +162,6 @@ func scanRequest(row Row) (meta.PromotionRequest, error) {
 		req.RecordID = *record
 	}
 	return req, err
-}
-
-// LockPromotionTarget takes a transaction-scoped advisory lock on the
-// tag's name; a single writer holds everything already.
-func (t *Tx) LockPromotionTarget(ctx context.Context, repo, tag string) error {
-	if t.d.SingleWriter {
-		return nil
-	}
-	_, err := t.db.Exec(ctx, qLockPromotionTarget, "promotion:"+repo+":"+tag)
-	return t.wrap(err, "lock the promotion target %s:%s", repo, tag)
 }
 
 // ClosePromotionRequest moves request id from pending to state.

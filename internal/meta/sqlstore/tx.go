@@ -48,7 +48,9 @@ const (
 
 	// qPutTag locks the manifest row it points the tag at, so a concurrent
 	// DeleteManifest either waits or makes this insert nothing.
-	qPutTag = `INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
+	// qLockTag is PostgreSQL's: only a dialect with many writers runs it.
+	qLockTag = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+	qPutTag  = `INSERT INTO tags (repository_id, name, manifest_digest, updated_at)
 		SELECT m.repository_id, $2, m.digest, $4 FROM manifests m JOIN repositories r ON r.id = m.repository_id
 		WHERE r.name = $1 AND m.digest = $3
 		FOR SHARE OF m
@@ -343,6 +345,17 @@ func (t *Tx) PutTag(ctx context.Context, repo, name string, d digest.Digest) err
 		return t.wrap(err, "put tag %s of %s", name, repo)
 	}
 	return t.notifyChange(ctx, repo)
+}
+
+// LockTag takes a transaction-scoped advisory lock on the tag's name
+// (which need not exist yet, so there is no row to lock); a single writer
+// holds everything already.
+func (t *Tx) LockTag(ctx context.Context, repo, name string) error {
+	if t.d.SingleWriter {
+		return nil
+	}
+	_, err := t.db.Exec(ctx, qLockTag, "tag:"+repo+":"+name)
+	return t.wrap(err, "lock tag %s of %s", name, repo)
 }
 
 // DeleteTag removes tag name of repo; ErrNotFound if there was none.
