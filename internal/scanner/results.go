@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -306,6 +307,12 @@ func (s *Service) Entries(ctx context.Context, namespace string, system bool) ([
 	return out, nil
 }
 
+// advisoryID is the form of the ids OSV advisories and their aliases take
+// (CVE-2024-0727, GHSA-xxxx-xxxx-xxxx, DSA-5621-1, GO-2024-2687,
+// openSUSE-SU-2024:0001-1): letters and digits joined by '-', '.', '_'
+// and ':'.
+var advisoryID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
 // ErrAllowlist is wrapped by the errors of a bad allowlist entry.
 var ErrAllowlist = errors.New("invalid allowlist entry")
 
@@ -313,7 +320,7 @@ var ErrAllowlist = errors.New("invalid allowlist entry")
 func (s *Service) Allow(ctx context.Context, a Allowed) (Allowed, error) {
 	a.ID = strings.TrimSpace(a.ID)
 	switch {
-	case a.ID == "" || len(a.ID) > 128 || strings.ContainsAny(a.ID, " \t\n/"):
+	case !advisoryID.MatchString(a.ID):
 		return Allowed{}, fmt.Errorf("%w: id %q is not an advisory id (CVE-2024-1234, GHSA-xxxx-xxxx-xxxx)", ErrAllowlist, a.ID)
 	case strings.TrimSpace(a.Reason) == "":
 		return Allowed{}, fmt.Errorf("%w: a reason is required", ErrAllowlist)

@@ -437,6 +437,11 @@ func TestAllowlistAndReport(t *testing.T) {
 		if _, err := e.scan.Allow(ctx, scanner.Allowed{Namespace: "team", ID: "CVE-2026-9", Reason: ""}); err == nil {
 			t.Fatal("an entry without a reason was accepted")
 		}
+		for _, id := range []string{"<script>alert(1)</script>", "CVE-2026-9;drop", `"CVE-2026-9"`} {
+			if _, err := e.scan.Allow(ctx, scanner.Allowed{Namespace: "team", ID: id, Reason: "x"}); err == nil {
+				t.Errorf("an entry with id %q, not an advisory id, was accepted", id)
+			}
+		}
 		past := time.Now().Add(-time.Hour)
 		if _, err := e.scan.Allow(ctx, scanner.Allowed{Namespace: "", ID: "CVE-2026-9", Reason: "x", Expires: &past}); err == nil {
 			t.Fatal("an entry expired already was accepted")
