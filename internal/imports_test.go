@@ -40,10 +40,11 @@ var allowed = map[string][]string{
 	"internal/meta/metatest":        {"internal/meta"},
 	"internal/meta/postgres/pgtest": {},
 
-	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/jobs", "internal/trust"},
+	"internal/events":   {"internal/meta", "internal/oci", "internal/metrics", "internal/jobs"},
+	"internal/registry": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/jobs", "internal/trust", "internal/events"},
 	"internal/auth":     {"internal/oci"},
 	"internal/policy":   {"internal/oci", "internal/scan"},
-	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs"},
+	"internal/access":   {"internal/auth", "internal/meta", "internal/oci", "internal/jobs", "internal/events"},
 
 	"internal/access/ldap":           {"internal/access", "internal/meta"},
 	"internal/access/ldap/slapdtest": {"internal/testport"},
@@ -51,17 +52,17 @@ var allowed = map[string][]string{
 	"internal/access/oidc/oidctest":  {"internal/testport"},
 	"internal/testport":              {},
 	"internal/testbrowser":           {},
-	"internal/gc":                    {"internal/content", "internal/meta", "internal/metrics", "internal/jobs"},
+	"internal/gc":                    {"internal/content", "internal/meta", "internal/metrics", "internal/jobs", "internal/events"},
 	"internal/trust":                 {"internal/oci"},
 
 	"internal/trust/trusttest": {"internal/trust"},
 
 	"internal/httpapi/mw":     {"internal/metrics", "internal/access", "internal/auth"},
-	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics"},
+	"internal/httpapi/distv2": {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/metrics", "internal/events"},
 	"internal/httpapi/signin": {"internal/httpapi/mw", "internal/access", "internal/access/oidc", "internal/auth"},
-	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy", "internal/replication", "internal/trust", "internal/proxy"},
+	"internal/httpapi/ui":     {"internal/httpapi/mw", "internal/access", "internal/events", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/scan", "internal/scan/sbom", "internal/scanner", "internal/promotion", "internal/policy", "internal/replication", "internal/trust", "internal/proxy"},
 	"internal/httpapi/hub":    {"internal/httpapi/mw", "internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr"},
-	"internal/httpapi/mgmt":   {"internal/replication", "internal/proxy", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
+	"internal/httpapi/mgmt":   {"internal/replication", "internal/proxy", "internal/httpapi/mw", "internal/access", "internal/registry", "internal/meta", "internal/auth", "internal/oci", "internal/apierr", "internal/policy", "internal/events", "internal/scanner", "internal/scan/vulndb", "internal/promotion", "internal/trust", "internal/scan"},
 
 	"internal/scan":         {},
 	"internal/scan/imagefs": {},
@@ -75,7 +76,7 @@ var allowed = map[string][]string{
 	"internal/scanner/scantest": {},
 
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
-	"internal/promotion":      {"internal/registry", "internal/access", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
+	"internal/promotion":      {"internal/registry", "internal/access", "internal/events", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
 	"internal/remote":         {"internal/oci"},
 	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
 	"internal/proxy":          {"internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},

@@ -18,7 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/mgmtclient"
 )
 
-// The administration commands (user, namespace, member, token, repo, key, audit)
+// The administration commands (user, namespace, member, token, repo, key, audit, webhook)
 // call a server's management API. Each is "wharf NOUN VERB [ARGS] [FLAGS]",
 // flags anywhere after the noun.
 
@@ -55,6 +55,12 @@ var verbs = map[string][]string{
 	"repo":  {"list", "tags REPOSITORY", "untag REPOSITORY TAG", "delete REPOSITORY DIGEST"},
 	"key":   {"list", "rotate: a new key signs tokens from now on", "retire ID: tokens the key signed are refused"},
 	"audit": {"[--actor A] [--action A] [--target PREFIX] [--result ok|denied|failed] [--since T] [--until T] [--limit N]"},
+	"webhook": {"list [--namespace NS | --all]",
+		"create NAME --url URL [--format cloudevents|distribution|harbor] [--kinds K,...] [--repositories PATTERN,...] [--namespace NS] [--disabled]",
+		"get ID", "set ID [--name N] [--url URL] [--format F] [--kinds K,...] [--repositories P,...] [--enabled=BOOL]", "delete ID",
+		"secret ID: a new signing secret", "ping ID: send a test event now",
+		"deliveries ID [--state pending|delivered|dead] [--limit N]", "delivery ID DELIVERY: the attempts of one delivery",
+		"redeliver ID DELIVERY: send a delivery's event again"},
 }
 
 func adminUsage(noun string) error { return errors.New(adminUsageText(noun)) }
@@ -238,6 +244,9 @@ func (a *admin) verb(noun, verb string) (func(context.Context, argsFn) error, bo
 		"key":       {"list": a.keyList, "rotate": a.keyRotate, "retire": a.keyRetire},
 		"audit":     {"": a.audit},
 		"proxy":     {"list": a.proxyList, "get": a.proxyGet, "set": a.proxySet},
+		"webhook": {"list": a.webhookList, "create": a.webhookCreate, "get": a.webhookGet, "set": a.webhookSet, "delete": a.webhookDelete,
+			"secret": a.webhookSecret, "ping": a.webhookPing, "deliveries": a.webhookDeliveries, "delivery": a.webhookShowDelivery,
+			"redeliver": a.webhookRedeliver},
 	}
 	f, ok := m[noun][verb]
 	return f, ok

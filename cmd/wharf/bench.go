@@ -51,6 +51,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.ProxyNamespace, "proxy-namespace", "", "the proxy `namespace` (a pull-through cache of --upstream-url) of the registry measured")
 	fs.StringVar(&opts.UpstreamUsername, "upstream-username", "", "basic auth user name at the upstream")
 	fs.StringVar(&opts.UpstreamPassword, "upstream-password", "", "basic auth password at the upstream")
+	fs.StringVar(&opts.WebhookListen, "webhook-listen", "", "`address` (such as 127.0.0.1:0) for the webhook-push scenario's receivers, which the server must be allowed to reach (events.webhooks.allowNetworks); the scenario runs only with it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func commands() []command {
 		{"repo", "list repositories and tags, untag, delete manifests", adminCmd("repo")},
 		{"key", "list, rotate and retire the token signing keys", adminCmd("key")},
 		{"audit", "query the audit log", adminCmd("audit")},
+		{"webhook", "manage webhooks and their deliveries (list, create, set, delete, secret, ping, deliveries, redeliver)", adminCmd("webhook")},
 		{"policy", "manage immutable tags, retention, quotas and image policies; check an image", policyCmd},
 		{"trust", "manage what a namespace trusts: keys, keyless identities, notation", trustCmd},
 		{"usage", "show what the registry, a namespace or a repository holds and served", usageCmd},

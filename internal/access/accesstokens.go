@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -86,13 +86,17 @@ func (s *Service) newToken(kind, owner string, in TokenCreate, ss auth.ScopeSet,
 	}, secret, nil
 }
 
-// createToken stores t as the change ch.
-func (s *Service) createToken(ctx context.Context, ch *change, t meta.Token) error {
+// createToken stores t as the change ch, with its scopes.
+func (s *Service) createToken(ctx context.Context, ch *change, t meta.Token, scopes []string) error {
+	var data events.Data = &events.TokenCreated{ID: t.ID, Name: t.Name, Owner: t.Owner, Scopes: scopes, ExpiresAt: t.ExpiresAt}
+	if t.Kind == meta.TokenRobot {
+		data = &events.RobotCreated{ID: t.ID, Name: RobotName(t.Owner, t.Name), Scopes: scopes, ExpiresAt: t.ExpiresAt}
+	}
 	return s.update(ctx, func(tx meta.AccessTx) error {
 		if err := tx.CreateToken(ctx, t); err != nil {
 			return storeError(err, "token "+t.Name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, data)
 	})
 }
 
@@ -111,7 +115,11 @@ func (s *Service) revokeToken(ctx context.Context, ch *change, owner, id string,
 		if err := tx.RevokeToken(ctx, id, s.now().UTC()); err != nil {
 			return storeError(err, "token "+id)
 		}
-		return ch.record(ctx, tx)
+		var data events.Data = &events.TokenRevoked{ID: id, Name: t.Name, Owner: t.Owner}
+		if t.Kind == meta.TokenRobot {
+			data = &events.RobotRevoked{ID: id, Name: RobotName(t.Owner, t.Name)}
+		}
+		return ch.record(ctx, tx, data)
 	})
 }
 
@@ -148,7 +156,7 @@ func (s *Service) PersonalTokens(ctx context.Context, c Caller, user, kind strin
 // it with its secret, which is shown this once: for the user or a system
 // administrator.
 func (s *Service) CreatePersonalToken(ctx context.Context, c Caller, user string, in TokenCreate) (t meta.Token, secret string, err error) {
-	ch := s.change(c, "token.create", "user:"+user+"/token:"+in.Name, scopeDetail(in.Scopes))
+	ch := s.change(c, "token.create", "user:"+user+"/token:"+in.Name)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return t, secret, err
@@ -163,15 +171,13 @@ func (s *Service) CreatePersonalToken(ctx context.Context, c Caller, user string
 	if t, secret, err = s.newToken(meta.TokenPersonal, user, in, ss, exp); err != nil {
 		return t, "", err
 	}
-	return t, secret, s.createToken(ctx, ch, t)
+	return t, secret, s.createToken(ctx, ch, t, in.Scopes)
 }
-
-func scopeDetail(scopes []string) string { return "scopes=" + strings.Join(scopes, " ") }
 
 // RevokePersonalToken revokes a personal access token or refresh token of
 // user: for the user or a system administrator.
 func (s *Service) RevokePersonalToken(ctx context.Context, c Caller, user, id string) (err error) {
-	ch := s.change(c, "token.revoke", "user:"+user+"/token:"+id, "")
+	ch := s.change(c, "token.revoke", "user:"+user+"/token:"+id)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return err
@@ -199,7 +205,7 @@ func (s *Service) Robots(ctx context.Context, c Caller, ns string) ([]meta.Token
 // the namespace, and returns it with its secret, which is shown this once:
 // for the namespace's admins and system administrators.
 func (s *Service) CreateRobot(ctx context.Context, c Caller, ns string, in TokenCreate) (t meta.Token, secret string, err error) {
-	ch := s.change(c, "robot.create", "robot:"+RobotName(ns, in.Name), scopeDetail(in.Scopes))
+	ch := s.change(c, "robot.create", "robot:"+RobotName(ns, in.Name)).inNamespace(ns)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return t, secret, err
@@ -214,13 +220,13 @@ func (s *Service) CreateRobot(ctx context.Context, c Caller, ns string, in Token
 	if t, secret, err = s.newToken(meta.TokenRobot, ns, in, ss, exp); err != nil {
 		return t, "", err
 	}
-	return t, secret, s.createToken(ctx, ch, t)
+	return t, secret, s.createToken(ctx, ch, t, in.Scopes)
 }
 
 // RevokeRobot revokes robot id of namespace ns: for the namespace's admins
 // and system administrators.
 func (s *Service) RevokeRobot(ctx context.Context, c Caller, ns, id string) (err error) {
-	ch := s.change(c, "robot.revoke", ns+"/robot:"+id, "")
+	ch := s.change(c, "robot.revoke", ns+"/robot:"+id).inNamespace(ns)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return err

@@ -65,7 +65,7 @@ func (s *Service) signingKey(ctx context.Context, id string) (SigningKeyInfo, er
 // RotateSigningKey adds a signing key that signs every token from now on
 // (see [Service.RotateKey]). System administrators only.
 func (s *Service) RotateSigningKey(ctx context.Context, c Caller) (k SigningKeyInfo, err error) {
-	ch := s.change(c, "key.rotate", "", "")
+	ch := s.change(c, "key.rotate", "")
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return k, err
@@ -73,12 +73,10 @@ func (s *Service) RotateSigningKey(ctx context.Context, c Caller) (k SigningKeyI
 	if !c.SystemAdmin() {
 		return k, denied("rotating the signing key needs a system administrator")
 	}
-	id, err := s.RotateKey(ctx)
+	id, err := s.rotateKey(ctx, ch)
 	if err != nil {
 		return k, err
 	}
-	ch.target = id
-	s.Record(ctx, c, ch.action, ch.target, "ok", ch.detail)
 	return s.signingKey(ctx, id)
 }
 
@@ -86,7 +84,7 @@ func (s *Service) RotateSigningKey(ctx context.Context, c Caller) (k SigningKeyI
 // [Service.RetireKey]); the last key not retired cannot be retired, since
 // nothing could sign after it. System administrators only.
 func (s *Service) RetireSigningKey(ctx context.Context, c Caller, id string) (k SigningKeyInfo, err error) {
-	ch := s.change(c, "key.retire", id, "")
+	ch := s.change(c, "key.retire", id)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return k, err
@@ -112,12 +110,9 @@ func (s *Service) RetireSigningKey(ctx context.Context, c Caller, id string) (k 
 	case others == 0:
 		return k, conflict("signing key %s is the last one not retired; rotate first", truncate(id))
 	}
-	if err := s.RetireKey(ctx, id); err != nil {
+	if err := s.retireKey(ctx, ch, id); err != nil {
 		return k, err
 	}
-	// The signing keys live beside the accounts, not in their
-	// transactions: the retirement is recorded once it is made.
-	s.Record(ctx, c, ch.action, ch.target, "ok", ch.detail)
 	return s.signingKey(ctx, id)
 }
 
@@ -129,14 +124,4 @@ func (s *Service) AuditEvents(ctx context.Context, c Caller, q meta.AuditQuery) 
 	}
 	es, err := s.store.Audit(ctx, q)
 	return es, storeError(err, "audit log")
-}
-
-// Record records an operation another service did for c (a quota set, a
-// tag deleted, a collection run), or an attempt at one: result is "ok",
-// "denied" or "failed". It writes before it returns.
-func (s *Service) Record(ctx context.Context, c Caller, action, target, result, detail string) {
-	ch := s.change(c, action, target, detail)
-	if err := s.store.AppendAudit(context.WithoutCancel(ctx), ch.event(result, detail)); err != nil {
-		s.log.WarnContext(ctx, "audit event not recorded", "action", action, "target", target, "err", err)
-	}
 }

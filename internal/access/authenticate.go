@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -104,8 +105,8 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 		name = ""
 	}
 	if lo, ok := s.limiter.Allow(name, client, now); !ok {
-		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "denied",
-			Detail: "locked out after failed logins (" + string(lo.Scope) + ")"})
+		s.record(ctx, "user:"+shortName(user), clientString(client), &events.LoginFailed{User: shortName(user), Locked: true,
+			Reason: "locked out after failed logins (" + string(lo.Scope) + ")"})
 		s.failed(FailLockedOut)
 		return auth.Principal{}, &LockedError{RetryAfter: lo.RetryAfter, Scope: lo.Scope, User: shortName(user)}
 	}
@@ -115,7 +116,8 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 	}
 	if why.refused() {
 		s.limiter.Fail(name, client, now)
-		s.Audit(ctx, meta.AuditEvent{Actor: "user:" + shortName(user), Client: clientString(client), Action: "login", Result: "failed", Detail: why.detail})
+		s.record(ctx, "user:"+shortName(user), clientString(client), &events.LoginFailed{User: shortName(user), Source: source,
+			Reason: strings.TrimPrefix(why.detail, "source="+source+": ")})
 		s.failed(why.reason)
 		if source == SourceWorkload {
 			// Why a CI token was refused (an audience, a claim of a rule)
@@ -127,7 +129,11 @@ func (s *Service) Login(ctx context.Context, user, secret string, client netip.A
 	}
 	s.limiter.Succeed(name, client)
 	if fresh {
-		s.signedIn(ctx, source, p, clientString(client), "")
+		method := "password"
+		if auth.IsAccessToken(secret) {
+			method = "token"
+		}
+		s.signedIn(ctx, source, method, p, clientString(client))
 	}
 	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -39,13 +40,12 @@ func (s *Service) bootstrapAdmin(ctx context.Context) error {
 		return fmt.Errorf("the password of the first administrator (adminPassword, WHARF_ADMIN_PASSWORD): %w", err)
 	}
 	now := s.now().UTC()
-	ch := s.change(Caller{}, "user.create", "user:"+AdminUser, "first start")
-	ch.actor = "system"
+	ch := systemChange("user.create", "user:"+AdminUser)
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		if err := tx.CreateUser(ctx, meta.User{Name: AdminUser, PasswordHash: hash, Admin: true, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.UserCreated{User: AdminUser, Admin: true})
 	})
 	if errors.Is(err, meta.ErrConflict) {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -129,7 +130,8 @@ func (s *Service) suspend(ctx context.Context, source string, prev meta.External
 		if err != nil {
 			return err
 		}
-		return s.change(by, "user.update", "user:"+prev.User, "disabled=true (suspended by the "+source+" check: "+why.Error()+")").record(ctx, tx)
+		return s.change(by, "user.update", "user:"+prev.User).record(ctx, tx,
+			&events.UserUpdated{User: u.Name, Changes: []string{"disabled=true"}, Admin: u.Admin, Disabled: true, Source: source, Reason: why.Error()})
 	})
 	if err != nil {
 		return err

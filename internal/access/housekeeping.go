@@ -16,8 +16,6 @@ type JobOptions struct {
 	// DeadTokenRetention is how long a revoked or expired token stays
 	// listed before it is deleted.
 	DeadTokenRetention time.Duration
-	// AuditRetention is how long audit events are kept; zero keeps them.
-	AuditRetention time.Duration
 	// IdentityCheckInterval is how often the users of the identity
 	// sources are checked with them (see [Service.CheckIdentities]); zero
 	// turns the check off.
@@ -26,10 +24,10 @@ type JobOptions struct {
 
 // Jobs returns the access service's housekeeping, "housekeeping": every
 // o.Interval, on one replica at a time under its lease, it deletes the
-// tokens dead for longer than o.DeadTokenRetention and the audit events
-// older than o.AuditRetention. A registry without access control keeps
-// housekeeping too, since the local administrator's changes and retention
-// runs are audited.
+// tokens dead for longer than o.DeadTokenRetention, ended web sessions and
+// expired logins in progress (old events, and with them the audit log, are
+// pruned by the event stream's own job); and "identity-check", when there
+// are identity sources.
 func (s *Service) Jobs(o JobOptions) []jobs.Job {
 	var js []jobs.Job
 	if o.Interval > 0 {
@@ -52,12 +50,6 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time, o JobOptions) er
 	if err != nil {
 		return fmt.Errorf("housekeeping: delete dead tokens: %w", err)
 	}
-	events := 0
-	if o.AuditRetention > 0 {
-		if events, err = s.store.PruneAudit(ctx, now.Add(-o.AuditRetention)); err != nil {
-			return fmt.Errorf("housekeeping: %d dead tokens deleted, then: %w", tokens, err)
-		}
-	}
 	sessions, logins := 0, 0
 	if s.ids != nil && !s.local {
 		if sessions, err = s.ids.PruneWebSessions(ctx, now, now.Add(-s.sessionIdle())); err != nil {
@@ -67,9 +59,8 @@ func (s *Service) Housekeep(ctx context.Context, now time.Time, o JobOptions) er
 			return fmt.Errorf("housekeeping: delete expired logins: %w", err)
 		}
 	}
-	if tokens > 0 || events > 0 || sessions > 0 || logins > 0 {
-		s.log.Info("housekeeping", "dead_tokens_deleted", tokens, "audit_events_deleted", events,
-			"web_sessions_deleted", sessions, "logins_deleted", logins)
+	if tokens > 0 || sessions > 0 || logins > 0 {
+		s.log.Info("housekeeping", "dead_tokens_deleted", tokens, "web_sessions_deleted", sessions, "logins_deleted", logins)
 	}
 	return nil
 }

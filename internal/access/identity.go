@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -175,7 +176,7 @@ func (s *Service) SignIn(ctx context.Context, src IdentitySource, id Identity, c
 		}
 		return auth.Principal{}, err
 	}
-	s.signedIn(ctx, id.Source, p, client, "")
+	s.signedIn(ctx, id.Source, "", p, client)
 	return p, nil
 }
 
@@ -246,11 +247,7 @@ func (s *Service) provisionUser(ctx context.Context, tx meta.AccessTx, prev meta
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return u, storeError(err, "user "+name)
 		}
-		detail := "by " + id.Source + " sign-in"
-		if u.Admin {
-			detail += ", admin"
-		}
-		return u, s.change(by, "user.create", "user:"+name, detail).record(ctx, tx)
+		return u, s.change(by, "user.create", "user:"+name).record(ctx, tx, &events.UserCreated{User: name, Admin: u.Admin, Source: id.Source})
 	}
 	if err != nil {
 		return u, storeError(err, "user "+name)
@@ -279,7 +276,8 @@ func (s *Service) provisionUser(ctx context.Context, tx meta.AccessTx, prev meta
 	if err := tx.UpdateUser(ctx, u); err != nil {
 		return u, storeError(err, "user "+name)
 	}
-	return u, s.change(by, "user.update", "user:"+name, strings.Join(changes, " ")+" (by "+id.Source+" groups)").record(ctx, tx)
+	return u, s.change(by, "user.update", "user:"+name).record(ctx, tx,
+		&events.UserUpdated{User: name, Changes: changes, Admin: u.Admin, Disabled: u.Disabled, Source: id.Source})
 }
 
 // mapMemberships gives user the roles its groups map to, and takes back
@@ -307,7 +305,8 @@ func (s *Service) mapMemberships(ctx context.Context, tx meta.AccessTx, prev met
 		if err := tx.DeleteMember(ctx, g.Namespace, user); err != nil {
 			return nil, storeError(err, "member "+user+" of "+g.Namespace)
 		}
-		if err := s.change(by, "member.delete", g.Namespace+":"+user, "by "+source+" groups").record(ctx, tx); err != nil {
+		if err := s.change(by, "member.delete", g.Namespace+":"+user).inNamespace(g.Namespace).record(ctx, tx,
+			&events.MemberRemoved{User: user, Role: string(g.Role), Source: source}); err != nil {
 			return nil, err
 		}
 	}
@@ -319,7 +318,7 @@ func (s *Service) mapMemberships(ctx context.Context, tx meta.AccessTx, prev met
 			if err := tx.CreateNamespace(ctx, meta.Namespace{Name: ns, CreatedAt: now}); err != nil && !errors.Is(err, meta.ErrConflict) {
 				return nil, storeError(err, "namespace "+ns)
 			}
-			if err := s.change(by, "namespace.create", ns, "public=false, by "+source+" group mapping").record(ctx, tx); err != nil {
+			if err := s.change(by, "namespace.create", ns).inNamespace(ns).record(ctx, tx, &events.NamespaceCreated{Source: source}); err != nil {
 				return nil, err
 			}
 		} else if err != nil {
@@ -335,7 +334,12 @@ func (s *Service) mapMemberships(ctx context.Context, tx meta.AccessTx, prev met
 		if err := tx.PutMember(ctx, meta.Member{Namespace: ns, User: user, Role: string(role), CreatedAt: now}); err != nil {
 			return nil, storeError(err, "member "+user+" of "+ns)
 		}
-		if err := s.change(by, "member.put", ns+":"+user, "role="+string(role)+" (by "+source+" groups)").record(ctx, tx); err != nil {
+		previous := ""
+		if err == nil {
+			previous = m.Role
+		}
+		if err := s.change(by, "member.put", ns+":"+user).inNamespace(ns).record(ctx, tx,
+			&events.MemberSet{User: user, Role: string(role), Previous: previous, Source: source}); err != nil {
 			return nil, err
 		}
 	}
@@ -352,13 +356,10 @@ func (s *Service) RecordSignInFailure(ctx context.Context, source, user string, 
 	s.signInFailed(ctx, source, user, clientString(client), FailTokenInvalid, why)
 }
 
-// signedIn records a successful sign-in and its source.
-func (s *Service) signedIn(ctx context.Context, source string, p auth.Principal, client, detail string) {
-	d := "source=" + source
-	if detail != "" {
-		d += ", " + detail
-	}
-	s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: client, Action: "login", Result: "ok", Detail: d})
+// signedIn records a successful sign-in, its source and method (for a
+// local login: "password" or "token").
+func (s *Service) signedIn(ctx context.Context, source, method string, p auth.Principal, client string) {
+	s.record(ctx, p.String(), client, &events.LoginSucceeded{Method: method, Source: source})
 }
 
 // signInFailed records a refused sign-in, its source and why, and counts it.
@@ -367,6 +368,6 @@ func (s *Service) signInFailed(ctx context.Context, source, user, client string,
 	if user != "" {
 		actor = "user:" + shortName(user)
 	}
-	s.Audit(ctx, meta.AuditEvent{Actor: actor, Client: client, Action: "login", Result: "failed", Detail: "source=" + source + ": " + why})
+	s.record(ctx, actor, client, &events.LoginFailed{User: shortName(user), Source: source, Reason: why})
 	s.failed(reason)
 }

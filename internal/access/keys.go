@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -26,7 +27,10 @@ const (
 // keyRing holds the signing keys read from the store: the newest key that is
 // not retired signs, and every key that is not retired verifies.
 type keyRing struct {
-	store   meta.Access
+	store meta.Access
+	// update runs a transaction of the access tables, in which keys are
+	// added and retired with their events.
+	update  func(ctx context.Context, fn func(meta.AccessTx) error) error
 	log     *slog.Logger
 	now     func() time.Time
 	issuer  string
@@ -66,8 +70,8 @@ func (k *keyRing) load(ctx context.Context, create bool) error {
 		if err != nil {
 			return err
 		}
-		if err := k.store.AddSigningKey(ctx, sk); err != nil {
-			return fmt.Errorf("store signing key: %w", err)
+		if err := k.add(ctx, systemChange("key.rotate", sk.ID), sk); err != nil {
+			return err
 		}
 		k.log.InfoContext(ctx, "generated a token signing key", "kid", sk.ID)
 		live = []meta.SigningKey{sk}
@@ -124,8 +128,8 @@ func (k *keyRing) rotateIfDue(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := k.store.AddSigningKey(ctx, sk); err != nil {
-			return fmt.Errorf("store signing key: %w", err)
+		if err := k.add(ctx, systemChange("key.rotate", sk.ID), sk); err != nil {
+			return err
 		}
 		k.log.InfoContext(ctx, "rotated the token signing key", "kid", sk.ID, "previous", newest.ID)
 		return nil // the old keys retire on a later pass
@@ -134,10 +138,38 @@ func (k *keyRing) rotateIfDue(ctx context.Context) error {
 		return nil
 	}
 	for _, sk := range live[:len(live)-1] {
-		if err := k.store.RetireSigningKey(ctx, sk.ID, now.UTC()); err != nil {
-			return fmt.Errorf("retire signing key %s: %w", sk.ID, err)
+		if err := k.retire(ctx, systemChange("key.retire", sk.ID), sk.ID, now.UTC()); err != nil {
+			return err
 		}
 		k.log.InfoContext(ctx, "retired a token signing key", "kid", sk.ID)
+	}
+	return nil
+}
+
+// add stores signing key sk, with its event, as the change ch.
+func (k *keyRing) add(ctx context.Context, ch *change, sk meta.SigningKey) error {
+	err := k.update(ctx, func(tx meta.AccessTx) error {
+		if err := tx.AddSigningKey(ctx, sk); err != nil {
+			return err
+		}
+		return ch.record(ctx, tx, &events.KeyRotated{ID: sk.ID})
+	})
+	if err != nil {
+		return fmt.Errorf("store signing key: %w", err)
+	}
+	return nil
+}
+
+// retire retires signing key id at at, with its event, as the change ch.
+func (k *keyRing) retire(ctx context.Context, ch *change, id string, at time.Time) error {
+	err := k.update(ctx, func(tx meta.AccessTx) error {
+		if err := tx.RetireSigningKey(ctx, id, at); err != nil {
+			return err
+		}
+		return ch.record(ctx, tx, &events.KeyRetired{ID: id})
+	})
+	if err != nil {
+		return fmt.Errorf("retire signing key %s: %w", id, err)
 	}
 	return nil
 }
@@ -234,12 +266,17 @@ func (k *keyRing) verifyUncached(ctx context.Context, v *auth.Verifier, token st
 // the keys before it keep verifying until retired with [Service.RetireKey].
 // Retire them once the tokens they signed have expired (the token TTL).
 func (s *Service) RotateKey(ctx context.Context) (string, error) {
+	return s.rotateKey(ctx, systemChange("key.rotate", ""))
+}
+
+// rotateKey adds a new signing key as the change ch.
+func (s *Service) rotateKey(ctx context.Context, ch *change) (string, error) {
 	sk, err := newSigningKey(s.now())
 	if err != nil {
 		return "", err
 	}
-	if err := s.store.AddSigningKey(ctx, sk); err != nil {
-		return "", fmt.Errorf("store signing key: %w", err)
+	if err := s.keys.add(ctx, ch, sk); err != nil {
+		return "", err
 	}
 	if err := s.keys.load(ctx, false); err != nil {
 		return "", err
@@ -250,6 +287,11 @@ func (s *Service) RotateKey(ctx context.Context) (string, error) {
 // RetireKey stops key id from signing and verifying. Retiring the last live
 // key is refused: nothing could sign tokens after it.
 func (s *Service) RetireKey(ctx context.Context, id string) error {
+	return s.retireKey(ctx, systemChange("key.retire", id), id)
+}
+
+// retireKey retires key id as the change ch.
+func (s *Service) retireKey(ctx context.Context, ch *change, id string) error {
 	keys, err := s.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("read signing keys: %w", err)
@@ -263,8 +305,8 @@ func (s *Service) RetireKey(ctx context.Context, id string) error {
 	if live == 0 {
 		return errors.New("retire signing key: it is the last one; rotate first")
 	}
-	if err := s.store.RetireSigningKey(ctx, id, s.now().UTC()); err != nil {
-		return fmt.Errorf("retire signing key %s: %w", id, err)
+	if err := s.keys.retire(ctx, ch, id, s.now().UTC()); err != nil {
+		return err
 	}
 	return s.keys.load(ctx, false)
 }

@@ -3,10 +3,9 @@ package access
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -70,14 +69,7 @@ func (s *Service) CreateNamespace(ctx context.Context, c Caller, in NamespaceCre
 	if in.Kind == "" {
 		in.Kind = meta.NamespaceGeneral
 	}
-	detail := "public=" + strconv.FormatBool(in.Public)
-	if in.Kind != meta.NamespaceGeneral {
-		detail += ", kind=" + in.Kind
-	}
-	if in.Push != "" {
-		detail += ", by push to " + in.Push
-	}
-	ch := s.change(c, "namespace.create", in.Name, detail)
+	ch := s.change(c, "namespace.create", in.Name).inNamespace(in.Name)
 	defer func() { ch.refused(ctx, err) }()
 	if c.Principal.At.IsZero() {
 		c.Principal.At = s.now()
@@ -99,13 +91,15 @@ func (s *Service) CreateNamespace(ctx context.Context, c Caller, in NamespaceCre
 		if err := tx.CreateNamespace(ctx, ns); err != nil {
 			return storeError(err, "namespace "+in.Name)
 		}
+		created := &events.NamespaceCreated{Public: in.Public, Push: in.Push}
 		if !c.Principal.SystemAdmin {
 			m := meta.Member{Namespace: ns.Name, User: c.Account(), Role: string(auth.RoleAdmin), CreatedAt: ns.CreatedAt}
 			if err := tx.PutMember(ctx, m); err != nil {
 				return storeError(err, "member "+m.User+" of "+ns.Name)
 			}
+			created.Admin = m.User
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, created)
 	})
 	return ns, err
 }
@@ -240,7 +234,7 @@ type NamespaceUpdate struct {
 // UpdateNamespace changes namespace name. Its admins and system
 // administrators only.
 func (s *Service) UpdateNamespace(ctx context.Context, c Caller, name string, in NamespaceUpdate) (ns meta.Namespace, err error) {
-	ch := s.change(c, "namespace.update", name, "")
+	ch := s.change(c, "namespace.update", name).inNamespace(name)
 	defer func() { ch.refused(ctx, err) }()
 	if ns, err = s.ManagedNamespace(ctx, c, name); err != nil || (in.Public == nil && in.Kind == nil) {
 		return ns, err
@@ -255,10 +249,6 @@ func (s *Service) UpdateNamespace(ctx context.Context, c Caller, name string, in
 		if (*in.Kind == meta.NamespaceProxy) != (ns.Kind == meta.NamespaceProxy) {
 			return ns, invalid("a namespace does not become or stop being a proxy: create one")
 		}
-		ch.detail = "kind=" + *in.Kind
-	}
-	if in.Public != nil {
-		ch.detail = strings.TrimPrefix(ch.detail+", public="+strconv.FormatBool(*in.Public), ", ")
 	}
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		var err error
@@ -274,7 +264,7 @@ func (s *Service) UpdateNamespace(ctx context.Context, c Caller, name string, in
 		if err := tx.UpdateNamespace(ctx, ns); err != nil {
 			return storeError(err, "namespace "+name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.NamespaceUpdated{Public: ns.Public})
 	})
 	return ns, err
 }
@@ -283,7 +273,7 @@ func (s *Service) UpdateNamespace(ctx context.Context, c Caller, name string, in
 // repositories in it stay, reachable by system administrators until the
 // namespace is created again. System administrators only.
 func (s *Service) DeleteNamespace(ctx context.Context, c Caller, name string) (err error) {
-	ch := s.change(c, "namespace.delete", name, "")
+	ch := s.change(c, "namespace.delete", name).inNamespace(name)
 	defer func() { ch.refused(ctx, err) }()
 	if !c.SystemAdmin() {
 		return denied("deleting namespaces needs a system administrator")
@@ -292,7 +282,7 @@ func (s *Service) DeleteNamespace(ctx context.Context, c Caller, name string) (e
 		if err := tx.DeleteNamespace(ctx, name); err != nil {
 			return storeError(err, "namespace "+name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.NamespaceDeleted{})
 	})
 }
 
@@ -312,7 +302,7 @@ func (s *Service) Members(ctx context.Context, c Caller, name string) ([]meta.Me
 // PutMember gives user a role in namespace ns, or changes it. The
 // namespace's admins and system administrators only.
 func (s *Service) PutMember(ctx context.Context, c Caller, ns, user string, role auth.Role) (m meta.Member, err error) {
-	ch := s.change(c, "member.put", ns+":"+user, "role="+string(role))
+	ch := s.change(c, "member.put", ns+":"+user).inNamespace(ns)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return m, err
@@ -327,6 +317,12 @@ func (s *Service) PutMember(ctx context.Context, c Caller, ns, user string, role
 		if _, err := tx.User(ctx, user); err != nil {
 			return storeError(err, "user "+user)
 		}
+		set := &events.MemberSet{User: user, Role: string(role)}
+		if old, err := tx.Member(ctx, ns, user); err == nil {
+			set.Previous = old.Role
+		} else if !errors.Is(err, meta.ErrNotFound) {
+			return storeError(err, "member "+user+" of "+ns)
+		}
 		m = meta.Member{Namespace: ns, User: user, Role: string(role), CreatedAt: s.now().UTC()}
 		if err := tx.PutMember(ctx, m); err != nil {
 			return storeError(err, "member "+user+" of "+ns)
@@ -336,7 +332,7 @@ func (s *Service) PutMember(ctx context.Context, c Caller, ns, user string, role
 		if m, err = tx.Member(ctx, ns, user); err != nil {
 			return storeError(err, "member "+user+" of "+ns)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, set)
 	})
 	return m, err
 }
@@ -344,7 +340,7 @@ func (s *Service) PutMember(ctx context.Context, c Caller, ns, user string, role
 // DeleteMember removes user from namespace ns. The namespace's admins and
 // system administrators only.
 func (s *Service) DeleteMember(ctx context.Context, c Caller, ns, user string) (err error) {
-	ch := s.change(c, "member.delete", ns+":"+user, "")
+	ch := s.change(c, "member.delete", ns+":"+user).inNamespace(ns)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return err
@@ -353,9 +349,13 @@ func (s *Service) DeleteMember(ctx context.Context, c Caller, ns, user string) (
 		return err
 	}
 	return s.update(ctx, func(tx meta.AccessTx) error {
+		old, err := tx.Member(ctx, ns, user)
+		if err != nil {
+			return storeError(err, "member "+user+" of "+ns)
+		}
 		if err := tx.DeleteMember(ctx, ns, user); err != nil {
 			return storeError(err, "member "+user+" of "+ns)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.MemberRemoved{User: user, Role: old.Role})
 	})
 }

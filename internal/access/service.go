@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -96,6 +97,10 @@ type Options struct {
 	// Identity configures company sign-in (LDAP, OIDC, workload identity),
 	// web sessions and the local accounts' passwords.
 	Identity IdentityOptions
+	// Record writes the events that record no change (logins, refusals)
+	// off the request path (an events.Recorder's Record); nil drops them.
+	// Changes write their events in their own transactions.
+	Record func(events.Event)
 }
 
 // Service authenticates and authorises. It is safe for concurrent use.
@@ -114,7 +119,6 @@ type Service struct {
 	directory directoryCache
 	workloads workloadCache
 	ids       meta.Identities // nil if the store keeps no external identities
-	audit     *auditor
 
 	nsCreate sync.Mutex // one namespace creation at a time in this process
 
@@ -202,12 +206,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if s.ids == nil {
 		s.ids, _ = opts.Access.(meta.Identities)
 	}
-	s.audit = newAuditor(opts.Access, opts.Logger)
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.keys = &keyRing{store: opts.Access, log: opts.Logger, now: opts.Now, issuer: opts.Issuer, service: opts.Service, ttl: opts.TokenTTL, lifetime: opts.KeyLifetime}
+	s.keys = &keyRing{store: opts.Access, update: s.update, log: opts.Logger, now: opts.Now, issuer: opts.Issuer, service: opts.Service, ttl: opts.TokenTTL, lifetime: opts.KeyLifetime}
 	if err := s.keys.load(ctx, true); err != nil {
 		s.Close()
 		return nil, err

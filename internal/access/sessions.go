@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -72,7 +73,7 @@ func (s *Service) StartWebSession(ctx context.Context, p auth.Principal, source 
 	if err := s.ids.CreateWebSession(ctx, ws); err != nil {
 		return "", meta.WebSession{}, fmt.Errorf("start web session: %w", err)
 	}
-	s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "session.start", Target: ws.ID, Result: "ok", Detail: "source=" + source})
+	s.record(ctx, p.String(), clientString(client), &events.SessionStarted{ID: ws.ID, User: ws.User, Source: source})
 	return secret, ws, nil
 }
 
@@ -140,7 +141,7 @@ func (s *Service) EndWebSession(ctx context.Context, secret string, client netip
 	if err := s.ids.DeleteWebSession(ctx, hash); err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("end web session: %w", err)
 	}
-	s.Audit(ctx, meta.AuditEvent{Actor: "user:" + ws.User, Client: clientString(client), Action: "session.end", Target: ws.ID, Result: "ok"})
+	s.record(ctx, "user:"+ws.User, clientString(client), &events.SessionEnded{ID: ws.ID, User: ws.User})
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -80,11 +81,11 @@ func (s *Service) RefreshLogin(ctx context.Context, token string, client netip.A
 	}
 	if why.refused() {
 		s.limiter.Fail("", client, now)
-		s.Audit(ctx, meta.AuditEvent{Actor: "anonymous", Client: clientString(client), Action: "login", Result: "failed", Detail: why.detail})
+		s.record(ctx, events.Anonymous, clientString(client), &events.LoginFailed{Reason: why.detail})
 		s.failed(why.reason)
 		return auth.Principal{}, ErrUnauthenticated
 	}
-	s.Audit(ctx, meta.AuditEvent{Actor: p.String(), Client: clientString(client), Action: "login", Result: "ok", Detail: "refresh token"})
+	s.record(ctx, p.String(), clientString(client), &events.LoginSucceeded{Method: "refresh token"})
 	return p, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -81,11 +82,7 @@ func (s *Service) UserMemberships(ctx context.Context, c Caller, name string) ([
 // CreateUser creates a user. System administrators only; the name and the
 // password must follow their rules.
 func (s *Service) CreateUser(ctx context.Context, c Caller, in UserCreate) (u meta.User, err error) {
-	detail := ""
-	if in.Admin {
-		detail = "admin"
-	}
-	ch := s.change(c, "user.create", "user:"+in.Name, detail)
+	ch := s.change(c, "user.create", "user:"+in.Name)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return u, err
@@ -106,7 +103,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, in UserCreate) (u me
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return storeError(err, "user "+in.Name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.UserCreated{User: in.Name, Admin: in.Admin})
 	})
 	return u, err
 }
@@ -133,7 +130,7 @@ func (s *Service) passwordRules() auth.PasswordPolicy {
 // but may not demote or disable themselves, and the last enabled system
 // administrator stays one; a user may change only their own password.
 func (s *Service) UpdateUser(ctx context.Context, c Caller, name string, in UserUpdate) (u meta.User, err error) {
-	ch := s.change(c, "user.update", "user:"+name, "")
+	ch := s.change(c, "user.update", "user:"+name)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return u, err
@@ -156,17 +153,18 @@ func (s *Service) UpdateUser(ctx context.Context, c Caller, name string, in User
 		return u, storeError(err, "user "+name)
 	}
 	var hash string
+	var changes []string
 	if in.Password != nil {
 		if hash, err = s.hashPassword(name, *in.Password); err != nil {
 			return u, err
 		}
-		ch.detail += "password "
+		changes = append(changes, "password")
 	}
 	if in.Admin != nil {
-		ch.detail += "admin=" + strconv.FormatBool(*in.Admin) + " "
+		changes = append(changes, "admin="+strconv.FormatBool(*in.Admin))
 	}
 	if in.Disabled != nil {
-		ch.detail += "disabled=" + strconv.FormatBool(*in.Disabled) + " "
+		changes = append(changes, "disabled="+strconv.FormatBool(*in.Disabled))
 	}
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		var err error
@@ -191,7 +189,7 @@ func (s *Service) UpdateUser(ctx context.Context, c Caller, name string, in User
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return storeError(err, "user "+name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.UserUpdated{User: name, Changes: changes, Admin: u.Admin, Disabled: u.Disabled})
 	})
 	return u, err
 }
@@ -215,7 +213,7 @@ func keepAnAdmin(ctx context.Context, tx meta.AccessTx, u meta.User) error {
 // DeleteUser deletes user name, its memberships and its tokens. System
 // administrators only, and not themselves.
 func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) (err error) {
-	ch := s.change(c, "user.delete", "user:"+name, "")
+	ch := s.change(c, "user.delete", "user:"+name)
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return err
@@ -237,7 +235,7 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) (err er
 		if err := tx.DeleteUser(ctx, name); err != nil {
 			return storeError(err, "user "+name)
 		}
-		return ch.record(ctx, tx)
+		return ch.record(ctx, tx, &events.UserDeleted{User: name})
 	})
 }
 
@@ -267,7 +265,7 @@ type ImportResult struct {
 // password is its user name is refused, found with one bcrypt comparison
 // per entry at the entry's own cost, before the transaction.
 func (s *Service) ImportUsers(ctx context.Context, c Caller, in UserImport) (res ImportResult, err error) {
-	ch := s.change(c, "user.import", "htpasswd", "")
+	ch := s.change(c, "user.import", "htpasswd")
 	defer func() { ch.refused(ctx, err) }()
 	if err = s.accounts(); err != nil {
 		return res, err
@@ -291,6 +289,7 @@ func (s *Service) ImportUsers(ctx context.Context, c Caller, in UserImport) (res
 	err = s.update(ctx, func(tx meta.AccessTx) error {
 		res = ImportResult{Created: []string{}, Updated: []string{}, Skipped: []string{}, Errors: refused}
 		now := s.now().UTC()
+		var evs []events.Data
 		for _, e := range entries {
 			u, err := tx.User(ctx, e.User)
 			switch {
@@ -299,6 +298,7 @@ func (s *Service) ImportUsers(ctx context.Context, c Caller, in UserImport) (res
 					return storeError(err, "user "+e.User)
 				}
 				res.Created = append(res.Created, e.User)
+				evs = append(evs, &events.UserCreated{User: e.User, Imported: true})
 			case err != nil:
 				return storeError(err, "user "+e.User)
 			case !in.Update:
@@ -309,10 +309,11 @@ func (s *Service) ImportUsers(ctx context.Context, c Caller, in UserImport) (res
 					return storeError(err, "user "+e.User)
 				}
 				res.Updated = append(res.Updated, e.User)
+				evs = append(evs, &events.UserUpdated{User: e.User, Changes: []string{"password"}, Admin: u.Admin, Disabled: u.Disabled, Imported: true})
 			}
 		}
-		ch.detail = fmt.Sprintf("%d created, %d updated, %d skipped, %d refused", len(res.Created), len(res.Updated), len(res.Skipped), len(res.Errors))
-		return ch.record(ctx, tx)
+		evs = append(evs, &events.UsersImported{Created: len(res.Created), Updated: len(res.Updated), Skipped: len(res.Skipped), Refused: len(res.Errors)})
+		return ch.record(ctx, tx, evs...)
 	})
 	if res.Errors == nil {
 		res.Errors = []string{}

@@ -59,6 +59,10 @@ type Options struct {
 	ProxyNamespace   string
 	UpstreamUsername string
 	UpstreamPassword string
+	// WebhookListen is the address the webhook-push scenario's receivers
+	// listen on, which the server must be allowed to reach; the scenario
+	// is skipped without it.
+	WebhookListen string
 }
 
 // scenario is one named measurement. run returns a result per measured
@@ -74,6 +78,7 @@ var scenarios = []scenario{
 	{"pull", (*runner).pull},
 	{"pull-after-push", (*runner).pullAfterPush},
 	{"small-image-push", (*runner).smallImagePush},
+	{"webhook-push", (*runner).webhookPush},
 	{"manifest-head", (*runner).manifestHead},
 	{"manifest-get", (*runner).manifestGet},
 	{"policy-pull", (*runner).policyPull},

@@ -45,6 +45,8 @@ type Config struct {
 	Proxy         Proxy        `yaml:"proxy"`
 	// Trust is signature verification (see docs/trust.md).
 	Trust Trust `yaml:"trust"`
+	// Events is the event stream and webhooks (docs/events.md).
+	Events Events `yaml:"events"`
 }
 
 // Trust is how signatures are verified.
@@ -58,6 +60,44 @@ type Trust struct {
 	// every namespace's is held to at least. Empty: none. Read at start.
 	KeySetFile      string `yaml:"keySetFile"`
 	ImagePolicyFile string `yaml:"imagePolicyFile"`
+}
+
+// Events is the event stream every change writes, and webhooks.
+type Events struct {
+	// Retention is how long events (the audit log) are kept: older ones
+	// are deleted by housekeeping once no webhook delivery of theirs is
+	// pending. 0 keeps them forever.
+	Retention time.Duration `yaml:"retention"`
+	// PullWindow is how long manifest pulls are counted in memory before
+	// they are written: one artifact.pulled event per repository,
+	// manifest, tag and actor per window.
+	PullWindow time.Duration `yaml:"pullWindow"`
+	// QuotaWarningPercent is the share of a namespace's quota whose
+	// crossing records a quota.warning event; 0 records none.
+	QuotaWarningPercent int `yaml:"quotaWarningPercent"`
+	// ExternalURL is where clients reach the registry, named in webhook
+	// payloads (the CloudEvents source, links).
+	ExternalURL string   `yaml:"externalURL"`
+	Webhooks    Webhooks `yaml:"webhooks"`
+}
+
+// Webhooks is webhook delivery.
+type Webhooks struct {
+	// Timeout bounds one delivery attempt, connection to answer.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts is how many attempts a delivery gets before it is
+	// dead-lettered.
+	MaxAttempts int `yaml:"maxAttempts"`
+	// Backoff is the wait after a first failed attempt, doubled after each
+	// further one up to MaxBackoff, with jitter.
+	Backoff    time.Duration `yaml:"backoff"`
+	MaxBackoff time.Duration `yaml:"maxBackoff"`
+	// Concurrency bounds the deliveries in flight per webhook.
+	Concurrency int `yaml:"concurrency"`
+	// AllowNetworks is a comma-separated list of addresses and CIDR
+	// prefixes webhooks may reach although they are refused by default
+	// (loopback, link-local, private networks).
+	AllowNetworks string `yaml:"allowNetworks"`
 }
 
 // Housekeeping is what access control deletes by itself: tokens long dead
@@ -251,6 +291,13 @@ func defaults() Config {
 		Replication:  defaultReplication(),
 		Scanning:     defaultScanning(),
 		Proxy:        defaultProxy(),
+		Events: Events{
+			Retention:           90 * 24 * time.Hour,
+			PullWindow:          10 * time.Second,
+			QuotaWarningPercent: 80,
+			Webhooks: Webhooks{Timeout: 10 * time.Second, MaxAttempts: 10, Backoff: 10 * time.Second, MaxBackoff: time.Hour,
+				Concurrency: 4},
+		},
 	}
 }
 
@@ -396,6 +443,7 @@ func (c *Config) Validate() error {
 	if c.Housekeeping.AuditRetention < 0 {
 		bad("housekeeping.auditRetention", "must not be negative (0 keeps events forever), got %s", c.Housekeeping.AuditRetention)
 	}
+	c.validateEvents(bad)
 	return errors.Join(errs...)
 }
 
@@ -413,6 +461,53 @@ func (c *Config) validateGC(bad func(option, format string, args ...any)) {
 	if c.GC.BatchSize < 1 || c.GC.BatchSize > 100000 {
 		bad("gc.batchSize", "must be between 1 and 100000, got %d", c.GC.BatchSize)
 	}
+}
+
+func (c *Config) validateEvents(bad func(option, format string, args ...any)) {
+	e := c.Events
+	if e.Retention < 0 {
+		bad("events.retention", "must not be negative (0 keeps events forever), got %s", e.Retention)
+	}
+	if e.PullWindow < time.Second || e.PullWindow > time.Hour {
+		bad("events.pullWindow", "must be between 1s and 1h, got %s", e.PullWindow)
+	}
+	if e.QuotaWarningPercent < 0 || e.QuotaWarningPercent > 100 {
+		bad("events.quotaWarningPercent", "must be between 0 (no warnings) and 100, got %d", e.QuotaWarningPercent)
+	}
+	if u := e.ExternalURL; u != "" && (!strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || strings.HasSuffix(u, "/")) {
+		bad("events.externalURL", "must be an http:// or https:// URL without a trailing slash, such as https://registry.example.com, got %q", u)
+	}
+	w := e.Webhooks
+	if w.Timeout < 100*time.Millisecond || w.Timeout > 5*time.Minute {
+		bad("events.webhooks.timeout", "must be between 100ms and 5m, got %s", w.Timeout)
+	}
+	if w.MaxAttempts < 1 || w.MaxAttempts > 100 {
+		bad("events.webhooks.maxAttempts", "must be between 1 and 100, got %d", w.MaxAttempts)
+	}
+	if w.Backoff <= 0 {
+		bad("events.webhooks.backoff", "must be a positive duration, got %s", w.Backoff)
+	}
+	if w.MaxBackoff < w.Backoff {
+		bad("events.webhooks.maxBackoff", "must not be shorter than events.webhooks.backoff (%s), got %s", w.Backoff, w.MaxBackoff)
+	}
+	if w.Concurrency < 1 || w.Concurrency > 64 {
+		bad("events.webhooks.concurrency", "must be between 1 and 64, got %d", w.Concurrency)
+	}
+	if _, err := parsePrefixes(w.AllowNetworks); err != nil {
+		bad("events.webhooks.allowNetworks", "%v", err)
+	}
+}
+
+// AllowedNetworks parses AllowNetworks.
+func (w Webhooks) AllowedNetworks() ([]netip.Prefix, error) { return parsePrefixes(w.AllowNetworks) }
+
+// EventRetention is how long events are kept: events.retention, or the
+// older housekeeping.auditRetention when that is set.
+func (c *Config) EventRetention() time.Duration {
+	if c.Housekeeping.AuditRetention > 0 {
+		return c.Housekeeping.AuditRetention
+	}
+	return c.Events.Retention
 }
 
 func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
@@ -471,9 +566,12 @@ func (c *Config) validateAuth(bad func(option, format string, args ...any)) {
 
 // ProxyPrefixes parses TrustedProxies: comma-separated CIDR prefixes or
 // single addresses.
-func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) {
+func (h HTTP) ProxyPrefixes() ([]netip.Prefix, error) { return parsePrefixes(h.TrustedProxies) }
+
+// parsePrefixes parses comma-separated CIDR prefixes or single addresses.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for f := range strings.SplitSeq(h.TrustedProxies, ",") {
+	for f := range strings.SplitSeq(list, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			continue

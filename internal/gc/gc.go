@@ -149,6 +149,7 @@ func (c *Collector) Run(ctx context.Context, ro RunOptions) (Report, error) {
 	err := c.run(ctx, ro, &rep, start)
 	rep.Duration = time.Since(start)
 	c.record(ctx, rep, err)
+	c.recordEvent(ctx, rep, err)
 	if err != nil {
 		return rep, err
 	}

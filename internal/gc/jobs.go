@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/jobs"
 )
 
@@ -35,7 +36,7 @@ func (c *Collector) Jobs(o JobOptions) []jobs.Job {
 		Run: func(ctx context.Context) error {
 			sweep := o.SweepInterval > 0 && (lastSweep.IsZero() || time.Since(lastSweep) >= o.SweepInterval)
 			start := time.Now()
-			_, err := c.Run(ctx, RunOptions{Pace: o.Pace, Sweep: sweep}) // the collector logs what it did
+			_, err := c.Run(events.WithActor(ctx, events.System("gc")), RunOptions{Pace: o.Pace, Sweep: sweep}) // the collector logs what it did
 			if sweep && err == nil {
 				lastSweep = start
 			}

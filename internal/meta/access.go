@@ -69,9 +69,10 @@ type SigningKey struct {
 	RetiredAt  time.Time // zero while the key is in use
 }
 
-// AuditEvent records who did what, to what, from where, and how it went.
+// AuditEvent is an event as the audit log shows it: who did what, to
+// what, from where, and how it went ([Event]'s audit columns).
 type AuditEvent struct {
-	ID     int64     // assigned by AppendAudit, increasing
+	ID     int64     // the event's Seq
 	At     time.Time // when it happened
 	Actor  string    // e.g. "user:alice", "robot:ci+builder", "anonymous"
 	Client string    // client address
@@ -164,20 +165,13 @@ type Access interface {
 	// retirement.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 
-	// AppendAudit records events, in one transaction, in order. The store
-	// assigns their IDs (e.ID is ignored), increasing, so that
-	// [AuditQuery.BeforeID] pages. A writer that queues events should pass
-	// what it has queued at once: one commit for many events.
-	AppendAudit(ctx context.Context, events ...AuditEvent) error
-	// Audit returns the events q selects, newest (highest ID) first.
-	// TargetPrefix is a plain prefix: % and _ are not patterns.
+	// Audit returns the audit log's view of the event stream, the events
+	// q selects, newest (highest ID) first. TargetPrefix is a plain
+	// prefix: % and _ are not patterns.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
-	// PruneAudit deletes the audit events that happened before before, and
-	// returns how many: the retention of the audit log.
-	PruneAudit(ctx context.Context, before time.Time) (int, error)
 
 	// UpdateAccess runs fn in one write transaction over the access tables
-	// (an account operation and its record), committed if fn returns nil
+	// (an account operation and its event), committed if fn returns nil
 	// and rolled back otherwise. As with [Store.Update], fn may run more
 	// than once, so it must have no effect outside the transaction, and it
 	// must not call UpdateAccess, Update or the other methods of Access;

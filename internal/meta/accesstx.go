@@ -8,8 +8,8 @@ import (
 // AccessTx is one write transaction over the access tables: each account
 // operation of the access service (create a user, a namespace with its
 // admin, a token; change a role; ...) reads and writes through one, so it
-// is all or nothing, and the record of the change (today its audit event)
-// commits with it. Its methods behave as [Access]'s of the same name.
+// is all or nothing, and the event of the change commits with it. Its
+// methods behave as [Access]'s of the same name.
 type AccessTx interface {
 	User(ctx context.Context, name string) (User, error)
 	CreateUser(ctx context.Context, u User) error
@@ -34,5 +34,10 @@ type AccessTx interface {
 	CreateToken(ctx context.Context, t Token) error
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 
-	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+
+	// AppendEvents records the events of the change, as
+	// [EventWriter.AppendEvents].
+	AppendEvents(ctx context.Context, events ...Event) error
 }

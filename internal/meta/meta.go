@@ -141,6 +141,8 @@ type Tx interface {
 	LifecycleWriter
 	TrustWriter
 	ProxyWriter
+	EventWriter
+	WebhookWriter
 	// PutBlob records blob b if it is not recorded yet. Recorded or not,
 	// the blob stays until the transaction ends: a garbage collector
 	// deleting it at this moment either finishes first (and b is recorded

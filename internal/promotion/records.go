@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -129,8 +130,7 @@ func (s *Service) Approve(ctx context.Context, c access.Caller, id int64, commen
 		return Result{}, err
 	}
 	t.req.Source = req.Source
-	s.opts.Access.Audit(ctx, meta.AuditEvent{Actor: c.Principal.String(), Client: c.Client, Action: "promotion.approve",
-		Target: targetOf(req), Result: "ok", Detail: fmt.Sprintf("request %d: %s", id, comment)})
+	s.opts.Access.Record(ctx, c, t.targetRepo, &events.PromotionApproved{Request: id, Digest: t.digest, Tag: t.tag, Remote: t.req.Remote, Comment: comment})
 	// The requester's own rights are not asked again: they were when the
 	// request was made, and the approver's now.
 	res, err := s.run(ctx, c, t, req.RequestedBy, req)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -102,11 +103,15 @@ func (s *Service) copyRemote(ctx context.Context, c access.Caller, t *target, re
 	res.Copied = copied
 	if copyErr != nil {
 		res.State = StateFailed
-		s.audit(ctx, c, "promotion", t, "failed", rec.Reason)
+		s.refused(ctx, c, t, apierr.Unavailable, rec.Reason)
 		return res, &apierr.Error{Code: apierr.Unavailable, Message: fmt.Sprintf("promotion to %s failed (record %d): %s", t.req.Remote, rec.ID, remote.Reason(copyErr)), Err: copyErr}
 	}
 	res.State = StatePromoted
-	s.audit(ctx, c, "promotion", t, "ok", fmt.Sprintf("record %d, %s to %s", rec.ID, t.digest, rm.URL))
+	promoted := &events.ArtifactPromoted{Digest: t.digest, From: t.sourceRepo, Remote: t.req.Remote}
+	if t.tag != "" {
+		promoted.Tags = []string{t.tag}
+	}
+	s.opts.Access.Record(ctx, c, t.targetRepo, promoted)
 	return res, nil
 }
 

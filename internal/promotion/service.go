@@ -15,6 +15,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -297,7 +298,8 @@ func (s *Service) run(ctx context.Context, c access.Caller, t *target, requester
 		}
 		res.State = StatePending
 		res.Pending = pendingOf(pending)
-		s.audit(ctx, c, "promotion.request", t, "ok", fmt.Sprintf("request %d waits for approvals", pending.ID))
+		s.opts.Access.Record(ctx, c, t.targetRepo, &events.PromotionRequested{Request: pending.ID, Digest: t.digest, From: t.sourceRepo,
+			Tag: t.tag, Remote: t.req.Remote})
 		return res, nil
 	}
 	rec.Result = meta.PromotionRefused
@@ -309,7 +311,7 @@ func (s *Service) run(ctx context.Context, c access.Caller, t *target, requester
 	rec.ID = id
 	res.State = StateRefused
 	res.Record = recordOf(rec)
-	s.audit(ctx, c, "promotion", t, "denied", rec.Reason)
+	s.refused(ctx, c, t, apierr.Denied, rec.Reason)
 	return res, &Refused{Result: res}
 }
 
@@ -402,18 +404,19 @@ func (s *Service) copy(ctx context.Context, c access.Caller, t *target, rec meta
 		},
 	})
 	if err != nil {
-		s.audit(ctx, c, "promotion", t, "failed", apierr.From(err).Message)
+		s.refused(ctx, c, t, apierr.From(err).Code, apierr.From(err).Message)
 		return Result{}, err
 	}
 	res.State = StatePromoted
 	res.Record = recordOf(rec)
 	res.Copied = copied
-	s.audit(ctx, c, "promotion", t, "ok", fmt.Sprintf("record %d, %s", rec.ID, t.digest))
 	return res, nil
 }
 
-// audit records a promotion in the audit log.
-func (s *Service) audit(ctx context.Context, c access.Caller, action string, t *target, result, detail string) {
+// refused records a promotion that was refused (code apierr.Denied: a
+// gate failed) or failed, with why. A promotion within the registry that
+// is made writes its artifact.promoted event in the copy's transaction.
+func (s *Service) refused(ctx context.Context, c access.Caller, t *target, code apierr.Code, reason string) {
 	to := t.targetRepo
 	if t.tag != "" {
 		to += ":" + t.tag
@@ -421,6 +424,10 @@ func (s *Service) audit(ctx context.Context, c access.Caller, action string, t *
 	if t.remote != nil {
 		to = t.req.Remote + ":" + to
 	}
-	s.opts.Access.Audit(ctx, meta.AuditEvent{Actor: c.Principal.String(), Client: c.Client, Action: action,
-		Target: to, Result: result, Detail: t.req.Source + " -> " + to + ": " + detail})
+	reason = t.req.Source + " -> " + to + ": " + reason
+	var data events.Data = &events.RequestFailed{Action: "promotion", Target: to, Code: code.Name, Reason: reason}
+	if code == apierr.Denied {
+		data = &events.AccessDenied{Action: "promotion", Target: to, Reason: reason}
+	}
+	s.opts.Access.Record(ctx, c, t.targetRepo, data)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -91,7 +92,10 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest)
 		return err
 	}
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
-		return tx.UnlinkBlob(ctx, repo, d)
+		if err := tx.UnlinkBlob(ctx, repo, d); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, events.New(ctx, repo, &events.BlobDeleted{Digest: d}))
 	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return blobUnknown(d)
@@ -133,16 +137,20 @@ func (r *Registry) mount(ctx context.Context, repo string, d digest.Digest, from
 		if err != nil {
 			return err
 		}
-		if err := checkBlobQuota(ctx, tx, repo, b); err != nil {
+		warning, err := r.checkBlobQuota(ctx, tx, repo, b)
+		if err != nil {
 			return err
 		}
-		return tx.LinkBlob(ctx, repo, d)
+		if err := tx.LinkBlob(ctx, repo, d); err != nil {
+			return err
+		}
+		return appendWarning(ctx, tx, repo, warning)
 	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Blob{}, blobUnknown(d)
 	}
 	if err != nil {
-		return meta.Blob{}, internal("mount blob", r.lifecycleError(err, "mount"))
+		return meta.Blob{}, internal("mount blob", r.lifecycleError(ctx, err, "mount", repo, d, ""))
 	}
 	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -58,27 +59,30 @@ func policyRules(rules []meta.ImmutabilityRule) []policy.ImmutabilityRule {
 // not a move. An immutable tag stays locked until the transaction ends, so
 // that of two transactions pointing it at once (both reading "no such
 // tag"), the second reads the first's tag once it commits and is refused.
-func guardTagMove(ctx context.Context, tx meta.Tx, repo, tag string, d digest.Digest) error {
-	if cur, err := tx.Tag(ctx, repo, tag); err == nil && cur.Digest == d {
-		return nil
+// It returns the manifest the tag names now, "" if none.
+func guardTagMove(ctx context.Context, tx meta.Tx, repo, tag string, d digest.Digest) (digest.Digest, error) {
+	cur, err := tx.Tag(ctx, repo, tag)
+	if err == nil && cur.Digest == d {
+		return d, nil
 	} else if err != nil && !errors.Is(err, meta.ErrNotFound) {
-		return err
+		return "", err
 	}
+	previous := cur.Digest // "" when there is no such tag
 	rule, ok, err := immutableRule(ctx, tx, repo, tag)
 	if err != nil || !ok {
-		return err
+		return previous, err
 	}
 	if err := tx.LockTag(ctx, repo, tag); err != nil {
-		return err
+		return "", err
 	}
-	cur, err := tx.Tag(ctx, repo, tag)
+	cur, err = tx.Tag(ctx, repo, tag)
 	if errors.Is(err, meta.ErrNotFound) {
-		return nil
+		return "", nil
 	}
 	if err != nil || cur.Digest == d {
-		return err
+		return cur.Digest, err
 	}
-	return &immutableError{repo: repo, tag: tag, rule: rule, action: "move"}
+	return "", &immutableError{repo: repo, tag: tag, rule: rule, action: "move"}
 }
 
 // guardTagDelete refuses deleting tag of repo when it is immutable.
@@ -139,53 +143,92 @@ func guardManifestDelete(ctx context.Context, tx meta.Tx, repo string, d digest.
 // concurrent writes to one namespace are checked one after the other; a
 // namespace without a quota costs one lookup and no lock. The usage is the
 // quota row's, which the store keeps as links and manifests change, so the
-// check costs the same however much the namespace holds.
-func checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) error {
+// check costs the same however much the namespace holds. A write it lets
+// through that takes the usage across the warning share of the quota gets
+// a warning to record with it.
+func (r *Registry) checkQuota(ctx context.Context, tx meta.Tx, repo string, adding int64) (*events.QuotaWarning, error) {
 	ns := oci.Namespace(repo)
 	q, err := tx.LockQuota(ctx, ns)
 	if errors.Is(err, meta.ErrNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return policy.CheckQuota(ns, q.LimitBytes, q.UsedBytes, adding)
+	if err := policy.CheckQuota(ns, q.LimitBytes, q.UsedBytes, adding); err != nil {
+		return nil, err
+	}
+	return quotaWarning(q, adding, r.warnAt), nil
+}
+
+// quotaWarning is the warning of a write of adding bytes that takes the
+// usage of q from below percent of its limit to percent or more; nil for
+// any other write.
+func quotaWarning(q meta.Quota, adding int64, percent int) *events.QuotaWarning {
+	if percent <= 0 || adding <= 0 || q.LimitBytes <= 0 {
+		return nil
+	}
+	// The share of the limit, rounded up, without overflowing for any limit.
+	p := int64(percent)
+	at := q.LimitBytes/100*p + (q.LimitBytes%100*p+99)/100
+	if q.UsedBytes >= at || q.UsedBytes+adding < at {
+		return nil
+	}
+	return &events.QuotaWarning{Percent: percent, LimitBytes: q.LimitBytes, UsedBytes: q.UsedBytes + adding}
 }
 
 // checkBlobQuota checks the quota for linking blob b into repo: a blob the
 // namespace already holds adds nothing.
-func checkBlobQuota(ctx context.Context, tx meta.Tx, repo string, b meta.Blob) error {
+func (r *Registry) checkBlobQuota(ctx context.Context, tx meta.Tx, repo string, b meta.Blob) (*events.QuotaWarning, error) {
 	if _, err := tx.Quota(ctx, oci.Namespace(repo)); errors.Is(err, meta.ErrNotFound) {
-		return nil
+		return nil, nil
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	held, err := tx.NamespaceHoldsBlob(ctx, oci.Namespace(repo), b.Digest)
 	if err != nil || held {
-		return err
+		return nil, err
 	}
-	return checkQuota(ctx, tx, repo, b.Size)
+	w, err := r.checkQuota(ctx, tx, repo, b.Size)
+	if w != nil {
+		w.Digest = b.Digest
+	}
+	return w, err
 }
 
 // checkManifestQuota checks the quota for storing manifest m: a manifest
 // the repository holds already adds nothing.
-func checkManifestQuota(ctx context.Context, tx meta.Tx, m meta.Manifest) error {
+func (r *Registry) checkManifestQuota(ctx context.Context, tx meta.Tx, m meta.Manifest) (*events.QuotaWarning, error) {
 	if _, err := tx.Quota(ctx, oci.Namespace(m.Repository)); errors.Is(err, meta.ErrNotFound) {
-		return nil
+		return nil, nil
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := tx.Manifest(ctx, m.Repository, m.Digest); err == nil {
-		return nil
+		return nil, nil
 	} else if !errors.Is(err, meta.ErrNotFound) {
-		return err
+		return nil, err
 	}
-	return checkQuota(ctx, tx, m.Repository, m.Size)
+	w, err := r.checkQuota(ctx, tx, m.Repository, m.Size)
+	if w != nil {
+		w.Digest = m.Digest
+	}
+	return w, err
+}
+
+// appendWarning appends the event of quota warning w, if any, in tx.
+func appendWarning(ctx context.Context, tx meta.Tx, repo string, w *events.QuotaWarning) error {
+	if w == nil {
+		return nil
+	}
+	return events.Append(ctx, tx, events.New(ctx, repo, w))
 }
 
 // lifecycleError turns a refusal of the checks above into DENIED, counting
-// quota refusals of operation op, and returns any other error as it is.
-func (r *Registry) lifecycleError(err error, op string) error {
+// quota refusals of operation op and recording them as quota.exceeded
+// events about repo (d and tag say what was refused), and returns any
+// other error as it is.
+func (r *Registry) lifecycleError(ctx context.Context, err error, op, repo string, d digest.Digest, tag string) error {
 	var ie *immutableError
 	if errors.As(err, &ie) {
 		return apierr.New(apierr.Denied, "%s", ie.Error()).WithDetail(map[string]string{
@@ -200,14 +243,27 @@ func (r *Registry) lifecycleError(err error, op string) error {
 		if r.hooks.QuotaRefused != nil {
 			r.hooks.QuotaRefused(qe.Namespace, op)
 		}
-		return apierr.New(apierr.Denied, "%s", qe.Error()).WithDetail(map[string]any{
+		if r.record != nil {
+			r.record(events.New(ctx, repo, &events.QuotaExceeded{Operation: op, Digest: d, Tag: tag,
+				LimitBytes: qe.Limit, UsedBytes: qe.Used, AddingBytes: qe.Adding}))
+		}
+		ae := apierr.New(apierr.Denied, "%s", qe.Error()).WithDetail(map[string]any{
 			"namespace":   qe.Namespace,
 			"limitBytes":  qe.Limit,
 			"usedBytes":   qe.Used,
 			"addingBytes": qe.Adding,
 		})
+		ae.Err = qe
+		return ae
 	}
 	return err
+}
+
+// QuotaRefused reports whether err refused a write for a namespace's quota
+// (which records a quota.exceeded event of its own).
+func QuotaRefused(err error) bool {
+	var qe *policy.QuotaError
+	return errors.As(err, &qe)
 }
 
 // precheckBlobQuota runs the blob quota check outside a transaction before
@@ -229,7 +285,7 @@ func (r *Registry) precheckBlobQuota(ctx context.Context, repo string, b meta.Bl
 		err = policy.CheckQuota(ns, q.LimitBytes, q.UsedBytes, b.Size)
 	}
 	if err != nil {
-		return internal("check quota", r.lifecycleError(err, "upload"))
+		return internal("check quota", r.lifecycleError(ctx, err, "upload", repo, b.Digest, ""))
 	}
 	return nil
 }

@@ -2,12 +2,10 @@ package registry
 
 import (
 	"context"
-	"fmt"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/jobs"
-	"github.com/wharf-dev/wharf/internal/meta"
-	"github.com/wharf-dev/wharf/internal/policy"
 )
 
 // JobOptions configures the registry's background jobs; a zero interval
@@ -82,46 +80,12 @@ func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 	return js
 }
 
-// runRetention is one run of the retention job. Each repository it changed
-// gets one audit event, as "system:retention", when the store keeps an
-// audit log.
+// runRetention is one run of the retention job, as system:retention:
+// each deletion, and the run, records its event.
 func (r *Registry) runRetention(ctx context.Context) error {
-	rep, err := r.Retention(ctx, RetentionOptions{})
+	rep, err := r.Retention(events.WithActor(ctx, events.System("retention")), RetentionOptions{})
 	if len(rep.Deletions) > 0 || len(rep.Skipped) > 0 {
 		r.log.Info("retention", "repositories", rep.Repositories, "deleted", len(rep.Deletions), "skipped", rep.Skipped)
 	}
-	if a, ok := r.meta.(meta.Access); ok && len(rep.Deletions) > 0 {
-		if aerr := a.AppendAudit(context.WithoutCancel(ctx), retentionAudit(rep, time.Now().UTC())...); aerr != nil {
-			r.log.Warn("audit events of retention not recorded", "err", aerr)
-		}
-	}
 	return err
-}
-
-// retentionAudit summarises a run's deletions, one event per repository in
-// the order the run met them.
-func retentionAudit(rep RetentionReport, at time.Time) []meta.AuditEvent {
-	var order []string
-	counts := map[string][2]int{}
-	for _, d := range rep.Deletions {
-		c, seen := counts[d.Repository]
-		if !seen {
-			order = append(order, d.Repository)
-		}
-		if d.Kind == policy.KindTag {
-			c[0]++
-		} else {
-			c[1]++
-		}
-		counts[d.Repository] = c
-	}
-	events := make([]meta.AuditEvent, 0, len(order))
-	for _, repo := range order {
-		c := counts[repo]
-		events = append(events, meta.AuditEvent{
-			At: at, Actor: "system:retention", Action: "retention.delete", Target: repo, Result: "ok",
-			Detail: fmt.Sprintf("%d tags and %d manifests deleted by retention policies", c[0], c[1]),
-		})
-	}
-	return events
 }

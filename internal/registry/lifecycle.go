@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/policy"
 )
@@ -32,7 +36,10 @@ func (r *Registry) AddImmutabilityRule(ctx context.Context, rule policy.Immutabi
 		rule.ID, err = tx.AddImmutabilityRule(ctx, meta.ImmutabilityRule{
 			Namespace: rule.Namespace, Pattern: rule.Pattern, CreatedAt: time.Now().UTC(),
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyImmutability, events.ChangeCreated, rule.ID, rule.Namespace, rule.Pattern)
 	})
 	if errors.Is(err, meta.ErrConflict) {
 		return policy.ImmutabilityRule{}, apierr.New(apierr.Conflict, "namespace %s already has an immutability rule %q", rule.Namespace, rule.Pattern)
@@ -54,7 +61,20 @@ func (r *Registry) ImmutabilityRules(ctx context.Context, namespace string) ([]p
 
 // DeleteImmutabilityRule removes rule id.
 func (r *Registry) DeleteImmutabilityRule(ctx context.Context, id int64) error {
-	err := r.meta.Update(ctx, func(tx meta.Tx) error { return tx.DeleteImmutabilityRule(ctx, id) })
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		rules, err := tx.ImmutabilityRules(ctx, "")
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(rules, func(r meta.ImmutabilityRule) bool { return r.ID == id })
+		if i < 0 {
+			return meta.ErrNotFound
+		}
+		if err := tx.DeleteImmutabilityRule(ctx, id); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyImmutability, events.ChangeDeleted, id, rules[i].Namespace, rules[i].Pattern)
+	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return unknownRecord("no immutability rule %d", id)
 	}
@@ -74,8 +94,10 @@ func (r *Registry) AddRetentionPolicy(ctx context.Context, p policy.RetentionPol
 		if err != nil {
 			return err
 		}
-		p.ID, err = tx.AddRetentionPolicy(ctx, rec)
-		return err
+		if p.ID, err = tx.AddRetentionPolicy(ctx, rec); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyRetention, events.ChangeCreated, p.ID, p.Scope, string(rec.Rules))
 	})
 	if err != nil {
 		return policy.RetentionPolicy{}, internal("add retention policy", err)
@@ -92,7 +114,12 @@ func (r *Registry) UpdateRetentionPolicy(ctx context.Context, p policy.Retention
 	if err != nil {
 		return internal("update retention policy", err)
 	}
-	err = r.meta.Update(ctx, func(tx meta.Tx) error { return tx.UpdateRetentionPolicy(ctx, rec) })
+	err = r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.UpdateRetentionPolicy(ctx, rec); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyRetention, events.ChangeUpdated, p.ID, p.Scope, string(rec.Rules))
+	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return unknownRecord("no retention policy %d", p.ID)
 	}
@@ -129,7 +156,16 @@ func (r *Registry) RetentionPolicy(ctx context.Context, id int64) (policy.Retent
 
 // DeleteRetentionPolicy removes policy id.
 func (r *Registry) DeleteRetentionPolicy(ctx context.Context, id int64) error {
-	err := r.meta.Update(ctx, func(tx meta.Tx) error { return tx.DeleteRetentionPolicy(ctx, id) })
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		old, err := tx.RetentionPolicy(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteRetentionPolicy(ctx, id); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyRetention, events.ChangeDeleted, id, old.Scope, "")
+	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return unknownRecord("no retention policy %d", id)
 	}
@@ -167,7 +203,10 @@ func (r *Registry) SetQuota(ctx context.Context, namespace string, limit int64) 
 		return invalid(err)
 	}
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
-		return tx.SetQuota(ctx, meta.Quota{Namespace: namespace, LimitBytes: limit, UpdatedAt: time.Now().UTC()})
+		if err := tx.SetQuota(ctx, meta.Quota{Namespace: namespace, LimitBytes: limit, UpdatedAt: time.Now().UTC()}); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyQuota, events.ChangeUpdated, 0, namespace, strconv.FormatInt(limit, 10))
 	})
 	if err == nil {
 		// Counted in a transaction of its own, after the quota is visible:
@@ -192,7 +231,12 @@ func (r *Registry) Quotas(ctx context.Context) ([]meta.Quota, error) {
 
 // DeleteQuota removes the quota of namespace.
 func (r *Registry) DeleteQuota(ctx context.Context, namespace string) error {
-	err := r.meta.Update(ctx, func(tx meta.Tx) error { return tx.DeleteQuota(ctx, namespace) })
+	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.DeleteQuota(ctx, namespace); err != nil {
+			return err
+		}
+		return policyChanged(ctx, tx, events.PolicyQuota, events.ChangeDeleted, 0, namespace, "")
+	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return unknownRecord("namespace %s has no quota", namespace)
 	}
@@ -200,4 +244,12 @@ func (r *Registry) DeleteQuota(ctx context.Context, namespace string) error {
 		return internal("delete quota", err)
 	}
 	return nil
+}
+
+// policyChanged appends, in tx, the event of a change to a lifecycle
+// record whose scope is a namespace or a retention scope.
+func policyChanged(ctx context.Context, tx meta.Tx, kind, change string, id int64, scope, rule string) error {
+	ns, _, _ := strings.Cut(scope, "/")
+	e := events.New(ctx, "", &events.PolicyChanged{Policy: kind, Change: change, ID: id, Scope: scope, Rule: rule}).InNamespace(ns)
+	return events.Append(ctx, tx, e)
 }

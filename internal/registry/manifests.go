@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -38,15 +39,22 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		return "", nil, err
 	}
 	rec := manifestRecord(repo, d, m, payload)
+	pushed := &events.ArtifactPushed{Digest: d, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: rec.Size,
+		Subject: rec.Subject, Platforms: platforms(m)}
+	if ref.Tag != "" {
+		pushed.Tags = []string{ref.Tag}
+	}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
 		if err := checkSizes(ctx, tx, repo, m); err != nil {
 			return err
 		}
-		if err := checkManifestQuota(ctx, tx, rec); err != nil {
+		warning, err := r.checkManifestQuota(ctx, tx, rec)
+		if err != nil {
 			return err
 		}
+		var previous digest.Digest
 		if ref.Tag != "" {
-			if err := guardTagMove(ctx, tx, repo, ref.Tag, d); err != nil {
+			if previous, err = guardTagMove(ctx, tx, repo, ref.Tag, d); err != nil {
 				return err
 			}
 		}
@@ -54,12 +62,30 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 			return err
 		}
 		if ref.Tag != "" {
-			return tx.PutTag(ctx, repo, ref.Tag, d)
+			if err := tx.PutTag(ctx, repo, ref.Tag, d); err != nil {
+				return err
+			}
 		}
-		return nil
+		first, err := tx.ListRepository(ctx, repo)
+		if err != nil {
+			return err
+		}
+		var evs []events.Event
+		if first {
+			evs = append(evs, events.New(ctx, repo, &events.RepositoryCreated{}))
+		}
+		evs = append(evs, events.New(ctx, repo, pushed))
+		if previous != "" && previous != d {
+			evs = append(evs, events.New(ctx, repo, &events.TagMoved{Tag: ref.Tag, Digest: d, Previous: previous}))
+		}
+		if warning != nil {
+			warning.Tag = ref.Tag
+			evs = append(evs, events.New(ctx, repo, warning))
+		}
+		return events.Append(ctx, tx, evs...)
 	})
 	r.cache.invalidate(repo)
-	err = r.lifecycleError(err, "manifest")
+	err = r.lifecycleError(ctx, err, "manifest", repo, d, ref.Tag)
 	var refErr *meta.ReferenceError
 	if errors.As(err, &refErr) {
 		return "", nil, apierr.New(apierr.ManifestBlobUnknown, "%s", refErr.Error()).
@@ -206,18 +232,12 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Refe
 	}
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		if ref.Tag != "" {
-			if err := guardTagDelete(ctx, tx, repo, ref.Tag); err != nil {
-				return err
-			}
-			return tx.DeleteTag(ctx, repo, ref.Tag)
+			return deleteTag(ctx, tx, repo, ref.Tag, "", true)
 		}
-		if err := guardManifestDelete(ctx, tx, repo, ref.Digest); err != nil {
-			return err
-		}
-		return tx.DeleteManifest(ctx, repo, ref.Digest)
+		return deleteManifest(ctx, tx, repo, ref.Digest, "", true)
 	})
 	r.cache.invalidate(repo)
-	err = r.lifecycleError(err, "delete")
+	err = r.lifecycleError(ctx, err, "delete", repo, ref.Digest, ref.Tag)
 	if errors.Is(err, meta.ErrNotFound) {
 		return manifestUnknown(ref)
 	}
@@ -332,4 +352,66 @@ func (r *Registry) referrers(ctx context.Context, repo string, d digest.Digest, 
 		})
 	}
 	return out, warn, nil
+}
+
+// deleteTag deletes tag of repo in tx with its event, unless (when guard
+// is set: retention checks its own way) the tag is immutable; reason says
+// why retention deleted it ("" otherwise).
+func deleteTag(ctx context.Context, tx meta.Tx, repo, tag, reason string, guard bool) error {
+	if guard {
+		if err := guardTagDelete(ctx, tx, repo, tag); err != nil {
+			return err
+		}
+	}
+	t, err := tx.Tag(ctx, repo, tag)
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteTag(ctx, repo, tag); err != nil {
+		return err
+	}
+	return events.Append(ctx, tx, events.New(ctx, repo, &events.TagDeleted{Tag: tag, Digest: t.Digest, Reason: reason}))
+}
+
+// deleteManifest deletes manifest d of repo in tx with the tags naming it,
+// unless an immutable tag holds it (when guard is set: retention checks
+// its own way), with its event, and the event of the repository's end if
+// it was the last manifest; reason says why retention deleted it.
+func deleteManifest(ctx context.Context, tx meta.Tx, repo string, d digest.Digest, reason string, guard bool) error {
+	if guard {
+		if err := guardManifestDelete(ctx, tx, repo, d); err != nil {
+			return err
+		}
+	}
+	m, err := tx.Manifest(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	tags, err := tx.ManifestTags(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteManifest(ctx, repo, d); err != nil {
+		return err
+	}
+	evs := []events.Event{events.New(ctx, repo, &events.ArtifactDeleted{Digest: d, MediaType: m.MediaType, Tags: tags, Reason: reason})}
+	last, err := tx.UnlistRepository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	if last {
+		evs = append(evs, events.New(ctx, repo, &events.RepositoryDeleted{}))
+	}
+	return events.Append(ctx, tx, evs...)
+}
+
+// platforms lists the platforms an index's children name.
+func platforms(m *oci.Manifest) []events.Platform {
+	var out []events.Platform
+	for _, c := range m.Manifests {
+		if p := c.Platform; p != nil && p.OS != "unknown" {
+			out = append(out, events.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion})
+		}
+	}
+	return out
 }

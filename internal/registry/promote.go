@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -121,10 +123,13 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 		if err != nil {
 			return err
 		}
+		var warning *events.QuotaWarning
 		for _, m := range closure {
-			if m.New, err = copyManifest(ctx, tx, p.Source, p.Target, m.rec); err != nil {
+			var w *events.QuotaWarning
+			if m.New, w, err = r.copyManifest(ctx, tx, p.Source, p.Target, m.rec); err != nil {
 				return err
 			}
+			warning = cmp.Or(w, warning)
 			if m.Tag != "" {
 				if m.New, err = tagAttachment(ctx, tx, p.Target, m.Tag, m.Digest); err != nil {
 					return err
@@ -132,13 +137,17 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 			}
 			out = append(out, m.PromotedManifest)
 		}
+		var previous digest.Digest
 		if p.Tag != "" {
-			if err := guardTagMove(ctx, tx, p.Target, p.Tag, p.Digest); err != nil {
+			if previous, err = guardTagMove(ctx, tx, p.Target, p.Tag, p.Digest); err != nil {
 				return err
 			}
 			if err := tx.PutTag(ctx, p.Target, p.Tag, p.Digest); err != nil {
 				return err
 			}
+		}
+		if err := r.promotionEvents(ctx, tx, p, closure, previous, warning); err != nil {
+			return err
 		}
 		if p.Record != nil {
 			return p.Record(ctx, tx, out)
@@ -146,7 +155,7 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 		return nil
 	})
 	r.cache.invalidate(p.Target)
-	err = r.lifecycleError(err, "promotion")
+	err = r.lifecycleError(ctx, err, "promotion", p.Target, p.Digest, p.Tag)
 	var missing *sourceMissing
 	switch {
 	case errors.As(err, &missing):
@@ -156,6 +165,38 @@ func (r *Registry) Promote(ctx context.Context, p Promotion) ([]PromotedManifest
 		return nil, internal("promote", err)
 	}
 	return out, nil
+}
+
+// promotionEvents appends, in tx, the events of promotion p: the target
+// repository created (when it held nothing), the image promoted, its tag
+// moved from previous, and a quota warning.
+func (r *Registry) promotionEvents(ctx context.Context, tx meta.Tx, p Promotion, closure []closureManifest, previous digest.Digest, w *events.QuotaWarning) error {
+	first, err := tx.ListRepository(ctx, p.Target)
+	if err != nil {
+		return err
+	}
+	var evs []events.Event
+	if first {
+		evs = append(evs, events.New(ctx, p.Target, &events.RepositoryCreated{}))
+	}
+	promoted := &events.ArtifactPromoted{Digest: p.Digest, From: p.Source}
+	for _, m := range closure {
+		if m.Role == "image" {
+			promoted.MediaType = m.MediaType
+		}
+	}
+	if p.Tag != "" {
+		promoted.Tags = []string{p.Tag}
+	}
+	evs = append(evs, events.New(ctx, p.Target, promoted))
+	if previous != "" && previous != p.Digest {
+		evs = append(evs, events.New(ctx, p.Target, &events.TagMoved{Tag: p.Tag, Digest: p.Digest, Previous: previous}))
+	}
+	if w != nil {
+		w.Tag = p.Tag
+		evs = append(evs, events.New(ctx, p.Target, w))
+	}
+	return events.Append(ctx, tx, evs...)
 }
 
 // sourceMissing: the source lacks the image or part of it.
@@ -282,7 +323,7 @@ func tagAttachment(ctx context.Context, tx meta.Tx, repo, tag string, d digest.D
 		return false, err
 	}
 	var ie *immutableError
-	if err := guardTagMove(ctx, tx, repo, tag, d); errors.As(err, &ie) {
+	if _, err := guardTagMove(ctx, tx, repo, tag, d); errors.As(err, &ie) {
 		return false, nil
 	} else if err != nil {
 		return false, err
@@ -292,41 +333,47 @@ func tagAttachment(ctx context.Context, tx meta.Tx, repo, tag string, d digest.D
 
 // copyManifest links m's blobs from repo src into dst and stores m there,
 // reporting whether dst did not hold it. The quota of dst's namespace is
-// checked for each blob it did not hold and for the manifest.
-func copyManifest(ctx context.Context, tx meta.Tx, src, dst string, m meta.Manifest) (bool, error) {
+// checked for each blob it did not hold and for the manifest; the warning
+// of a write that crossed its warning share is returned.
+func (r *Registry) copyManifest(ctx context.Context, tx meta.Tx, src, dst string, m meta.Manifest) (bool, *events.QuotaWarning, error) {
 	_, err := tx.Manifest(ctx, dst, m.Digest)
 	if err == nil {
-		return false, nil
+		return false, nil, nil
 	}
 	if !errors.Is(err, meta.ErrNotFound) {
-		return false, err
+		return false, nil, err
 	}
+	var warning *events.QuotaWarning
 	for _, d := range m.Blobs {
 		b, err := tx.Blob(ctx, src, d)
 		if errors.Is(err, meta.ErrNotFound) {
-			return false, &sourceMissing{repo: src, digest: d, what: "blob"}
+			return false, nil, &sourceMissing{repo: src, digest: d, what: "blob"}
 		}
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
-		if err := checkBlobQuota(ctx, tx, dst, b); err != nil {
-			return false, err
+		w, err := r.checkBlobQuota(ctx, tx, dst, b)
+		if err != nil {
+			return false, nil, err
 		}
+		warning = cmp.Or(w, warning)
 		if err := tx.LinkBlob(ctx, dst, d); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	m.Repository = dst
 	m.CreatedAt = time.Now().UTC() // when it came to dst: the age retention counts
-	if err := checkManifestQuota(ctx, tx, m); err != nil {
-		return false, err
+	w, err := r.checkManifestQuota(ctx, tx, m)
+	if err != nil {
+		return false, nil, err
 	}
+	warning = cmp.Or(w, warning)
 	if err := tx.PutManifest(ctx, m); err != nil {
 		var refErr *meta.ReferenceError
 		if errors.As(err, &refErr) {
-			return false, &sourceMissing{repo: src, digest: refErr.Digest, what: "a reference"}
+			return false, nil, &sourceMissing{repo: src, digest: refErr.Digest, what: "a reference"}
 		}
-		return false, err
+		return false, nil, err
 	}
-	return true, nil
+	return true, warning, nil
 }

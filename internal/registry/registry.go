@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -48,6 +49,13 @@ type Options struct {
 	// policy (see policy.Stricter). Nil for none. Both must be valid.
 	SystemKeySet *trust.KeySetConfig
 	SystemPolicy *policy.ImagePolicy
+	// QuotaWarningPercent is the share of a namespace's quota at which a
+	// write that crosses it records a quota.warning event; 0 records none.
+	QuotaWarningPercent int
+	// Record writes events that record no change (a write refused for its
+	// quota) off the request path; nil drops them. Events of changes are
+	// written in the change's transaction.
+	Record func(events.Event)
 }
 
 // Hooks are called when the registry refuses or removes something by
@@ -125,6 +133,8 @@ type Registry struct {
 
 	// upstream fills pull-through cache namespaces; nil when there are none.
 	upstream Upstream
+	warnAt   int // Options.QuotaWarningPercent
+	record   func(events.Event)
 }
 
 // New returns a Registry over the given stores.
@@ -158,6 +168,8 @@ func New(opts Options) *Registry {
 		system:     systemTrust{keySet: opts.SystemKeySet, policy: opts.SystemPolicy},
 		verifier:   trust.NewVerifier(opts.Verify),
 		now:        now,
+		warnAt:     opts.QuotaWarningPercent,
+		record:     opts.Record,
 	}
 	r.source = trustSource{r}
 	return r

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -50,7 +51,40 @@ var errRepositoryChanged = errors.New("repository changed during retention")
 // which locks what it will delete, evaluates the repository again and
 // deletes only what is still to go. Blobs the deleted manifests referenced
 // are left to garbage collection.
-func (r *Registry) Retention(ctx context.Context, opts RetentionOptions) (RetentionReport, error) {
+//
+// A run of every stored policy for real records a retention.run event when
+// it ends, failed or not; each deletion records its own event as it is made.
+func (r *Registry) Retention(ctx context.Context, opts RetentionOptions) (report RetentionReport, err error) {
+	if !opts.DryRun && opts.Only == nil {
+		defer func() { r.recordRetentionRun(ctx, report, err) }()
+	}
+	return r.retention(ctx, opts)
+}
+
+// recordRetentionRun writes the event of a retention run with report and
+// err; a failure to write it is logged, not returned: the run is done.
+func (r *Registry) recordRetentionRun(ctx context.Context, report RetentionReport, err error) {
+	if err == nil && report.Repositories == 0 {
+		return // no policy, or none covering a repository: nothing ran
+	}
+	run := &events.RetentionRun{Repositories: report.Repositories, Kept: len(report.Kept), Skipped: report.Skipped}
+	for _, d := range report.Deletions {
+		if d.Kind == policy.KindTag {
+			run.TagsDeleted++
+		} else {
+			run.ManifestsDeleted++
+		}
+	}
+	if err != nil {
+		run.Error = err.Error()
+	}
+	ctx = context.WithoutCancel(ctx)
+	if werr := r.meta.Update(ctx, func(tx meta.Tx) error { return events.Append(ctx, tx, events.New(ctx, "", run)) }); werr != nil {
+		r.log.Warn("record retention run", "err", werr)
+	}
+}
+
+func (r *Registry) retention(ctx context.Context, opts RetentionOptions) (RetentionReport, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now().UTC()
@@ -330,9 +364,9 @@ func (r *Registry) applyBatch(ctx context.Context, repo string, policies []polic
 					continue
 				}
 				deleting[d.Digest] = true
-				err = tx.DeleteManifest(ctx, repo, digest.Digest(d.Digest))
+				err = deleteManifest(ctx, tx, repo, digest.Digest(d.Digest), d.Reason, false)
 			} else {
-				err = tx.DeleteTag(ctx, repo, d.Tag)
+				err = deleteTag(ctx, tx, repo, d.Tag, d.Reason, false)
 			}
 			if err != nil {
 				return fmt.Errorf("delete %s %s%s: %w", d.Kind, d.Tag, d.Digest, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -31,19 +32,24 @@ func (r *Registry) PutTags(ctx context.Context, repo string, tags map[string]dig
 	}
 	var missing oci.Reference
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
+		var evs []events.Event
 		for _, tag := range names {
-			if err := guardTagMove(ctx, tx, repo, tag, tags[tag]); err != nil {
+			previous, err := guardTagMove(ctx, tx, repo, tag, tags[tag])
+			if err != nil {
 				return err
 			}
 			if err := tx.PutTag(ctx, repo, tag, tags[tag]); err != nil {
 				missing = oci.Reference{Digest: tags[tag]}
 				return err
 			}
+			if previous != tags[tag] {
+				evs = append(evs, events.New(ctx, repo, &events.TagMoved{Tag: tag, Digest: tags[tag], Previous: previous}))
+			}
 		}
-		return nil
+		return events.Append(ctx, tx, evs...)
 	})
 	r.cache.invalidate(repo)
-	err = r.lifecycleError(err, "tag")
+	err = r.lifecycleError(ctx, err, "tag", repo, "", "")
 	if errors.Is(err, meta.ErrNotFound) {
 		return manifestUnknown(missing)
 	}

@@ -296,13 +296,17 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 	}
 	b := meta.Blob{Digest: d, Size: u.Offset, CreatedAt: time.Now().UTC()}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
-		if err := checkBlobQuota(ctx, tx, repo, b); err != nil {
+		warning, err := r.checkBlobQuota(ctx, tx, repo, b)
+		if err != nil {
 			return err
 		}
 		if err := tx.PutBlob(ctx, b); err != nil {
 			return err
 		}
 		if err := tx.LinkBlob(ctx, repo, d); err != nil {
+			return err
+		}
+		if err := appendWarning(ctx, tx, repo, warning); err != nil {
 			return err
 		}
 		if extra != nil {
@@ -318,7 +322,7 @@ func (r *Registry) commit(ctx context.Context, repo string, u meta.Upload, d dig
 			"garbage collection removed the bytes of blob %s while this upload committed; upload it again", d)
 	}
 	if err != nil {
-		return meta.Blob{}, internal("record blob", r.lifecycleError(err, "upload"))
+		return meta.Blob{}, internal("record blob", r.lifecycleError(ctx, err, "upload", repo, d, ""))
 	}
 	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -130,12 +131,19 @@ func (r *Registry) PutCachedManifest(ctx context.Context, c CachedManifest) (*me
 	}
 	rec := manifestRecord(c.Repository, oci.ManifestDigest(c.Payload, ""), m, c.Payload)
 	rec.Lazy = true
+	pushed := &events.ArtifactPushed{Digest: rec.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: rec.Size,
+		Subject: rec.Subject, Platforms: platforms(m)}
+	if c.Tag != "" {
+		pushed.Tags = []string{c.Tag}
+	}
 	err = r.meta.Update(ctx, func(tx meta.Tx) error {
-		if err := checkManifestQuota(ctx, tx, rec); err != nil {
+		warning, err := r.checkManifestQuota(ctx, tx, rec)
+		if err != nil {
 			return err
 		}
+		var previous digest.Digest
 		if c.Tag != "" {
-			if err := guardTagMove(ctx, tx, c.Repository, c.Tag, rec.Digest); err != nil {
+			if previous, err = guardTagMove(ctx, tx, c.Repository, c.Tag, rec.Digest); err != nil {
 				return err
 			}
 		}
@@ -147,6 +155,26 @@ func (r *Registry) PutCachedManifest(ctx context.Context, c CachedManifest) (*me
 				return err
 			}
 		}
+		// The cache's fill is a change like a push, recorded the same way.
+		first, err := tx.ListRepository(ctx, c.Repository)
+		if err != nil {
+			return err
+		}
+		var evs []events.Event
+		if first {
+			evs = append(evs, events.New(ctx, c.Repository, &events.RepositoryCreated{}))
+		}
+		evs = append(evs, events.New(ctx, c.Repository, pushed))
+		if previous != "" && previous != rec.Digest {
+			evs = append(evs, events.New(ctx, c.Repository, &events.TagMoved{Tag: c.Tag, Digest: rec.Digest, Previous: previous}))
+		}
+		if warning != nil {
+			warning.Tag = c.Tag
+			evs = append(evs, events.New(ctx, c.Repository, warning))
+		}
+		if err := events.Append(ctx, tx, evs...); err != nil {
+			return err
+		}
 		if c.Record != nil {
 			return c.Record(ctx, tx)
 		}
@@ -154,7 +182,7 @@ func (r *Registry) PutCachedManifest(ctx context.Context, c CachedManifest) (*me
 	})
 	r.cache.invalidate(c.Repository)
 	if err != nil {
-		return nil, internal("store cached manifest", r.lifecycleError(err, "manifest"))
+		return nil, internal("store cached manifest", r.lifecycleError(ctx, err, "manifest", c.Repository, rec.Digest, c.Tag))
 	}
 	stored, err := r.meta.Manifest(ctx, c.Repository, rec.Digest)
 	if errors.Is(err, meta.ErrNotFound) {

@@ -8,13 +8,14 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
 // openAccess builds the access control service when auth.enabled is set,
 // with the identity sources configured; nil otherwise, which leaves the
 // registry open.
-func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger, hooks access.Hooks) (*access.Service, identity, error) {
+func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog.Logger, hooks access.Hooks, record func(events.Event)) (*access.Service, identity, error) {
 	if !cfg.Auth.Enabled {
 		return nil, identity{}, nil
 	}
@@ -49,6 +50,7 @@ func openAccess(ctx context.Context, cfg config.Config, ms meta.Store, log *slog
 		MinPasswordLength: a.MinPasswordLength,
 		Hooks:             hooks,
 		Identity:          idopts,
+		Record:            record,
 	})
 	if err != nil {
 		id.close()

@@ -402,8 +402,8 @@ func TestAuditOfRegistryOperations(t *testing.T) {
 	for _, tc := range []struct{ actor, action, target, result string }{
 		{"user:dev", "pull", "team/app:v1", "ok"},
 		{"user:dev", "push", "team/app:v2", "ok"},
-		{"user:dev", "delete", "team/app:v2", "denied"},
-		{"user:mark", "delete", "team/app@" + f.manifest.String(), "ok"},
+		{"user:dev", "tag.delete", "team/app:v2", "denied"},
+		{"user:mark", "manifest.delete", "team/app@" + f.manifest.String(), "ok"},
 		{"user:admin", "push", "team/app:v1", "ok"},
 	} {
 		ev := f.auditEvents(meta.AuditQuery{Actor: tc.actor, Action: tc.action, TargetPrefix: tc.target, Result: tc.result}, 1)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -33,6 +34,7 @@ func newConfig(t *testing.T, b backend) config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	cfg.Events.PullWindow = time.Second // pull events within a test's patience
 	b.configure(t, &cfg)
 	return cfg
 }

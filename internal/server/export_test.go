@@ -11,9 +11,14 @@ import (
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
-// Housekeep runs one round of housekeeping as of now, for the tests.
+// Housekeep runs one round of housekeeping, and of the pruning of old
+// events, as of now, for the tests.
 func (s *Server) Housekeep(ctx context.Context, now time.Time) error {
-	return s.accounts().Housekeep(ctx, now, s.housekeeping())
+	if err := s.accounts().Housekeep(ctx, now, s.housekeeping()); err != nil {
+		return err
+	}
+	_, err := s.events.store.PruneEvents(ctx, now.Add(-s.cfg.EventRetention()))
+	return err
 }
 
 // NewAt is New with a clock for the usage figures: which day a pull counts

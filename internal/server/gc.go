@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 )
@@ -27,7 +28,7 @@ func (s *Server) newCollector() (*gc.Collector, error) {
 // the schedule run. It is safe while the server serves, in this process or
 // another.
 func (s *Server) CollectGarbage(ctx context.Context, ro gc.RunOptions) (gc.Report, error) {
-	return s.gc.Run(ctx, ro)
+	return s.gc.Run(events.WithActor(ctx, events.System("gc")), ro)
 }
 
 // gcPace is the pace of the server's own runs: with SQLite a run leaves the
@@ -67,5 +68,10 @@ func NewCommand(ctx context.Context, cfg config.Config, log *slog.Logger) (*Serv
 	cfg.Housekeeping.Interval = 0
 	cfg.Retention.Interval = 0
 	cfg.Cache.ManifestEntries = 0
-	return New(ctx, cfg, log)
+	return New(context.WithValue(ctx, oneShotKey{}, true), cfg, log)
 }
+
+// oneShotKey marks the context of NewCommand's New.
+type oneShotKey struct{}
+
+func oneShot(ctx context.Context) bool { b, _ := ctx.Value(oneShotKey{}).(bool); return b }

@@ -15,7 +15,8 @@ import (
 // and the lifecycle but not accounts.
 func (s *Server) mgmtHandler() http.Handler {
 	opts := mgmt.Options{Registry: s.registry, Logger: s.log, CollectGarbage: s.collectForAPI, Replication: s.replication, Scanner: s.scanner,
-		Promotion: s.promotion, Network: s.network, Proxy: s.proxy}
+		Promotion: s.promotion, Network: s.network, Proxy: s.proxy,
+		Webhooks: s.events.webhooks, WebhookStore: s.events.store, Record: s.recordNow}
 	var h http.Handler
 	switch {
 	case s.access != nil:

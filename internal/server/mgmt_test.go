@@ -177,7 +177,7 @@ func TestManagementBehindProxy(t *testing.T) {
 }
 
 // TestHousekeeping checks that dead tokens go after their retention, live
-// ones stay, and the audit log is pruned only when asked.
+// ones stay, and events (the audit log) go after theirs.
 func TestHousekeeping(t *testing.T) {
 	ar := newAuthRegistry(t, func(c *config.Config) { c.Housekeeping.AuditRetention = 48 * time.Hour })
 	ctx := context.Background()
@@ -187,8 +187,15 @@ func TestHousekeeping(t *testing.T) {
 	if err := ar.store.RevokeToken(ctx, deadID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := ar.store.AppendAudit(ctx, meta.AuditEvent{At: time.Now(), Actor: "a", Action: "probe", Result: "ok"}); err != nil {
+	probe := meta.Event{ID: "probe", Kind: "test", Actor: "a", Action: "probe", Result: "ok", Data: []byte(`{"data":{}}`)}
+	if err := ar.store.(meta.Store).Update(ctx, func(tx meta.Tx) error { return tx.AppendEvents(ctx, probe) }); err != nil {
 		t.Fatal(err)
+	}
+	// Events are pruned once dispatched (to no webhook here).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if und, err := ar.store.(meta.Webhooks).UndispatchedEvents(ctx, 1); err != nil || len(und) == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	// A day on, the revoked token is still within its week.
 	if err := ar.s.Housekeep(ctx, time.Now().Add(24*time.Hour)); err != nil {

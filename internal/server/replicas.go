@@ -74,13 +74,14 @@ func (s *Server) jobs() []jobs.Job {
 		js = append(js, s.replication.Jobs(s.replicationJobs())...)
 	}
 	js = append(js, s.scanJobs()...)
+	js = append(js, s.eventJobs()...)
 	return append(js, s.gc.Jobs(gc.JobOptions{Interval: s.cfg.GC.Interval, SweepInterval: s.cfg.GC.SweepInterval, Pace: s.gcPace()})...)
 }
 
 // housekeeping is the access service's housekeeping as configured.
 func (s *Server) housekeeping() access.JobOptions {
 	h := s.cfg.Housekeeping
-	return access.JobOptions{Interval: h.Interval, DeadTokenRetention: h.DeadTokenRetention, AuditRetention: h.AuditRetention,
+	return access.JobOptions{Interval: h.Interval, DeadTokenRetention: h.DeadTokenRetention,
 		IdentityCheckInterval: s.cfg.Auth.IdentityCheckInterval}
 }
 

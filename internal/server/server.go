@@ -22,6 +22,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/content/fs"
 	"github.com/wharf-dev/wharf/internal/content/gcs"
 	"github.com/wharf-dev/wharf/internal/content/s3"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/gc"
 	"github.com/wharf-dev/wharf/internal/httpapi/distv2"
 	"github.com/wharf-dev/wharf/internal/httpapi/hub"
@@ -58,6 +59,7 @@ type Server struct {
 	// replication runs replication rules; nil when the store keeps none.
 	replication *replication.Service
 	now         func() time.Time // the clock of the usage figures; nil is time.Now
+	events      eventServices
 	bg          background
 	// scanner is nil unless scanning.enabled.
 	scanner     *scanner.Service
@@ -68,7 +70,8 @@ type Server struct {
 	// access control.
 	network *access.Network
 	// proxy is the pull-through cache of proxy namespaces.
-	proxy *proxy.Cache
+	proxy   *proxy.Cache
+	oneShot bool // a command beside the servers (NewCommand): no webhook delivery
 }
 
 // New builds the backends and handlers cfg describes. cfg must be resolved
@@ -92,18 +95,23 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, now: now, metrics: metrics.New(metrics.Options{NamespaceLabels: cfg.Metrics.NamespaceLabels})}
+	s := &Server{cfg: cfg, log: log, content: cs, meta: ms, now: now, metrics: metrics.New(metrics.Options{NamespaceLabels: cfg.Metrics.NamespaceLabels}),
+		oneShot: oneShot(ctx)}
 	s.storage = s.metrics.NewStorage(cfg.Metrics.NamespaceLabels)
+	s.events.recorder = events.NewRecorder(ms, log)
 	s.registry = registry.New(registry.Options{
-		Content:      cs,
-		Meta:         ms,
-		Logger:       log,
-		CacheEntries: cacheEntries(cfg.Cache.ManifestEntries),
-		Hooks:        policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy()),
-		Now:          now,
-		Verify:       verifyOptions(cfg),
-		SystemKeySet: systemKeySet,
-		SystemPolicy: systemPolicy,
+		Content:             cs,
+		Meta:                ms,
+		Logger:              log,
+		CacheEntries:        cacheEntries(cfg.Cache.ManifestEntries),
+		Hooks:               policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy()),
+		Now:                 now,
+		Verify:              verifyOptions(cfg),
+		SystemKeySet:        systemKeySet,
+		SystemPolicy:        systemPolicy,
+		PullFlushInterval:   cfg.Events.PullWindow,
+		QuotaWarningPercent: cfg.Events.QuotaWarningPercent,
+		Record:              s.record,
 	})
 	if cfg.Scanning.Enabled {
 		s.scanMetrics = s.metrics.NewScans()
@@ -120,15 +128,23 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		return nil, err
 	}
 	if err := s.openProxy(ctx); err != nil {
+		s.events.recorder.Close()
 		_ = ms.Close()
 		return nil, err
 	}
-	if s.access, s.identity, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons()))); err != nil {
+	if s.access, s.identity, err = openAccess(ctx, cfg, ms, log, authHooks(s.metrics.NewAuth(authFailureReasons())), s.record); err != nil {
+		s.events.recorder.Close()
+		_ = ms.Close()
+		return nil, err
+	}
+	if err := s.openWebhooks(); err != nil {
+		s.events.recorder.Close()
+		s.identity.close()
 		_ = ms.Close()
 		return nil, err
 	}
 	if ma, ok := ms.(meta.Access); ok && s.access == nil {
-		s.local, _ = access.NewLocal(access.Options{Access: ma, Logger: log}) // fails only without a store
+		s.local, _ = access.NewLocal(access.Options{Access: ma, Logger: log, Record: s.record}) // fails only without a store
 	}
 	if s.replication, err = s.newReplication(); err != nil {
 		_ = ms.Close()
@@ -231,7 +247,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	v2h := distv2.New(distv2.Options{Registry: s.registry, Logger: s.log, Access: s.access, Realm: s.cfg.Auth.Realm, Traffic: s.metrics.Traffic,
-		Network: s.network, Router: s.proxy})
+		Network: s.network, Router: s.proxy, Record: s.record})
 	v2 := mw.Wrap(s.authenticate(v2h, false), mw.Options{
 		Logger:   s.log,
 		Metrics:  s.metrics.HTTP,
@@ -404,6 +420,7 @@ func (s *Server) Close() error {
 		a.Close()
 	}
 	s.identity.close()
+	s.events.recorder.Close()
 	return s.meta.Close()
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	// Router picks the repository a request is for when the registry is a
 	// transparent mirror (see [Router]); nil takes every name as it is.
 	Router Router
+	// Record writes the events of refusals (access.denied) off the request
+	// path; nil drops them.
+	Record func(events.Event)
 }
 
 // Router picks the repository a request for repo is for, given
@@ -56,6 +60,7 @@ type Handler struct {
 	traffic  *metrics.Traffic
 	network  *access.Network
 	router   Router
+	record   func(events.Event)
 }
 
 // New returns the /v2/ handler.
@@ -65,7 +70,7 @@ func New(opts Options) *Handler {
 		log = slog.Default()
 	}
 	return &Handler{reg: opts.Registry, log: log, access: opts.Access, realmURL: opts.Realm, traffic: opts.Traffic, network: opts.Network,
-		router: opts.Router}
+		router: opts.Router, record: opts.Record}
 }
 
 // Route names, used as the metrics label and in logs.
@@ -183,11 +188,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.access != nil && rt.kind != RouteUnknown {
 		if r, err = h.authenticate(r, rt); err != nil {
 			h.writeError(w, r, err)
-			h.audit(w, r, rt, err)
+			h.recordDenial(h.withActor(w, r), rt, err)
 			return
 		}
-		defer func() { h.audit(w, r, rt, err) }()
 	}
+	r = h.withActor(w, r)
+	defer func() { h.recordDenial(r, rt, err) }()
 	switch rt.kind {
 	case RoutePing:
 		err = h.ping(w, r)

@@ -38,7 +38,11 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, repo, arg str
 }
 
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, repo string, ref oci.Reference) error {
-	m, warn, err := h.reg.PullManifest(r.Context(), repo, ref)
+	pull := h.reg.PullManifest
+	if r.Method == http.MethodHead {
+		pull = h.reg.HeadManifest
+	}
+	m, warn, err := pull(r.Context(), repo, ref)
 	if err != nil {
 		return err
 	}

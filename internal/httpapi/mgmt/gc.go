@@ -37,10 +37,7 @@ func (h *Handler) collectGarbage(w http.ResponseWriter, r *http.Request, c acces
 	if h.opts.CollectGarbage == nil {
 		return invalid("garbage collection is not available on this server")
 	}
-	rep, err := h.opts.CollectGarbage(r.Context(), dryRun)
-	if !dryRun {
-		h.audit(r, c, "gc.run", "gc", strconv.FormatInt(rep.BytesFreed, 10)+" bytes freed", err)
-	}
+	rep, err := h.opts.CollectGarbage(r.Context(), dryRun) // a run records its gc.run event
 	if err != nil {
 		return storeError(err, "garbage collection")
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
@@ -72,6 +73,15 @@ type Options struct {
 	// Proxy sets and shows the upstreams of proxy namespaces; nil answers
 	// that pull-through caches are not available.
 	Proxy *proxy.Cache
+	// Webhooks manages webhook subscriptions, and WebhookStore reads them
+	// and their delivery logs; nil answers that webhooks are not
+	// available.
+	Webhooks     *events.Webhooks
+	WebhookStore meta.Webhooks
+	// Record writes the events of refused changes (access.denied,
+	// request.failed) off the request path; nil drops them. Changes record
+	// their events in their own transactions.
+	Record func(events.Event)
 }
 
 // Handler serves /api/v1.
@@ -130,6 +140,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, apierr.New(apierr.Unauthorized, "the management API needs credentials"), h.log)
 		return
 	}
+	r = r.WithContext(events.WithActor(r.Context(), events.Actor{Name: c.Principal.String(), Client: c.Client, Request: &events.Request{
+		ID: w.Header().Get("X-Request-Id"), Method: r.Method, Host: r.Host, UserAgent: r.UserAgent(),
+	}}))
 	if err := rt.handler(h, w, r, c, p); err != nil {
 		writeProblem(w, r, err, h.log)
 	}
@@ -242,18 +255,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// audit records a change another service made for c (a quota, a policy, a
-// deletion), or an attempt at one: result follows err.
-func (h *Handler) audit(r *http.Request, c access.Caller, action, target, detail string, err error) {
-	result := "ok"
+// recordChange records a change of a service that does not write its
+// events in the change's own transaction (replication rules, scan
+// allowlists and promotion policies keep theirs in statements of their
+// own): data once err says it was made, through Options.Record, or the
+// refusal. It is written before the answer, but a crash between the change
+// and its event loses the event. Nil data records only a refusal (the
+// change wrote its own event).
+// The event is about repository repo, or namespace ns, or neither.
+func (h *Handler) recordChange(r *http.Request, c access.Caller, action, target string, err error, ns, repo string, data events.Data) {
 	if err != nil {
-		result = "failed"
-		if apierr.Is(err, apierr.Denied) {
-			result = "denied"
-		}
-		if detail == "" {
-			detail = apierr.From(err).Message
-		}
+		h.refused(r, c, action, target, err)
+		return
 	}
-	h.acc.Record(r.Context(), c, action, target, result, detail)
+	if h.opts.Record != nil && data != nil {
+		e := events.New(r.Context(), repo, data)
+		if ns != "" {
+			e = e.InNamespace(ns)
+		}
+		h.opts.Record(e)
+	}
+}
+
+// refused records a change that err refused, if it did: access.denied for
+// a refusal of the caller's access (DENIED), request.failed for any other
+// (bad input, a conflict, something not found). A change that is made
+// records its event in its own transaction.
+func (h *Handler) refused(r *http.Request, c access.Caller, action, target string, err error) {
+	if err == nil || h.opts.Record == nil {
+		return
+	}
+	ae := apierr.From(err)
+	var data events.Data = &events.RequestFailed{Action: action, Target: target, Code: ae.Code.Name, Reason: ae.Message}
+	if ae.Code == apierr.Denied {
+		data = &events.AccessDenied{Action: action, Target: target, Reason: ae.Message}
+	}
+	h.opts.Record(events.New(r.Context(), "", data))
 }

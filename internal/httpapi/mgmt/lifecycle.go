@@ -95,7 +95,7 @@ func (h *Handler) addImmutabilityRule(w http.ResponseWriter, r *http.Request, c 
 		rule, err = h.opts.Registry.AddImmutabilityRule(r.Context(), policy.ImmutabilityRule{Namespace: ns, Pattern: in.Pattern})
 		return err
 	}()
-	h.audit(r, c, "immutability.add", ns, in.Pattern, err)
+	h.refused(r, c, "immutability.add", ns, err)
 	if err != nil {
 		return storeError(err, "immutability rule")
 	}
@@ -123,7 +123,7 @@ func (h *Handler) deleteImmutabilityRule(w http.ResponseWriter, r *http.Request,
 		}
 		return apierr.New(apierr.NotFound, "namespace %s has no immutability rule %d", ns, id)
 	}()
-	h.audit(r, c, "immutability.delete", ns, p["id"], err)
+	h.refused(r, c, "immutability.delete", ns, err)
 	if err != nil {
 		return storeError(err, "immutability rule")
 	}
@@ -171,7 +171,7 @@ func (h *Handler) putQuota(w http.ResponseWriter, r *http.Request, c access.Call
 		}
 		return h.opts.Registry.SetQuota(r.Context(), ns, in.LimitBytes)
 	}()
-	h.audit(r, c, "quota.set", ns, strconv.FormatInt(in.LimitBytes, 10), err)
+	h.refused(r, c, "quota.set", ns, err)
 	if err != nil {
 		return storeError(err, "quota")
 	}
@@ -186,7 +186,7 @@ func (h *Handler) deleteQuota(w http.ResponseWriter, r *http.Request, c access.C
 		}
 		return h.opts.Registry.DeleteQuota(r.Context(), ns)
 	}()
-	h.audit(r, c, "quota.delete", ns, "", err)
+	h.refused(r, c, "quota.delete", ns, err)
 	if err != nil {
 		return storeError(err, "quota")
 	}
@@ -271,7 +271,7 @@ func (h *Handler) createRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 		in, err = h.opts.Registry.AddRetentionPolicy(r.Context(), in)
 		return err
 	}()
-	h.audit(r, c, "retention.create", in.Scope, strconv.FormatInt(in.ID, 10), err)
+	h.refused(r, c, "retention.create", in.Scope, err)
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
@@ -302,7 +302,7 @@ func (h *Handler) updateRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 		in.ID = old.ID
 		return h.opts.Registry.UpdateRetentionPolicy(r.Context(), in)
 	}()
-	h.audit(r, c, "retention.update", in.Scope, p["id"], err)
+	h.refused(r, c, "retention.update", in.Scope, err)
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
@@ -317,7 +317,7 @@ func (h *Handler) deleteRetentionPolicy(w http.ResponseWriter, r *http.Request, 
 		}
 		return h.opts.Registry.DeleteRetentionPolicy(r.Context(), rp.ID)
 	}()
-	h.audit(r, c, "retention.delete", p["id"], "", err)
+	h.refused(r, c, "retention.delete", p["id"], err)
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
@@ -374,9 +374,6 @@ func (h *Handler) runRetention(w http.ResponseWriter, r *http.Request, c access.
 		return err
 	}
 	rep, err := h.opts.Registry.Retention(r.Context(), registry.RetentionOptions{DryRun: in.DryRun})
-	if !in.DryRun {
-		h.audit(r, c, "retention.run", "*", strconv.Itoa(len(rep.Deletions))+" deletions", err)
-	}
 	if err != nil {
 		return storeError(err, "retention")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/content/fs"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -39,6 +40,7 @@ type env struct {
 	t          *testing.T
 	store      *sqlite.Store
 	reg        *registry.Registry
+	rec        *events.Recorder
 	srv        *httptest.Server
 	principals map[string]auth.Principal
 }
@@ -66,7 +68,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler)})
+	e.rec = events.NewRecorder(st, slog.New(slog.DiscardHandler))
+	t.Cleanup(e.rec.Close)
+	e.reg = registry.New(registry.Options{Content: cs, Meta: st, Logger: slog.New(slog.DiscardHandler), Record: e.rec.Record})
 	sealer, err := remote.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +82,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(px.Close)
 	e.reg.SetUpstream(px)
 	h := mgmt.New(mgmt.Options{
+		Record:      e.rec.Record,
 		Access:      svc,
 		Registry:    e.reg,
 		Logger:      slog.New(slog.DiscardHandler),
@@ -225,17 +230,22 @@ func (e *env) push(repo, tag string) digest.Digest {
 }
 
 // auditHas reports whether the audit log holds an event of action on
-// target with result.
+// target with result, waiting a little for the events of refusals, which
+// are written off the request path.
 func (e *env) auditHas(action, target, result string) bool {
 	e.t.Helper()
-	es, err := e.store.Audit(context.Background(), meta.AuditQuery{Action: action, N: 1000})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, ev := range es {
-		if ev.Target == target && ev.Result == result {
-			return true
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		es, err := e.store.Audit(context.Background(), meta.AuditQuery{Action: action, N: 1000})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, ev := range es {
+			if ev.Target == target && ev.Result == result {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
-	return false
 }

@@ -2,12 +2,12 @@ package mgmt
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -109,21 +109,22 @@ func (h *Handler) applyKindDefaults(r *http.Request, c access.Caller, ns meta.Na
 	d := policy.DefaultsOf(ns.Kind, ns.Name)
 	for _, pattern := range d.Immutable {
 		_, err := h.opts.Registry.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: ns.Name, Pattern: pattern})
-		h.audit(r, c, "immutability.add", ns.Name, pattern+" (kind "+ns.Kind+")", err)
+		h.recordChange(r, c, "immutability.add", ns.Name, err, ns.Name, "", nil) // the rule's policy.changed is in its transaction
 		if err != nil {
 			return err
 		}
 	}
 	if d.Retention != nil {
-		p, err := h.opts.Registry.AddRetentionPolicy(ctx, *d.Retention)
-		h.audit(r, c, "retention.create", ns.Name, fmt.Sprintf("%d (kind %s)", p.ID, ns.Kind), err)
+		_, err := h.opts.Registry.AddRetentionPolicy(ctx, *d.Retention)
+		h.recordChange(r, c, "retention.create", ns.Name, err, ns.Name, "", nil) // as is the policy's
 		if err != nil {
 			return err
 		}
 	}
 	if d.Image != nil {
 		_, err := h.opts.Registry.SetImagePolicy(ctx, ns.Name, d.Image)
-		h.audit(r, c, "image-policy.set", ns.Name, "kind "+ns.Kind, err)
+		h.recordChange(r, c, "image-policy.set", ns.Name, err, ns.Name, "",
+			&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns.Name, Rule: "kind " + ns.Kind})
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 )
 
 // networkRoutes are a namespace's network rules: the CIDR allow-lists of
@@ -50,7 +51,8 @@ func (h *Handler) putNetworkRules(w http.ResponseWriter, r *http.Request, c acce
 	}
 	ns := p["namespace"]
 	err = storeError(n.SetRules(r.Context(), h.acc, c, ns, in), "namespace "+ns)
-	h.audit(r, c, "network-rules.set", ns, "pull="+join(in.Pull)+" push="+join(in.Push), err)
+	h.recordChange(r, c, "network-rules.set", ns, err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyNetwork, Change: events.ChangeUpdated, Scope: ns, Rule: "pull=" + join(in.Pull) + " push=" + join(in.Push)})
 	if err != nil {
 		return err
 	}

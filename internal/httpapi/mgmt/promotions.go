@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
 )
@@ -196,7 +197,8 @@ func (h *Handler) putPromotionPolicy(w http.ResponseWriter, r *http.Request, c a
 	}
 	err = svc.SetPolicy(r.Context(), c, p["namespace"], &in)
 	b, _ := json.Marshal(in)
-	h.audit(r, c, "promotion-policy.set", p["namespace"], string(b), err)
+	h.recordChange(r, c, "promotion-policy.set", p["namespace"], err, p["namespace"], "",
+		&events.PolicyChanged{Policy: events.PolicyPromotion, Change: events.ChangeUpdated, Scope: p["namespace"], Rule: string(b)})
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,8 @@ func (h *Handler) deletePromotionPolicy(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	err = svc.SetPolicy(r.Context(), c, p["namespace"], nil)
-	h.audit(r, c, "promotion-policy.delete", p["namespace"], "", err)
+	h.recordChange(r, c, "promotion-policy.delete", p["namespace"], err, p["namespace"], "",
+		&events.PolicyChanged{Policy: events.PolicyPromotion, Change: events.ChangeDeleted, Scope: p["namespace"]})
 	if err != nil {
 		return err
 	}

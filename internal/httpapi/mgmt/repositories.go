@@ -142,7 +142,7 @@ func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request, c access.Cal
 		}
 		return registryError(h.opts.Registry.DeleteManifest(r.Context(), repo, oci.Reference{Tag: tag}), "tag "+repo+":"+tag)
 	}()
-	h.audit(r, c, "tag.delete", repo+":"+tag, "", err)
+	h.refused(r, c, "tag.delete", repo+":"+tag, err)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, c acces
 		}
 		return registryError(h.opts.Registry.DeleteManifest(r.Context(), repo, oci.Reference{Digest: d}), "manifest "+repo+"@"+ds)
 	}()
-	h.audit(r, c, "manifest.delete", repo+"@"+ds, "", err)
+	h.refused(r, c, "manifest.delete", repo+"@"+ds, err)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ var routes = append([]route{
 	{method: http.MethodGet, path: "/api/v1/keys", handler: (*Handler).listKeys},
 	{method: http.MethodPost, path: "/api/v1/keys/rotate", handler: (*Handler).rotateKey},
 	{method: http.MethodPost, path: "/api/v1/keys/{id}/retire", handler: (*Handler).retireKey},
-}, slices.Concat(lifecycleRoutes, replicationRoutes, usageRoutes, scanRoutes, promotionRoutes, networkRoutes, trustRoutes, upstreamRoutes)...)
+}, slices.Concat(lifecycleRoutes, replicationRoutes, usageRoutes, scanRoutes, promotionRoutes, networkRoutes, trustRoutes, upstreamRoutes, webhookRoutes)...)
 
 // params are the path parameters of a matched route, unescaped.
 type params map[string]string

@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/scan/vulndb"
@@ -172,7 +173,7 @@ func (h *Handler) requestScan(w http.ResponseWriter, r *http.Request, c access.C
 		}
 	}
 	out, err := sv.Request(ctx, repo, ref)
-	h.audit(r, c, "scan.request", repo+":"+ref.String(), "", err)
+	h.recordChange(r, c, "scan.request", repo+":"+ref.String(), err, "", repo, &events.ScanRequested{Reference: ref.String()})
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}
@@ -221,7 +222,7 @@ func (h *Handler) writeSBOM(w http.ResponseWriter, r *http.Request, c access.Cal
 	ctx, cancel := context.WithTimeout(r.Context(), sbomWait)
 	defer cancel()
 	ds, err := sv.SBOM(ctx, repo, ref, in.Format)
-	h.audit(r, c, "sbom.write", repo+":"+ref.String(), in.Format, err)
+	h.recordChange(r, c, "sbom.write", repo+":"+ref.String(), err, "", repo, nil) // the SBOM's push is its event
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}
@@ -244,7 +245,7 @@ func (h *Handler) writeScanReport(w http.ResponseWriter, r *http.Request, c acce
 	ctx, cancel := context.WithTimeout(r.Context(), sbomWait)
 	defer cancel()
 	ds, err := sv.Report(ctx, repo, ref)
-	h.audit(r, c, "scan.report", repo+":"+ref.String(), "", err)
+	h.recordChange(r, c, "scan.report", repo+":"+ref.String(), err, "", repo, nil) // the report's push is its event
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}
@@ -307,7 +308,8 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, c access.Caller,
 		out, err = sv.Allow(r.Context(), Allowed{Namespace: ns, ID: in.ID, Reason: in.Reason, Expires: in.Expires, CreatedBy: c.Account()})
 		err = scanError(err, "allowlist entry "+in.ID)
 	}
-	h.audit(r, c, "allowlist.add", allowlistTarget(ns), in.ID, err)
+	h.recordChange(r, c, "allowlist.add", allowlistTarget(ns), err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeCreated, Scope: allowlistTarget(ns), Rule: in.ID})
 	if err != nil {
 		return err
 	}
@@ -323,7 +325,8 @@ func (h *Handler) disallow(w http.ResponseWriter, r *http.Request, c access.Call
 	if err == nil {
 		err = scanError(sv.Disallow(r.Context(), ns, p["id"]), "allowlist entry "+p["id"])
 	}
-	h.audit(r, c, "allowlist.delete", allowlistTarget(ns), p["id"], err)
+	h.recordChange(r, c, "allowlist.delete", allowlistTarget(ns), err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeDeleted, Scope: allowlistTarget(ns), Rule: p["id"]})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -82,7 +83,8 @@ func (h *Handler) putKeySet(w http.ResponseWriter, r *http.Request, c access.Cal
 		ts, err = h.opts.Registry.SetKeySet(r.Context(), ns, &in)
 		return err
 	}()
-	h.audit(r, c, "trust.set", ns, keySetSummary(in), err)
+	h.recordChange(r, c, "trust.set", ns, err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeUpdated, Scope: ns, Rule: keySetSummary(in)})
 	if err != nil {
 		return storeError(err, "key set")
 	}
@@ -105,7 +107,7 @@ func (h *Handler) deleteKeySet(w http.ResponseWriter, r *http.Request, c access.
 		_, err = h.opts.Registry.SetKeySet(r.Context(), ns, nil)
 		return err
 	}()
-	h.audit(r, c, "trust.delete", ns, "", err)
+	h.recordChange(r, c, "trust.delete", ns, err, ns, "", &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeDeleted, Scope: ns})
 	if err != nil {
 		return storeError(err, "key set")
 	}
@@ -158,7 +160,8 @@ func (h *Handler) putImagePolicy(w http.ResponseWriter, r *http.Request, c acces
 		ts, err = h.opts.Registry.SetImagePolicy(r.Context(), ns, &in)
 		return err
 	}()
-	h.audit(r, c, "image-policy.set", ns, policySummary(in.WithDefaults()), err)
+	h.recordChange(r, c, "image-policy.set", ns, err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns, Rule: policySummary(in.WithDefaults())})
 	if err != nil {
 		return storeError(err, "image policy")
 	}
@@ -181,7 +184,7 @@ func (h *Handler) deleteImagePolicy(w http.ResponseWriter, r *http.Request, c ac
 		_, err = h.opts.Registry.SetImagePolicy(r.Context(), ns, nil)
 		return err
 	}()
-	h.audit(r, c, "image-policy.delete", ns, "", err)
+	h.recordChange(r, c, "image-policy.delete", ns, err, ns, "", &events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeDeleted, Scope: ns})
 	if err != nil {
 		return storeError(err, "image policy")
 	}

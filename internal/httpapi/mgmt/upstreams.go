@@ -9,6 +9,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/proxy"
@@ -159,7 +160,8 @@ func (h *Handler) putUpstream(w http.ResponseWriter, r *http.Request, c access.C
 		s, err = px.SetUpstream(r.Context(), ns, in.config())
 		return upstreamError(err, ns)
 	}()
-	h.audit(r, c, "upstream.set", ns, in.detail(), err)
+	h.recordChange(r, c, "upstream.set", ns, err, ns, "",
+		&events.PolicyChanged{Policy: events.PolicyUpstream, Change: events.ChangeUpdated, Scope: ns, Rule: in.detail()})
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,8 @@ func (h *Handler) createProxyNamespace(r *http.Request, c access.Caller, in Name
 		return meta.Namespace{}, accessError(err)
 	}
 	_, err = px.SetUpstream(ctx, ns.Name, in.Upstream.config())
-	h.audit(r, c, "upstream.set", ns.Name, in.Upstream.detail(), err)
+	h.recordChange(r, c, "upstream.set", ns.Name, err, ns.Name, "",
+		&events.PolicyChanged{Policy: events.PolicyUpstream, Change: events.ChangeUpdated, Scope: ns.Name, Rule: in.Upstream.detail()})
 	if err != nil {
 		err = upstreamError(err, ns.Name)
 		e := apierr.From(err)

@@ -188,7 +188,7 @@ func (h *Handler) importUsers(w http.ResponseWriter, r *http.Request, c access.C
 		var tooLarge *http.MaxBytesError
 		if errors.As(perr, &tooLarge) {
 			err := apierr.New(apierr.TooLarge, "htpasswd file larger than %d bytes", maxBody)
-			h.audit(r, c, "user.import", "htpasswd", "", err)
+			h.refused(r, c, "user.import", "htpasswd", err)
 			return err
 		}
 		if perr != nil {

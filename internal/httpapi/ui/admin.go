@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -216,6 +217,9 @@ func (h *Handler) runReplication(w http.ResponseWriter, r *http.Request) {
 		err = notFound("no replication rule %q", r.PathValue("id"))
 	}
 	h.record(r, v, "replication.run", r.PathValue("id"), err)
+	if err == nil {
+		h.acc.Record(r.Context(), v.caller, "", &events.ReplicationRun{Rule: run.RuleID, Run: run.ID, Trigger: run.Trigger, State: run.State})
+	}
 	if err != nil {
 		status, msg := classify(err)
 		h.adminWith(w, r, v, answer{Status: status, Problem: msg})

@@ -276,15 +276,9 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v visitor, t ta
 		}
 		return h.reg.DeleteManifest(ctx, t.Repo, t.ref())
 	}()
-	result, detail := "ok", ""
-	if err != nil {
-		status, msg := classify(err)
-		result, detail = "failed", msg
-		if status == http.StatusForbidden {
-			result = "denied"
-		}
+	if err != nil { // a deletion made wrote its event in its transaction
+		h.refused(r, v, action, what, err)
 	}
-	h.acc.Record(ctx, v.caller, action, what, result, detail)
 	if err != nil {
 		if apierr.Is(err, apierr.ManifestUnknown) {
 			err = notFound("%s not found", t.what())

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
 	"github.com/wharf-dev/wharf/internal/scan"
@@ -122,7 +124,11 @@ func (h *Handler) scanNow(w http.ResponseWriter, r *http.Request, v visitor, t t
 		_, err = h.opts.Scanner.Request(ctx, t.Repo, t.ref())
 		return err
 	}()
-	h.record(r, v, "scan.request", t.Repo+":"+t.ref().String(), err)
+	if err != nil {
+		h.refused(r, v, "scan.request", t.Repo+":"+t.ref().String(), err)
+	} else {
+		h.acc.Record(r.Context(), v.caller, t.Repo, &events.ScanRequested{Reference: t.ref().String()})
+	}
 	if err != nil {
 		h.fail(w, r, v, err)
 		return
@@ -130,17 +136,24 @@ func (h *Handler) scanNow(w http.ResponseWriter, r *http.Request, v visitor, t t
 	http.Redirect(w, r, imageURL(t)+"?scan=queued#vulnerabilities", http.StatusSeeOther)
 }
 
-// record writes what the visitor did, or tried, to the audit log.
+// record records an action the visitor tried that err refused or that
+// failed; an action made is recorded by the service that made it, in its
+// transaction.
 func (h *Handler) record(r *http.Request, v visitor, action, target string, err error) {
-	result, detail := "ok", ""
 	if err != nil {
-		status, msg := classify(err)
-		result, detail = "failed", msg
-		if status == http.StatusForbidden {
-			result = "denied"
-		}
+		h.refused(r, v, action, target, err)
 	}
-	h.acc.Record(r.Context(), v.caller, action, target, result, detail)
+}
+
+// refused records an action the visitor tried that err refused
+// (access.denied) or that failed (request.failed).
+func (h *Handler) refused(r *http.Request, v visitor, action, target string, err error) {
+	status, msg := classify(err)
+	var data events.Data = &events.RequestFailed{Action: action, Target: target, Code: apierr.From(err).Code.Name, Reason: msg}
+	if status == http.StatusForbidden {
+		data = &events.AccessDenied{Action: action, Target: target, Reason: msg}
+	}
+	h.acc.Record(r.Context(), v.caller, "", data)
 }
 
 func imageURL(t target) string {

@@ -38,7 +38,6 @@ func RunAccess(t *testing.T, newAccess func(t *testing.T) meta.Access) {
 		{"SigningKeys", testSigningKeys},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
-		{"PruneAudit", testPruneAudit},
 		{"AppendAuditBatch", testAppendAuditBatch},
 		{"ConcurrentAccess", testConcurrentAccess},
 		{"UpdateAccess", testUpdateAccess},

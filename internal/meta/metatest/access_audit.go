@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/meta"
 )
@@ -16,7 +18,7 @@ func appendAudit(t testing.TB, a meta.Access, es ...meta.AuditEvent) []meta.Audi
 	t.Helper()
 	ctx := context.Background()
 	for _, e := range es {
-		must(t, "AppendAudit", a.AppendAudit(ctx, e))
+		must(t, "AppendAudit", writeAudit(a, ctx, e))
 	}
 	got, err := a.Audit(ctx, meta.AuditQuery{N: len(es)})
 	must(t, "Audit", err)
@@ -95,7 +97,7 @@ func testAuditPaging(t *testing.T, a meta.Access) {
 	ctx := t.Context()
 	const total = 205
 	for i := range total {
-		must(t, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{
+		must(t, "AppendAudit", writeAudit(a, ctx, meta.AuditEvent{
 			At: at(i), Actor: "user:alice", Client: "::1", Action: "pull", Target: fmt.Sprintf("r:%d", i), Result: "ok",
 		}))
 	}
@@ -152,7 +154,7 @@ func testConcurrentAccess(t *testing.T, a meta.Access) {
 				memberErrs[i] = a.PutMember(ctx, meta.Member{Namespace: "team", User: "admin", Role: fmt.Sprint("role", i)})
 			}
 			for j := range 5 {
-				if err := a.AppendAudit(ctx, meta.AuditEvent{Actor: fmt.Sprint("w", i), Action: "race", Target: fmt.Sprint(j), Result: "ok"}); err != nil {
+				if err := writeAudit(a, ctx, meta.AuditEvent{Actor: fmt.Sprint("w", i), Action: "race", Target: fmt.Sprint(j), Result: "ok"}); err != nil {
 					t.Errorf("AppendAudit: %v", err)
 				}
 			}
@@ -188,33 +190,16 @@ func testConcurrentAccess(t *testing.T, a meta.Access) {
 	}
 }
 
-func testPruneAudit(t *testing.T, a meta.Access) {
-	ctx := t.Context()
-	for i := range 10 {
-		must(t, "AppendAudit", a.AppendAudit(ctx, meta.AuditEvent{At: at(i), Actor: "a", Action: "pull", Target: fmt.Sprint(i), Result: "ok"}))
-	}
-	n, err := a.PruneAudit(ctx, at(4))
-	must(t, "PruneAudit", err)
-	if n != 4 {
-		t.Errorf("PruneAudit removed %d events, want 4", n)
-	}
-	es, err := a.Audit(ctx, meta.AuditQuery{})
-	must(t, "Audit", err)
-	if len(es) != 6 || es[len(es)-1].Target != "4" {
-		t.Errorf("after pruning, %d events, oldest %+v", len(es), es[len(es)-1])
-	}
-}
-
 // testAppendAuditBatch appends many events in one call: all are recorded,
 // in order, and an empty call records nothing.
 func testAppendAuditBatch(t *testing.T, a meta.Access) {
 	ctx := t.Context()
-	must(t, "AppendAudit of nothing", a.AppendAudit(ctx))
+	must(t, "AppendAudit of nothing", writeAudit(a, ctx))
 	var batch []meta.AuditEvent
 	for i := range 50 {
 		batch = append(batch, meta.AuditEvent{At: at(i), Actor: "user:alice", Client: "::1", Action: "pull", Target: fmt.Sprint(i), Result: "ok"})
 	}
-	must(t, "AppendAudit batch", a.AppendAudit(ctx, batch...))
+	must(t, "AppendAudit batch", writeAudit(a, ctx, batch...))
 	es, err := a.Audit(ctx, meta.AuditQuery{N: 1000})
 	must(t, "Audit", err)
 	if len(es) != 50 {
@@ -225,4 +210,26 @@ func testAppendAuditBatch(t *testing.T, a meta.Access) {
 			t.Fatalf("event %d of the batch, newest first, is %s, want %s", i, e.Target, want)
 		}
 	}
+}
+
+// auditSeq numbers the events writeAudit writes.
+var auditSeq atomic.Int64
+
+// writeAudit records audit lines as events of kind "test", in one
+// transaction: the audit log is the event stream's view, and events are
+// written in transactions of the store a is.
+func writeAudit(a meta.Access, ctx context.Context, lines ...meta.AuditEvent) error {
+	evs := auditEvents(lines...)
+	return a.(meta.Store).Update(ctx, func(tx meta.Tx) error { return tx.AppendEvents(ctx, evs...) })
+}
+
+// auditEvents returns events of the stream that the audit log shows as
+// lines.
+func auditEvents(lines ...meta.AuditEvent) []meta.Event {
+	evs := make([]meta.Event, len(lines))
+	for i, l := range lines {
+		evs[i] = meta.Event{ID: fmt.Sprintf("audit-test-%d-%d", time.Now().UnixNano(), auditSeq.Add(1)), Kind: "test", At: l.At,
+			Actor: l.Actor, Client: l.Client, Action: l.Action, Target: l.Target, Result: l.Result, Detail: l.Detail, Data: []byte(`{"data":{}}`)}
+	}
+	return evs
 }

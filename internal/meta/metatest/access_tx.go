@@ -25,8 +25,8 @@ func testUpdateAccess(t *testing.T, a meta.Access) {
 		if m, err := tx.Member(ctx, "team", "alice"); err != nil || m.Role != "admin" {
 			t.Errorf("the transaction's own member: %+v, %v", m, err)
 		}
-		return tx.AppendAudit(ctx, meta.AuditEvent{Action: "namespace.create", Target: "team", Result: "ok"},
-			meta.AuditEvent{Action: "member.put", Target: "team:alice", Result: "ok"})
+		return tx.AppendEvents(ctx, auditEvents(meta.AuditEvent{Action: "namespace.create", Target: "team", Result: "ok"},
+			meta.AuditEvent{Action: "member.put", Target: "team:alice", Result: "ok"})...)
 	})
 	must(t, "UpdateAccess", err)
 	if _, err := a.Member(ctx, "team", "alice"); err != nil {
@@ -40,7 +40,7 @@ func testUpdateAccess(t *testing.T, a meta.Access) {
 	err = a.UpdateAccess(ctx, func(tx meta.AccessTx) error {
 		must(t, "CreateUser in the transaction", tx.CreateUser(ctx, newUser("bob", false)))
 		must(t, "DeleteNamespace in the transaction", tx.DeleteNamespace(ctx, "team"))
-		must(t, "AppendAudit in the transaction", tx.AppendAudit(ctx, meta.AuditEvent{Action: "user.create", Target: "user:bob", Result: "ok"}))
+		must(t, "AppendEvents in the transaction", tx.AppendEvents(ctx, auditEvents(meta.AuditEvent{Action: "user.create", Target: "user:bob", Result: "ok"})...))
 		return failed
 	})
 	if !errors.Is(err, failed) {

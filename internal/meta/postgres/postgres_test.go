@@ -44,6 +44,10 @@ func TestProxy(t *testing.T) {
 	metatest.RunProxy(t, func(t *testing.T) metatest.ProxyStore { return newStore(t) })
 }
 
+func TestEvents(t *testing.T) {
+	metatest.RunEvents(t, func(t *testing.T) metatest.EventStore { return newStore(t) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return newStore(tb) })
 }

@@ -41,6 +41,10 @@ func TestProxy(t *testing.T) {
 	metatest.RunProxy(t, func(t *testing.T) metatest.ProxyStore { return openTest(t, Options{}) })
 }
 
+func TestEvents(t *testing.T) {
+	metatest.RunEvents(t, func(t *testing.T) metatest.EventStore { return openTest(t, Options{}) })
+}
+
 func BenchmarkAccess(b *testing.B) {
 	metatest.BenchAccess(b, func(tb testing.TB) meta.Access { return openTest(tb, Options{}) })
 }
