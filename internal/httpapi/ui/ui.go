@@ -35,6 +35,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
@@ -133,6 +134,14 @@ var securityHeaders = map[string]string{
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range securityHeaders {
 		w.Header().Set(k, v)
+	}
+	if r.Method == http.MethodPost {
+		// Changes are forms: what the services write of them is the
+		// visitor's doing (reads need no actor).
+		if c, err := mw.Caller(r.Context()); err == nil && !c.Principal.Anonymous() {
+			r = r.WithContext(events.WithActor(r.Context(), events.Actor{Name: c.Principal.String(), Client: c.Client,
+				Request: &events.Request{Method: r.Method, Host: r.Host, UserAgent: r.UserAgent()}}))
+		}
 	}
 	h.mux.ServeHTTP(w, r)
 }
