@@ -78,7 +78,7 @@ var allowed = map[string][]string{
 	"internal/jobs":           {"internal/meta", "internal/metrics"},
 	"internal/promotion":      {"internal/registry", "internal/access", "internal/events", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
 	"internal/remote":         {"internal/oci"},
-	"internal/replication":    {"internal/registry", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
+	"internal/replication":    {"internal/registry", "internal/events", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
 	"internal/proxy":          {"internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},

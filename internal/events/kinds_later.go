@@ -162,10 +162,10 @@ type ReplicationRun struct {
 	Run      int64         `json:"run"`
 	Trigger  string        `json:"trigger,omitempty"` // "manual", "schedule", "event", "reconcile"
 	State    string        `json:"state"`
-	Copied   int           `json:"copied,omitempty"`
-	Skipped  int           `json:"skipped,omitempty"`
-	Deleted  int           `json:"deleted,omitempty"`
-	Failed   int           `json:"failed,omitempty"`
+	Copied   int64         `json:"copied,omitempty"`
+	Skipped  int64         `json:"skipped,omitempty"`
+	Deleted  int64         `json:"deleted,omitempty"`
+	Failed   int64         `json:"failed,omitempty"`
 	Bytes    int64         `json:"bytes,omitempty"`
 	Error    string        `json:"error,omitempty"`
 	Duration time.Duration `json:"durationNanos,omitempty"`

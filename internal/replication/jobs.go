@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
@@ -211,6 +212,13 @@ func (s *Service) execute(ctx context.Context, run meta.ReplicationRun) {
 		}
 		log.Info("replication run ended", "state", state, "copied", r.run.Copied, "skipped", r.run.Skipped,
 			"deleted", r.run.Deleted, "failed", r.run.Failed, "bytes", r.run.Bytes, "err", r.run.Error)
+		if rec := s.o.Record; rec != nil {
+			e := events.New(events.WithActor(ctx, events.System("replication")), "", &events.ReplicationRun{
+				Rule: r.run.RuleID, Name: rule.Name, Run: r.run.ID, Trigger: r.run.Trigger, State: state,
+				Copied: r.run.Copied, Skipped: r.run.Skipped, Deleted: r.run.Deleted, Failed: r.run.Failed,
+				Bytes: r.run.Bytes, Error: r.run.Error, Duration: r.run.FinishedAt.Sub(r.run.StartedAt)})
+			rec(e)
+		}
 	}
 	if run.StartedAt.IsZero() {
 		r.run.StartedAt = s.now().UTC()

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -71,6 +72,9 @@ type Options struct {
 	Metrics         *metrics.Replication // nil records nothing
 	// UserAgent names wharf in the remote registries' logs.
 	UserAgent string
+	// Record writes the replication.run event of every run that ends, off
+	// the run's path; nil records none.
+	Record func(events.Event)
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }

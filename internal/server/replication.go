@@ -22,7 +22,7 @@ func (s *Server) newReplication() (*replication.Service, error) {
 		return nil, nil
 	}
 	o := replication.Options{Store: st, Registry: s.registry, Logger: s.log, Metrics: s.metrics.NewReplication(),
-		UserAgent: "wharf-replication"}
+		UserAgent: "wharf-replication", Record: s.record}
 	if f := s.cfg.Replication.CredentialsKeyFile; f != "" {
 		sealer, err := remote.LoadSealer(f, s.cfg.Database.Driver == "sqlite")
 		if err != nil {
