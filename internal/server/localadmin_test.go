@@ -188,3 +188,47 @@ func TestNoLocalAdministratorWithAuth(t *testing.T) {
 		t.Fatalf("me from loopback with auth on: %d %s", code, body)
 	}
 }
+
+// TestOpenRegistryRefusesWebPages: a registry without access control serves
+// /v2 to any client, but not to a web page through its visitor's browser: a
+// page whose name an attacker pointed at 127.0.0.1 (DNS rebinding) would
+// otherwise read and delete on a laptop's registry, and another site's
+// form would start uploads. Registry clients, which send no Origin or
+// Sec-Fetch-Site, and an address typed in the browser are served.
+func TestOpenRegistryRefusesWebPages(t *testing.T) {
+	h := localServer(t, false, "")
+	v2 := func(method, path, host string, hdr ...string) (int, string) {
+		return mgmtCall{method: method, path: path, remote: "127.0.0.1:4000", host: host, hdr: hdr}.do(h)
+	}
+	for _, tc := range []struct {
+		name, method, host string
+		hdr                []string
+		says               string
+	}{
+		{"DNS rebinding: delete", "DELETE", "attacker.example:5000", []string{"Origin", "http://attacker.example:5000", "Sec-Fetch-Site", "same-origin"}, "names host attacker.example:5000"},
+		{"DNS rebinding: read", "GET", "attacker.example:5000", []string{"Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"}, "names host attacker.example:5000"},
+		{"another site's form", "POST", "localhost:5000", []string{"Origin", "https://attacker.example", "Sec-Fetch-Site", "cross-site"}, "cross-origin request from a web page"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/v2/team/app/manifests/v1"
+			if tc.method == "POST" {
+				path = "/v2/team/app/blobs/uploads/"
+			}
+			code, body := v2(tc.method, path, tc.host, tc.hdr...)
+			if code != http.StatusForbidden || !strings.Contains(body, `"code":"DENIED"`) || !strings.Contains(body, tc.says) {
+				t.Fatalf("%s %s: %d %s; want 403 DENIED saying %q", tc.method, path, code, body, tc.says)
+			}
+		})
+	}
+	// What clients do is served: a push of a blob by a registry client
+	// under any host name, a read typed in a browser, a page of localhost.
+	if code, body := v2("POST", "/v2/team/app/blobs/uploads/", "registry.lan:5000"); code != http.StatusAccepted {
+		t.Errorf("a registry client's upload: %d %s; want 202", code, body)
+	}
+	if code, body := v2("GET", "/v2/_catalog", "registry.lan:5000", "Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "navigate"); code != http.StatusOK {
+		t.Errorf("an address typed in the browser: %d %s; want 200", code, body)
+	}
+	if code, body := v2("GET", "/v2/_catalog", "localhost:5000", "Sec-Fetch-Site", "same-origin"); code != http.StatusOK {
+		t.Errorf("a page of localhost: %d %s; want 200", code, body)
+	}
+}

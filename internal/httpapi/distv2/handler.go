@@ -15,6 +15,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/events"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/registry"
 )
@@ -184,6 +185,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.traffic != nil {
 		start := time.Now()
 		defer func() { h.count(r, rt, err, pulled, start) }()
+	}
+	if h.access == nil && rt.kind != RouteUnknown {
+		if why := mw.ForeignPage(r); why != "" {
+			err = apierr.New(apierr.Denied, "%s", why)
+			h.writeError(w, r, err)
+			return
+		}
 	}
 	if h.access != nil && rt.kind != RouteUnknown {
 		if r, err = h.authenticate(r, rt); err != nil {

@@ -61,6 +61,31 @@ func localAdministrator(r *http.Request, proxies []netip.Prefix) (access.Caller,
 	return access.Caller{Principal: auth.LocalAdmin, Client: peer.String()}, nil
 }
 
+// ForeignPage returns why request r, to a registry without access control,
+// must be refused as a web page's, or "" when it is not one. Registry
+// clients send neither Origin nor Sec-Fetch-Site; browsers do. Such a
+// registry serves anyone who reaches it, so a page must not reach it
+// through the visitor's browser: refused are a request from a browser
+// naming a host that is not loopback (a page whose name an attacker
+// pointed at 127.0.0.1, DNS rebinding, would otherwise read and delete on
+// a laptop's registry), except an address typed in the browser
+// (Sec-Fetch-Site: none), and a cross-origin request with an unsafe
+// method (a form another site posts).
+func ForeignPage(r *http.Request) string {
+	site := r.Header.Get("Sec-Fetch-Site")
+	fromBrowser := r.Header.Get("Origin") != "" || site != ""
+	switch {
+	case !fromBrowser:
+		return ""
+	case !loopbackHost(r.Host) && site != "none":
+		return "this request from a web page names host " + quoteHost(r.Host) +
+			"; without access control (auth.enabled) web pages are served only on localhost or a loopback address"
+	case crossOrigin.Check(r) != nil:
+		return "this is a cross-origin request from a web page; without access control (auth.enabled) other sites' pages may not change this registry"
+	}
+	return ""
+}
+
 // crossOrigin tells a browser's cross-origin request by its headers.
 var crossOrigin = http.NewCrossOriginProtection()
 
