@@ -62,7 +62,7 @@ var samples = map[Kind]Data{
 	KindPing: &Ping{Webhook: 3, Name: "ci"},
 
 	KindScanRequested: &ScanRequested{Reference: "v1"},
-	KindScanCompleted: &ScanCompleted{Digest: sampleDigest, Tag: "v1", Scanner: "trivy 0.58.1", Status: "succeeded",
+	KindScanCompleted: &ScanCompleted{Digest: sampleDigest, Tag: "v1", Scanner: "wharf", Status: "scanned",
 		Vulnerabilities: map[string]int{"critical": 1, "high": 4, "medium": 9}, Duration: 2500 * time.Millisecond},
 	KindSignatureVerified: &SignatureVerified{Digest: sampleDigest, Tag: "v1", Format: "cosign", Verified: true, Signer: "release-key", Policy: "team/*"},
 	KindArtifactPromoted: &ArtifactPromoted{Digest: sampleDigest, MediaType: "application/vnd.oci.image.manifest.v1+json", From: "team/app-staging",

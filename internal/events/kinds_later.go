@@ -13,8 +13,9 @@ import (
 // its data, so that the feature that records it has a kind to write and
 // subscribers a kind to ask for from the start.
 
-// ScanCompleted: a scan of a manifest ended (Status "succeeded" or
-// "failed"). Vulnerabilities counts what it found by severity.
+// ScanCompleted: a scan of a manifest ended (Status "scanned", "failed"
+// or "unsupported": not a container image). Vulnerabilities counts what it
+// found by severity.
 type ScanCompleted struct {
 	Digest          digest.Digest  `json:"digest"`
 	Tag             string         `json:"tag,omitempty"`

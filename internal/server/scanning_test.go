@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/httpapi/mgmt"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/meta/postgres"
@@ -106,6 +107,19 @@ func TestScanPermissions(t *testing.T) {
 	r = call(as("reader"), "GET", "/api/v1/namespaces/team/allowlist", "")
 	if strings.Contains(string(r.body), "CVE-2026-2") || strings.Contains(string(r.body), "CVE-2026-1") {
 		t.Fatalf("team allowlist: %s", r.body)
+	}
+	// The stream holds the scans (written after their results, off the
+	// scan's path), the request for one and the allowlist's changes.
+	var done []events.Event
+	for deadline := time.Now().Add(5 * time.Second); len(done) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		done = of(ar.streamOf(), events.KindScanCompleted)
+	}
+	es := ar.streamOf()
+	if len(done) == 0 || done[0].Repository != "team/app" || done[0].Actor.Name != "system:scanner" || done[0].Data.(*events.ScanCompleted).Status != "failed" {
+		t.Errorf("scan.completed events: %+v", done)
+	}
+	if len(of(es, events.KindScanRequested)) != 1 || len(of(es, events.KindPolicyChanged)) != 3 {
+		t.Errorf("scan requests and allowlist changes: %+v", es)
 	}
 }
 
