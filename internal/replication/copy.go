@@ -52,6 +52,9 @@ type artifact struct {
 	// attachments are the source repository's tags named after a
 	// manifest digest (sha256-<hex>.sig), by that digest's hex.
 	attachments map[string][]string
+	// change: the artifact is a change an event named, which may be gone
+	// from the source by now.
+	change bool
 }
 
 // outcome is what copying an artifact did.

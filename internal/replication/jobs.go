@@ -70,6 +70,11 @@ func (s *Service) Jobs(o JobOptions) []jobs.Job {
 func (s *Service) work(ctx context.Context, o JobOptions) error {
 	defer s.wg.Wait()
 	for {
+		if s.o.Events != nil {
+			if err := s.readEvents(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
 		if err := s.queueDue(ctx, o); err != nil && ctx.Err() == nil {
 			return err
 		}

@@ -70,6 +70,9 @@ type Options struct {
 	EnsureNamespace func(ctx context.Context, repo string) error
 	Logger          *slog.Logger
 	Metrics         *metrics.Replication // nil records nothing
+	// Events is the event stream event-triggered rules are run from; nil
+	// runs them by their reconcile alone.
+	Events EventStream
 	// UserAgent names wharf in the remote registries' logs.
 	UserAgent string
 	// Record writes the replication.run event of every run that ends, off
@@ -87,6 +90,8 @@ type Service struct {
 
 	wake chan struct{} // a run was queued on this replica
 
+	seen map[int64]bool // events queued by this process that the cursor has not passed
+
 	mu     sync.Mutex
 	active map[int64]int64 // rule ID -> the run of it in progress here
 	wg     sync.WaitGroup
@@ -98,7 +103,8 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Registry == nil {
 		return nil, errors.New("replication: a store and a registry are required")
 	}
-	s := &Service{o: o, log: o.Logger, now: o.Now, wake: make(chan struct{}, 1), active: map[int64]int64{}, ended: make(chan struct{}, 1)}
+	s := &Service{o: o, log: o.Logger, now: o.Now, wake: make(chan struct{}, 1), active: map[int64]int64{}, ended: make(chan struct{}, 1),
+		seen: map[int64]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

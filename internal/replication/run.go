@@ -264,6 +264,8 @@ func (r *runner) copyOne(ctx context.Context, a artifact) {
 	}
 	it := meta.ReplicationItem{Source: src, Destination: dst, Digest: out.digest, Bytes: out.bytes, Duration: time.Since(start)}
 	switch {
+	case err != nil && a.change && errors.Is(err, errAbsent) && out.digest == "":
+		it.Result, it.Reason = Skipped, "no longer at the source"
 	case err != nil:
 		it.Result, it.Reason = Failed, describe(err)
 	case out.written:
@@ -368,7 +370,7 @@ func (r *runner) changes(ctx context.Context, scope []byte) error {
 	}
 	var work []artifact
 	tagsOf := map[string][]string{}
-	for _, ch := range chs {
+	for _, ch := range coalesce(chs) {
 		if !r.rule.selectsRepository(ch.Repository) {
 			continue
 		}
@@ -391,7 +393,7 @@ func (r *runner) changes(ctx context.Context, scope []byte) error {
 			}
 			tagsOf[ch.Repository] = tags
 		}
-		work = append(work, artifact{srcRepo: ch.Repository, dstRepo: dstRepo, ref: refOf(ch), attachments: attachments(tags)})
+		work = append(work, artifact{srcRepo: ch.Repository, dstRepo: dstRepo, ref: refOf(ch), attachments: attachments(tags), change: true})
 	}
 	r.copyAll(ctx, work)
 	return ctx.Err()

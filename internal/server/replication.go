@@ -23,6 +23,9 @@ func (s *Server) newReplication() (*replication.Service, error) {
 	}
 	o := replication.Options{Store: st, Registry: s.registry, Logger: s.log, Metrics: s.metrics.NewReplication(),
 		UserAgent: "wharf-replication", Record: s.record}
+	if es, ok := s.meta.(replication.EventStream); ok {
+		o.Events = es
+	}
 	if f := s.cfg.Replication.CredentialsKeyFile; f != "" {
 		sealer, err := remote.LoadSealer(f, s.cfg.Database.Driver == "sqlite")
 		if err != nil {
