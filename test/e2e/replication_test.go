@@ -473,3 +473,56 @@ func TestReplicationResume(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicationOnEvent: a push rule with --on-event copies what crane
+// pushes, and deletes what crane deletes, within seconds, from the
+// source's event stream, on both backends.
+func TestReplicationOnEvent(t *testing.T) {
+	for _, b := range e2eBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			tools := newReplTools(t)
+			src := startWharfAt(t, t.TempDir(), replPort(t), replEnv(t, b.env(t))...)
+			dst := startWharfAt(t, t.TempDir(), replPort(t), replEnv(t, nil)...)
+			S, W := src.addr, dst.addr
+			tools.login(S, "admin", replAdminPW)
+			tools.login(W, "admin", replAdminPW)
+			addRule(t, src, replAdminPW, "--name", "on-event", "--push", "--remote", "http://"+W, "--username", "admin",
+				"--repo", "team/**", "--tag", "semver", "--on-event", "--deletes")
+			time.Sleep(500 * time.Millisecond) // the job's first look sets its cursor
+			eventually := func(what string, ok func() bool) {
+				t.Helper()
+				for start := time.Now(); !ok(); time.Sleep(100 * time.Millisecond) {
+					if time.Since(start) > 20*time.Second {
+						t.Fatalf("%s: not within 20s", what)
+					}
+				}
+			}
+			quiet := func(name string, args ...string) *exec.Cmd {
+				cmd := exec.Command(name, args...)
+				cmd.Dir, cmd.Env = tools.dir, append(os.Environ(), tools.env...)
+				return cmd
+			}
+			digestAt := func(ref string) string {
+				out, err := quiet("crane", "--insecure", "digest", ref).Output()
+				if err != nil {
+					return ""
+				}
+				return strings.TrimSpace(string(out))
+			}
+			d := tools.push(S+"/team/app:1.0.0", "one", 0)
+			tools.push(S+"/team/app:latest", "latest", 0)
+			tools.run(true, "cosign", "generate-key-pair")
+			eventually("team/app:1.0.0 at the destination", func() bool { return digestAt(W+"/team/app:1.0.0") == d })
+			tools.run(true, "cosign", "sign", "--key=cosign.key", "--tlog-upload=false", "-y", "--allow-http-registry", "--allow-insecure-registry", S+"/team/app@"+d)
+			eventually("the signature at the destination", func() bool {
+				return quiet("cosign", "verify", "--key", "cosign.pub", "--insecure-ignore-tlog=true",
+					"--allow-http-registry", "--allow-insecure-registry", W+"/team/app@"+d).Run() == nil
+			})
+			tools.run(true, "crane", "--insecure", "delete", S+"/team/app@"+d)
+			eventually("team/app:1.0.0 deleted at the destination", func() bool { return digestAt(W+"/team/app:1.0.0") == "" })
+			if digestAt(W+"/team/app:latest") != "" {
+				t.Fatal("team/app:latest was replicated: the rule selects semver tags")
+			}
+		})
+	}
+}
