@@ -115,3 +115,10 @@ func (c *configFlags) load() (config.Config, error) {
 
 // isHelp reports whether err is a help request answered.
 func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+
+// acceptJSONFlag lets a command whose answers are always JSON take --json,
+// as the commands that also answer in text do, so that scripts may pass it
+// to every command.
+func acceptJSONFlag(fs *flag.FlagSet) {
+	fs.Bool("json", true, "answer in JSON (the only format of this command)")
+}

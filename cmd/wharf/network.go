@@ -32,6 +32,7 @@ func runNetwork(ctx context.Context, args []string, out io.Writer, env func(stri
 	}
 	fs := flag.NewFlagSet("wharf network", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	acceptJSONFlag(fs)
 	client := lifecycleClient(fs, env)
 	pull := fs.String("pull", "", "CIDRs pulls must come from, comma-separated")
 	push := fs.String("push", "", "CIDRs pushes must come from, comma-separated")

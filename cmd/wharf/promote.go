@@ -53,6 +53,7 @@ func runPromote(ctx context.Context, args []string, stdin io.Reader, out io.Writ
 	}
 	fs := flag.NewFlagSet("wharf promote", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	acceptJSONFlag(fs)
 	client := lifecycleClient(fs, env)
 	remote := fs.String("remote", "", "promote to this configured remote registry")
 	comment := fs.String("comment", "", "with approve: a comment kept with the approval")
@@ -147,6 +148,7 @@ func runPromotions(ctx context.Context, args []string, out io.Writer, env func(s
 	}
 	fs := flag.NewFlagSet("wharf promotions", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	acceptJSONFlag(fs)
 	client := lifecycleClient(fs, env)
 	q := url.Values{}
 	for _, name := range []string{"namespace", "repository", "digest", "tag", "result", "before", "n"} {

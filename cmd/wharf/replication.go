@@ -200,6 +200,7 @@ func runReplication(ctx context.Context, args []string, stdin io.Reader, out io.
 	}
 	fs := flag.NewFlagSet("wharf replication", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	acceptJSONFlag(fs)
 	client := lifecycleClient(fs, env)
 	var rf ruleFlags
 	rf.add(fs)

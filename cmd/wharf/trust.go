@@ -41,13 +41,17 @@ func runTrust(ctx context.Context, args []string, stdin io.Reader, out io.Writer
 	}
 	fs := flag.NewFlagSet("wharf trust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	acceptJSONFlag(fs)
 	client := lifecycleClient(fs, env)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("%w\n%w", err, errTrustUsage)
 	}
 	n := map[string]int{"show": 1, "set": 2, "add-key": 3, "remove-key": 2, "delete": 1}
-	if len(pos) == 0 || n[pos[0]] != len(pos)-1 {
+	if len(pos) == 0 {
+		return errTrustUsage
+	}
+	if want, ok := n[pos[0]]; !ok || want != len(pos)-1 {
 		return errTrustUsage
 	}
 	c, ns, rest := client(), pos[1], pos[2:]
