@@ -67,6 +67,16 @@ func TestNetworkRules(t *testing.T) {
 		want(t, "pull from inside", inside.do("GET", "/v2/prod/app/manifests/v1", nil), http.StatusOK, "")
 		refused("pull from outside", outside.do("GET", "/v2/prod/app/manifests/v1", nil), "prod/pull", "192.168.7.9", "10.0.0.0/8")
 		want(t, "pull ci from outside", outside.do("GET", "/v2/ci/app/manifests/v1", nil), http.StatusOK, "")
+		// What a pull reads beside /v2 obeys the pull lists too: the tags
+		// by the management API and the Docker Hub API, the web UI's page.
+		wantAPI(t, "tags from outside by the management API", outside.do("GET", "/api/v1/repositories/prod/app/tags", nil), http.StatusForbidden)
+		wantAPI(t, "tags from inside by the management API", inside.do("GET", "/api/v1/repositories/prod/app/tags", nil), http.StatusOK)
+		if hub := outside.do("GET", "/v2/repositories/prod/app/tags/", nil); hub.status != http.StatusForbidden || !strings.Contains(string(hub.body), "prod/pull") {
+			t.Errorf("tags from outside by the Docker Hub API: %d %s", hub.status, hub.body)
+		}
+		if hub := inside.do("GET", "/v2/repositories/prod/app/tags/", nil); hub.status != http.StatusOK {
+			t.Errorf("tags from inside by the Docker Hub API: %d %s", hub.status, hub.body)
+		}
 		refused("push from inside", inside.do("POST", "/v2/prod/app/blobs/uploads/", nil), "prod/push", "10.1.2.3")
 		refused("delete from inside", inside.do("DELETE", "/v2/prod/app/manifests/v1", nil), "prod/push")
 		// Deletes beside /v2 obey the push lists too: the management API,
@@ -78,7 +88,17 @@ func TestNetworkRules(t *testing.T) {
 		}
 		web := newWebClient(t, ar.testRegistry)
 		web.signIn("bob", "bob-pw")
-		page := web.post("/r/prod/app/-/tags/v1/delete", url.Values{"csrf": {web.csrf("/r/prod/app/-/tags/v1/delete")}}, http.StatusForbidden, "X-Forwarded-For", "10.1.2.3")
+		// The test's own address, 127.0.0.1, is outside prod's pull list:
+		// the pages show what a pull reads, so they are refused there.
+		if r := web.do("GET", "/r/prod/app", nil); r.status != http.StatusForbidden || !strings.Contains(string(r.body), "prod/pull") {
+			t.Errorf("the repository's page from outside: %d %s", r.status, r.body)
+		}
+		form := web.do("GET", "/r/prod/app/-/tags/v1/delete", nil, "X-Forwarded-For", "10.1.2.3")
+		csrf := csrfField.FindStringSubmatch(string(form.body))
+		if form.status != http.StatusOK || csrf == nil {
+			t.Fatalf("the delete form from inside: %d %s", form.status, form.body)
+		}
+		page := web.post("/r/prod/app/-/tags/v1/delete", url.Values{"csrf": {csrf[1]}}, http.StatusForbidden, "X-Forwarded-For", "10.1.2.3")
 		if !strings.Contains(string(page.body), "prod/push") {
 			t.Errorf("untag from inside in the web UI: %s", page.body)
 		}

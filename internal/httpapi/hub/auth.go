@@ -68,8 +68,9 @@ func (h *Handler) authorize(r *http.Request, ns, repo string, also ...auth.Actio
 		return err
 	}
 	if d.AllowsAll(want) {
-		// A delete obeys the push lists, as on /v2.
-		err := h.network.Check(ctx, repo, also, mw.ClientAddr(ctx))
+		// A read obeys the pull lists and a delete the push lists, as on
+		// /v2: the tags and digests listed here are what a pull reads.
+		err := h.network.Check(ctx, repo, want, mw.ClientAddr(ctx))
 		var ne *access.NetworkError
 		if errors.As(err, &ne) {
 			return forbidden(ne.Error(), repoInfo(ns, repo))

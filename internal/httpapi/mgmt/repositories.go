@@ -55,10 +55,14 @@ func (h *Handler) repoAccess(ctx context.Context, c access.Caller, repo string, 
 	if !d.Allows(want) {
 		return denied("%s on %s is not allowed", want, repo)
 	}
+	// A read obeys the pull lists and a change the push lists, as on /v2:
+	// the tags, manifests and scans read here are what a pull reads.
+	acts := []auth.Action{auth.ActionPull}
 	if want != auth.ActionPull {
-		if err := h.opts.Network.Refuse(ctx, repo, []auth.Action{want}, mw.ClientAddr(ctx)); err != nil {
-			return storeError(err, "network rules of "+repo)
-		}
+		acts = append(acts, want)
+	}
+	if err := h.opts.Network.Refuse(ctx, repo, acts, mw.ClientAddr(ctx)); err != nil {
+		return storeError(err, "network rules of "+repo)
 	}
 	return nil
 }

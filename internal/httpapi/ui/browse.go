@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/httpapi/mw"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -190,6 +191,11 @@ func (h *Handler) repoAccess(ctx context.Context, v visitor, repo string, want .
 	}
 	if !d.Allows(auth.ActionPull) {
 		return d, notFound("repository %s not found", repo)
+	}
+	// The pages of a repository show what a pull reads: they obey the
+	// namespace's pull lists, as /v2 does.
+	if err := h.opts.Network.Refuse(ctx, repo, []auth.Action{auth.ActionPull}, mw.ClientAddr(ctx)); err != nil {
+		return d, err
 	}
 	return d, nil
 }
