@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -94,6 +95,18 @@ type trustedIdentity struct {
 	identity verify.CertificateIdentity
 }
 
+// keyName is what a key's name may be: it appears in refusals, the API and
+// the web UI. Parts joined by '/' are the system-wide keys' names in a
+// namespace's key set (system/NAME).
+var keyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
 // NewKeySet validates cfg and prepares it for verification. Errors name the
 // offending entry.
 func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
@@ -102,6 +115,9 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	for i, k := range cfg.Keys {
 		if strings.TrimSpace(k.Name) == "" {
 			return nil, fmt.Errorf("keys[%d]: name is empty", i)
+		}
+		if len(k.Name) > 100 || !keyName.MatchString(k.Name) {
+			return nil, fmt.Errorf("keys[%d]: name %q: a key's name is letters, digits, '.', '_' and '-', starting with a letter or digit (at most 100 characters)", i, truncate(k.Name, 40))
 		}
 		if names[k.Name] {
 			return nil, fmt.Errorf("keys[%d]: name %q is used twice", i, k.Name)

@@ -34,6 +34,8 @@ func TestKeySetConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"key without name", trust.KeySetConfig{Keys: []trust.KeyConfig{{PEM: k.pem}}}, "keys[0]: name is empty"},
+		{"key name with a path", trust.KeySetConfig{Keys: []trust.KeyConfig{{Name: "../x", PEM: k.pem}}}, `keys[0]: name "../x": a key's name is letters`},
+		{"key name with markup", trust.KeySetConfig{Keys: []trust.KeyConfig{{Name: "<b>x</b>", PEM: k.pem}}}, `keys[0]: name "<b>x</b>"`},
 		{"duplicate key name", trust.KeySetConfig{Keys: []trust.KeyConfig{{Name: "a", PEM: k.pem}, {Name: "a", PEM: k.pem}}}, `keys[1]: name "a" is used twice`},
 		{"not PEM", trust.KeySetConfig{Keys: []trust.KeyConfig{{Name: "a", PEM: "ssh-ed25519 AAAA"}}}, "keys[0] (a): no PEM block"},
 		{"private key", trust.KeySetConfig{Keys: []trust.KeyConfig{{Name: "a", PEM: string(privPEM)}}}, `PEM block is "PRIVATE KEY"`},
