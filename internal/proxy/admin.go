@@ -86,6 +86,10 @@ func normalizeURL(raw string) (string, error) {
 		s = "https://" + s
 	}
 	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		// Said without the password: errors are echoed.
+		return "", fmt.Errorf("%w: url %q holds credentials: give them as username and password, which are sealed and never shown", ErrInvalid, u.Redacted())
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" || u.User != nil {
 		return "", fmt.Errorf("%w: url %q: want http(s)://host[:port], without a path or credentials", ErrInvalid, raw)
 	}

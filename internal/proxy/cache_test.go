@@ -64,6 +64,10 @@ func TestDockerHubNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, st.ms.CreateNamespace(ctx, meta.Namespace{Name: "hub", Kind: meta.NamespaceProxy}))
+	// A URL with credentials is refused without echoing the password.
+	if _, err := px.SetUpstream(ctx, "hub", proxy.Config{URL: "https://me:s3cret-pw@registry.example"}); err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("an upstream URL with credentials: %v; want a refusal without the password", err)
+	}
 	s, err := px.SetUpstream(ctx, "hub", proxy.Config{URL: "docker.io"})
 	if err != nil {
 		t.Fatal(err)

@@ -246,6 +246,11 @@ func TestRuleValidation(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The refusal of a URL with credentials does not echo the password.
+	r.Remote.URL = "https://user:s3cret-pw@x"
+	if err := r.Validate(); err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("a URL with credentials: %v; want a refusal without the password", err)
+	}
 }
 
 // TestMapping checks destination names and their reverse.

@@ -140,6 +140,10 @@ func compile(r *Rule) (*compiled, error) {
 		return bad("direction", "%q is not %q or %q", r.Direction, Push, Pull)
 	}
 	u, err := url.Parse(r.Remote.URL)
+	if err == nil && u.User != nil {
+		// Said without the URL: it holds a password, and errors are echoed.
+		return bad("remote.url", "%q holds credentials: give them as remote.username and remote.password, which are sealed and never shown", u.Redacted())
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
 		return bad("remote.url", "%q is not http:// or https://host[:port]", r.Remote.URL)
 	}
