@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/config"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -19,13 +20,11 @@ import (
 )
 
 // policyHooks counts the image policy's refusals, warnings, verifications
-// and cache look-ups in m, adding them to h.
-//
-// The events of a refused or warned pull and of a signature verified
-// (pull.refused, pull.warned, signature.verified) are to be recorded here
-// too, through the event stream's recorder, once it lands: these hooks are
-// where they are raised.
-func policyHooks(h registry.Hooks, m *metrics.Policy) registry.Hooks {
+// and cache look-ups in m, adding them to h, and records each signature
+// verified (not read from the verdict cache) as a signature.verified event
+// with record. Refused and warned pulls are counted, not recorded: a pull
+// is an event of its own, and a refused one would flood the stream.
+func policyHooks(h registry.Hooks, m *metrics.Policy, record func(events.Event)) registry.Hooks {
 	h.PullRefused = func(_ context.Context, o registry.PolicyOutcome) { m.PullBroke(o.Namespace, o.Rule, string(o.Mode)) }
 	h.PullWarned = func(_ context.Context, o registry.PolicyOutcome) {
 		mode := string(o.Mode)
@@ -34,7 +33,7 @@ func policyHooks(h registry.Hooks, m *metrics.Policy) registry.Hooks {
 		}
 		m.PullBroke(o.Namespace, o.Rule, mode)
 	}
-	h.SignatureVerified = func(_ context.Context, _ string, _ digest.Digest, v trust.Verdict) {
+	h.SignatureVerified = func(ctx context.Context, repo string, image digest.Digest, v trust.Verdict) {
 		result := v.Reason
 		if v.Valid {
 			result = "valid"
@@ -42,6 +41,11 @@ func policyHooks(h registry.Hooks, m *metrics.Policy) registry.Hooks {
 			result = "malformed"
 		}
 		m.Verified(string(v.Format), result)
+		e := &events.SignatureVerified{Digest: image, Format: string(v.Format), Verified: v.Valid, Reason: v.Message}
+		if v.Signer != nil {
+			e.Signer, e.Policy = v.Signer.String(), v.Signer.TrustPolicy
+		}
+		record(events.New(ctx, repo, e))
 	}
 	h.PolicyCache = m.Cache
 	return h

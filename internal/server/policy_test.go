@@ -169,6 +169,15 @@ func TestPolicyOverHTTP(t *testing.T) {
 			t.Errorf("the signature was served with a warning: %q", r.header.Get("Warning"))
 		}
 
+		// The verification is a signature.verified event, which the audit
+		// log reads: once, as later pulls read the verdict cache.
+		waitFor(t, "the signature.verified event in the audit log", func() bool {
+			var audit mgmt.List[mgmt.AuditEvent]
+			tr.mustAPI("GET", "/audit?action=signature.verify", nil, &audit)
+			return len(audit.Items) == 1 && audit.Items[0].Target == "prod/app@"+d.String() &&
+				audit.Items[0].Result == "ok" && strings.Contains(audit.Items[0].Detail, "ci")
+		})
+
 		var pc mgmt.PolicyCheck
 		tr.mustAPI("GET", "/repositories/prod/app/manifests/v1/check", nil, &pc)
 		if !pc.Allowed || len(pc.Warnings) != 1 || len(pc.Signatures) != 1 || !pc.Signatures[0].Valid || pc.Signatures[0].Signer.Key != "ci" || pc.SBOM {

@@ -104,7 +104,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 		Meta:                ms,
 		Logger:              log,
 		CacheEntries:        cacheEntries(cfg.Cache.ManifestEntries),
-		Hooks:               policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy()),
+		Hooks:               policyHooks(lifecycleHooks(s.metrics.NewLifecycle(), s.manifestPushed), s.metrics.NewPolicy(), s.record),
 		Now:                 now,
 		Verify:              verifyOptions(cfg),
 		SystemKeySet:        systemKeySet,
