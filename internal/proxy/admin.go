@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,11 @@ func normalizeURL(raw string) (string, error) {
 	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" || u.User != nil {
 		return "", fmt.Errorf("%w: url %q: want http(s)://host[:port], without a path or credentials", ErrInvalid, raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%w: url %q: port %s is not a port (1 to 65535)", ErrInvalid, raw, p)
+		}
 	}
 	if isDockerHub(strings.ToLower(u.Host)) {
 		u.Host, u.Scheme = "registry-1.docker.io", "https"
