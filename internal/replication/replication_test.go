@@ -222,6 +222,8 @@ func TestRuleValidation(t *testing.T) {
 		{"direction", func(r *Rule) { r.Direction = "sideways" }},
 		{"remote.url", func(r *Rule) { r.Remote.URL = "ftp://x" }},
 		{"remote.url", func(r *Rule) { r.Remote.URL = "https://user:pw@x" }},
+		{"remote.url", func(r *Rule) { r.Remote.URL = "http://[::1]:99999" }},
+		{"remote.url", func(r *Rule) { r.Remote.URL = "http://x:0" }},
 		{"remote.password", func(r *Rule) { r.Remote.Password = "pw" }},
 		{"repositories", func(r *Rule) { r.Repositories = nil }},
 		{"repositories", func(r *Rule) { r.Repositories = []string{"Team/*"} }},

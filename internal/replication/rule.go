@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +147,11 @@ func compile(r *Rule) (*compiled, error) {
 	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
 		return bad("remote.url", "%q is not http:// or https://host[:port]", r.Remote.URL)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("remote.url", "%q: port %s is not a port (1 to 65535)", r.Remote.URL, p)
+		}
 	}
 	r.Remote.URL = u.Scheme + "://" + u.Host
 	if r.Remote.Password != "" && r.Remote.Username == "" {
