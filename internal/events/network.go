@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,6 +171,8 @@ func (g *Guard) CheckURL(ctx context.Context, res Resolver, raw string) error {
 		return fmt.Errorf("%q holds credentials; webhooks are signed instead (docs/events.md)", redact(u))
 	case u.Fragment != "":
 		return fmt.Errorf("%q has a fragment, which is never sent", raw)
+	case !validPort(u.Port()):
+		return fmt.Errorf("%q: port %s is not a port (1 to 65535)", raw, u.Port())
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -187,6 +190,15 @@ func (g *Guard) CheckURL(ctx context.Context, res Resolver, raw string) error {
 		}
 	}
 	return nil
+}
+
+// validPort says whether p, a URL's port, is empty or 1 to 65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // redact is u without the password of its user information.

@@ -76,6 +76,8 @@ func TestCheckURL(t *testing.T) {
 		{"https:///x", "no host"},
 		{"https://u:secret@hooks.example.com/", "credentials"},
 		{"https://hooks.example.com/#frag", "fragment"},
+		{"http://93.184.215.14:99999/x", "not a port"},
+		{"http://hooks.example.com:0/x", "not a port"},
 		{"http://127.0.0.1:9/", "loopback"},
 		{"http://[::1]:9/", "loopback"},
 		{"http://169.254.169.254/latest/meta-data/", "link-local"},
