@@ -193,7 +193,7 @@ func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta
 	defer cancel()
 	timer := time.AfterFunc(c.opts.FetchTimeout, cancel)
 	defer timer.Stop()
-	body, size, err := client.GetBlob(fctx, m.upstreamRepo(repo), oci.Descriptor{Digest: d})
+	body, size, err := client.GetBlobStream(fctx, m.upstreamRepo(repo), oci.Descriptor{Digest: d})
 	m.observe(err)
 	if err != nil {
 		return m.refused(repo+"@"+d.String(), err, true)

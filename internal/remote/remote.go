@@ -25,6 +25,7 @@ import (
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/scheme"
 	"github.com/regclient/regclient/scheme/reg"
+	"github.com/regclient/regclient/types/blob"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
@@ -235,20 +236,40 @@ func (c *Client) GetBlob(ctx context.Context, repo string, desc oci.Descriptor) 
 	if size == 0 && br.RawHeaders().Get("Content-Length") != "0" {
 		size = -1
 	}
-	return &blobReader{br: br, ctx: ctx, end: end, op: "read blob " + desc.Digest.String() + " of " + repo}, size, nil
+	return &blobReader{r: br, c: br, ctx: ctx, end: end, op: "read blob " + desc.Digest.String() + " of " + repo}, size, nil
+}
+
+// GetBlobStream is [Client.GetBlob] for a caller that hashes every byte
+// itself and has its own way to resume a broken transfer (the pull-through
+// cache): the body as the registry sends it, without regclient hashing
+// every byte a second time nor trying to resume with range requests. A
+// body shorter than the registry's Content-Length ends with
+// [io.ErrUnexpectedEOF].
+func (c *Client) GetBlobStream(ctx context.Context, repo string, desc oci.Descriptor) (io.ReadCloser, int64, error) {
+	rc, size, err := c.GetBlob(ctx, repo, desc)
+	if err != nil {
+		return nil, 0, err
+	}
+	b := rc.(*blobReader)
+	if br, ok := b.r.(*blob.BReader); ok && br.Response() != nil && br.Response().Body != nil {
+		// Closing br closes this body and ends the request.
+		b.r = br.Response().Body
+	}
+	return b, size, nil
 }
 
 // blobReader is a blob being read, with its call: errors are classified
 // like those of the call that opened it, and closing it ends the call.
 type blobReader struct {
-	br  io.ReadCloser
+	r   io.Reader
+	c   io.Closer
 	ctx context.Context
 	end func()
 	op  string
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {
-	n, err := b.br.Read(p)
+	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		err = wrap(b.ctx, b.op, err)
 	}
@@ -256,7 +277,7 @@ func (b *blobReader) Read(p []byte) (int, error) {
 }
 
 func (b *blobReader) Close() error {
-	err := b.br.Close()
+	err := b.c.Close()
 	b.end()
 	return err
 }
