@@ -115,6 +115,7 @@ type InventoryManifest struct {
 // so both the Store and a Tx offer it.
 type LifecycleReader interface {
 	PullCountReader
+	TrendReader
 	// ImmutabilityRules lists the rules of namespace, or of every
 	// namespace when it is "", sorted by namespace then ID.
 	ImmutabilityRules(ctx context.Context, namespace string) ([]ImmutabilityRule, error)
@@ -149,6 +150,7 @@ type LifecycleReader interface {
 // includes it.
 type LifecycleWriter interface {
 	PullCountWriter
+	StorageHistoryWriter
 	// AddImmutabilityRule stores r and returns its ID; ErrConflict if the
 	// namespace has a rule with the same pattern.
 	AddImmutabilityRule(ctx context.Context, r ImmutabilityRule) (int64, error)

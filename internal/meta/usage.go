@@ -62,9 +62,12 @@ type PullCountWriter interface {
 	// nothing for it, and those of a repository that never existed
 	// nothing at all.
 	RecordPullCounts(ctx context.Context, counts []PullCount) error
-	// PrunePullCounts deletes the daily counts of the days before
-	// before's UTC day (totals stay) and returns how many rows went.
-	PrunePullCounts(ctx context.Context, before time.Time) (int64, error)
+	// PrunePullCounts deletes the daily counts of manifests of the days
+	// before manifestsBefore's UTC day, and those of repositories (which
+	// the charts of [TrendReader.PullDays] read further back) of the days
+	// before repositoriesBefore's (totals stay), and returns how many rows
+	// went.
+	PrunePullCounts(ctx context.Context, manifestsBefore, repositoriesBefore time.Time) (int64, error)
 }
 
 // DayNumber is t's UTC day as the store numbers days: days since

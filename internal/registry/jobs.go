@@ -17,10 +17,11 @@ type JobOptions struct {
 	UploadExpireInterval time.Duration
 	// RetentionInterval is how often every stored retention policy runs.
 	RetentionInterval time.Duration
-	// StorageInterval is how often the storage figures are computed and
-	// handed to StorageComputed, with the job's context, which ends when
+	// StorageInterval is how often the storage figures are computed,
+	// kept as the day's storage sample (the charts' history), and handed
+	// to StorageComputed, if set, with the job's context, which ends when
 	// the job loses its lease (so that only the replica that holds it
-	// reports figures); neither set turns the job off.
+	// reports figures). Zero turns the job off.
 	StorageInterval time.Duration
 	StorageComputed func(ctx context.Context, u StorageUsage)
 	// PullCountPruneInterval is how often the daily pull counts older
@@ -38,7 +39,8 @@ const DefaultPullCountPruneInterval = 6 * time.Hour
 // "retention", which applies every stored retention policy for real (blobs
 // the deleted manifests referenced are left to GC); "storage-metrics",
 // which computes what every namespace and the whole store hold (reading
-// every blob and link row, so once per interval cluster-wide); and
+// every blob and link row, so once per interval cluster-wide) and keeps
+// the day's storage sample for the charts; and
 // "prune-pull-counts", which deletes daily pull counts older than the
 // recent usage figures read. Each runs on one replica at a time under its
 // lease.
@@ -60,7 +62,7 @@ func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 	if o.RetentionInterval > 0 {
 		js = append(js, jobs.Job{Name: "retention", Every: o.RetentionInterval, Run: r.runRetention})
 	}
-	if o.StorageInterval > 0 && o.StorageComputed != nil {
+	if o.StorageInterval > 0 {
 		js = append(js, jobs.Job{
 			Name:  "storage-metrics",
 			Every: o.StorageInterval,
@@ -69,8 +71,10 @@ func (r *Registry) Jobs(o JobOptions) []jobs.Job {
 				if err != nil {
 					return err
 				}
-				o.StorageComputed(ctx, u)
-				return nil
+				if o.StorageComputed != nil {
+					o.StorageComputed(ctx, u)
+				}
+				return r.recordStorage(ctx, u)
 			},
 		})
 	}

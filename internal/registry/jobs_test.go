@@ -54,3 +54,47 @@ func TestJobs(t *testing.T) {
 		}
 	})
 }
+
+// TestStorageHistory: the storage-metrics job keeps one sample per day
+// (a second run the same day replaces the first), which StorageHistory
+// reads; Traffic counts today's pushes among ChartDays days.
+func TestStorageHistory(t *testing.T) {
+	eachStore(t, func(t *testing.T, r *testReg) {
+		ctx := context.Background()
+		var job func(context.Context) error
+		for _, j := range r.Jobs(registry.JobOptions{StorageInterval: time.Minute}) {
+			if j.Name == "storage-metrics" {
+				job = j.Run
+			}
+		}
+		if job == nil {
+			t.Fatal("no storage-metrics job without StorageComputed")
+		}
+		r.image("team/app", "v1", "one")
+		if err := job(ctx); err != nil {
+			t.Fatal(err)
+		}
+		first, err := r.StorageHistory(ctx, "team")
+		if err != nil || len(first) != 1 || first[0].Bytes == 0 {
+			t.Fatalf("after one run: %v, %v; want one sample", first, err)
+		}
+		r.image("team/app", "v2", "two, which is longer")
+		if err := job(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.StorageHistory(ctx, "team")
+		if err != nil || len(got) != 1 || got[0].Bytes <= first[0].Bytes || !got[0].Day.Equal(first[0].Day) {
+			t.Fatalf("after a second run: %v, %v; want today's sample replaced with more bytes than %d", got, err, first[0].Bytes)
+		}
+		if all, err := r.StorageHistory(ctx, ""); err != nil || len(all) != 1 {
+			t.Fatalf("the whole store's history: %v, %v", all, err)
+		}
+		tr, err := r.Traffic(ctx, "", "team/app")
+		if err != nil || len(tr.Pushes) != registry.ChartDays || len(tr.Pulls) != registry.ChartDays {
+			t.Fatalf("Traffic: %d pushes, %d pulls days, %v; want %d each", len(tr.Pushes), len(tr.Pulls), err, registry.ChartDays)
+		}
+		if last := tr.Pushes[len(tr.Pushes)-1]; last.N != 2 || !last.Day.Equal(got[0].Day) {
+			t.Errorf("today's pushes = %+v; want 2 on %s", last, got[0].Day)
+		}
+	})
+}

@@ -17,7 +17,8 @@ import (
 // UTC days, today included.
 const RecentDays = 30
 
-// pullCountDays is how many days of daily pull counts are kept: a few
+// pullCountDays is how many days of manifests' daily pull counts are kept
+// (repositories' are kept for the charts, chartKeepDays): a few
 // more than RecentDays, so that a window read near midnight, or on a
 // replica whose clock is a little behind, still finds all its days.
 const pullCountDays = RecentDays + 5
@@ -130,13 +131,14 @@ func (r *Registry) CountBlobBytes(repo string, n int64) {
 	}
 }
 
-// prunePullCounts deletes the daily pull counts older than pullCountDays.
+// prunePullCounts deletes the daily pull counts of manifests older than
+// pullCountDays, and those of repositories older than the charts read.
 func (r *Registry) prunePullCounts(ctx context.Context) error {
 	before := r.counts.now().AddDate(0, 0, -pullCountDays)
 	var n int64
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		var err error
-		n, err = tx.PrunePullCounts(ctx, before)
+		n, err = tx.PrunePullCounts(ctx, before, r.counts.now().AddDate(0, 0, -chartKeepDays))
 		return err
 	})
 	if n > 0 {

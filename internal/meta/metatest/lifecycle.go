@@ -31,6 +31,10 @@ var lifecycleTests = []struct {
 	{"StorageUsage", testStorageUsage},
 	{"RecordPulls", testRecordPulls},
 	{"PullCounts", testPullCounts},
+	{"PushDays", testPushDays},
+	{"PullDays", testPullDays},
+	{"StorageDays", testStorageDays},
+	{"VulnerabilityTotals", testVulnerabilityTotals},
 	{"Inventory", testInventory},
 	{"LockRetention", testLockRetention},
 }

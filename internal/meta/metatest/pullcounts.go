@@ -83,7 +83,7 @@ func testPullCounts(t *testing.T, s meta.Store) {
 	var pruned int64
 	update(t, s, func(ctx context.Context, tx meta.Tx) error {
 		var err error
-		pruned, err = tx.PrunePullCounts(ctx, day(-35))
+		pruned, err = tx.PrunePullCounts(ctx, day(-35), day(-35))
 		return err
 	})
 	if pruned != 2 { // day -40 of the repository and of solo

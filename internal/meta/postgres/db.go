@@ -22,6 +22,7 @@ var dialect = sqlstore.Dialect{
 	NoLimit:           nil,
 	InList:            func(n int) string { return fmt.Sprintf("= ANY ($%d::text[])", n) },
 	ListRows:          func(n int) string { return fmt.Sprintf("unnest($%d::text[]) AS value", n) },
+	Day:               func(col string) string { return "CAST(floor(extract(epoch FROM " + col + ") / 86400) AS BIGINT)" },
 	Unavailable:       unavailable,
 	Constraint:        constraint,
 	NotifyChange:      notifyChange,

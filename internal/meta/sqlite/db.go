@@ -22,8 +22,10 @@ var dialect = sqlstore.Dialect{
 	NoLimit:      -1,
 	InList:       func(n int) string { return fmt.Sprintf("IN (SELECT value FROM json_each($%d))", n) },
 	ListRows:     func(n int) string { return fmt.Sprintf("json_each($%d)", n) },
-	Unavailable:  unavailable,
-	Constraint:   constraint,
+	// Times are unix nanoseconds; those before 1970 are not kept.
+	Day:         func(col string) string { return "(" + col + " / 86400000000000)" },
+	Unavailable: unavailable,
+	Constraint:  constraint,
 }
 
 // rowLocks matches the row-lock clauses of sqlstore's PostgreSQL-flavoured

@@ -115,13 +115,17 @@ func (t *Tx) RecordPullCounts(ctx context.Context, counts []meta.PullCount) erro
 	return nil
 }
 
-// PrunePullCounts deletes the daily pull counts of the days before
-// before's.
-func (t *Tx) PrunePullCounts(ctx context.Context, before time.Time) (int64, error) {
-	day := meta.DayNumber(before)
+// PrunePullCounts deletes the daily pull counts of manifests of the days
+// before manifestsBefore's, and of repositories before
+// repositoriesBefore's.
+func (t *Tx) PrunePullCounts(ctx context.Context, manifestsBefore, repositoriesBefore time.Time) (int64, error) {
 	var total int64
-	for _, q := range []string{qPruneRepositoryPullDays, qPruneManifestPullDays} {
-		n, err := t.db.Exec(ctx, q, day)
+	for _, p := range []struct {
+		q      string
+		before time.Time
+	}{{qPruneRepositoryPullDays, repositoriesBefore}, {qPruneManifestPullDays, manifestsBefore}} {
+		day := meta.DayNumber(p.before)
+		n, err := t.db.Exec(ctx, p.q, day)
 		if err != nil {
 			return total, t.wrap(err, "prune pull counts before day %d", day)
 		}

@@ -115,6 +115,9 @@ type Dialect struct {
 	// element of the list bound to placeholder n: "unnest($n::text[]) AS
 	// value" on PostgreSQL.
 	ListRows func(n int) string
+	// Day returns an expression of the UTC day number (days since
+	// 1970-01-01, as meta.DayNumber) of time column col, as a BIGINT.
+	Day func(col string) string
 
 	// Unavailable wraps err with meta.ErrUnavailable when it means the
 	// database could not be reached, and returns it as is otherwise (nil
@@ -166,8 +169,8 @@ var (
 // lacks what it must set: that is a backend's bug, not a condition.
 func New(d *Dialect, read, write DB, transact Transact) *Store {
 	switch {
-	case d.InList == nil || d.ListRows == nil || d.Unavailable == nil || d.Constraint == nil:
-		panic("sqlstore: dialect lacks InList, ListRows, Unavailable or Constraint")
+	case d.InList == nil || d.ListRows == nil || d.Day == nil || d.Unavailable == nil || d.Constraint == nil:
+		panic("sqlstore: dialect lacks InList, ListRows, Day, Unavailable or Constraint")
 	case !d.SingleWriter && (d.ReviewBlob == nil || d.ClaimBlobDeletion == nil):
 		panic("sqlstore: a dialect with row locks must set ReviewBlob and ClaimBlobDeletion")
 	}
