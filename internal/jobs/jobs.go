@@ -52,6 +52,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics counts runs and failures; nil records nothing.
 	Metrics *metrics.Jobs
+	// Board keeps each job's status on this process; nil keeps none.
+	Board *Board
 }
 
 // Run runs every job until ctx is done, then waits for runs in progress to
@@ -74,6 +76,7 @@ func Run(ctx context.Context, o Options) error {
 		if o.Metrics != nil {
 			o.Metrics.Prepare(j.Name)
 		}
+		o.Board.add(j)
 		wg.Go(func() { o.schedule(ctx, j) })
 	}
 	wg.Wait()
@@ -94,7 +97,9 @@ func (o Options) schedule(ctx context.Context, j Job) {
 		}
 		if ok {
 			log.Debug("job lease taken")
+			o.Board.held(j, true)
 			o.hold(ctx, j, lease, log)
+			o.Board.held(j, false)
 			lease.Release()
 		}
 		if !sleep(ctx, j.Every) {
@@ -129,8 +134,11 @@ func (o Options) hold(ctx context.Context, j Job, lease meta.Lease, log *slog.Lo
 
 func (o Options) runOnce(ctx context.Context, j Job, log *slog.Logger) {
 	start := time.Now()
+	o.Board.started(j, start)
 	err := j.Run(ctx)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	stopped := ctx.Err() != nil && errors.Is(err, ctx.Err())
+	o.Board.ended(j, time.Since(start), err, stopped)
+	if stopped {
 		return // stopped, not failed
 	}
 	if o.Metrics != nil {

@@ -17,6 +17,8 @@ import (
 type background struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// board keeps the jobs' statuses for the UI's health section.
+	board jobs.Board
 }
 
 // startBackground starts what s runs behind the requests: when the
@@ -48,7 +50,7 @@ func (s *Server) startBackground() {
 	js := s.jobs()
 	if len(js) > 0 {
 		s.bg.wg.Go(func() {
-			if err := jobs.Run(ctx, jobs.Options{Leaser: leaser, Jobs: js, Logger: s.log, Metrics: s.metrics.Jobs}); err != nil {
+			if err := jobs.Run(ctx, jobs.Options{Leaser: leaser, Jobs: js, Logger: s.log, Metrics: s.metrics.Jobs, Board: &s.bg.board}); err != nil {
 				s.log.Error("background jobs", "err", err)
 			}
 		})

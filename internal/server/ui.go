@@ -18,7 +18,7 @@ func (s *Server) uiHandler() http.Handler {
 		Registry: s.registry, Scanner: s.scanner, Promotion: s.promotion, Replication: s.replication, Proxy: s.proxy, Logger: s.log,
 		CollectGarbage: s.collectForUI, Accounts: s.access != nil, OIDC: s.identity.oidc != nil,
 		SecureCookie: s.cfg.Auth.Session.SecureCookie, TrustedProxies: proxies, SessionMaxAge: s.cfg.Auth.Session.MaxAge,
-		Network: s.network,
+		Network: s.network, Webhooks: s.events.webhooks, WebhookStore: s.events.store, Record: s.recordNow, Jobs: s.jobStatuses,
 	}
 	var h http.Handler
 	switch {
@@ -43,4 +43,14 @@ func (s *Server) collectForUI(ctx context.Context, dryRun bool) (ui.GCReport, er
 	rep, err := s.collectForAPI(ctx, dryRun)
 	return ui.GCReport{DryRun: rep.DryRun, Reviewed: rep.Reviewed, BlobsDeleted: rep.BlobsDeleted, ManifestsDeleted: rep.ManifestsDeleted,
 		BytesFreed: rep.BytesFreed, Kept: rep.Kept, Deferred: rep.Deferred, Errors: rep.Errors, Seconds: rep.Seconds}, err
+}
+
+// jobStatuses reports this replica's background jobs to the UI.
+func (s *Server) jobStatuses() []ui.JobStatus {
+	var out []ui.JobStatus
+	for _, j := range s.bg.board.Statuses() {
+		out = append(out, ui.JobStatus{Name: j.Name, Every: j.Every, Held: j.Held, Running: j.Running, Runs: j.Runs, Failures: j.Failures,
+			LastSuccess: j.LastSuccess, LastFailure: j.LastFailure, LastError: j.LastError, LastDuration: j.LastDuration})
+	}
+	return out
 }

@@ -46,6 +46,9 @@ type adminPage struct {
 	Replication bool
 	Rules       []replication.Rule
 	Runs        []meta.ReplicationRun
+	Jobs        []JobStatus
+	ScheduledGC time.Time // the gc job's last success on this replica
+	Webhooks    bool
 }
 
 // storageChart is the bar chart of what each namespace stores.
@@ -86,7 +89,8 @@ func (h *Handler) adminWith(w http.ResponseWriter, r *http.Request, v visitor, a
 		return
 	}
 	ctx := r.Context()
-	d := adminPage{Scanning: h.opts.Scanner != nil, Replication: h.opts.Replication != nil, Proxy: h.opts.Proxy != nil}
+	d := adminPage{Scanning: h.opts.Scanner != nil, Replication: h.opts.Replication != nil, Proxy: h.opts.Proxy != nil, Webhooks: h.opts.Webhooks != nil}
+	d.Jobs, d.ScheduledGC = h.jobsHealth()
 	if prev, ok := a.Data.(adminPage); ok {
 		d.GC, d.Storage = prev.GC, prev.Storage
 	}

@@ -50,6 +50,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /ns/{ns}/-/quota/delete", h.deleteQuota)
 	m.HandleFunc("POST /ns/{ns}/-/retention", h.retention)
 	m.HandleFunc("POST /ns/{ns}/-/retention/{id}/{op}", h.storedRetention)
+	h.opsRoutes()
 	m.HandleFunc("GET /r/{path...}", h.repoGet)
 	m.HandleFunc("POST /r/{path...}", h.repoPost)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

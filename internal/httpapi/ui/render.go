@@ -26,11 +26,12 @@ type pages map[string]*template.Template
 // parsePages parses the embedded templates; they are part of the binary,
 // so a template that does not parse is a bug the package's tests catch.
 func parsePages() pages {
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html"))
+	// Files named _*.html hold parts several pages share.
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/_*.html"))
 	names, _ := fs.Glob(assets, "templates/*.html") // the pattern is valid
 	out := pages{}
 	for _, n := range names {
-		if path.Base(n) != "layout.html" {
+		if path.Base(n) != "layout.html" && !strings.HasPrefix(path.Base(n), "_") {
 			out[path.Base(n)] = template.Must(template.Must(base.Clone()).ParseFS(assets, n))
 		}
 	}

@@ -45,7 +45,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/scanner"
 )
 
-//go:embed templates static
+//go:embed templates templates/_*.html static
 var assets embed.FS
 
 // Options configure a [Handler].
@@ -68,6 +68,17 @@ type Options struct {
 	// Replication lists replication rules and runs, and runs a rule now;
 	// nil without it.
 	Replication *replication.Service
+	// Webhooks manages webhook subscriptions and WebhookStore reads them
+	// and their delivery logs; nil without webhooks.
+	Webhooks     *events.Webhooks
+	WebhookStore meta.Webhooks
+	// Record records the event of a change whose service writes none (key
+	// sets, image policies, allowlists, upstreams, replication rules), as
+	// the management API does; nil records through Access.
+	Record func(events.Event)
+	// Jobs reports this replica's background jobs for the health section;
+	// nil shows none.
+	Jobs func() []JobStatus
 	// CollectGarbage runs one garbage collection now; nil when not
 	// available.
 	CollectGarbage func(ctx context.Context, dryRun bool) (GCReport, error)

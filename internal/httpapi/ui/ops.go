@@ -1,0 +1,145 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/access"
+	"github.com/wharf-dev/wharf/internal/events"
+	"github.com/wharf-dev/wharf/internal/meta"
+	"github.com/wharf-dev/wharf/internal/proxy"
+	"github.com/wharf-dev/wharf/internal/replication"
+	"github.com/wharf-dev/wharf/internal/scanner"
+)
+
+// What the administration pages (webhooks, replication, pull-through
+// caches, trust settings) share: the services' refusals in words a page
+// shows, and the events of changes made outside a transaction that could
+// carry them, recorded as the management API records them.
+
+// serviceError turns a refusal of the webhook, replication, proxy or
+// scanner service into one classify shows with its words and status; what
+// names the thing for "not found" and "exists already".
+func serviceError(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, events.ErrInvalid), errors.Is(err, replication.ErrInvalid), errors.Is(err, proxy.ErrInvalid),
+		errors.Is(err, proxy.ErrNoKey), errors.Is(err, scanner.ErrAllowlist):
+		return invalid("%v", err)
+	case errors.Is(err, replication.ErrNotFound), errors.Is(err, meta.ErrNotFound), errors.Is(err, proxy.ErrNotProxy):
+		return notFound("%s not found", what)
+	case errors.Is(err, replication.ErrConflict), errors.Is(err, meta.ErrConflict):
+		return &access.Error{Kind: access.ErrConflict, Message: what + " exists already"}
+	}
+	return err
+}
+
+// recordChange records what a form changed as the management API does:
+// the change's event (in namespace ns, "" for none) when it was made,
+// the refusal when it was not. The services that keep these settings
+// write no event of their own.
+func (h *Handler) recordChange(r *http.Request, v visitor, action, target, ns string, err error, data events.Data) {
+	if err != nil {
+		h.refused(r, v, action, target, err)
+		return
+	}
+	if data == nil {
+		return
+	}
+	if h.opts.Record == nil {
+		h.acc.Record(r.Context(), v.caller, "", data)
+		return
+	}
+	e := events.New(r.Context(), "", data).InNamespace(ns)
+	e.Actor = events.Actor{Name: v.caller.Principal.String(), Client: v.caller.Client, Request: events.ActorFrom(r.Context()).Request}
+	h.opts.Record(e)
+}
+
+// formID reads a path value that is a positive number.
+func formID(r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// fields splits a form value into its words: patterns and names are
+// separated by spaces, commas or new lines.
+func fields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+}
+
+// checked reads a checkbox.
+func checked(r *http.Request, name string) bool {
+	switch r.PostFormValue(name) {
+	case "", "0", "false", "off":
+		return false
+	}
+	return true
+}
+
+// mayPost checks that v may post forms: a signed-in visitor with the
+// session's token in the form.
+func mayPost(r *http.Request, v visitor) error {
+	if v.refusal != nil {
+		return v.refusal
+	}
+	return checkCSRF(r, v)
+}
+
+// The administration pages' template functions.
+func init() {
+	funcs["webhookURL"] = webhookURL
+	funcs["webhooksNS"] = webhooksURL
+	funcs["formatName"] = formatName
+	funcs["deliveryState"] = func(s string) string {
+		if s == meta.DeliveryDead {
+			return "failed (dead letter)"
+		}
+		return s
+	}
+	funcs["latency"] = func(d time.Duration) string {
+		if d <= 0 {
+			return "—"
+		}
+		if d < time.Second {
+			return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+		}
+		return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s"
+	}
+	funcs["excerpt"] = func(s string) string {
+		const n = 200
+		if len(s) <= n {
+			return s
+		}
+		return strings.ToValidUTF8(s[:n], "") + "…"
+	}
+}
+
+// formatName is how a payload format is named to people.
+func formatName(f string) string {
+	switch events.Format(f) {
+	case events.FormatCloudEvents:
+		return "CloudEvents"
+	case events.FormatDistribution:
+		return "distribution (CNCF registry notifications)"
+	case events.FormatHarbor:
+		return "Harbor"
+	}
+	return f
+}
+
+// opsRoutes are the administration pages' routes.
+func (h *Handler) opsRoutes() {
+	m := h.mux
+	m.HandleFunc("GET /-/webhooks", h.systemWebhooks)
+	m.HandleFunc("POST /-/webhooks", h.createWebhook)
+	m.HandleFunc("GET /ns/{ns}/-/webhooks", h.namespaceWebhooks)
+	m.HandleFunc("POST /ns/{ns}/-/webhooks", h.createWebhook)
+	m.HandleFunc("GET /-/webhooks/{id}", h.webhookGet)
+	m.HandleFunc("POST /-/webhooks/{id}/{op}", h.webhookOp)
+	m.HandleFunc("GET /-/webhooks/{id}/deliveries/{delivery}", h.deliveryGet)
+	m.HandleFunc("POST /-/webhooks/{id}/deliveries/{delivery}/redeliver", h.redeliver)
+}

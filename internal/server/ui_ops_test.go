@@ -1,0 +1,233 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
+)
+
+// The administration pages over HTTP: webhooks with their delivery log,
+// replication rules and runs, pull-through caches' upstreams, trust
+// settings and the health section, on every backend. Each page is read
+// and each form posted by who may, and refused to a read-only member, to
+// a namespace admin where system administrators decide, and to a forged
+// form without the session's token; hostile names and URLs stay text.
+
+// opsFixture is a registry with access control and the people the tests
+// act as: the administrator, nadia who administers namespace team, and
+// rita who may only read it.
+type opsFixture struct {
+	tr                 *testRegistry
+	api                func(method, path, body string, status int) response
+	admin, nadia, rita *webClient
+}
+
+func newOpsFixture(t *testing.T, b backend) *opsFixture {
+	cfg := newConfig(t, b)
+	cfg.Auth.Enabled = true
+	cfg.Auth.BcryptCost = 4
+	cfg.AdminPassword = adminPassword
+	cfg.Scanning.Enabled = true
+	webhookConfig(&cfg)
+	tr := openTestRegistry(t, cfg)
+	admin := auth.BasicAuthorization("admin", adminPassword)
+	f := &opsFixture{tr: tr}
+	f.api = func(method, path, body string, status int) response {
+		t.Helper()
+		r := tr.do(method, path, []byte(body), "Authorization", admin, "Content-Type", "application/json")
+		if r.status != status {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, r.status, status, r.body)
+		}
+		return r
+	}
+	f.api("POST", "/api/v1/users", `{"name":"nadia","password":"nadia-password"}`, 201)
+	f.api("POST", "/api/v1/users", `{"name":"rita","password":"rita-password"}`, 201)
+	f.api("POST", "/api/v1/namespaces", `{"name":"team"}`, 201)
+	f.api("PUT", "/api/v1/namespaces/team/members/nadia", `{"role":"admin"}`, 200)
+	f.api("PUT", "/api/v1/namespaces/team/members/rita", `{"role":"readonly"}`, 200)
+	f.admin, f.nadia, f.rita = newWebClient(t, tr), newWebClient(t, tr), newWebClient(t, tr)
+	f.admin.signIn("admin", adminPassword)
+	f.nadia.signIn("nadia", "nadia-password")
+	f.rita.signIn("rita", "rita-password")
+	return f
+}
+
+// TestUIOperations runs the administration pages' tests on every backend.
+func TestUIOperations(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			f := newOpsFixture(t, b)
+			t.Run("webhooks", func(t *testing.T) { uiWebhooks(t, f) })
+			t.Run("health", func(t *testing.T) { uiHealth(t, f) })
+		})
+	}
+}
+
+var (
+	webhookSecretRE = regexp.MustCompile(`data-testid="webhook-secret">([^<]+)<`)
+	webhookLinkRE   = regexp.MustCompile(`action="/-/webhooks/(\d+)/ping"`)
+)
+
+func uiWebhooks(t *testing.T, f *opsFixture) {
+	rc := newReceiver(t, func(n int, r *http.Request, body []byte) int {
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusNoContent
+	})
+	// A namespace admin creates a webhook of team: the secret is shown
+	// once, with the webhook.
+	token := f.nadia.csrf("/ns/team/-/webhooks")
+	form := url.Values{"csrf": {token}, "name": {hostile}, "url": {rc.srv.URL + "/hook?x=" + url.QueryEscape(hostile)}, "format": {"cloudevents"},
+		"repositories": {"team/*"}, "kinds": {"artifact.pushed", "tag.deleted"}, "enabled": {"1"}}
+	bad := f.nadia.post("/ns/team/-/webhooks", form, http.StatusBadRequest)
+	noScript(t, "a refused webhook", string(bad.body))
+	if !strings.Contains(string(bad.body), "name must be") {
+		t.Errorf("the refusal of a hostile name does not say why:\n%s", bad.body)
+	}
+	form.Set("name", "ci")
+	created := string(f.nadia.post("/ns/team/-/webhooks", form, http.StatusCreated).body)
+	noScript(t, "the new webhook's page", created)
+	secret := webhookSecretRE.FindStringSubmatch(created)
+	id := webhookLinkRE.FindStringSubmatch(created)
+	if secret == nil || id == nil || len(secret[1]) < 20 {
+		t.Fatalf("the new webhook's page shows no secret or link:\n%s", created)
+	}
+	hook := "/-/webhooks/" + id[1]
+	page := f.nadia.get(hook, http.StatusOK)
+	noScript(t, "the webhook's page", page)
+	if strings.Contains(page, secret[1]) || !strings.Contains(page, "artifact.pushed, tag.deleted") {
+		t.Errorf("the webhook's page shows the secret again, or not its kinds:\n%s", page)
+	}
+	list := f.nadia.get("/ns/team/-/webhooks", http.StatusOK)
+	if strings.Contains(list, secret[1]) || !strings.Contains(list, `href="`+hook+`"`) {
+		t.Errorf("the webhooks list shows the secret, or not the webhook")
+	}
+
+	// A ping: the receiver answers 500, then 204; both are in the log
+	// with their status, and the first with its response.
+	for i, want := range []string{"Ping sent: dead, the receiver answered 500", "Ping sent: delivered, the receiver answered 204"} {
+		if got := string(f.nadia.post(hook+"/ping", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(got, want) {
+			t.Errorf("ping %d: want %q:\n%s", i+1, want, got)
+		}
+	}
+	if n := len(rc.requests(events.KindPing)); n != 2 {
+		t.Fatalf("the receiver got %d pings, want 2", n)
+	}
+	log := f.nadia.get(hook, http.StatusOK)
+	for _, want := range []string{"webhook.ping", "failed (dead letter)", ">500<", ">204<", "answer 1", "delivered"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the delivery log lacks %q", want)
+		}
+	}
+	if dead := f.nadia.get(hook+"?state=dead", http.StatusOK); strings.Contains(dead, ">204<") || !strings.Contains(dead, ">500<") {
+		t.Errorf("the log filtered by state dead:\n%s", dead)
+	}
+	var deliveries struct {
+		Items []struct {
+			ID     int64
+			Status int
+		}
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/webhooks/"+id[1]+"/deliveries", "", 200).body, &deliveries)
+	if len(deliveries.Items) != 2 {
+		t.Fatalf("deliveries through the API: %+v", deliveries)
+	}
+	first := "/-/webhooks/" + id[1] + "/deliveries/" + strconv.FormatInt(deliveries.Items[1].ID, 10)
+	if got := f.nadia.get(first, http.StatusOK); !strings.Contains(got, `data-testid="attempts"`) || !strings.Contains(got, "answer 1") {
+		t.Errorf("the delivery's attempts:\n%s", got)
+	}
+	// A ping is not redelivered: the refusal says what to do instead.
+	if got := string(f.nadia.post(first+"/redeliver", url.Values{"csrf": {token}}, http.StatusBadRequest).body); !strings.Contains(got, "ping the webhook again") {
+		t.Errorf("redelivering a ping:\n%s", got)
+	}
+
+	// Disable, enable, a new secret (shown once), settings saved.
+	if got := string(f.nadia.post(hook+"/disable", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(got, "is disabled") || !strings.Contains(got, `data-testid="enable"`) {
+		t.Errorf("disabling:\n%s", got)
+	}
+	f.nadia.post(hook+"/enable", url.Values{"csrf": {token}}, http.StatusOK)
+	rotated := webhookSecretRE.FindStringSubmatch(string(f.nadia.post(hook+"/secret", url.Values{"csrf": {token}}, http.StatusOK).body))
+	if rotated == nil || rotated[1] == secret[1] {
+		t.Errorf("a new secret: %v", rotated)
+	}
+	form.Set("format", "harbor")
+	form.Del("kinds")
+	if got := string(f.nadia.post(hook+"/update", form, http.StatusOK).body); !strings.Contains(got, "Harbor") || !strings.Contains(got, "every kind the format has") {
+		t.Errorf("saving the settings:\n%s", got)
+	}
+	var hooks struct{ Items []struct{ Format string } }
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/team/webhooks", "", 200).body, &hooks)
+	if len(hooks.Items) != 1 || hooks.Items[0].Format != "harbor" {
+		t.Errorf("the webhook through the API after the change: %+v", hooks)
+	}
+
+	// A target the server may not reach (not in allowNetworks) is refused
+	// in words.
+	form.Set("url", "http://10.1.2.3/hook")
+	if got := string(f.nadia.post(hook+"/update", form, http.StatusBadRequest).body); !strings.Contains(got, "url") {
+		t.Errorf("a private target:\n%s", got)
+	}
+
+	// The read-only member: no page, no change, no ping; a forged form
+	// without the token is refused too; the system-wide page is the
+	// administrators'.
+	f.rita.get("/ns/team/-/webhooks", http.StatusForbidden)
+	f.rita.get(hook, http.StatusForbidden)
+	rt := f.rita.csrf("/-/account")
+	f.rita.post(hook+"/ping", url.Values{"csrf": {rt}}, http.StatusForbidden)
+	f.rita.post(hook+"/delete", url.Values{"csrf": {rt}}, http.StatusForbidden)
+	f.rita.post("/ns/team/-/webhooks", url.Values{"csrf": {rt}, "name": {"x"}, "url": {rc.srv.URL}}, http.StatusForbidden)
+	f.nadia.post(hook+"/delete", url.Values{}, http.StatusForbidden)
+	f.nadia.post(hook+"/delete", url.Values{"csrf": {"00"}}, http.StatusForbidden)
+	f.nadia.get("/-/webhooks", http.StatusForbidden)
+	f.nadia.post("/-/webhooks", url.Values{"csrf": {token}, "name": {"x"}, "url": {rc.srv.URL}}, http.StatusForbidden)
+	newWebClient(t, f.tr).get(hook, http.StatusSeeOther) // anonymous: sign in first
+	f.api("GET", "/api/v1/webhooks/"+id[1], "", 200)     // still there
+
+	// The administrator's system-wide page lists the namespaces' webhooks;
+	// a system-wide webhook is not found for a namespace admin.
+	at := f.admin.csrf("/-/webhooks")
+	if got := f.admin.get("/-/webhooks", http.StatusOK); !strings.Contains(got, `data-testid="namespace-webhooks"`) || !strings.Contains(got, ">ci<") {
+		t.Errorf("the system-wide page lacks team's webhook:\n%s", got)
+	}
+	sys := string(f.admin.post("/-/webhooks", url.Values{"csrf": {at}, "name": {"audit"}, "url": {rc.srv.URL}, "format": {"distribution"}, "enabled": {"1"}}, http.StatusCreated).body)
+	sysID := webhookLinkRE.FindStringSubmatch(sys)
+	if sysID == nil {
+		t.Fatalf("no system-wide webhook:\n%s", sys)
+	}
+	f.nadia.get("/-/webhooks/"+sysID[1], http.StatusNotFound)
+	f.nadia.post("/-/webhooks/"+sysID[1]+"/ping", url.Values{"csrf": {token}}, http.StatusNotFound)
+
+	// Deleting: gone from the list and the API.
+	if got := string(f.nadia.post(hook+"/delete", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(got, "Webhook ci deleted") {
+		t.Errorf("deleting:\n%s", got)
+	}
+	f.api("GET", "/api/v1/webhooks/"+id[1], "", 404)
+}
+
+// uiHealth: the administration page's health section lists the
+// background jobs with their last runs, and the scheduled collection.
+func uiHealth(t *testing.T, f *opsFixture) {
+	var page string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		page = f.admin.get("/-/admin", http.StatusOK)
+		if strings.Contains(page, "<td>webhooks</td>") && strings.Contains(page, "runs here") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{`data-testid="jobs"`, "<td>gc</td>", "<td>webhooks</td>", "<td>expire-uploads</td>", "runs here", "Scheduled garbage collection", "Vulnerability data", `href="/-/webhooks"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the administration page lacks %q", want)
+		}
+	}
+	f.nadia.get("/-/admin", http.StatusForbidden)
+}
