@@ -113,6 +113,15 @@ func (p ImagePolicy) Active() bool {
 	return p.RequireSignature.Mode.On() || p.Vulnerabilities.Mode.On() || p.RequireScan.Mode.On() || p.RequireSBOM.Mode.On()
 }
 
+// Summary says what p enforces, for the audit log and the event stream.
+func (p ImagePolicy) Summary() string {
+	s := ""
+	for _, rule := range Rules {
+		s += rule + "=" + string(p.Mode(rule)) + " "
+	}
+	return s + "severity=" + string(p.Vulnerabilities.Severity) + fmt.Sprintf(" enforceOnPushers=%v", p.EnforceOnPushers)
+}
+
 // NeedsScans reports whether a rule reads scan results.
 func (p ImagePolicy) NeedsScans() bool { return p.Vulnerabilities.Mode.On() || p.RequireScan.Mode.On() }
 

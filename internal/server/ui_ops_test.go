@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/auth"
 	"github.com/wharf-dev/wharf/internal/events"
+	"github.com/wharf-dev/wharf/internal/trust/trusttest"
 )
 
 // The administration pages over HTTP: webhooks with their delivery log,
@@ -67,6 +71,7 @@ func TestUIOperations(t *testing.T) {
 			f := newOpsFixture(t, b)
 			t.Run("webhooks", func(t *testing.T) { uiWebhooks(t, f) })
 			t.Run("health", func(t *testing.T) { uiHealth(t, f) })
+			t.Run("trust", func(t *testing.T) { uiTrust(t, f) })
 		})
 	}
 }
@@ -230,4 +235,124 @@ func uiHealth(t *testing.T, f *opsFixture) {
 		}
 	}
 	f.nadia.get("/-/admin", http.StatusForbidden)
+}
+
+// uiTrust edits team's key set, image policy and allowlist as its admin,
+// and is refused as its read-only member, who sees the settings without a
+// form.
+func uiTrust(t *testing.T, f *opsFixture) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := trusttest.PublicKeyPEM(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The read-only member sees the settings, and no form.
+	page := f.rita.get("/ns/team/-/trust", http.StatusOK)
+	if !strings.Contains(page, `data-testid="no-keys"`) || strings.Contains(page, "<form class=\"card") || strings.Contains(page, "/-/trust/keys") {
+		t.Errorf("the read-only member's trust page:\n%s", page)
+	}
+	newWebClient(t, f.tr).get("/ns/team/-/trust", http.StatusNotFound)
+	rt := f.rita.csrf("/-/account")
+	f.rita.post("/ns/team/-/trust/keys", url.Values{"csrf": {rt}, "name": {"k"}, "pem": {string(pub)}}, http.StatusForbidden)
+	f.rita.post("/ns/team/-/image-policy", url.Values{"csrf": {rt}, "require_signature": {"off"}}, http.StatusForbidden)
+	f.rita.post("/ns/team/-/allowlist", url.Values{"csrf": {rt}, "id": {"CVE-2026-1"}, "reason": {"x"}}, http.StatusForbidden)
+	f.api("GET", "/api/v1/namespaces/team/trust", "", 404)
+
+	// The admin adds a key: a hostile name or a bad key is refused in
+	// words and changes nothing; a good one is trusted.
+	token := f.nadia.csrf("/ns/team/-/trust")
+	f.nadia.post("/ns/team/-/trust/keys", url.Values{"name": {"k"}, "pem": {string(pub)}}, http.StatusForbidden)
+	bad := string(f.nadia.post("/ns/team/-/trust/keys", url.Values{"csrf": {token}, "name": {hostile}, "pem": {string(pub)}}, http.StatusBadRequest).body)
+	noScript(t, "a refused key", bad)
+	if !strings.Contains(bad, "a key&#39;s name is letters") {
+		t.Errorf("the refusal of a hostile key name:\n%s", bad)
+	}
+	if bad := string(f.nadia.post("/ns/team/-/trust/keys", url.Values{"csrf": {token}, "name": {"k"}, "pem": {"not a key"}}, http.StatusBadRequest).body); !strings.Contains(bad, "keys[0] (k)") {
+		t.Errorf("the refusal of a bad key:\n%s", bad)
+	}
+	f.api("GET", "/api/v1/namespaces/team/trust", "", 404)
+	page = string(f.nadia.post("/ns/team/-/trust/keys", url.Values{"csrf": {token}, "version": {"0"}, "name": {"release"}, "pem": {string(pub)}}, http.StatusOK).body)
+	if !strings.Contains(page, "Key release is trusted in team") || !strings.Contains(page, `data-testid="remove-key-release"`) {
+		t.Errorf("after adding a key:\n%s", page)
+	}
+	var ks struct {
+		KeySet  struct{ Keys []struct{ Name string } }
+		Version int64
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/team/trust", "", 200).body, &ks)
+	if len(ks.KeySet.Keys) != 1 || ks.KeySet.Keys[0].Name != "release" {
+		t.Fatalf("the key set through the API: %+v", ks)
+	}
+	f.nadia.post("/ns/team/-/trust/keys", url.Values{"csrf": {token}, "name": {"release"}, "pem": {string(pub)}}, http.StatusConflict)
+	// A form of a page loaded before another change is refused.
+	if got := string(f.nadia.post("/ns/team/-/trust/keys", url.Values{"csrf": {token}, "version": {"0"}, "name": {"other"}, "pem": {string(pub)}}, http.StatusConflict).body); !strings.Contains(got, "changed since this page was loaded") {
+		t.Errorf("a stale form:\n%s", got)
+	}
+	if got := string(f.nadia.post("/ns/team/-/trust/identities", url.Values{"csrf": {token}, "subject": {"a@example.com"}, "issuer": {"https://issuer.example"}}, http.StatusBadRequest).body); !strings.Contains(got, "trusted root") {
+		t.Errorf("an identity without a trusted root:\n%s", got)
+	}
+	if got := f.rita.get("/ns/team/-/trust", http.StatusOK); !strings.Contains(got, "release") || strings.Contains(got, "remove-key-release") {
+		t.Errorf("the read-only member's view of the key: %v", strings.Contains(got, "release"))
+	}
+
+	// The image policy: each rule's mode; a mode that is none is refused.
+	if got := string(f.nadia.post("/ns/team/-/image-policy", url.Values{"csrf": {token}, "require_signature": {"bogus"}}, http.StatusBadRequest).body); !strings.Contains(got, "requireSignature.mode") {
+		t.Errorf("a bad mode:\n%s", got)
+	}
+	f.nadia.post("/ns/team/-/image-policy", url.Values{"csrf": {token}, "require_signature": {"enforce"}, "vulnerabilities": {"warn"}, "severity": {"high"},
+		"require_scan": {"off"}, "require_sbom": {"warn"}, "ignore_unfixed": {"1"}}, http.StatusOK)
+	var ip struct {
+		Policy struct {
+			RequireSignature, RequireSBOM struct{ Mode string }
+			Vulnerabilities               struct {
+				Mode, Severity string
+				IgnoreUnfixed  bool
+			}
+		}
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/team/image-policy", "", 200).body, &ip)
+	if ip.Policy.RequireSignature.Mode != "enforce" || ip.Policy.Vulnerabilities.Mode != "warn" || ip.Policy.Vulnerabilities.Severity != "high" ||
+		!ip.Policy.Vulnerabilities.IgnoreUnfixed || ip.Policy.RequireSBOM.Mode != "warn" {
+		t.Errorf("the image policy through the API: %+v", ip)
+	}
+	if got := f.rita.get("/ns/team/-/trust", http.StatusOK); !strings.Contains(got, `data-testid="mode-require_signature">enforce<`) {
+		t.Errorf("the read-only member does not see the enforced rule")
+	}
+
+	// The allowlist, with an expiry and a reason.
+	bad = string(f.nadia.post("/ns/team/-/allowlist", url.Values{"csrf": {token}, "id": {hostile}, "reason": {"x"}}, http.StatusBadRequest).body)
+	noScript(t, "a refused allowlist entry", bad)
+	f.nadia.post("/ns/team/-/allowlist", url.Values{"csrf": {token}, "id": {"CVE-2026-1"}, "reason": {"not reachable"}, "expires": {"2099-01-31"}}, http.StatusOK)
+	var al struct {
+		Items []struct {
+			ID, Reason, Expires string
+		}
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/team/allowlist", "", 200).body, &al)
+	if len(al.Items) != 1 || al.Items[0].Reason != "not reachable" || al.Items[0].Expires != "2099-02-01T00:00:00Z" {
+		t.Errorf("the allowlist through the API: %+v", al)
+	}
+	f.nadia.post("/ns/team/-/allowlist/CVE-2026-1/remove", url.Values{"csrf": {token}}, http.StatusOK)
+	f.nadia.post("/ns/team/-/allowlist/CVE-2026-1/remove", url.Values{"csrf": {token}}, http.StatusNotFound)
+
+	// Removing the last key removes the key set. The changes are in the
+	// audit log as the API's.
+	f.nadia.post("/ns/team/-/trust/keys/release/remove", url.Values{"csrf": {token}}, http.StatusOK)
+	f.api("GET", "/api/v1/namespaces/team/trust", "", 404)
+	var audit struct {
+		Items []struct{ Actor, Action, Result string }
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/audit?target=team", "", 200).body, &audit)
+	seen := map[string]bool{}
+	for _, e := range audit.Items {
+		seen[e.Actor+" "+e.Action+" "+e.Result] = true
+	}
+	for _, want := range []string{"user:nadia trust.set ok", "user:nadia image-policy.set ok", "user:nadia allowlist.add ok", "user:nadia trust.delete ok"} {
+		if !seen[want] {
+			t.Errorf("the audit log lacks %q: %v", want, seen)
+		}
+	}
 }

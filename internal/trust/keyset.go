@@ -71,6 +71,22 @@ func (c IdentityConfig) String() string {
 	return subject + ", " + issuer
 }
 
+// Summary says what c trusts, for the audit log and the event stream:
+// the keys' names, the identities, and whether notation is configured.
+func (c KeySetConfig) Summary() string {
+	s := ""
+	for _, key := range c.Keys {
+		s += "key " + key.Name + "; "
+	}
+	for _, id := range c.Identities {
+		s += "identity " + id.String() + "; "
+	}
+	if c.Notation != nil {
+		s += "notation; "
+	}
+	return s
+}
+
 // KeySet is a validated KeySetConfig, ready to verify with. It is safe for
 // concurrent use.
 type KeySet struct {

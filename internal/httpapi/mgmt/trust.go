@@ -1,7 +1,6 @@
 package mgmt
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -84,7 +83,7 @@ func (h *Handler) putKeySet(w http.ResponseWriter, r *http.Request, c access.Cal
 		return err
 	}()
 	h.recordChange(r, c, "trust.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeUpdated, Scope: ns, Rule: keySetSummary(in)})
+		&events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeUpdated, Scope: ns, Rule: in.Summary()})
 	if err != nil {
 		return storeError(err, "key set")
 	}
@@ -113,21 +112,6 @@ func (h *Handler) deleteKeySet(w http.ResponseWriter, r *http.Request, c access.
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// keySetSummary says what a key set holds, for the audit log.
-func keySetSummary(k trust.KeySetConfig) string {
-	s := ""
-	for _, key := range k.Keys {
-		s += "key " + key.Name + "; "
-	}
-	for _, id := range k.Identities {
-		s += "identity " + id.String() + "; "
-	}
-	if k.Notation != nil {
-		s += "notation; "
-	}
-	return s
 }
 
 func (h *Handler) getImagePolicy(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {
@@ -161,7 +145,7 @@ func (h *Handler) putImagePolicy(w http.ResponseWriter, r *http.Request, c acces
 		return err
 	}()
 	h.recordChange(r, c, "image-policy.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns, Rule: policySummary(in.WithDefaults())})
+		&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns, Rule: in.WithDefaults().Summary()})
 	if err != nil {
 		return storeError(err, "image policy")
 	}
@@ -190,15 +174,6 @@ func (h *Handler) deleteImagePolicy(w http.ResponseWriter, r *http.Request, c ac
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// policySummary says what a policy enforces, for the audit log.
-func policySummary(p policy.ImagePolicy) string {
-	s := ""
-	for _, rule := range policy.Rules {
-		s += rule + "=" + string(p.Mode(rule)) + " "
-	}
-	return s + "severity=" + string(p.Vulnerabilities.Severity) + fmt.Sprintf(" enforceOnPushers=%v", p.EnforceOnPushers)
 }
 
 // PolicyCheck is what an image policy makes of an image, and why.

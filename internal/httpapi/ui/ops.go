@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,7 @@ func init() {
 	funcs["webhookURL"] = webhookURL
 	funcs["webhooksNS"] = webhooksURL
 	funcs["formatName"] = formatName
+	funcs["pathEscape"] = url.PathEscape
 	funcs["deliveryState"] = func(s string) string {
 		if s == meta.DeliveryDead {
 			return "failed (dead letter)"
@@ -142,4 +144,15 @@ func (h *Handler) opsRoutes() {
 	m.HandleFunc("POST /-/webhooks/{id}/{op}", h.webhookOp)
 	m.HandleFunc("GET /-/webhooks/{id}/deliveries/{delivery}", h.deliveryGet)
 	m.HandleFunc("POST /-/webhooks/{id}/deliveries/{delivery}/redeliver", h.redeliver)
+	m.HandleFunc("GET /ns/{ns}/-/trust", h.trustGet)
+	m.HandleFunc("POST /ns/{ns}/-/trust/keys", h.addKey)
+	m.HandleFunc("POST /ns/{ns}/-/trust/keys/{name}/remove", h.removeKey)
+	m.HandleFunc("POST /ns/{ns}/-/trust/identities", h.addIdentity)
+	m.HandleFunc("POST /ns/{ns}/-/trust/identities/{i}/remove", h.removeIdentity)
+	m.HandleFunc("POST /ns/{ns}/-/trust/root", h.setRoot)
+	m.HandleFunc("POST /ns/{ns}/-/trust/delete", h.deleteKeySet)
+	m.HandleFunc("POST /ns/{ns}/-/image-policy", h.setImagePolicy)
+	m.HandleFunc("POST /ns/{ns}/-/image-policy/delete", h.deleteImagePolicy)
+	m.HandleFunc("POST /ns/{ns}/-/allowlist", h.allow)
+	m.HandleFunc("POST /ns/{ns}/-/allowlist/{id}/remove", h.disallow)
 }
