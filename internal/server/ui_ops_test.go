@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/trust/trusttest"
 )
@@ -41,6 +44,13 @@ func newOpsFixture(t *testing.T, b backend) *opsFixture {
 	cfg.AdminPassword = adminPassword
 	cfg.Scanning.Enabled = true
 	webhookConfig(&cfg)
+	// Sealed passwords need a key on PostgreSQL; the same for both.
+	keyFile := filepath.Join(t.TempDir(), "credentials.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Replication.CredentialsKeyFile, cfg.Proxy.CredentialsKeyFile = keyFile, keyFile
+	cfg.Replication.PollInterval = 100 * time.Millisecond
 	tr := openTestRegistry(t, cfg)
 	admin := auth.BasicAuthorization("admin", adminPassword)
 	f := &opsFixture{tr: tr}
@@ -72,6 +82,7 @@ func TestUIOperations(t *testing.T) {
 			t.Run("webhooks", func(t *testing.T) { uiWebhooks(t, f) })
 			t.Run("health", func(t *testing.T) { uiHealth(t, f) })
 			t.Run("trust", func(t *testing.T) { uiTrust(t, f) })
+			t.Run("replication", func(t *testing.T) { uiReplication(t, f) })
 		})
 	}
 }
@@ -355,4 +366,98 @@ func uiTrust(t *testing.T, f *opsFixture) {
 			t.Errorf("the audit log lacks %q: %v", want, seen)
 		}
 	}
+}
+
+// uiReplication creates a push rule to a second registry with a password,
+// which is never shown back, edits it, runs it and reads the run's log;
+// a namespace admin is refused every page and form.
+func uiReplication(t *testing.T, f *opsFixture) {
+	remote := newTestRegistry(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}})
+	pushHostile(t, f.tr, "admin", adminPassword, "team/app", "v1")
+	token := f.admin.csrf("/-/replication")
+	form := url.Values{"csrf": {token}, "name": {"to-dr"}, "direction": {"push"}, "url": {remote.srv.URL}, "username": {"robot"},
+		"password": {"s3cret-pa55word"}, "repositories": {"team/**"}, "tags": {"v*"}, "mappings": {"team => dr/team"}, "enabled": {"1"}}
+	form.Set("name", hostile)
+	bad := string(f.admin.post("/-/replication/rules", form, http.StatusBadRequest).body)
+	noScript(t, "a refused rule", bad)
+	if !strings.Contains(bad, "name: ") || strings.Contains(bad, "s3cret-pa55word") {
+		t.Errorf("the refusal of a hostile name:\n%s", bad)
+	}
+	form.Set("name", "to-dr")
+	form.Set("mappings", "team -> dr")
+	if bad := string(f.admin.post("/-/replication/rules", form, http.StatusBadRequest).body); !strings.Contains(bad, "FROM =&gt; TO") {
+		t.Errorf("a bad mapping:\n%s", bad)
+	}
+	form.Set("mappings", "team => dr/team")
+	created := string(f.admin.post("/-/replication/rules", form, http.StatusCreated).body)
+	if strings.Contains(created, "s3cret-pa55word") || !strings.Contains(created, "robot (password set)") {
+		t.Errorf("the new rule's page shows the password, or not that one is set:\n%s", created)
+	}
+	m := regexp.MustCompile(`action="/-/replication/rules/(\d+)/run"`).FindStringSubmatch(created)
+	if m == nil {
+		t.Fatalf("no run button on the new rule's page:\n%s", created)
+	}
+	rule := "/-/replication/rules/" + m[1]
+
+	// Edited without typing the password: it is kept (the API says so).
+	form.Set("password", "")
+	form.Set("tags", "v1")
+	f.admin.post(rule+"/update", form, http.StatusOK)
+	var got struct {
+		Tags   []string
+		Remote struct{ HasPassword bool }
+	}
+	_ = json.Unmarshal(f.api("GET", "/api/v1/replication/rules/"+m[1], "", 200).body, &got)
+	if !got.Remote.HasPassword || len(got.Tags) != 1 || got.Tags[0] != "v1" {
+		t.Errorf("the rule after the edit: %+v", got)
+	}
+	// The remote's password only goes to the remote: a run against it
+	// without auth works anyway, so remove it, then run.
+	form.Set("clear_password", "1")
+	f.admin.post(rule+"/update", form, http.StatusOK)
+	_ = json.Unmarshal(f.api("GET", "/api/v1/replication/rules/"+m[1], "", 200).body, &got)
+	if got.Remote.HasPassword {
+		t.Errorf("the password was not removed")
+	}
+	page := string(f.admin.post(rule+"/run", url.Values{"csrf": {token}}, http.StatusOK).body)
+	run := regexp.MustCompile(`Run (\d+) of to-dr is queued`).FindStringSubmatch(page)
+	if run == nil {
+		t.Fatalf("running the rule:\n%s", page)
+	}
+	var state struct{ State string }
+	for deadline := time.Now().Add(30 * time.Second); state.State != "succeeded"; time.Sleep(50 * time.Millisecond) {
+		_ = json.Unmarshal(f.api("GET", "/api/v1/replication/runs/"+run[1], "", 200).body, &state)
+		if time.Now().After(deadline) {
+			t.Fatalf("the run did not succeed: %+v", state)
+		}
+	}
+	log := f.admin.get("/-/replication/runs/"+run[1], http.StatusOK)
+	noScript(t, "the run's log", log)
+	for _, want := range []string{`data-testid="run-log"`, "team/app:v1", "dr/team/app:v1", "copied", "1 copied"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the run's page lacks %q:\n%s", want, log)
+		}
+	}
+	if r := remote.do("GET", "/v2/dr/team/app/manifests/v1", nil); r.status != http.StatusOK {
+		t.Errorf("the copy at the remote: %d", r.status)
+	}
+	if list := f.admin.get("/-/replication", http.StatusOK); !strings.Contains(list, `href="/-/replication/runs/`+run[1]+`"`) || !strings.Contains(list, ">to-dr<") {
+		t.Errorf("the replication page lacks the rule or the run")
+	}
+
+	// Not a system administrator: refused, and nothing changes.
+	nt := f.nadia.csrf("/ns/team/-/trust")
+	f.nadia.get("/-/replication", http.StatusForbidden)
+	f.nadia.get(rule, http.StatusForbidden)
+	f.nadia.get("/-/replication/runs/"+run[1], http.StatusForbidden)
+	f.nadia.post(rule+"/run", url.Values{"csrf": {nt}}, http.StatusForbidden)
+	f.nadia.post(rule+"/delete", url.Values{"csrf": {nt}}, http.StatusForbidden)
+	f.nadia.post("/-/replication/rules", form, http.StatusForbidden)
+	f.admin.post(rule+"/delete", url.Values{}, http.StatusForbidden)
+	f.api("GET", "/api/v1/replication/rules/"+m[1], "", 200)
+
+	if got := string(f.admin.post(rule+"/delete", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(got, "to-dr deleted") {
+		t.Errorf("deleting the rule:\n%s", got)
+	}
+	f.api("GET", "/api/v1/replication/rules/"+m[1], "", 404)
 }

@@ -96,6 +96,15 @@ func init() {
 	funcs["webhooksNS"] = webhooksURL
 	funcs["formatName"] = formatName
 	funcs["pathEscape"] = url.PathEscape
+	funcs["runTook"] = func(r meta.ReplicationRun) string {
+		switch {
+		case r.StartedAt.IsZero():
+			return "—"
+		case r.FinishedAt.IsZero():
+			return "running for " + time.Since(r.StartedAt).Round(time.Second).String()
+		}
+		return r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+	}
 	funcs["deliveryState"] = func(s string) string {
 		if s == meta.DeliveryDead {
 			return "failed (dead letter)"
@@ -144,6 +153,11 @@ func (h *Handler) opsRoutes() {
 	m.HandleFunc("POST /-/webhooks/{id}/{op}", h.webhookOp)
 	m.HandleFunc("GET /-/webhooks/{id}/deliveries/{delivery}", h.deliveryGet)
 	m.HandleFunc("POST /-/webhooks/{id}/deliveries/{delivery}/redeliver", h.redeliver)
+	m.HandleFunc("GET /-/replication", h.replicationGet)
+	m.HandleFunc("POST /-/replication/rules", h.createRule)
+	m.HandleFunc("GET /-/replication/rules/{id}", h.ruleGet)
+	m.HandleFunc("POST /-/replication/rules/{id}/{op}", h.ruleOp)
+	m.HandleFunc("GET /-/replication/runs/{id}", h.runGet)
 	m.HandleFunc("GET /ns/{ns}/-/trust", h.trustGet)
 	m.HandleFunc("POST /ns/{ns}/-/trust/keys", h.addKey)
 	m.HandleFunc("POST /ns/{ns}/-/trust/keys/{name}/remove", h.removeKey)
