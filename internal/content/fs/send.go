@@ -124,6 +124,10 @@ type blobFile struct {
 	store  *Store
 	digest digest.Digest
 	size   int64
+	// readDirect: an earlier SendTo of this reader read directly. Its
+	// later ranges are as cold (a blob sent in chunks, one request each,
+	// as replication does), though the send has marked the blob hot.
+	readDirect bool
 }
 
 // SendTo writes the n bytes of the blob from the current offset to w, with
@@ -144,10 +148,11 @@ func (b *blobFile) SendTo(w io.Writer, n int64) (int64, error) {
 	cold := b.store.sends.begin(b.digest, now)
 	direct := false
 	defer func() { b.store.sends.end(b.digest, direct, time.Now()) }()
-	if !cold {
+	if !cold && !b.readDirect {
 		return b.sendAhead(w, off, n)
 	}
 	sent, direct, err := b.sendCold(w, off, n)
+	b.readDirect = b.readDirect || direct
 	if err == nil {
 		_, err = b.Seek(off+sent, io.SeekStart)
 	}

@@ -83,6 +83,49 @@ func directStore(t *testing.T) *Store {
 	return s
 }
 
+// TestSendColdInRanges: a cold blob sent in consecutive ranges by one
+// reader (replication's chunks, a request each) is read directly
+// throughout: the first range marks the blob hot for other readers, not
+// for the rest of its own send.
+func TestSendColdInRanges(t *testing.T) {
+	s := directStore(t)
+	data := randomBytes(rand.New(rand.NewPCG(9, 10)), 3*sendWindow)
+	size := int64(len(data))
+	d := putCold(t, s, data)
+	rc, _, err := s.Open(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	for off := int64(0); off < size; off += sendWindow {
+		if _, err := rc.(*blobFile).SendTo(&out, sendWindow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong bytes")
+	}
+	p, _ := s.blobPath(d)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := newResidency(f, sendWindow, size-sendWindow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	if r.mostly(sendWindow, size-sendWindow) {
+		t.Error("the ranges after the first went through the page cache; they should have been read directly")
+	}
+	// Another reader now finds the blob hot.
+	if got := send(t, s, d, 0, size); !bytes.Equal(got, data) || !cached(t, s, d, size) {
+		t.Error("a send after the ranged one did not go through the page cache")
+	}
+}
+
 // TestSendColdThenHot: a blob just pushed is sent with direct reads, which
 // leave the page cache as it was; sent again at once it is hot and goes
 // through the page cache, which then holds it. Every send, of the whole
