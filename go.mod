@@ -39,6 +39,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.61.1
+	oras.land/oras-go/v2 v2.5.0
 )
 
 require (
@@ -236,6 +237,5 @@ require (
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	oras.land/oras-go/v2 v2.5.0 // indirect
 	www.velocidex.com/golang/go-ntfs v0.2.0 // indirect
 )

@@ -185,11 +185,13 @@ func unreachable(err error) bool {
 }
 
 // newTransport is the HTTP transport of a client: Go's default one, with
-// the registry's certificate authority (a file, or PEM text) added to the
+// connections that let blob bodies send themselves (body.go), the
+// registry's certificate authority (a file, or PEM text) added to the
 // system's and as many idle connections kept as requests may be in
 // flight.
 func newTransport(caFile, caPEM string, maxConcurrent int) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = dialSendConn()
 	tr.MaxIdleConnsPerHost = max(maxConcurrent, http.DefaultMaxIdleConnsPerHost)
 	if caFile == "" && caPEM == "" {
 		return tr, nil

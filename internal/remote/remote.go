@@ -30,6 +30,7 @@ import (
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/wharf-dev/wharf/internal/oci"
 )
@@ -52,10 +53,10 @@ type Options struct {
 	UserAgent string
 	Logger    *slog.Logger
 	// ChunkSize, if positive, sends blobs larger than it in chunks of
-	// that size, each acknowledged before the next, so that a failure
-	// resumes from the last chunk the registry holds rather than from the
-	// start; a chunk is held in memory while it is sent. 0 sends every
-	// blob in one request.
+	// that size, each a request of its own, acknowledged before the next,
+	// so that after a failure what the registry acknowledged is not sent
+	// again. Chunks stream from the blob's reader, which is not held in
+	// memory. 0 sends every blob in one request (see PutBlob).
 	ChunkSize int64
 	// MaxConcurrent bounds the requests in flight to the registry at once;
 	// a blob being read holds one until it is closed. 0 means 3,
@@ -78,6 +79,11 @@ type Client struct {
 	// context the transport cancels on the first such answer.
 	failFast bool
 	tr       *http.Transport
+	// up sends blob uploads (upload.go), answering the registry's
+	// challenges itself; scheme is the registry's http or https.
+	up        *auth.Client
+	scheme    string
+	chunkSize int64
 }
 
 // New returns a Client for the registry o.URL names.
@@ -102,16 +108,19 @@ func New(o Options) (*Client, error) {
 		regOpts = append(regOpts, reg.WithDelay(50*time.Millisecond, time.Second))
 	}
 	opts := []regclient.Opt{regclient.WithConfigHost(h), regclient.WithRegOpts(regOpts...)}
-	if o.ChunkSize > 0 {
-		opts = append(opts, regclient.WithBlobSize(o.ChunkSize, o.ChunkSize))
-	}
 	if o.UserAgent != "" {
 		opts = append(opts, regclient.WithUserAgent(o.UserAgent))
 	}
 	if o.Logger != nil {
 		opts = append(opts, regclient.WithSlog(o.Logger))
 	}
-	return &Client{rc: regclient.New(opts...), host: u.Host, failFast: o.FailFast, tr: tr}, nil
+	up := &auth.Client{Client: &http.Client{Transport: observer{tr}}, Cache: auth.NewCache(),
+		Credential: auth.StaticCredential(u.Host, auth.Credential{Username: o.Username, Password: o.Password})}
+	if o.UserAgent != "" {
+		up.SetUserAgent(o.UserAgent)
+	}
+	return &Client{rc: regclient.New(opts...), host: u.Host, failFast: o.FailFast, tr: tr,
+		up: up, scheme: u.Scheme, chunkSize: max(o.ChunkSize, 0)}, nil
 }
 
 // CloseIdleConnections closes the connections to the registry that no
@@ -314,18 +323,6 @@ func (c *Client) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	}
 	if err != nil {
 		return wrap(ctx, "mount blob "+d.String()+" into "+repo, err)
-	}
-	return nil
-}
-
-// PutBlob uploads r as blob desc.Digest of repo; r must hold exactly
-// desc.Size bytes, which the registry checks against the digest.
-func (c *Client) PutBlob(ctx context.Context, repo string, desc oci.Descriptor, r io.Reader) error {
-	ctx, end := c.start(ctx)
-	defer end()
-	_, err := c.rc.BlobPut(ctx, c.ref(repo), descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, r)
-	if err != nil {
-		return wrap(ctx, "upload blob "+desc.Digest.String()+" to "+repo, err)
 	}
 	return nil
 }
