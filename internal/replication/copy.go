@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wharf-dev/wharf/internal/oci"
+	"github.com/wharf-dev/wharf/internal/remote"
 )
 
 // copier copies artifacts from a source to a target by digest: a manifest
@@ -328,9 +329,17 @@ func (c *copier) blob(ctx context.Context, srcRepo, dstRepo string, desc oci.Des
 }
 
 // meter counts the bytes read through r into the run's total and holds
-// them to the bandwidth limit.
+// them to the bandwidth limit. The reader it returns seeks if r does (an
+// upload that failed goes on from what the target acknowledged), and,
+// without a bandwidth limit, lets r send itself if it can (the fs store's
+// blobs: sendfile or direct reads, see remote.Sender); with a limit every
+// byte goes through Read, which waits for the limiter.
 func (c *copier) meter(ctx context.Context, r io.Reader) io.Reader {
-	return &meteredReader{ctx: ctx, r: r, c: c}
+	m := &meteredReader{ctx: ctx, r: r, c: c}
+	if _, ok := r.(remote.Sender); ok && c.limit == nil {
+		return &meteredSender{m}
+	}
+	return m
 }
 
 type meteredReader struct {
@@ -353,4 +362,21 @@ func (m *meteredReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+func (m *meteredReader) Seek(offset int64, whence int) (int64, error) {
+	s, ok := m.r.(io.Seeker)
+	if !ok {
+		return 0, errors.New("the blob's reader cannot seek")
+	}
+	return s.Seek(offset, whence)
+}
+
+// meteredSender is a meteredReader whose reader sends itself.
+type meteredSender struct{ *meteredReader }
+
+func (m *meteredSender) SendTo(w io.Writer, n int64) (int64, error) {
+	sent, err := m.r.(remote.Sender).SendTo(w, n)
+	m.c.sent.Add(sent)
+	return sent, err
 }

@@ -52,6 +52,7 @@ type site struct {
 	meta meta.Store
 	reg  *registry.Registry
 	url  string
+	dir  string // the fs store's root; "" on S3
 	// requests counts the /v2 requests served, by method.
 	requests map[string]int
 	reqs     chan string
@@ -67,9 +68,11 @@ func newSite(t testing.TB, backend string) *site {
 	var cs content.Store
 	var ms meta.Store
 	var err error
+	dir := ""
 	switch backend {
 	case "fs+sqlite":
-		if cs, err = fs.New(t.TempDir()); err == nil {
+		dir = t.TempDir()
+		if cs, err = fs.New(dir); err == nil {
 			ms, err = sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "wharf.db")})
 		}
 	case "s3+postgres":
@@ -90,7 +93,7 @@ func newSite(t testing.TB, backend string) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ms.Close() })
-	s := &site{meta: ms, reg: registry.New(registry.Options{Content: cs, Meta: ms, CacheEntries: -1, PullFlushInterval: -1, Logger: quiet}),
+	s := &site{meta: ms, dir: dir, reg: registry.New(registry.Options{Content: cs, Meta: ms, CacheEntries: -1, PullFlushInterval: -1, Logger: quiet}),
 		requests: map[string]int{}, reqs: make(chan string, 100000)}
 	api := distv2.New(distv2.Options{Registry: s.reg, Logger: quiet})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

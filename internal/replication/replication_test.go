@@ -6,14 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -342,5 +346,84 @@ func TestChunkResume(t *testing.T) {
 	// broken one sent again; a restart from zero would send 3 MiB more.
 	if patches < 8 || received > int64(len(big))+2<<20 {
 		t.Fatalf("%d PATCH requests carried %d bytes for a blob of %d: the upload started over", patches, received, len(big))
+	}
+}
+
+// TestOnePutResume drops the connection in the middle of a blob sent in
+// one request: the upload goes on from what the destination holds, and
+// the run succeeds with an exact copy.
+func TestOnePutResume(t *testing.T) {
+	ctx := context.Background()
+	here, there := newSite(t, "fs+sqlite"), newSite(t, "fs+sqlite")
+	pushImage(t, here.reg, "app/big", "v1", "amd64", random(t, 6<<20))
+	var mu sync.Mutex
+	dropped := false
+	there.inject = func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodPut || r.ContentLength < 1<<20 || dropped {
+			return false
+		}
+		dropped = true
+		_, _ = io.CopyN(io.Discard, r.Body, 3<<20)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return true
+	}
+	svc := here.service(t)
+	rule, err := svc.CreateRule(ctx, Rule{Name: "resume-put", Enabled: true, Direction: Push, Remote: Remote{URL: there.url},
+		Repositories: []string{"app/big"}, ChunkSize: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := runNow(t, svc, rule.ID)
+	if run.State != meta.RunSucceeded || run.Copied != 1 || !dropped {
+		t.Fatalf("run: %+v %v (dropped: %v)", run, runLog(t, svc, run), dropped)
+	}
+	if diff := cmp.Diff(tagsAt(t, here.reg, "app/big"), tagsAt(t, there.reg, "app/big")); diff != "" {
+		t.Fatalf("app/big differs (-source +destination):\n%s", diff)
+	}
+}
+
+// TestCorruptSourceBlobRefused: the source does not hash what it sends;
+// the destination checks the digest and refuses a blob the source's disk
+// damaged, in one request or in chunks, and the run's log says why.
+func TestCorruptSourceBlobRefused(t *testing.T) {
+	for _, chunk := range []int64{0, 1 << 20} {
+		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
+			ctx := context.Background()
+			here, there := newSite(t, "fs+sqlite"), newSite(t, "fs+sqlite")
+			body := random(t, 3<<20)
+			pushImage(t, here.reg, "app/big", "v1", "amd64", body)
+			layer := digest.FromBytes(layerTar(t, "filea", body))
+			p := filepath.Join(here.dir, "blobs", "sha256", layer.Encoded()[:2], layer.Encoded())
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("rot"), 2<<20); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			svc := here.service(t)
+			rule, err := svc.CreateRule(ctx, Rule{Name: "corrupt", Enabled: true, Direction: Push, Remote: Remote{URL: there.url},
+				Repositories: []string{"app/big"}, ChunkSize: chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := runNow(t, svc, rule.ID)
+			items, err := svc.RunLog(ctx, run.ID, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.State != meta.RunFailed || len(items) != 1 || !strings.Contains(items[0].Reason, "DIGEST_INVALID") {
+				t.Fatalf("run %+v, log %+v: want failed, the destination refusing the digest", run, items)
+			}
+			if held, err := (&local{r: there.reg}).HasBlob(ctx, "app/big", layer); err != nil || held {
+				t.Fatalf("the destination holds the damaged blob (%v, %v)", held, err)
+			}
+		})
 	}
 }
