@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -54,7 +55,8 @@ func TestDirectWrites(t *testing.T) {
 		t.Log("the test directory's filesystem refuses O_DIRECT; only the buffered path is tested")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	sizes := []int{directBufSize + 1, 3, 2 * directBufSize, directAlign - 1, 2*directBufSize + directAlign + 7, 100, 3*directBufSize - 5}
+	sizes := []int{directBufSize + 1, 3, 2 * directBufSize, directAlign - 1, 2*directBufSize + directAlign + 7, 100, 3*directBufSize - 5,
+		writeBufSize, writeBufSize - 1, 2*maxWriteBatch*writeBufSize + 1, writeBuffers * writeBufSize, directAlign}
 	var all []byte
 	for _, n := range sizes {
 		all = append(all, randomBytes(rng, n)...)
@@ -95,7 +97,8 @@ func TestAppendHashing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	sizes := []int{0, directAlign + 3, directBufSize - 1, 3*directBufSize + directAlign + 11, 5, 2 * directBufSize, directBufSize + 1}
+	sizes := []int{0, directAlign + 3, directBufSize - 1, 3*directBufSize + directAlign + 11, 5, 2 * directBufSize, directBufSize + 1,
+		writeBufSize - 3, (writeBuffers+maxWriteBatch)*writeBufSize + 7, writeBufSize}
 	var all []byte
 	h := sha256.New()
 	ctx := context.Background()
@@ -111,6 +114,91 @@ func TestAppendHashing(t *testing.T) {
 		}
 	}
 	checkUpload(t, s, "up-hash", all)
+}
+
+// TestDirectWritesBypassCache: a chunk that takes an upload past
+// minDirectUpload goes to the disk directly, leaving the page cache alone,
+// while a smaller upload is written through the page cache, where the pulls
+// of small blobs find it.
+func TestDirectWritesBypassCache(t *testing.T) {
+	s, err := New(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.direct {
+		t.Skip("no direct I/O on this filesystem")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	ctx := context.Background()
+	small := randomBytes(rng, minDirectUpload-directAlign)
+	if _, _, err := s.AppendHashing(ctx, "up-small", 0, "", bytes.NewReader(small), sha256.New()); err != nil {
+		t.Fatal(err)
+	}
+	if !uploadCached(t, s, "up-small", 0, int64(len(small))) {
+		t.Error("an upload smaller than minDirectUpload is not in the page cache")
+	}
+	big := randomBytes(rng, 16<<20)
+	if _, _, err := s.AppendHashing(ctx, "up-big", 0, "", bytes.NewReader(big[:directAlign+1]), sha256.New()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AppendHashing(ctx, "up-big", directAlign+1, "", bytes.NewReader(big[directAlign+1:]), sha256.New()); err != nil {
+		t.Fatal(err)
+	}
+	if uploadCached(t, s, "up-big", 2*directAlign, 8<<20) {
+		t.Error("a large chunk went through the page cache")
+	}
+	checkUpload(t, s, "up-big", big)
+}
+
+// uploadCached reports whether the page cache mostly holds [off, off+n) of
+// upload id.
+func uploadCached(t *testing.T, s *Store, id string, off, n int64) bool {
+	t.Helper()
+	p, err := s.uploadPath(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := newResidency(f, off, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	return r.mostly(off, n)
+}
+
+// BenchmarkAppendChunked appends 16 MiB chunks, as chunked pushes send
+// them, hashing beside the writes; a chunk's time is that of a PATCH
+// without the network and the database.
+func BenchmarkAppendChunked(b *testing.B) {
+	s, err := New(filepath.Join(b.TempDir(), "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 16 << 20
+	data := randomBytes(rand.New(rand.NewPCG(9, 10)), chunk)
+	ctx := context.Background()
+	h := sha256.New()
+	b.SetBytes(chunk)
+	var off int64
+	for b.Loop() {
+		if off >= 1<<30 {
+			if err := s.Abort(ctx, "up-bench"); err != nil {
+				b.Fatal(err)
+			}
+			off = 0
+			h.Reset()
+		}
+		n, _, err := s.AppendHashing(ctx, "up-bench", off, "", bytes.NewReader(data), h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		off += n
+	}
 }
 
 // TestDirectWriteFailure checks that a body that fails part way reports the
