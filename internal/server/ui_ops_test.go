@@ -83,6 +83,7 @@ func TestUIOperations(t *testing.T) {
 			t.Run("health", func(t *testing.T) { uiHealth(t, f) })
 			t.Run("trust", func(t *testing.T) { uiTrust(t, f) })
 			t.Run("replication", func(t *testing.T) { uiReplication(t, f) })
+			t.Run("upstream", func(t *testing.T) { uiUpstream(t, f) })
 		})
 	}
 }
@@ -389,6 +390,11 @@ func uiReplication(t *testing.T, f *opsFixture) {
 		t.Errorf("a bad mapping:\n%s", bad)
 	}
 	form.Set("mappings", "team => dr/team")
+	form.Set("url", "https://robot:hunter2-secret@dr.example")
+	if bad := string(f.admin.post("/-/replication/rules", form, http.StatusBadRequest).body); strings.Contains(bad, "hunter2-secret") || !strings.Contains(bad, "holds credentials") {
+		t.Errorf("a remote URL with credentials is echoed, or not refused in words:\n%s", bad)
+	}
+	form.Set("url", remote.srv.URL)
 	created := string(f.admin.post("/-/replication/rules", form, http.StatusCreated).body)
 	if strings.Contains(created, "s3cret-pa55word") || !strings.Contains(created, "robot (password set)") {
 		t.Errorf("the new rule's page shows the password, or not that one is set:\n%s", created)
@@ -460,4 +466,62 @@ func uiReplication(t *testing.T, f *opsFixture) {
 		t.Errorf("deleting the rule:\n%s", got)
 	}
 	f.api("GET", "/api/v1/replication/rules/"+m[1], "", 404)
+}
+
+// uiUpstream: a proxy namespace's admin reads its upstream; a system
+// administrator sets it, with a password never shown back; a failing
+// upstream's health says why.
+func uiUpstream(t *testing.T, f *opsFixture) {
+	up := newTestRegistry(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}})
+	f.api("POST", "/api/v1/namespaces", `{"name":"hub","kind":"proxy","public":true,"upstream":{"url":"`+up.srv.URL+`"}}`, 201)
+	f.api("PUT", "/api/v1/namespaces/hub/members/nadia", `{"role":"admin"}`, 200)
+	if ns := f.nadia.get("/ns/hub", http.StatusOK); !strings.Contains(ns, `href="/ns/hub/-/upstream"`) {
+		t.Errorf("the proxy namespace's page does not link to its upstream")
+	}
+	page := f.nadia.get("/ns/hub/-/upstream", http.StatusOK)
+	if !strings.Contains(page, up.srv.URL) || !strings.Contains(page, "available") || strings.Contains(page, `data-testid="upstream-form"`) {
+		t.Errorf("the namespace admin's upstream page:\n%s", page)
+	}
+	nt := f.nadia.csrf("/ns/hub/-/upstream")
+	f.nadia.post("/ns/hub/-/upstream", url.Values{"csrf": {nt}, "url": {"https://evil.example"}}, http.StatusForbidden)
+	f.rita.get("/ns/hub/-/upstream", http.StatusForbidden)
+	f.admin.get("/ns/team/-/upstream", http.StatusNotFound) // not a proxy namespace
+
+	at := f.admin.csrf("/ns/hub/-/upstream")
+	f.admin.post("/ns/hub/-/upstream", url.Values{"url": {up.srv.URL}}, http.StatusForbidden)
+	bad := string(f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {"https://user:pa55w0rd@upstream.example"}}, http.StatusBadRequest).body)
+	if strings.Contains(bad, "pa55w0rd") || !strings.Contains(bad, "holds credentials") {
+		t.Errorf("a URL with credentials:\n%s", bad)
+	}
+	noScript(t, "a hostile upstream URL", string(f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {hostile}}, http.StatusBadRequest).body))
+	f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {up.srv.URL}, "tag_check_interval": {"soon"}}, http.StatusBadRequest)
+	saved := string(f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {up.srv.URL}, "username": {"puller"}, "password": {"t0ken-s3cret"},
+		"tag_check_interval": {"1h"}}, http.StatusOK).body)
+	if strings.Contains(saved, "t0ken-s3cret") || !strings.Contains(saved, "puller (password set)") || !strings.Contains(saved, "1h0m0s") {
+		t.Errorf("after setting the upstream:\n%s", saved)
+	}
+	var u struct {
+		Username    string
+		HasPassword bool
+	}
+	f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {up.srv.URL}, "username": {"puller"}, "tag_check_interval": {"1h"}}, http.StatusOK)
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/hub/upstream", "", 200).body, &u)
+	if u.Username != "puller" || !u.HasPassword {
+		t.Errorf("the password was not kept: %+v", u)
+	}
+	f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {up.srv.URL}, "clear_password": {"1"}}, http.StatusOK)
+	_ = json.Unmarshal(f.api("GET", "/api/v1/namespaces/hub/upstream", "", 200).body, &u)
+	if u.HasPassword {
+		t.Errorf("the password was not removed: %+v", u)
+	}
+
+	// An upstream that is down: a pull through the cache fails, and the
+	// page says since when and why.
+	down := up.srv.URL
+	up.close()
+	f.admin.post("/ns/hub/-/upstream", url.Values{"csrf": {at}, "url": {down}}, http.StatusOK)
+	f.tr.do("GET", "/v2/hub/library/alpine/manifests/latest", nil, "Authorization", auth.BasicAuthorization("admin", adminPassword))
+	if got := f.admin.get("/ns/hub/-/upstream", http.StatusOK); !strings.Contains(got, "failing") {
+		t.Errorf("the health of an upstream that is down:\n%s", got)
+	}
 }

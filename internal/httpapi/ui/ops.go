@@ -158,6 +158,8 @@ func (h *Handler) opsRoutes() {
 	m.HandleFunc("GET /-/replication/rules/{id}", h.ruleGet)
 	m.HandleFunc("POST /-/replication/rules/{id}/{op}", h.ruleOp)
 	m.HandleFunc("GET /-/replication/runs/{id}", h.runGet)
+	m.HandleFunc("GET /ns/{ns}/-/upstream", h.upstreamGet)
+	m.HandleFunc("POST /ns/{ns}/-/upstream", h.setUpstream)
 	m.HandleFunc("GET /ns/{ns}/-/trust", h.trustGet)
 	m.HandleFunc("POST /ns/{ns}/-/trust/keys", h.addKey)
 	m.HandleFunc("POST /ns/{ns}/-/trust/keys/{name}/remove", h.removeKey)
@@ -169,4 +171,14 @@ func (h *Handler) opsRoutes() {
 	m.HandleFunc("POST /ns/{ns}/-/image-policy/delete", h.deleteImagePolicy)
 	m.HandleFunc("POST /ns/{ns}/-/allowlist", h.allow)
 	m.HandleFunc("POST /ns/{ns}/-/allowlist/{id}/remove", h.disallow)
+}
+
+// redactedURL is a URL as a form may show it again: without the password
+// of its user information, which a refusal must not echo.
+func redactedURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }

@@ -98,8 +98,9 @@ func ruleFrom(r *http.Request) (replication.Rule, *string, ruleForm, error) {
 		Repositories: get("repositories"), Exclude: get("exclude_repositories"), Tags: get("tags"), ExcludeTags: get("exclude_tags"),
 		Mappings: get("mappings"), Schedule: get("schedule"), Concurrency: get("concurrency"), Bandwidth: get("bandwidth"), Chunk: get("chunk_size"),
 		Enabled: checked(r, "enabled"), OnEvent: checked(r, "on_event"), Deletes: checked(r, "deletes")}
+	f.URL = redactedURL(f.URL)
 	rule := replication.Rule{Name: f.Name, Enabled: f.Enabled, Direction: f.Direction,
-		Remote:       replication.Remote{URL: f.URL, Username: f.Username, CACert: f.CACert},
+		Remote:       replication.Remote{URL: get("url"), Username: f.Username, CACert: f.CACert},
 		Repositories: fields(f.Repositories), ExcludeRepositories: fields(f.Exclude), Tags: fields(f.Tags), ExcludeTags: fields(f.ExcludeTags),
 		Trigger: replication.Trigger{OnEvent: f.OnEvent}, Deletes: f.Deletes}
 	var password *string
