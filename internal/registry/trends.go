@@ -25,8 +25,8 @@ type Traffic struct {
 	Pulls  []meta.DayCount
 }
 
-// chartFrom is the first day of the charts.
-func (r *Registry) chartFrom() time.Time {
+// ChartFrom is the first day of the charts: ChartDays ago, today included.
+func (r *Registry) ChartFrom() time.Time {
 	return r.counts.now().AddDate(0, 0, -(ChartDays - 1))
 }
 
@@ -38,7 +38,7 @@ func (r *Registry) Traffic(ctx context.Context, namespace, repo string) (Traffic
 	if repo != "" {
 		namespace = oci.Namespace(repo)
 	}
-	q := meta.DayQuery{Namespace: namespace, Repository: repo, From: r.chartFrom(), To: r.counts.now()}
+	q := meta.DayQuery{Namespace: namespace, Repository: repo, From: r.ChartFrom(), To: r.counts.now()}
 	var t Traffic
 	var err error
 	if t.Pushes, err = r.meta.PushDays(ctx, q); err != nil {
@@ -54,7 +54,7 @@ func (r *Registry) Traffic(ctx context.Context, namespace, repo string) (Traffic
 // last ChartDays days ("" for the whole store), oldest first. A day the
 // storage-metrics job did not run has no sample.
 func (r *Registry) StorageHistory(ctx context.Context, namespace string) ([]meta.StorageDay, error) {
-	out, err := r.meta.StorageDays(ctx, namespace, r.chartFrom(), r.counts.now())
+	out, err := r.meta.StorageDays(ctx, namespace, r.ChartFrom(), r.counts.now())
 	if err != nil {
 		return nil, internal("storage history", err)
 	}
@@ -64,7 +64,7 @@ func (r *Registry) StorageHistory(ctx context.Context, namespace string) ([]meta
 // TopStorageHistory returns the daily samples of the n namespaces that
 // hold the most, over the last ChartDays days, by namespace then day.
 func (r *Registry) TopStorageHistory(ctx context.Context, n int) ([]meta.StorageDay, error) {
-	out, err := r.meta.TopStorageDays(ctx, n, r.chartFrom(), r.counts.now())
+	out, err := r.meta.TopStorageDays(ctx, n, r.ChartFrom(), r.counts.now())
 	if err != nil {
 		return nil, internal("storage history", err)
 	}

@@ -289,6 +289,7 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 
 	uiScanInBrowser(t, tr, b, shots)
 	uiPromoteInBrowser(t, tr, b, shots)
+	uiActivityInBrowser(t, tr, b, shots)
 
 	// A read-only user: no write buttons, and a forged delete (with the
 	// session's own token) is refused.

@@ -343,7 +343,7 @@ func uiAccessControl(t *testing.T, tr *testRegistry) {
 	if page := adm.get("/-/admin", http.StatusOK); !strings.Contains(page, "https://upstream.example") || !strings.Contains(page, `data-testid="upstreams"`) {
 		t.Errorf("the administration page lacks the upstream:\n%s", page)
 	}
-	if ns := adm.get("/ns/team", http.StatusOK); !strings.Contains(ns, `data-testid="activity"`) || !strings.Contains(ns, "tag.delete team/app:v1") {
+	if ns := adm.get("/ns/team", http.StatusOK); !strings.Contains(ns, `data-testid="feed"`) || !strings.Contains(ns, `deleted tag <a href="/r/team/app">team/app:v1</a>`) {
 		t.Errorf("the namespace's recent activity:\n%s", ns)
 	}
 	if home := adm.get("/", http.StatusOK); !strings.Contains(home, "<td>proxy</td>") {

@@ -32,6 +32,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /-/users", h.createUser)
 	m.HandleFunc("POST /-/users/{user}/{op}", h.changeUser)
 	m.HandleFunc("GET /-/audit", h.auditLog)
+	m.HandleFunc("GET /-/activity", h.registryActivity)
 	m.HandleFunc("GET /-/promotions", h.promotionsList)
 	m.HandleFunc("POST /-/promotions/{id}/approve", h.approve)
 	m.HandleFunc("GET /-/admin", h.admin)
@@ -39,6 +40,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /-/admin/storage", h.countStorage)
 	m.HandleFunc("POST /-/admin/replication/{id}/run", h.runReplication)
 	m.HandleFunc("GET /ns/{ns}", h.namespace)
+	m.HandleFunc("GET /ns/{ns}/-/activity", h.namespaceActivity)
 	m.HandleFunc("POST /ns/{ns}/-/members", h.putMember)
 	m.HandleFunc("POST /ns/{ns}/-/members/{user}/remove", h.removeMember)
 	m.HandleFunc("POST /ns/{ns}/-/robots", h.createRobot)
@@ -214,9 +216,11 @@ type namespacePage struct {
 	Roles    []auth.Role
 	Secret   *createdSecret
 	Settings bool // may open the namespace's settings
-	// Activity is the namespace's latest audit events, for system
-	// administrators (who may read the audit log).
-	Activity []meta.AuditEvent
+	// Activity is the latest entries of the namespace's feed, as the
+	// visitor may read it; Charts its charts, for visitors who may pull
+	// every repository of it.
+	Activity []feedEntry
+	Charts   *chartSet
 }
 
 // namespace shows a namespace: its repositories with their usage, its
@@ -288,11 +292,9 @@ func (h *Handler) namespaceWith(w http.ResponseWriter, r *http.Request, v visito
 		}
 		d.Robots = tokenRows(robots)
 	}
-	if v.admin() {
-		if d.Activity, err = h.acc.AuditEvents(ctx, v.caller, meta.AuditQuery{TargetPrefix: name + "/", N: 10}); err != nil {
-			h.fail(w, r, v, err)
-			return
-		}
+	if d.Activity, d.Charts, err = h.namespaceExtras(ctx, v, name); err != nil {
+		h.fail(w, r, v, err)
+		return
 	}
 	a.Page, a.Title, a.Data = "namespace.html", name, d
 	h.render(w, r, v, a)

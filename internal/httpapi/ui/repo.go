@@ -156,6 +156,10 @@ type repoPage struct {
 	Manifests int
 	Usage     registry.RepositoryUsage
 	Days      int
+	// Activity is the latest entries of the repository's feed; Charts its
+	// pushes and pulls per day.
+	Activity []feedEntry
+	Charts   *chartSet
 }
 
 // repository lists a repository's tags, newest first (or by name), a
@@ -215,6 +219,14 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v visitor, 
 	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
 	d.Page = min(max(d.Page, 1), d.Pages)
 	d.Tags = d.Tags[(d.Page-1)*pageTags : min(len(d.Tags), d.Page*pageTags)]
+	if d.Activity, err = h.recentActivity(ctx, v, d.Namespace, repo); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
+	if d.Charts, err = h.repositoryCharts(ctx, repo); err != nil {
+		h.fail(w, r, v, err)
+		return
+	}
 	a.Page, a.Title, a.Data = "repo.html", repo, d
 	h.render(w, r, v, a)
 }
