@@ -154,6 +154,9 @@ type Scans interface {
 	Unscanned(ctx context.Context, since time.Time, n int) ([]ScanRequest, error)
 	// ScanSeverities counts scanned manifests by their highest severity.
 	ScanSeverities(ctx context.Context) ([]SeverityCount, error)
+	// ScanBacklog counts the scans queued and running, in the whole
+	// cluster: the queue's depth.
+	ScanBacklog(ctx context.Context) (queued, running int64, err error)
 
 	// PutAllowedVulnerability adds or replaces an allowlist entry. It and
 	// DeleteAllowedVulnerability announce a change of every repository

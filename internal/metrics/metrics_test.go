@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -154,6 +156,36 @@ func TestAuthFailuresStartAtZero(t *testing.T) {
 	}
 	if got := value(t, m, `wharf_auth_failures_total{reason="locked_out"}`); got != 1 {
 		t.Errorf("locked_out = %v", got)
+	}
+}
+
+func TestScanBacklogReadAtScrape(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	s := m.NewScans()
+	if strings.Contains(exposition(t, m), "wharf_scan_backlog") {
+		t.Fatal("wharf_scan_backlog exported before anything reads it")
+	}
+	fail := false
+	queued := int64(7)
+	s.SetBacklog(func(context.Context) (int64, int64, int64, error) {
+		if fail {
+			return 0, 0, 0, errors.New("store unreachable")
+		}
+		return 3, queued, 2, nil
+	})
+	for state, want := range map[string]float64{"noted": 3, "queued": 7, "running": 2} {
+		if got := value(t, m, `wharf_scan_backlog{state="`+state+`"}`); got != want {
+			t.Errorf("%s = %v, want %v", state, got, want)
+		}
+	}
+	queued = 0
+	if got := value(t, m, `wharf_scan_backlog{state="queued"}`); got != 0 {
+		t.Errorf("queued after the queue drained = %v, want 0 (read at each scrape)", got)
+	}
+	// A backlog that cannot be read is left out; the scrape still serves the rest.
+	fail = true
+	if out := exposition(t, m); strings.Contains(out, "wharf_scan_backlog") || !strings.Contains(out, "wharf_scans_total") {
+		t.Fatalf("scrape with the backlog unreadable:\n%s", out)
 	}
 }
 

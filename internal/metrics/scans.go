@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ type Scans struct {
 	dataNewest prometheus.Gauge
 	loaded     prometheus.Gauge
 	newCrit    prometheus.Counter
+	backlog    *scanBacklog
 }
 
 // ScanResults are the result label of wharf_scans_total.
@@ -57,11 +60,55 @@ func (m *Metrics) NewScans() *Scans {
 			Help: "Stored images in which new vulnerability data found a critical vulnerability they were not known to have.",
 		}),
 	}
+	s.backlog = &scanBacklog{desc: prometheus.NewDesc("wharf_scan_backlog",
+		"Images waiting to be scanned, read when scraped: noted (pushes this replica noted and has not queued yet), queued and running (in the whole cluster).",
+		[]string{"state"}, nil)}
 	for _, r := range ScanResults {
 		s.scans.WithLabelValues(r)
 	}
-	m.Registry.MustRegister(s.scans, s.duration, s.bySeverity, s.passRatio, s.dataNewest, s.loaded, s.newCrit)
+	m.Registry.MustRegister(s.scans, s.duration, s.bySeverity, s.passRatio, s.dataNewest, s.loaded, s.newCrit, s.backlog)
 	return s
+}
+
+// ScanBacklog reads the scan backlog: pushes noted and not queued on this
+// replica, scans queued and running in the cluster.
+type ScanBacklog func(ctx context.Context) (noted, queued, running int64, err error)
+
+// SetBacklog makes wharf_scan_backlog read f when scraped.
+func (s *Scans) SetBacklog(f ScanBacklog) { s.backlog.read.Store(&f) }
+
+// backlogTimeout bounds the read of the backlog at a scrape.
+const backlogTimeout = 2 * time.Second
+
+// scanBacklog is wharf_scan_backlog: a count of the queue's rows is read
+// at each scrape rather than kept, since every replica changes the queue.
+type scanBacklog struct {
+	desc *prometheus.Desc
+	read atomic.Pointer[ScanBacklog]
+}
+
+func (b *scanBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+// Collect reads the backlog; when it cannot (no scanner, the store
+// unreachable) the series are left out of the scrape, which serves the
+// other metrics as usual.
+func (b *scanBacklog) Collect(ch chan<- prometheus.Metric) {
+	f := b.read.Load()
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
+	defer cancel()
+	noted, queued, running, err := (*f)(ctx)
+	if err != nil {
+		return
+	}
+	for _, v := range []struct {
+		state string
+		n     int64
+	}{{"noted", noted}, {"queued", queued}, {"running", running}} {
+		ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, float64(v.n), v.state)
+	}
 }
 
 // Scanned records a scan that ended with result.

@@ -104,6 +104,7 @@ type Service struct {
 	owner string // this replica's name in claims
 
 	notes   chan meta.ScanRequest // pushes noted, not yet queued
+	noted   atomic.Int64          // notes sent and not yet written to the queue
 	pushed  atomic.Int64          // when the last push was noted, unix nanoseconds
 	wake    chan struct{}         // a scan was queued
 	mu      sync.Mutex
@@ -177,8 +178,30 @@ func (s *Service) Pushed(repo string, d digest.Digest, m *oci.Manifest) {
 	s.pushed.Store(time.Now().UnixNano())
 	select {
 	case s.notes <- meta.ScanRequest{Repository: repo, Digest: d}:
+		s.noted.Add(1)
 	default:
 	}
+}
+
+// Backlog is what waits to be scanned.
+type Backlog struct {
+	// Noted counts the pushes this replica noted and has not written to
+	// the queue yet (it does once a second).
+	Noted int64
+	// Queued and Running count the scans waiting for a worker and being
+	// run, on every replica.
+	Queued, Running int64
+}
+
+// Backlog returns what waits to be scanned; once all three counts are 0,
+// every image pushed to this replica before the call was scanned.
+func (s *Service) Backlog(ctx context.Context) (Backlog, error) {
+	// Notes are counted before the queue: a note leaves the count only
+	// after its row is written, so it is never missed from both.
+	b := Backlog{Noted: s.noted.Load()}
+	var err error
+	b.Queued, b.Running, err = s.store.ScanBacklog(ctx)
+	return b, err
 }
 
 const (
@@ -273,7 +296,9 @@ func (s *Service) queueNotes(ctx context.Context) {
 			}
 		}
 		gather.Stop()
-		if _, err := s.store.EnqueueScans(ctx, time.Now(), batch...); err != nil {
+		_, err := s.store.EnqueueScans(ctx, time.Now(), batch...)
+		s.noted.Add(-int64(len(batch)))
+		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("queue scans of pushed images (the sweep will queue them)", "images", len(batch), "err", err)
 			}

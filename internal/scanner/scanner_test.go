@@ -419,6 +419,48 @@ func TestNoScanLost(t *testing.T) {
 	})
 }
 
+// TestBacklog: a push is counted as noted until it is queued, and the
+// backlog is empty once its scan is done.
+func TestBacklog(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, scanner.Options{OnPush: true})
+		e.importData(advisories...)
+		ctx := context.Background()
+		img := scantest.NewImage("linux/amd64", scantest.Debian(openssl))
+		e.push("team/app", "v1", img)
+		if got, err := e.scan.Backlog(ctx); err != nil || got != (scanner.Backlog{Noted: 1}) {
+			t.Fatalf("Backlog before the notes are queued = %+v, %v; want 1 noted", got, err)
+		}
+		// A scan asked for is queued at once.
+		img2 := scantest.NewImage("linux/amd64", scantest.Debian(zlib))
+		e.push("team/app", "v2", img2)
+		st := e.meta.(meta.Scans)
+		if _, err := st.EnqueueScans(ctx, time.Now(), meta.ScanRequest{Repository: "team/app", Digest: img2.Digest}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.scan.Backlog(ctx); err != nil || got != (scanner.Backlog{Noted: 2, Queued: 1}) {
+			t.Fatalf("Backlog = %+v, %v; want 2 noted (img2 is also noted), 1 queued", got, err)
+		}
+		e.start()
+		e.waitScan("team/app", img.Digest)
+		e.waitScan("team/app", img2.Digest)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := e.scan.Backlog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == (scanner.Backlog{}) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Backlog after both scans = %+v; want empty", got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
 // TestAllowlistAndReport: an allowlisted finding is marked, and a scan
 // report is stored as a referrer.
 func TestAllowlistAndReport(t *testing.T) {

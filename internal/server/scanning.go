@@ -30,7 +30,7 @@ func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, m
 	if !cfg.Enabled {
 		return nil, nil
 	}
-	return scanner.New(scanner.Options{
+	sv, err := scanner.New(scanner.Options{
 		Registry: reg, Content: cs, Meta: ms, Logger: log,
 		OnPush: cfg.OnPush, SBOMOnPush: cfg.SBOMOnPush, Workers: cfg.Workers, ScratchDir: cfg.ScratchDir,
 		Extract:         extract.Options{Limits: imagefs.Limits{MaxBytes: cfg.MaxLayerBytes}},
@@ -48,6 +48,14 @@ func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, m
 			Loaded: func(ref vulndb.Ref) { m.Loaded(ref.Info.Advisories, ref.Info.Newest) },
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	m.SetBacklog(func(ctx context.Context) (int64, int64, int64, error) {
+		b, err := sv.Backlog(ctx)
+		return b.Noted, b.Queued, b.Running, err
+	})
+	return sv, nil
 }
 
 // scanCompleted is the event of a scan of manifest d of repo that ended in

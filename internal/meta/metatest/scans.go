@@ -68,11 +68,13 @@ func testScanQueue(t *testing.T, s meta.Store) {
 	if n, err := sc.EnqueueScans(ctx, at(11), meta.ScanRequest{Repository: "team/a", Digest: a.Digest}); err != nil || n != 0 {
 		t.Fatalf("EnqueueScans again = %d, %v; want 0", n, err)
 	}
+	backlog(t, sc, 2, 0)
 	// Higher priority first.
 	got, ok := claim(t, sc, "w1", at(12))
 	if !ok || got.Digest != b.Digest || got.State != meta.ScanRunning || got.Owner != "w1" || got.Attempts != 1 {
 		t.Fatalf("first claim = %+v, %v; want b running for w1", got, ok)
 	}
+	backlog(t, sc, 1, 1)
 	got, ok = claim(t, sc, "w2", at(12))
 	if !ok || got.Digest != a.Digest {
 		t.Fatalf("second claim = %+v, %v; want a", got, ok)
@@ -80,10 +82,24 @@ func testScanQueue(t *testing.T, s meta.Store) {
 	if _, ok := claim(t, sc, "w3", at(12)); ok {
 		t.Fatal("a third claim succeeded with two scans both running")
 	}
+	backlog(t, sc, 0, 2)
+	if err := sc.FinishScan(ctx, "w1", meta.Scan{Repository: "team/b", Digest: b.Digest, State: meta.ScanScanned, FinishedAt: at(13)}); err != nil {
+		t.Fatal(err)
+	}
+	backlog(t, sc, 0, 1) // a finished scan is no longer in the queue
 	// A manifest deleted takes its scan along.
 	update(t, s, func(ctx context.Context, tx meta.Tx) error { return tx.DeleteManifest(ctx, "team/a", a.Digest) })
 	if _, err := sc.Scan(ctx, "team/a", a.Digest); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("scan of a deleted manifest: %v, want ErrNotFound", err)
+	}
+}
+
+// backlog checks the queue's depth.
+func backlog(t *testing.T, sc meta.Scans, queued, running int64) {
+	t.Helper()
+	q, r, err := sc.ScanBacklog(context.Background())
+	if err != nil || q != queued || r != running {
+		t.Fatalf("ScanBacklog = %d queued, %d running, %v; want %d, %d", q, r, err, queued, running)
 	}
 }
 

@@ -67,6 +67,8 @@ const (
 			AND NOT EXISTS (SELECT 1 FROM scans s WHERE s.repository_id = m.repository_id AND s.digest = m.digest)
 		ORDER BY m.created_at LIMIT $2`
 	qScanSeverities = `SELECT highest, COUNT(*) FROM scans WHERE state = 'scanned' GROUP BY highest ORDER BY highest`
+	// qScanBacklog reads the queue's index (scans_queue) alone.
+	qScanBacklog = `SELECT state, COUNT(*) FROM scans WHERE state IN ('queued', 'running') GROUP BY state`
 
 	qPutAllowed = `INSERT INTO scan_allowlist (namespace, vuln_id, reason, expires_at, created_by, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
@@ -94,7 +96,7 @@ const (
 )
 
 var _ = prepared(qEnqueueScan, qRequeueScan, qScanCandidates, qExpiredScans, qClaimScan, qGiveUpScan, qRenewScan,
-	qFinishScan, qRematchScan, qScanRow, qScansToRematch, qUnscanned, qScanSeverities, qPutAllowed, qDeleteAllowed,
+	qFinishScan, qRematchScan, qScanRow, qScansToRematch, qUnscanned, qScanSeverities, qScanBacklog, qPutAllowed, qDeleteAllowed,
 	qPutBundleBlob, qPutBundle, qVulnDBPointer, qLockPointer, qSetPointer, qFirstPointer, qOldBundles, qDropBundle, qReleaseBundle)
 
 var _ meta.Scans = (*Store)(nil)
@@ -292,6 +294,28 @@ func (r *Reads) ScanSeverities(ctx context.Context) ([]meta.SeverityCount, error
 		return c, err
 	}, qScanSeverities)
 	return out, r.wrap(err, "count scans by severity")
+}
+
+// ScanBacklog counts the scans queued and running.
+func (r *Reads) ScanBacklog(ctx context.Context) (queued, running int64, err error) {
+	type count struct {
+		state string
+		n     int64
+	}
+	counts, err := collect(ctx, r.db, func(row Row) (count, error) {
+		var c count
+		err := row.Scan(&c.state, &c.n)
+		return c, err
+	}, qScanBacklog)
+	for _, c := range counts {
+		switch c.state {
+		case meta.ScanQueued:
+			queued = c.n
+		case meta.ScanRunning:
+			running = c.n
+		}
+	}
+	return queued, running, r.wrap(err, "count the scan queue")
 }
 
 // scanScanRow reads scanColumns, then packages if withPackages, then
