@@ -20,16 +20,20 @@ func benchCmd(args []string) error {
 	var only string
 	var asJSON bool
 	fs.StringVar(&opts.URL, "url", "http://127.0.0.1:5000", "registry base `URL`; a comma-separated list of replicas is used round-robin")
-	fs.Func("pid", "server process `ids`, comma-separated (one per replica), to report their CPU seconds per scenario (Linux /proc)", func(s string) error {
-		for _, f := range strings.Split(s, ",") {
-			pid, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || pid <= 0 {
-				return fmt.Errorf("not a process id: %q", f)
+	pids := func(to *[]int) func(string) error {
+		return func(s string) error {
+			for _, f := range strings.Split(s, ",") {
+				pid, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || pid <= 0 {
+					return fmt.Errorf("not a process id: %q", f)
+				}
+				*to = append(*to, pid)
 			}
-			opts.PIDs = append(opts.PIDs, pid)
+			return nil
 		}
-		return nil
-	})
+	}
+	fs.Func("pid", "server process `ids`, comma-separated (one per replica), to report their CPU seconds per scenario (Linux /proc)", pids(&opts.PIDs))
+	fs.Func("scan-on-push-pid", "process `ids` of the --scan-on-push-url wharf, comma-separated, to report their CPU seconds in the scan-push scenario", pids(&opts.ScanOnPushPIDs))
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	fs.Func("size", "big blob `size` for push and pull, such as 256MiB (default 1GiB)", func(s string) error {
 		n, err := bench.ParseSize(s)
@@ -45,7 +49,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opts.ReplicateTo, "replicate-to", "", "base `URL` of a registry the replicate scenario copies an image of --size to, from the wharf under test (whose --username must be a system administrator); the scenario runs only with it")
 	fs.StringVar(&opts.ReplicateUsername, "replicate-username", "", "user name at the --replicate-to registry")
 	fs.StringVar(&opts.ReplicatePassword, "replicate-password", "", "password at the --replicate-to registry")
-	fs.StringVar(&opts.ScanOnPushURL, "scan-on-push-url", "", "base `URL` of a second wharf like the one under test but with scanning.onPush; the scan-push scenario compares their push rates, and runs only with it")
+	fs.StringVar(&opts.ScanOnPushURL, "scan-on-push-url", "", "base `URL` of a second wharf like the one under test but with scanning.onPush; the scan-push scenario compares their push rates (waiting for its scan backlog, wharf_scan_backlog, to drain before each window), and runs only with it")
 	fs.DurationVar(&opts.GCWait, "gc-wait", 2*time.Second, "how long the gc scenario waits for its garbage to become due (the server's gc.unreferencedGrace)")
 	fs.StringVar(&opts.UpstreamURL, "upstream-url", "", "base `URL` of the registry that --proxy-namespace mirrors; the proxy-pull scenario runs only with both")
 	fs.StringVar(&opts.ProxyNamespace, "proxy-namespace", "", "the proxy `namespace` (a pull-through cache of --upstream-url) of the registry measured")

@@ -51,6 +51,9 @@ type Options struct {
 	// test but with scanning.onPush; the scan-push scenario compares their
 	// push rates, and is skipped without it.
 	ScanOnPushURL string
+	// ScanOnPushPIDs are the second wharf's processes, to report their
+	// CPU time as PIDs reports the first's.
+	ScanOnPushPIDs []int
 	// UpstreamURL is the registry that the measured registry's proxy
 	// namespace ProxyNamespace mirrors (docs/proxy.md); the proxy-pull
 	// scenario is skipped without them. UpstreamUsername and
