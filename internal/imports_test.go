@@ -71,7 +71,7 @@ var allowed = map[string][]string{
 	"internal/scan/vulndb":  {"internal/scan/osv"},
 	"internal/scan/sbom":    {"internal/scan"},
 	"internal/scan/sarif":   {"internal/scan"},
-	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs", "internal/policy",
+	"internal/scanner": {"internal/content", "internal/meta", "internal/oci", "internal/apierr", "internal/registry", "internal/jobs", "internal/policy", "internal/events",
 		"internal/scan", "internal/scan/extract", "internal/scan/imagefs", "internal/scan/sbom", "internal/scan/vulndb"},
 	"internal/scanner/scantest": {},
 
@@ -79,7 +79,7 @@ var allowed = map[string][]string{
 	"internal/promotion":      {"internal/registry", "internal/access", "internal/events", "internal/auth", "internal/meta", "internal/oci", "internal/apierr", "internal/policy", "internal/remote", "internal/scanner"},
 	"internal/remote":         {"internal/oci"},
 	"internal/replication":    {"internal/registry", "internal/events", "internal/remote", "internal/meta", "internal/metrics", "internal/jobs", "internal/policy", "internal/oci", "internal/apierr"},
-	"internal/proxy":          {"internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
+	"internal/proxy":          {"internal/registry", "internal/events", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup":         {"internal/backup/archive", "internal/registry", "internal/remote", "internal/content", "internal/meta", "internal/oci", "internal/apierr"},
 	"internal/backup/archive": {"internal/oci"},
 	"internal/server":         {"*"},

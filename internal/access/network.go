@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 )
 
-// NetworkStore is what network rules need of the metadata store.
+// NetworkStore is what network rules need of the metadata store: to read
+// them, and transactions to change them in with their event.
 type NetworkStore interface {
 	NetworkRules(ctx context.Context, namespace string) ([]meta.NetworkRule, error)
-	PutNetworkRule(ctx context.Context, r meta.NetworkRule) error
+	Update(ctx context.Context, fn func(meta.Tx) error) error
 }
 
 // NetworkOptions configures [Network].
@@ -215,19 +217,37 @@ func (n *Network) SetRules(ctx context.Context, s *Service, c Caller, ns string,
 	if !ok {
 		return denied("%s may not manage namespace %s", c.Principal, ns)
 	}
-	for action, cidrs := range map[string][]string{meta.NetworkPull: in.Pull, meta.NetworkPush: in.Push} {
-		ps, err := ParsePrefixes(cidrs)
+	// Both lists are checked before either is written, and both are
+	// written with their event in one transaction: a refusal changes
+	// nothing.
+	rules := make([]meta.NetworkRule, 0, 2)
+	for _, l := range []struct {
+		action string
+		cidrs  []string
+	}{{meta.NetworkPull, in.Pull}, {meta.NetworkPush, in.Push}} {
+		ps, err := ParsePrefixes(l.cidrs)
 		if err != nil {
-			return invalid("%s: %v", action, err)
+			return invalid("%s: %v", l.action, err)
 		}
 		norm := make([]string, len(ps))
 		for i, p := range ps {
 			norm[i] = p.String()
 		}
-		if err := n.o.Store.PutNetworkRule(ctx, meta.NetworkRule{Namespace: ns, Action: action, CIDRs: norm,
-			UpdatedBy: c.Principal.String(), UpdatedAt: n.o.Now().UTC()}); err != nil {
-			return err
+		rules = append(rules, meta.NetworkRule{Namespace: ns, Action: l.action, CIDRs: norm,
+			UpdatedBy: c.Principal.String(), UpdatedAt: n.o.Now().UTC()})
+	}
+	e := events.New(ctx, "", &events.PolicyChanged{Policy: events.PolicyNetwork, Change: events.ChangeUpdated, Scope: ns,
+		Rule: "pull=" + strings.Join(rules[0].CIDRs, ",") + " push=" + strings.Join(rules[1].CIDRs, ",")}).InNamespace(ns)
+	err = n.o.Store.Update(ctx, func(tx meta.Tx) error {
+		for _, r := range rules {
+			if err := tx.PutNetworkRule(ctx, r); err != nil {
+				return err
+			}
 		}
+		return events.Append(ctx, tx, e)
+	})
+	if err != nil {
+		return err
 	}
 	n.mu.Lock()
 	delete(n.cache, ns)

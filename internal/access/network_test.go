@@ -24,7 +24,10 @@ func (s *rulesStore) NetworkRules(_ context.Context, ns string) ([]meta.NetworkR
 	return s.rules[ns], nil
 }
 
-func (s *rulesStore) PutNetworkRule(context.Context, meta.NetworkRule) error { return nil }
+// Update is never called: these tests check rules, not change them.
+func (s *rulesStore) Update(context.Context, func(meta.Tx) error) error {
+	return errors.New("rulesStore is read-only")
+}
 
 // TestNetworkCheck: pull and push lists, registry-wide and per namespace,
 // unknown addresses, IPv4 in IPv6, and the cache's lifetime.

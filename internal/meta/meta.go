@@ -143,6 +143,9 @@ type Tx interface {
 	ProxyWriter
 	EventWriter
 	WebhookWriter
+	ReplicationWriter
+	AllowlistWriter
+	PolicyWriter
 	// PutBlob records blob b if it is not recorded yet. Recorded or not,
 	// the blob stays until the transaction ends: a garbage collector
 	// deleting it at this moment either finishes first (and b is recorded

@@ -116,16 +116,11 @@ type NetworkRule struct {
 }
 
 // Promotions is the part of the metadata store that keeps promotion
-// policies, requests, approvals, records and network rules. Each method is
-// its own statement but for what [PromotionTx] writes; metatest.RunPromotion
-// checks a backend.
+// requests, approvals and records, and reads policies and network rules.
+// Each method is its own statement but for what [PromotionTx] and
+// [PolicyWriter] write; metatest.RunPromotion checks a backend.
 type Promotions interface {
 	PromotionReader
-	// PutPromotionPolicy stores p, replacing the policy of p.Namespace.
-	PutPromotionPolicy(ctx context.Context, p PromotionPolicy) error
-	// DeletePromotionPolicy removes the policy of namespace; ErrNotFound
-	// if there was none.
-	DeletePromotionPolicy(ctx context.Context, namespace string) error
 	// CreatePromotionRequest records r and returns it with its ID.
 	CreatePromotionRequest(ctx context.Context, r PromotionRequest) (PromotionRequest, error)
 	// Approve records a's approval of its request; ErrConflict if the
@@ -134,6 +129,17 @@ type Promotions interface {
 	Approve(ctx context.Context, a Approval) error
 	// AppendPromotionRecord records rec on its own and returns its ID.
 	AppendPromotionRecord(ctx context.Context, rec PromotionRecord) (int64, error)
+}
+
+// PolicyWriter changes the promotion policies and network rules of
+// namespaces; [Tx] includes it, so that the event recording a change
+// commits with it.
+type PolicyWriter interface {
+	// PutPromotionPolicy stores p, replacing the policy of p.Namespace.
+	PutPromotionPolicy(ctx context.Context, p PromotionPolicy) error
+	// DeletePromotionPolicy removes the policy of namespace; ErrNotFound
+	// if there was none.
+	DeletePromotionPolicy(ctx context.Context, namespace string) error
 	// PutNetworkRule stores r, replacing the rule of its namespace and
 	// action; a rule with no CIDRs is removed.
 	PutNetworkRule(ctx context.Context, r NetworkRule) error

@@ -77,27 +77,15 @@ type ReplicationRunQuery struct {
 }
 
 // Replication is the part of the metadata store that keeps replication
-// rules and runs. Each method is its own statement; metatest.RunReplication
-// checks a backend.
+// rules and runs. Each method is its own statement; the changes a user
+// makes (rules, a run asked for) are [ReplicationWriter]'s, in a [Tx].
+// metatest.RunReplication checks a backend.
 type Replication interface {
-	// CreateReplicationRule stores r and returns it with its ID;
-	// ErrConflict if a rule has its name.
-	CreateReplicationRule(ctx context.Context, r ReplicationRule) (ReplicationRule, error)
-	// UpdateReplicationRule replaces rule r.ID's name, Enabled, Spec and
-	// Secret; ErrNotFound if there is no such rule, ErrConflict if another
-	// rule has the name.
-	UpdateReplicationRule(ctx context.Context, r ReplicationRule) error
-	// DeleteReplicationRule removes rule id with its runs and their logs;
-	// ErrNotFound if there was none.
-	DeleteReplicationRule(ctx context.Context, id int64) error
 	// ReplicationRule returns rule id, or ErrNotFound.
 	ReplicationRule(ctx context.Context, id int64) (ReplicationRule, error)
 	// ReplicationRules lists every rule, by ID.
 	ReplicationRules(ctx context.Context) ([]ReplicationRule, error)
 
-	// CreateReplicationRun records run and returns it with its ID;
-	// ErrNotFound if its rule does not exist.
-	CreateReplicationRun(ctx context.Context, run ReplicationRun) (ReplicationRun, error)
 	// UpdateReplicationRun writes run.ID's state, times, attempts, totals
 	// and error; ErrNotFound if there is no such run.
 	UpdateReplicationRun(ctx context.Context, run ReplicationRun) error
@@ -115,6 +103,24 @@ type Replication interface {
 	// ReplicationItems returns at most n lines of run's log after seq
 	// afterSeq, in order.
 	ReplicationItems(ctx context.Context, run int64, afterSeq int64, n int) ([]ReplicationItem, error)
+}
+
+// ReplicationWriter changes replication rules and queues runs; [Tx]
+// includes it, so that the event recording a change commits with it.
+type ReplicationWriter interface {
+	// CreateReplicationRule stores r and returns it with its ID;
+	// ErrConflict if a rule has its name.
+	CreateReplicationRule(ctx context.Context, r ReplicationRule) (ReplicationRule, error)
+	// UpdateReplicationRule replaces rule r.ID's name, Enabled, Spec and
+	// Secret; ErrNotFound if there is no such rule, ErrConflict if another
+	// rule has the name.
+	UpdateReplicationRule(ctx context.Context, r ReplicationRule) error
+	// DeleteReplicationRule removes rule id with its runs and their logs;
+	// ErrNotFound if there was none.
+	DeleteReplicationRule(ctx context.Context, id int64) error
+	// CreateReplicationRun records run and returns it with its ID;
+	// ErrNotFound if its rule does not exist.
+	CreateReplicationRun(ctx context.Context, run ReplicationRun) (ReplicationRun, error)
 }
 
 // ReplicationCursor is implemented by stores that keep how far the

@@ -105,6 +105,18 @@ type AllowedVulnerability struct {
 	CreatedAt time.Time
 }
 
+// AllowlistWriter changes the vulnerability allowlists; [Tx] includes it,
+// so that the event recording a change commits with it.
+type AllowlistWriter interface {
+	// PutAllowedVulnerability adds or replaces an allowlist entry. It and
+	// DeleteAllowedVulnerability announce a change of every repository
+	// (a change watcher's "") to other replicas, whose cached pull
+	// decisions may rely on the entry.
+	PutAllowedVulnerability(ctx context.Context, a AllowedVulnerability) error
+	// DeleteAllowedVulnerability removes an entry; ErrNotFound if none.
+	DeleteAllowedVulnerability(ctx context.Context, namespace, id string) error
+}
+
 // VulnDBPointer names the current vulnerability bundle.
 type VulnDBPointer struct {
 	Digest   string
@@ -158,13 +170,6 @@ type Scans interface {
 	// cluster: the queue's depth.
 	ScanBacklog(ctx context.Context) (queued, running int64, err error)
 
-	// PutAllowedVulnerability adds or replaces an allowlist entry. It and
-	// DeleteAllowedVulnerability announce a change of every repository
-	// (a change watcher's "") to other replicas, whose cached pull
-	// decisions may rely on the entry.
-	PutAllowedVulnerability(ctx context.Context, a AllowedVulnerability) error
-	// DeleteAllowedVulnerability removes an entry; ErrNotFound if none.
-	DeleteAllowedVulnerability(ctx context.Context, namespace, id string) error
 	// AllowedVulnerabilities lists the entries of the namespaces given
 	// ("" is the system-wide list), by namespace and id.
 	AllowedVulnerabilities(ctx context.Context, namespaces ...string) ([]AllowedVulnerability, error)

@@ -279,7 +279,12 @@ func (s *Service) SetPolicy(ctx context.Context, c access.Caller, ns string, p *
 		return apierr.New(apierr.Denied, "%s may not manage namespace %s", c.Principal, ns)
 	}
 	if p == nil {
-		err := s.opts.Store.DeletePromotionPolicy(ctx, ns)
+		err := s.opts.Store.Update(ctx, func(tx meta.Tx) error {
+			if err := tx.DeletePromotionPolicy(ctx, ns); err != nil {
+				return err
+			}
+			return events.Append(ctx, tx, policyChanged(ctx, ns, events.ChangeDeleted, ""))
+		})
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil
 		}
@@ -292,6 +297,17 @@ func (s *Service) SetPolicy(ctx context.Context, c access.Caller, ns string, p *
 	if err != nil {
 		return err
 	}
-	return s.opts.Store.PutPromotionPolicy(ctx, meta.PromotionPolicy{Namespace: ns, Spec: spec,
-		UpdatedBy: c.Principal.String(), UpdatedAt: s.now().UTC()})
+	return s.opts.Store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutPromotionPolicy(ctx, meta.PromotionPolicy{Namespace: ns, Spec: spec,
+			UpdatedBy: c.Principal.String(), UpdatedAt: s.now().UTC()}); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, policyChanged(ctx, ns, events.ChangeUpdated, string(spec)))
+	})
+}
+
+// policyChanged is the event of a change of the promotion policy of ns,
+// by the actor ctx carries.
+func policyChanged(ctx context.Context, ns, change, spec string) events.Event {
+	return events.New(ctx, "", &events.PolicyChanged{Policy: events.PolicyPromotion, Change: change, Scope: ns, Rule: spec}).InNamespace(ns)
 }

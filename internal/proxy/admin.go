@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
 
@@ -145,9 +146,11 @@ func (c *Cache) SetUpstream(ctx context.Context, ns string, cfg Config) (Status,
 	if cfg.TagCheckInterval != nil {
 		u.TagCheckInterval = *cfg.TagCheckInterval
 	}
+	change := events.ChangeUpdated
 	prev, err := c.opts.Meta.Upstream(ctx, ns)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
+		change = events.ChangeCreated
 	case err != nil:
 		return Status{}, fmt.Errorf("read upstream of %s: %w", ns, err)
 	default:
@@ -161,7 +164,13 @@ func (c *Cache) SetUpstream(ctx context.Context, ns string, cfg Config) (Status,
 	case cfg.Password == nil && prev.Username == cfg.Username && cfg.Username != "":
 		u.Secret = prev.Secret
 	}
-	err = c.opts.Meta.Update(ctx, func(tx meta.Tx) error { return tx.PutUpstream(ctx, u) })
+	e := events.New(ctx, "", &events.PolicyChanged{Policy: events.PolicyUpstream, Change: change, Scope: ns, Rule: describe(u)}).InNamespace(ns)
+	err = c.opts.Meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutUpstream(ctx, u); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, e)
+	})
 	if errors.Is(err, meta.ErrNotFound) {
 		return Status{}, fmt.Errorf("%w: %s", ErrNotProxy, ns)
 	}
@@ -172,6 +181,19 @@ func (c *Cache) SetUpstream(ctx context.Context, ns string, cfg Config) (Status,
 		return Status{}, err
 	}
 	return c.Upstream(ctx, ns)
+}
+
+// describe is what the event of a change of upstream u says of it: never
+// the password, only whether one is stored.
+func describe(u meta.Upstream) string {
+	s := "url=" + u.URL
+	if u.Username != "" {
+		s += ", username=" + u.Username
+	}
+	if u.Secret != nil {
+		s += ", password set"
+	}
+	return s + fmt.Sprintf(", tagCheckInterval=%s, allowPush=%t, default=%t", u.TagCheckInterval, u.AllowPush, u.Default)
 }
 
 // Upstream returns the upstream of proxy namespace ns.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/trust"
@@ -325,7 +326,11 @@ func (r *Registry) SetKeySet(ctx context.Context, namespace string, cfg *trust.K
 			return TrustSettings{}, internal("encode key set", err)
 		}
 	}
-	return r.putTrust(ctx, namespace, func(tx meta.Tx) error { return tx.PutKeySet(ctx, namespace, b) })
+	change := &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeDeleted, Scope: namespace}
+	if cfg != nil {
+		change.Change, change.Rule = events.ChangeUpdated, cfg.Summary()
+	}
+	return r.putTrust(ctx, namespace, change, func(tx meta.Tx) error { return tx.PutKeySet(ctx, namespace, b) })
 }
 
 // SetImagePolicy validates p and makes it namespace's image policy; nil
@@ -341,18 +346,26 @@ func (r *Registry) SetImagePolicy(ctx context.Context, namespace string, p *poli
 			return TrustSettings{}, internal("encode image policy", err)
 		}
 	}
-	return r.putTrust(ctx, namespace, func(tx meta.Tx) error { return tx.PutImagePolicy(ctx, namespace, b) })
+	change := &events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeDeleted, Scope: namespace}
+	if p != nil {
+		change.Change, change.Rule = events.ChangeUpdated, p.WithDefaults().Summary()
+	}
+	return r.putTrust(ctx, namespace, change, func(tx meta.Tx) error { return tx.PutImagePolicy(ctx, namespace, b) })
 }
 
-func (r *Registry) putTrust(ctx context.Context, namespace string, put func(meta.Tx) error) (TrustSettings, error) {
+// putTrust runs put, a change of namespace's trust settings, with its
+// event change in one transaction.
+func (r *Registry) putTrust(ctx context.Context, namespace string, change *events.PolicyChanged, put func(meta.Tx) error) (TrustSettings, error) {
 	var stored meta.TrustSettings
 	err := r.meta.Update(ctx, func(tx meta.Tx) error {
 		if err := put(tx); err != nil {
 			return err
 		}
 		var err error
-		stored, err = tx.TrustSettings(ctx, namespace)
-		return err
+		if stored, err = tx.TrustSettings(ctx, namespace); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, events.New(ctx, "", change).InNamespace(namespace))
 	})
 	r.InvalidateNamespace(namespace)
 	if errors.Is(err, meta.ErrNotFound) {

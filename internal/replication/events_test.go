@@ -25,7 +25,7 @@ func TestRunEndedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Options{Store: here.meta.(meta.Replication), Registry: here.reg, Sealer: sealer, Logger: quiet,
+	svc, err := New(Options{Store: here.meta.(Store), Registry: here.reg, Sealer: sealer, Logger: quiet,
 		Record: func(e events.Event) { mu.Lock(); got = append(got, e); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)

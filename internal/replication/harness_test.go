@@ -130,7 +130,7 @@ func (s *site) service(t testing.TB) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Options{Store: s.meta.(meta.Replication), Registry: s.reg, Sealer: sealer, Logger: quiet})
+	svc, err := New(Options{Store: s.meta.(Store), Registry: s.reg, Sealer: sealer, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,12 +134,21 @@ func (s *Service) queueDue(ctx context.Context, o JobOptions) error {
 		if !due {
 			continue
 		}
-		if _, err := s.o.Store.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: r.ID, Trigger: trigger,
+		if err := s.queue(ctx, meta.ReplicationRun{RuleID: r.ID, Trigger: trigger,
 			State: meta.RunQueued, RequestedBy: "system:replication", CreatedAt: s.now().UTC()}); err != nil && !errors.Is(err, meta.ErrNotFound) {
 			return err
 		}
 	}
 	return nil
+}
+
+// queue records run, queued by the job itself (a schedule, an event, a
+// reconcile): no event, as no one asked for it; its end is one.
+func (s *Service) queue(ctx context.Context, run meta.ReplicationRun) error {
+	return s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		_, err := tx.CreateReplicationRun(ctx, run)
+		return err
+	})
 }
 
 // startRuns starts the queued runs, oldest first, and resumes the running

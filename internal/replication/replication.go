@@ -53,9 +53,11 @@ type Sealer interface {
 	Open(aad string, sealed []byte) (string, error)
 }
 
-// Store is what the service needs of the metadata store.
+// Store is what the service needs of the metadata store: its rules and
+// runs, and transactions to change them in with their events.
 type Store interface {
 	meta.Replication
+	Update(ctx context.Context, fn func(meta.Tx) error) error
 }
 
 // Options configures a [Service].
@@ -127,7 +129,19 @@ func (s *Service) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 		return Rule{}, err
 	}
 	m.CreatedAt = s.now().UTC()
-	m, err = s.o.Store.CreateReplicationRule(ctx, m)
+	m.UpdatedAt = m.CreatedAt
+	out, err := decodeRule(m)
+	if err != nil {
+		return Rule{}, err
+	}
+	err = s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		stored, err := tx.CreateReplicationRule(ctx, m)
+		if err != nil {
+			return err
+		}
+		out.ID = stored.ID
+		return events.Append(ctx, tx, ruleChanged(ctx, events.ChangeCreated, out))
+	})
 	if err != nil {
 		return Rule{}, storeError(err, "replication rule "+r.Name)
 	}
@@ -135,7 +149,13 @@ func (s *Service) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 		s.o.Metrics.PrepareRule(r.Name)
 	}
 	s.signal()
-	return decodeRule(m)
+	return out, nil
+}
+
+// ruleChanged is the event of a change of rule r: never its password.
+func ruleChanged(ctx context.Context, change string, r Rule) events.Event {
+	return events.New(ctx, "", &events.ReplicationRuleChanged{Change: change, ID: r.ID, Name: r.Name,
+		Direction: r.Direction, Remote: r.Remote.URL})
 }
 
 // UpdateRule replaces rule r.ID with r. With keepPassword the stored
@@ -159,14 +179,24 @@ func (s *Service) UpdateRule(ctx context.Context, r Rule, keepPassword bool) (Ru
 		return Rule{}, err
 	}
 	m.ID, m.CreatedAt, m.UpdatedAt = r.ID, old.CreatedAt, s.now().UTC()
-	if err := s.o.Store.UpdateReplicationRule(ctx, m); err != nil {
+	out, err := decodeRule(m)
+	if err != nil {
+		return Rule{}, err
+	}
+	err = s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.UpdateReplicationRule(ctx, m); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, ruleChanged(ctx, events.ChangeUpdated, out))
+	})
+	if err != nil {
 		return Rule{}, storeError(err, "replication rule "+r.Name)
 	}
 	if s.o.Metrics != nil {
 		s.o.Metrics.PrepareRule(r.Name)
 	}
 	s.signal()
-	return decodeRule(m)
+	return out, nil
 }
 
 // encode validates r and makes its store record, sealing its password, or
@@ -201,7 +231,17 @@ func (s *Service) encode(r Rule, keep []byte, was Remote) (meta.ReplicationRule,
 // DeleteRule removes rule id, its runs and their logs. A run of it in
 // progress stops.
 func (s *Service) DeleteRule(ctx context.Context, id int64) error {
-	return storeError(s.o.Store.DeleteReplicationRule(ctx, id), fmt.Sprintf("replication rule %d", id))
+	old, err := s.Rule(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.DeleteReplicationRule(ctx, id); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, ruleChanged(ctx, events.ChangeDeleted, old))
+	})
+	return storeError(err, fmt.Sprintf("replication rule %d", id))
 }
 
 // Rule returns rule id, without its password.
@@ -230,15 +270,24 @@ func (s *Service) Rules(ctx context.Context) ([]Rule, error) {
 	return out, nil
 }
 
-// RunNow queues a run of the whole rule id for requestedBy; the
+// RunNow queues a run of the whole rule id for requestedBy, with its
+// replication.run event (state queued); the
 // replication job starts it within its poll interval, on whichever
 // replica holds its lease.
 func (s *Service) RunNow(ctx context.Context, id int64, requestedBy string) (meta.ReplicationRun, error) {
 	if _, err := s.o.Store.ReplicationRule(ctx, id); err != nil {
 		return meta.ReplicationRun{}, storeError(err, fmt.Sprintf("replication rule %d", id))
 	}
-	run, err := s.o.Store.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: id, Trigger: TriggerManual,
-		State: meta.RunQueued, RequestedBy: requestedBy, CreatedAt: s.now().UTC()})
+	var run meta.ReplicationRun
+	err := s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		var err error
+		run, err = tx.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: id, Trigger: TriggerManual,
+			State: meta.RunQueued, RequestedBy: requestedBy, CreatedAt: s.now().UTC()})
+		if err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, events.New(ctx, "", &events.ReplicationRun{Rule: run.RuleID, Run: run.ID, Trigger: run.Trigger, State: run.State}))
+	})
 	if err != nil {
 		return meta.ReplicationRun{}, storeError(err, fmt.Sprintf("a run of replication rule %d", id))
 	}

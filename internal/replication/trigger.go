@@ -46,7 +46,7 @@ func (s *Service) QueueChanges(ctx context.Context, changes []Change) (int, erro
 			if err != nil {
 				return queued, fmt.Errorf("encode the changes of an event-triggered run: %w", err)
 			}
-			if _, err := s.o.Store.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: r.ID, Trigger: TriggerEvent,
+			if err := s.queue(ctx, meta.ReplicationRun{RuleID: r.ID, Trigger: TriggerEvent,
 				State: meta.RunQueued, Scope: scope, RequestedBy: "system:replication", CreatedAt: s.now().UTC()}); err != nil {
 				return queued, storeError(err, "an event-triggered run of replication rule "+r.Name)
 			}

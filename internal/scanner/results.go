@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/scan"
@@ -335,7 +336,13 @@ func (s *Service) Allow(ctx context.Context, a Allowed) (Allowed, error) {
 		e := a.Expires.UTC().Truncate(time.Microsecond)
 		a.Expires, rec.Expires = &e, e
 	}
-	if err := s.store.PutAllowedVulnerability(ctx, rec); err != nil {
+	err := s.opts.Meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.PutAllowedVulnerability(ctx, rec); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, allowlistChanged(ctx, events.ChangeCreated, a.Namespace, a.ID))
+	})
+	if err != nil {
 		return Allowed{}, err
 	}
 	s.allowlistChanged(a.Namespace)
@@ -344,11 +351,28 @@ func (s *Service) Allow(ctx context.Context, a Allowed) (Allowed, error) {
 
 // Disallow removes an allowlist entry; meta.ErrNotFound if there is none.
 func (s *Service) Disallow(ctx context.Context, namespace, id string) error {
-	if err := s.store.DeleteAllowedVulnerability(ctx, namespace, id); err != nil {
+	err := s.opts.Meta.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.DeleteAllowedVulnerability(ctx, namespace, id); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, allowlistChanged(ctx, events.ChangeDeleted, namespace, id))
+	})
+	if err != nil {
 		return err
 	}
 	s.allowlistChanged(namespace)
 	return nil
+}
+
+// allowlistChanged is the event of entry id of namespace's allowlist ("":
+// the system-wide one, whose scope the audit log calls "system") added or
+// deleted.
+func allowlistChanged(ctx context.Context, change, namespace, id string) events.Event {
+	scope := namespace
+	if scope == "" {
+		scope = "system"
+	}
+	return events.New(ctx, "", &events.PolicyChanged{Policy: events.PolicyAllowlist, Change: change, Scope: scope, Rule: id}).InNamespace(namespace)
 }
 
 // allowlistChanged drops the pull decisions this replica cached; the

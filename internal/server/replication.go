@@ -6,7 +6,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
-	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/remote"
 	"github.com/wharf-dev/wharf/internal/replication"
 )
@@ -17,7 +16,7 @@ var replicator = auth.Principal{Kind: auth.KindLocal, Name: "replication", Syste
 // newReplication builds the replication service when the metadata store
 // keeps replication rules; nil otherwise.
 func (s *Server) newReplication() (*replication.Service, error) {
-	st, ok := s.meta.(meta.Replication)
+	st, ok := s.meta.(replication.Store)
 	if !ok {
 		return nil, nil
 	}

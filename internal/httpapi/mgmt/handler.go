@@ -255,13 +255,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// recordChange records a change of a service that does not write its
-// events in the change's own transaction (replication rules, scan
-// allowlists and promotion policies keep theirs in statements of their
-// own): data once err says it was made, through Options.Record, or the
-// refusal. It is written before the answer, but a crash between the change
-// and its event loses the event. Nil data records only a refusal (the
-// change wrote its own event).
+// recordChange records a change whose event is not in a transaction of
+// this registry's store (a scan asked for): data once err says it was
+// made, through Options.Record, or the refusal. Nil data records only a
+// refusal (the change wrote its own event, in its transaction).
 // The event is about repository repo, or namespace ns, or neither.
 func (h *Handler) recordChange(r *http.Request, c access.Caller, action, target string, err error, ns, repo string, data events.Data) {
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/auth"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -109,22 +108,21 @@ func (h *Handler) applyKindDefaults(r *http.Request, c access.Caller, ns meta.Na
 	d := policy.DefaultsOf(ns.Kind, ns.Name)
 	for _, pattern := range d.Immutable {
 		_, err := h.opts.Registry.AddImmutabilityRule(ctx, policy.ImmutabilityRule{Namespace: ns.Name, Pattern: pattern})
-		h.recordChange(r, c, "immutability.add", ns.Name, err, ns.Name, "", nil) // the rule's policy.changed is in its transaction
+		h.refused(r, c, "immutability.add", ns.Name, err) // the rule's policy.changed is in its transaction
 		if err != nil {
 			return err
 		}
 	}
 	if d.Retention != nil {
 		_, err := h.opts.Registry.AddRetentionPolicy(ctx, *d.Retention)
-		h.recordChange(r, c, "retention.create", ns.Name, err, ns.Name, "", nil) // as is the policy's
+		h.refused(r, c, "retention.create", ns.Name, err) // as is the policy's
 		if err != nil {
 			return err
 		}
 	}
 	if d.Image != nil {
 		_, err := h.opts.Registry.SetImagePolicy(ctx, ns.Name, d.Image)
-		h.recordChange(r, c, "image-policy.set", ns.Name, err, ns.Name, "",
-			&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns.Name, Rule: "kind " + ns.Kind})
+		h.refused(r, c, "image-policy.set", ns.Name, err) // and the image policy's
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
-	"github.com/wharf-dev/wharf/internal/events"
 )
 
 // networkRoutes are a namespace's network rules: the CIDR allow-lists of
@@ -51,8 +50,7 @@ func (h *Handler) putNetworkRules(w http.ResponseWriter, r *http.Request, c acce
 	}
 	ns := p["namespace"]
 	err = storeError(n.SetRules(r.Context(), h.acc, c, ns, in), "namespace "+ns)
-	h.recordChange(r, c, "network-rules.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyNetwork, Change: events.ChangeUpdated, Scope: ns, Rule: "pull=" + join(in.Pull) + " push=" + join(in.Push)})
+	h.refused(r, c, "network-rules.set", ns, err) // the change's event is in its transaction
 	if err != nil {
 		return err
 	}
@@ -61,15 +59,4 @@ func (h *Handler) putNetworkRules(w http.ResponseWriter, r *http.Request, c acce
 		return storeError(err, "network rules of "+ns)
 	}
 	return writeJSON(w, http.StatusOK, rules)
-}
-
-func join(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/promotion"
 )
@@ -196,9 +195,7 @@ func (h *Handler) putPromotionPolicy(w http.ResponseWriter, r *http.Request, c a
 		return err
 	}
 	err = svc.SetPolicy(r.Context(), c, p["namespace"], &in)
-	b, _ := json.Marshal(in)
-	h.recordChange(r, c, "promotion-policy.set", p["namespace"], err, p["namespace"], "",
-		&events.PolicyChanged{Policy: events.PolicyPromotion, Change: events.ChangeUpdated, Scope: p["namespace"], Rule: string(b)})
+	h.refused(r, c, "promotion-policy.set", p["namespace"], err) // the change's event is in its transaction
 	if err != nil {
 		return err
 	}
@@ -211,8 +208,7 @@ func (h *Handler) deletePromotionPolicy(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	err = svc.SetPolicy(r.Context(), c, p["namespace"], nil)
-	h.recordChange(r, c, "promotion-policy.delete", p["namespace"], err, p["namespace"], "",
-		&events.PolicyChanged{Policy: events.PolicyPromotion, Change: events.ChangeDeleted, Scope: p["namespace"]})
+	h.refused(r, c, "promotion-policy.delete", p["namespace"], err)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/replication"
 )
@@ -167,8 +166,7 @@ func (h *Handler) createReplicationRule(w http.ResponseWriter, r *http.Request, 
 		rule, err = svc.CreateRule(r.Context(), in.rule())
 		return err
 	}()
-	h.recordChange(r, c, "replication.rule.create", in.Name, err, "", "", &events.ReplicationRuleChanged{
-		Change: events.ChangeCreated, ID: rule.ID, Name: rule.Name, Direction: rule.Direction, Remote: rule.Remote.URL})
+	h.refused(r, c, "replication.rule.create", in.Name, err) // the rule's event is in its transaction
 	if err != nil {
 		return replicationError(err, "replication rule "+truncate(in.Name))
 	}
@@ -211,8 +209,7 @@ func (h *Handler) updateReplicationRule(w http.ResponseWriter, r *http.Request, 
 		rule, err = svc.UpdateRule(r.Context(), want, in.Remote.Password == nil)
 		return err
 	}()
-	h.recordChange(r, c, "replication.rule.update", p["id"], err, "", "", &events.ReplicationRuleChanged{
-		Change: events.ChangeUpdated, ID: rule.ID, Name: rule.Name, Direction: rule.Direction, Remote: rule.Remote.URL})
+	h.refused(r, c, "replication.rule.update", p["id"], err)
 	if err != nil {
 		return replicationError(err, "replication rule "+p["id"])
 	}
@@ -231,8 +228,7 @@ func (h *Handler) deleteReplicationRule(w http.ResponseWriter, r *http.Request, 
 		}
 		return svc.DeleteRule(r.Context(), id)
 	}()
-	id, _ := parseID(p["id"])
-	h.recordChange(r, c, "replication.rule.delete", p["id"], err, "", "", &events.ReplicationRuleChanged{Change: events.ChangeDeleted, ID: id})
+	h.refused(r, c, "replication.rule.delete", p["id"], err)
 	if err != nil {
 		return replicationError(err, "replication rule "+p["id"])
 	}
@@ -254,8 +250,7 @@ func (h *Handler) runReplicationRule(w http.ResponseWriter, r *http.Request, c a
 		run, err = svc.RunNow(r.Context(), id, c.Principal.String())
 		return err
 	}()
-	h.recordChange(r, c, "replication.run", p["id"], err, "", "", &events.ReplicationRun{
-		Rule: run.RuleID, Run: run.ID, Trigger: run.Trigger, State: run.State})
+	h.refused(r, c, "replication.run", p["id"], err) // the queued run's event is in its transaction
 	if err != nil {
 		return replicationError(err, "replication rule "+p["id"])
 	}

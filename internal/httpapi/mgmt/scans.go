@@ -308,8 +308,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, c access.Caller,
 		out, err = sv.Allow(r.Context(), Allowed{Namespace: ns, ID: in.ID, Reason: in.Reason, Expires: in.Expires, CreatedBy: c.Account()})
 		err = scanError(err, "allowlist entry "+in.ID)
 	}
-	h.recordChange(r, c, "allowlist.add", allowlistTarget(ns), err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeCreated, Scope: allowlistTarget(ns), Rule: in.ID})
+	h.refused(r, c, "allowlist.add", allowlistTarget(ns), err) // the change's event is in its transaction
 	if err != nil {
 		return err
 	}
@@ -325,8 +324,7 @@ func (h *Handler) disallow(w http.ResponseWriter, r *http.Request, c access.Call
 	if err == nil {
 		err = scanError(sv.Disallow(r.Context(), ns, p["id"]), "allowlist entry "+p["id"])
 	}
-	h.recordChange(r, c, "allowlist.delete", allowlistTarget(ns), err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeDeleted, Scope: allowlistTarget(ns), Rule: p["id"]})
+	h.refused(r, c, "allowlist.delete", allowlistTarget(ns), err)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -82,8 +81,7 @@ func (h *Handler) putKeySet(w http.ResponseWriter, r *http.Request, c access.Cal
 		ts, err = h.opts.Registry.SetKeySet(r.Context(), ns, &in)
 		return err
 	}()
-	h.recordChange(r, c, "trust.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeUpdated, Scope: ns, Rule: in.Summary()})
+	h.refused(r, c, "trust.set", ns, err) // the change's event is in its transaction
 	if err != nil {
 		return storeError(err, "key set")
 	}
@@ -106,7 +104,7 @@ func (h *Handler) deleteKeySet(w http.ResponseWriter, r *http.Request, c access.
 		_, err = h.opts.Registry.SetKeySet(r.Context(), ns, nil)
 		return err
 	}()
-	h.recordChange(r, c, "trust.delete", ns, err, ns, "", &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeDeleted, Scope: ns})
+	h.refused(r, c, "trust.delete", ns, err)
 	if err != nil {
 		return storeError(err, "key set")
 	}
@@ -144,8 +142,7 @@ func (h *Handler) putImagePolicy(w http.ResponseWriter, r *http.Request, c acces
 		ts, err = h.opts.Registry.SetImagePolicy(r.Context(), ns, &in)
 		return err
 	}()
-	h.recordChange(r, c, "image-policy.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated, Scope: ns, Rule: in.WithDefaults().Summary()})
+	h.refused(r, c, "image-policy.set", ns, err) // the change's event is in its transaction
 	if err != nil {
 		return storeError(err, "image policy")
 	}
@@ -168,7 +165,7 @@ func (h *Handler) deleteImagePolicy(w http.ResponseWriter, r *http.Request, c ac
 		_, err = h.opts.Registry.SetImagePolicy(r.Context(), ns, nil)
 		return err
 	}()
-	h.recordChange(r, c, "image-policy.delete", ns, err, ns, "", &events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeDeleted, Scope: ns})
+	h.refused(r, c, "image-policy.delete", ns, err)
 	if err != nil {
 		return storeError(err, "image policy")
 	}

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/proxy"
@@ -84,19 +82,6 @@ func (in UpstreamPut) config() proxy.Config {
 	return cfg
 }
 
-// detail is what the audit log records of an upstream set: never the
-// password, only whether one was given.
-func (in UpstreamPut) detail() string {
-	s := "url=" + in.URL
-	if in.Username != "" {
-		s += ", username=" + in.Username
-	}
-	if in.Password != nil {
-		s += ", password set"
-	}
-	return s + ", allowPush=" + strconv.FormatBool(in.AllowPush) + ", default=" + strconv.FormatBool(in.Default)
-}
-
 // proxies returns the pull-through cache, or says it is off.
 func (h *Handler) proxies() (*proxy.Cache, error) {
 	if h.opts.Proxy == nil {
@@ -160,8 +145,7 @@ func (h *Handler) putUpstream(w http.ResponseWriter, r *http.Request, c access.C
 		s, err = px.SetUpstream(r.Context(), ns, in.config())
 		return upstreamError(err, ns)
 	}()
-	h.recordChange(r, c, "upstream.set", ns, err, ns, "",
-		&events.PolicyChanged{Policy: events.PolicyUpstream, Change: events.ChangeUpdated, Scope: ns, Rule: in.detail()})
+	h.refused(r, c, "upstream.set", ns, err) // the change's event is in its transaction
 	if err != nil {
 		return err
 	}
@@ -188,8 +172,7 @@ func (h *Handler) createProxyNamespace(r *http.Request, c access.Caller, in Name
 		return meta.Namespace{}, accessError(err)
 	}
 	_, err = px.SetUpstream(ctx, ns.Name, in.Upstream.config())
-	h.recordChange(r, c, "upstream.set", ns.Name, err, ns.Name, "",
-		&events.PolicyChanged{Policy: events.PolicyUpstream, Change: events.ChangeUpdated, Scope: ns.Name, Rule: in.Upstream.detail()})
+	h.refused(r, c, "upstream.set", ns.Name, err)
 	if err != nil {
 		err = upstreamError(err, ns.Name)
 		e := apierr.From(err)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/proxy"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -220,10 +219,7 @@ func (h *Handler) runReplication(w http.ResponseWriter, r *http.Request) {
 	} else {
 		err = notFound("no replication rule %q", r.PathValue("id"))
 	}
-	h.record(r, v, "replication.run", r.PathValue("id"), err)
-	if err == nil {
-		h.acc.Record(r.Context(), v.caller, "", &events.ReplicationRun{Rule: run.RuleID, Run: run.ID, Trigger: run.Trigger, State: run.State})
-	}
+	h.record(r, v, "replication.run", r.PathValue("id"), err) // a queued run's event is in its transaction
 	if err != nil {
 		status, msg := classify(err)
 		h.adminWith(w, r, v, answer{Status: status, Problem: msg})

@@ -39,27 +39,6 @@ func serviceError(err error, what string) error {
 	return err
 }
 
-// recordChange records what a form changed as the management API does:
-// the change's event (in namespace ns, "" for none) when it was made,
-// the refusal when it was not. The services that keep these settings
-// write no event of their own.
-func (h *Handler) recordChange(r *http.Request, v visitor, action, target, ns string, err error, data events.Data) {
-	if err != nil {
-		h.refused(r, v, action, target, err)
-		return
-	}
-	if data == nil {
-		return
-	}
-	if h.opts.Record == nil {
-		h.acc.Record(r.Context(), v.caller, "", data)
-		return
-	}
-	e := events.New(r.Context(), "", data).InNamespace(ns)
-	e.Actor = events.Actor{Name: v.caller.Principal.String(), Client: v.caller.Client, Request: events.ActorFrom(r.Context()).Request}
-	h.opts.Record(e)
-}
-
 // formID reads a path value that is a positive number.
 func formID(r *http.Request, name string) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)

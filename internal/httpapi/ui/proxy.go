@@ -2,11 +2,9 @@ package ui
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/proxy"
 )
@@ -89,19 +87,6 @@ func upstreamFrom(r *http.Request) (proxy.Config, upstreamForm, error) {
 	return cfg, f, nil
 }
 
-// upstreamDetail is what the audit log records of an upstream set: never
-// the password, only whether one was given (as the API records it).
-func upstreamDetail(cfg proxy.Config) string {
-	s := "url=" + cfg.URL
-	if cfg.Username != "" {
-		s += ", username=" + cfg.Username
-	}
-	if cfg.Password != nil {
-		s += ", password set"
-	}
-	return s + ", allowPush=" + strconv.FormatBool(cfg.AllowPush) + ", default=" + strconv.FormatBool(cfg.Default)
-}
-
 // setUpstream sets a proxy namespace's upstream, as PUT
 // /api/v1/namespaces/{ns}/upstream does.
 func (h *Handler) setUpstream(w http.ResponseWriter, r *http.Request) {
@@ -129,8 +114,7 @@ func (h *Handler) setUpstream(w http.ResponseWriter, r *http.Request) {
 		_, err = h.opts.Proxy.SetUpstream(ctx, ns, cfg)
 		err = serviceError(err, "the upstream of "+ns)
 	}
-	h.recordChange(r, v, "upstream.set", ns, ns, err,
-		&events.PolicyChanged{Policy: events.PolicyUpstream, Change: events.ChangeUpdated, Scope: ns, Rule: upstreamDetail(cfg)})
+	h.record(r, v, "upstream.set", ns, err) // an upstream set wrote its event in its transaction
 	if err != nil {
 		status, msg := classify(err)
 		if aerr != nil || status == http.StatusNotFound {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/policy"
 	"github.com/wharf-dev/wharf/internal/replication"
@@ -201,8 +200,7 @@ func (h *Handler) createRule(w http.ResponseWriter, r *http.Request) {
 		rule, err = h.opts.Replication.CreateRule(r.Context(), rule)
 		err = serviceError(err, "replication rule "+f.Name)
 	}
-	h.recordChange(r, v, "replication.rule.create", f.Name, "", err, &events.ReplicationRuleChanged{
-		Change: events.ChangeCreated, ID: rule.ID, Name: rule.Name, Direction: rule.Direction, Remote: rule.Remote.URL})
+	h.record(r, v, "replication.rule.create", f.Name, err) // a rule created wrote its event in its transaction
 	if err != nil {
 		status, msg := classify(err)
 		if status == http.StatusForbidden || status == http.StatusNotFound {
@@ -294,8 +292,7 @@ func (h *Handler) ruleOp(w http.ResponseWriter, r *http.Request) {
 				rule = updated
 			}
 		}
-		h.recordChange(r, v, action, id, "", err, &events.ReplicationRuleChanged{
-			Change: events.ChangeUpdated, ID: rule.ID, Name: rule.Name, Direction: rule.Direction, Remote: rule.Remote.URL})
+		h.record(r, v, action, id, err)
 		a := answer{Notice: "Replication rule " + rule.Name + " saved."}
 		if err != nil {
 			a.Status, a.Problem = classify(err)
@@ -304,7 +301,7 @@ func (h *Handler) ruleOp(w http.ResponseWriter, r *http.Request) {
 		h.ruleWith(w, r, v, rule, a)
 	case "delete":
 		err := serviceError(h.opts.Replication.DeleteRule(ctx, rule.ID), "replication rule "+id)
-		h.recordChange(r, v, action, id, "", err, &events.ReplicationRuleChanged{Change: events.ChangeDeleted, ID: rule.ID})
+		h.record(r, v, action, id, err)
 		if err != nil {
 			h.fail(w, r, v, err)
 			return
@@ -313,7 +310,7 @@ func (h *Handler) ruleOp(w http.ResponseWriter, r *http.Request) {
 	case "run":
 		run, err := h.opts.Replication.RunNow(ctx, rule.ID, v.caller.Principal.String())
 		err = serviceError(err, "replication rule "+id)
-		h.recordChange(r, v, action, id, "", err, &events.ReplicationRun{Rule: run.RuleID, Run: run.ID, Trigger: run.Trigger, State: run.State})
+		h.record(r, v, action, id, err) // as did a run queued
 		a := answer{Notice: "Run " + strconv.FormatInt(run.ID, 10) + " of " + rule.Name + " is queued."}
 		if err != nil {
 			a.Status, a.Problem = classify(err)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/access"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/policy"
@@ -137,11 +136,12 @@ func (h *Handler) trustWith(w http.ResponseWriter, r *http.Request, v visitor, n
 	h.render(w, r, v, a)
 }
 
-// trustChange runs change for a trust form of the namespace, records it
-// under action (with the change's event when made), and shows the page
-// with the outcome; the page's anchor is where the form was.
+// trustChange runs change for a trust form of the namespace, records its
+// refusal under action (a change made wrote its event in its transaction),
+// and shows the page with the outcome; the page's anchor is where the form
+// was.
 func (h *Handler) trustChange(w http.ResponseWriter, r *http.Request, action string,
-	change func(ctx context.Context, v visitor, ns string) (notice string, data events.Data, err error)) {
+	change func(ctx context.Context, v visitor, ns string) (notice string, err error)) {
 	v := h.visitorOf(w, r)
 	ns := r.PathValue("ns")
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
@@ -150,12 +150,11 @@ func (h *Handler) trustChange(w http.ResponseWriter, r *http.Request, action str
 		return
 	}
 	var notice string
-	var data events.Data
 	err := h.manages(r.Context(), v, ns)
 	if err == nil {
-		notice, data, err = change(r.Context(), v, ns)
+		notice, err = change(r.Context(), v, ns)
 	}
-	h.recordChange(r, v, action, ns, ns, err, data)
+	h.record(r, v, action, ns, err)
 	if err != nil {
 		status, msg := classify(err)
 		if status == http.StatusNotFound && !errors.Is(err, errNoSuchEntry) || status == http.StatusForbidden {
@@ -186,31 +185,27 @@ func trustFormOf(r *http.Request) trustForm {
 // editKeySet changes namespace ns's key set with edit, unless it changed
 // since the page was loaded (the form's version), and stores it; a key
 // set left with nothing to trust is removed.
-func (h *Handler) editKeySet(ctx context.Context, r *http.Request, ns string, edit func(*trust.KeySetConfig) error) (events.Data, error) {
+func (h *Handler) editKeySet(ctx context.Context, r *http.Request, ns string, edit func(*trust.KeySetConfig) error) error {
 	ts, err := h.reg.TrustSettings(ctx, ns)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := sameVersion(r, ts); err != nil {
-		return nil, err
+		return err
 	}
 	var cfg trust.KeySetConfig
 	if ts.KeySet != nil {
 		cfg = *ts.KeySet
 	}
 	if err := edit(&cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if len(cfg.Keys) == 0 && len(cfg.Identities) == 0 && cfg.Notation == nil && len(cfg.TrustedRoot) == 0 {
-		if _, err := h.reg.SetKeySet(ctx, ns, nil); err != nil {
-			return nil, err
-		}
-		return &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeDeleted, Scope: ns}, nil
+		_, err := h.reg.SetKeySet(ctx, ns, nil)
+		return err
 	}
-	if _, err := h.reg.SetKeySet(ctx, ns, &cfg); err != nil {
-		return nil, err
-	}
-	return &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeUpdated, Scope: ns, Rule: cfg.Summary()}, nil
+	_, err = h.reg.SetKeySet(ctx, ns, &cfg)
+	return err
 }
 
 // sameVersion refuses a form of settings that changed since its page was
@@ -225,26 +220,26 @@ func sameVersion(r *http.Request, ts registry.TrustSettings) error {
 }
 
 func (h *Handler) addKey(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		name, pem := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("pem"))
 		if name == "" || pem == "" {
-			return "", nil, invalid("a key needs a name and its public key (PEM)")
+			return "", invalid("a key needs a name and its public key (PEM)")
 		}
-		data, err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
+		err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
 			if slices.ContainsFunc(c.Keys, func(k trust.KeyConfig) bool { return k.Name == name }) {
 				return &access.Error{Kind: access.ErrConflict, Message: "the key set of " + ns + " has a key named " + name + " already: remove it first to replace it"}
 			}
 			c.Keys = append(c.Keys, trust.KeyConfig{Name: name, PEM: pem + "\n"})
 			return nil
 		})
-		return "Key " + name + " is trusted in " + ns + ".", data, err
+		return "Key " + name + " is trusted in " + ns + ".", err
 	})
 }
 
 func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		name := r.PathValue("name")
-		data, err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
+		err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
 			i := slices.IndexFunc(c.Keys, func(k trust.KeyConfig) bool { return k.Name == name })
 			if i < 0 {
 				return missing("the key set of %s has no key %q", ns, name)
@@ -252,21 +247,21 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) {
 			c.Keys = slices.Delete(c.Keys, i, i+1)
 			return nil
 		})
-		return "Key " + name + " is no longer trusted in " + ns + ".", data, err
+		return "Key " + name + " is no longer trusted in " + ns + ".", err
 	})
 }
 
 func (h *Handler) addIdentity(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		f := trustFormOf(r)
 		if f.Issuer == "" || f.Subject == "" {
-			return "", nil, invalid("a keyless identity needs the certificate's OIDC issuer and subject (an email or URI)")
+			return "", invalid("a keyless identity needs the certificate's OIDC issuer and subject (an email or URI)")
 		}
 		id := trust.IdentityConfig{Issuer: f.Issuer, Subject: f.Subject}
 		if f.Regexp {
 			id = trust.IdentityConfig{IssuerRegexp: f.Issuer, SubjectRegexp: f.Subject}
 		}
-		data, err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
+		err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
 			if len(c.TrustedRoot) == 0 {
 				return invalid("keyless identities need the sigstore trusted root (trusted_root.json) their certificates chain to: set it first")
 			}
@@ -276,15 +271,15 @@ func (h *Handler) addIdentity(w http.ResponseWriter, r *http.Request) {
 			c.Identities = append(c.Identities, id)
 			return nil
 		})
-		return "Signatures of " + id.String() + " are trusted in " + ns + ".", data, err
+		return "Signatures of " + id.String() + " are trusted in " + ns + ".", err
 	})
 }
 
 func (h *Handler) removeIdentity(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		i, convErr := strconv.Atoi(r.PathValue("i"))
 		var gone trust.IdentityConfig
-		data, err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
+		err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
 			if convErr != nil || i < 0 || i >= len(c.Identities) {
 				return missing("the key set of %s has no identity %q", ns, r.PathValue("i"))
 			}
@@ -292,19 +287,19 @@ func (h *Handler) removeIdentity(w http.ResponseWriter, r *http.Request) {
 			c.Identities = slices.Delete(c.Identities, i, i+1)
 			return nil
 		})
-		return "Signatures of " + gone.String() + " are no longer trusted in " + ns + ".", data, err
+		return "Signatures of " + gone.String() + " are no longer trusted in " + ns + ".", err
 	})
 }
 
 // setRoot sets the key set's sigstore trusted root and whether a
 // transparency-log entry is required.
 func (h *Handler) setRoot(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		root := strings.TrimSpace(r.PostFormValue("trusted_root"))
 		if root != "" && !json.Valid([]byte(root)) {
-			return "", nil, invalid("the trusted root is not JSON: paste the whole trusted_root.json")
+			return "", invalid("the trusted root is not JSON: paste the whole trusted_root.json")
 		}
-		data, err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
+		err := h.editKeySet(ctx, r, ns, func(c *trust.KeySetConfig) error {
 			switch {
 			case root != "":
 				c.TrustedRoot = json.RawMessage(root)
@@ -317,13 +312,13 @@ func (h *Handler) setRoot(w http.ResponseWriter, r *http.Request) {
 			c.RequireTransparencyLog = checked(r, "require_tlog")
 			return nil
 		})
-		return "The key set's transparency settings are saved.", data, err
+		return "The key set's transparency settings are saved.", err
 	})
 }
 
 // deleteKeySet removes the key set: the namespace trusts no signature.
 func (h *Handler) deleteKeySet(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "trust.delete", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "trust.delete", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		ts, err := h.reg.TrustSettings(ctx, ns)
 		if err == nil && ts.KeySet == nil {
 			err = missing("namespace %s has no key set", ns)
@@ -331,7 +326,7 @@ func (h *Handler) deleteKeySet(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			_, err = h.reg.SetKeySet(ctx, ns, nil)
 		}
-		return "The key set of " + ns + " is removed: no signature is trusted.", &events.PolicyChanged{Policy: events.PolicyTrust, Change: events.ChangeDeleted, Scope: ns}, err
+		return "The key set of " + ns + " is removed: no signature is trusted.", err
 	})
 }
 
@@ -356,10 +351,10 @@ func imagePolicyFrom(r *http.Request) (policy.ImagePolicy, error) {
 }
 
 func (h *Handler) setImagePolicy(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "image-policy.set", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "image-policy.set", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		p, err := imagePolicyFrom(r)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 		ts, err := h.reg.TrustSettings(ctx, ns)
 		if err == nil {
@@ -368,13 +363,12 @@ func (h *Handler) setImagePolicy(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			_, err = h.reg.SetImagePolicy(ctx, ns, &p)
 		}
-		return "The image policy of " + ns + " is saved.", &events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeUpdated,
-			Scope: ns, Rule: p.WithDefaults().Summary()}, err
+		return "The image policy of " + ns + " is saved.", err
 	})
 }
 
 func (h *Handler) deleteImagePolicy(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "image-policy.delete", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "image-policy.delete", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		ts, err := h.reg.TrustSettings(ctx, ns)
 		if err == nil && ts.Policy == nil {
 			err = missing("namespace %s has no image policy", ns)
@@ -382,8 +376,7 @@ func (h *Handler) deleteImagePolicy(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			_, err = h.reg.SetImagePolicy(ctx, ns, nil)
 		}
-		return "The image policy of " + ns + " is removed: every rule is off (the system-wide policy still applies).",
-			&events.PolicyChanged{Policy: events.PolicyImage, Change: events.ChangeDeleted, Scope: ns}, err
+		return "The image policy of " + ns + " is removed: every rule is off (the system-wide policy still applies).", err
 	})
 }
 
@@ -406,32 +399,30 @@ func parseExpiry(s string) (*time.Time, error) {
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "allowlist.add", func(ctx context.Context, v visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "allowlist.add", func(ctx context.Context, v visitor, ns string) (string, error) {
 		if h.opts.Scanner == nil {
-			return "", nil, notFound("scanning is not enabled on this registry (scanning.enabled)")
+			return "", notFound("scanning is not enabled on this registry (scanning.enabled)")
 		}
 		f := trustFormOf(r)
 		exp, err := parseExpiry(f.AllowExpires)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 		a, err := h.opts.Scanner.Allow(ctx, scanner.Allowed{Namespace: ns, ID: f.AllowID, Reason: f.AllowReason, Expires: exp, CreatedBy: v.caller.Account()})
-		return a.ID + " is allowlisted in " + ns + ".",
-			&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeCreated, Scope: ns, Rule: f.AllowID}, serviceError(err, "allowlist entry "+f.AllowID)
+		return a.ID + " is allowlisted in " + ns + ".", serviceError(err, "allowlist entry "+f.AllowID)
 	})
 }
 
 func (h *Handler) disallow(w http.ResponseWriter, r *http.Request) {
-	h.trustChange(w, r, "allowlist.delete", func(ctx context.Context, _ visitor, ns string) (string, events.Data, error) {
+	h.trustChange(w, r, "allowlist.delete", func(ctx context.Context, _ visitor, ns string) (string, error) {
 		if h.opts.Scanner == nil {
-			return "", nil, notFound("scanning is not enabled on this registry (scanning.enabled)")
+			return "", notFound("scanning is not enabled on this registry (scanning.enabled)")
 		}
 		id := r.PathValue("id")
 		err := h.opts.Scanner.Disallow(ctx, ns, id)
 		if errors.Is(err, meta.ErrNotFound) {
 			err = missing("the allowlist of %s has no entry %q", ns, id)
 		}
-		return id + " is no longer allowlisted in " + ns + ".",
-			&events.PolicyChanged{Policy: events.PolicyAllowlist, Change: events.ChangeDeleted, Scope: ns, Rule: id}, err
+		return id + " is no longer allowlisted in " + ns + ".", err
 	})
 }

@@ -41,7 +41,7 @@ func testPromotionPolicies(t *testing.T, s meta.Store) {
 		t.Fatalf("no policy: %v, want ErrNotFound", err)
 	}
 	for _, spec := range []string{`{"a":1}`, `{"b":2}`} {
-		if err := p.PutPromotionPolicy(ctx, meta.PromotionPolicy{Namespace: "prod", Spec: []byte(spec), UpdatedBy: "user:root"}); err != nil {
+		if err := (txWrites{s}).PutPromotionPolicy(ctx, meta.PromotionPolicy{Namespace: "prod", Spec: []byte(spec), UpdatedBy: "user:root"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -49,10 +49,10 @@ func testPromotionPolicies(t *testing.T, s meta.Store) {
 	if err != nil || string(got.Spec) != `{"b":2}` || got.UpdatedBy != "user:root" || got.UpdatedAt.IsZero() {
 		t.Fatalf("read back: %+v, %v", got, err)
 	}
-	if err := p.DeletePromotionPolicy(ctx, "prod"); err != nil {
+	if err := (txWrites{s}).DeletePromotionPolicy(ctx, "prod"); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.DeletePromotionPolicy(ctx, "prod"); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).DeletePromotionPolicy(ctx, "prod"); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("deleting again: %v, want ErrNotFound", err)
 	}
 }
@@ -200,7 +200,7 @@ func testNetworkRules(t *testing.T, s meta.Store) {
 	}
 	put := func(action string, cidrs ...string) {
 		t.Helper()
-		if err := p.PutNetworkRule(ctx, meta.NetworkRule{Namespace: "prod", Action: action, CIDRs: cidrs, UpdatedBy: "user:root"}); err != nil {
+		if err := (txWrites{s}).PutNetworkRule(ctx, meta.NetworkRule{Namespace: "prod", Action: action, CIDRs: cidrs, UpdatedBy: "user:root"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,7 +216,7 @@ func testNetworkRules(t *testing.T, s meta.Store) {
 	if rules, err := p.NetworkRules(ctx, "prod"); err != nil || len(rules) != 1 || rules[0].Action != meta.NetworkPush {
 		t.Fatalf("after removing pull: %+v, %v", rules, err)
 	}
-	if err := p.PutNetworkRule(ctx, meta.NetworkRule{Namespace: "prod", Action: "delete", CIDRs: []string{"10.0.0.0/8"}}); err == nil {
+	if err := (txWrites{s}).PutNetworkRule(ctx, meta.NetworkRule{Namespace: "prod", Action: "delete", CIDRs: []string{"10.0.0.0/8"}}); err == nil {
 		t.Error("a rule for an action that has none was stored")
 	}
 }

@@ -31,14 +31,14 @@ func replicationOf(t *testing.T, s meta.Store) meta.Replication {
 func testReplicationRules(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	r := replicationOf(t, s)
-	a, err := r.CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Enabled: true, Spec: []byte(`{"a":1}`), Secret: []byte{1, 2, 3}})
+	a, err := (txWrites{s}).CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Enabled: true, Spec: []byte(`{"a":1}`), Secret: []byte{1, 2, 3}})
 	if err != nil || a.ID == 0 || a.CreatedAt.IsZero() {
 		t.Fatalf("create: %+v, %v", a, err)
 	}
-	if _, err := r.CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Spec: []byte(`{}`)}); !errors.Is(err, meta.ErrConflict) {
+	if _, err := (txWrites{s}).CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Spec: []byte(`{}`)}); !errors.Is(err, meta.ErrConflict) {
 		t.Fatalf("a second rule named dr: %v, want ErrConflict", err)
 	}
-	b, err := r.CreateReplicationRule(ctx, meta.ReplicationRule{Name: "site-b", Spec: []byte(`{}`)})
+	b, err := (txWrites{s}).CreateReplicationRule(ctx, meta.ReplicationRule{Name: "site-b", Spec: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,24 +50,24 @@ func testReplicationRules(t *testing.T, s meta.Store) {
 		t.Fatalf("a rule without a secret: %+v, %v", got, err)
 	}
 	b.Name, b.Enabled, b.Spec, b.Secret = "site-c", true, []byte(`{"b":2}`), []byte("s")
-	if err := r.UpdateReplicationRule(ctx, b); err != nil {
+	if err := (txWrites{s}).UpdateReplicationRule(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	b.Name = "dr"
-	if err := r.UpdateReplicationRule(ctx, b); !errors.Is(err, meta.ErrConflict) {
+	if err := (txWrites{s}).UpdateReplicationRule(ctx, b); !errors.Is(err, meta.ErrConflict) {
 		t.Fatalf("renaming onto another rule's name: %v, want ErrConflict", err)
 	}
-	if err := r.UpdateReplicationRule(ctx, meta.ReplicationRule{ID: 999, Name: "x", Spec: []byte(`{}`)}); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).UpdateReplicationRule(ctx, meta.ReplicationRule{ID: 999, Name: "x", Spec: []byte(`{}`)}); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("updating a missing rule: %v", err)
 	}
 	rules, err := r.ReplicationRules(ctx)
 	if err != nil || len(rules) != 2 || rules[0].Name != "dr" || rules[1].Name != "site-c" || string(rules[1].Spec) != `{"b":2}` {
 		t.Fatalf("list: %+v, %v", rules, err)
 	}
-	if err := r.DeleteReplicationRule(ctx, a.ID); err != nil {
+	if err := (txWrites{s}).DeleteReplicationRule(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.DeleteReplicationRule(ctx, a.ID); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).DeleteReplicationRule(ctx, a.ID); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("deleting twice: %v", err)
 	}
 	if _, err := r.ReplicationRule(ctx, a.ID); !errors.Is(err, meta.ErrNotFound) {
@@ -78,26 +78,26 @@ func testReplicationRules(t *testing.T, s meta.Store) {
 func testReplicationRuns(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	r := replicationOf(t, s)
-	rule, err := r.CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Spec: []byte(`{}`)})
+	rule, err := (txWrites{s}).CreateReplicationRule(ctx, meta.ReplicationRule{Name: "dr", Spec: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := r.CreateReplicationRule(ctx, meta.ReplicationRule{Name: "other", Spec: []byte(`{}`)})
+	other, err := (txWrites{s}).CreateReplicationRule(ctx, meta.ReplicationRule{Name: "other", Spec: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: 999, Trigger: "manual", State: meta.RunQueued}); !errors.Is(err, meta.ErrNotFound) {
+	if _, err := (txWrites{s}).CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: 999, Trigger: "manual", State: meta.RunQueued}); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("a run of a missing rule: %v, want ErrNotFound", err)
 	}
 	var runs []meta.ReplicationRun
 	for i := range 3 {
-		run, err := r.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: rule.ID, Trigger: "manual", State: meta.RunQueued, RequestedBy: "user:alice"})
+		run, err := (txWrites{s}).CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: rule.ID, Trigger: "manual", State: meta.RunQueued, RequestedBy: "user:alice"})
 		if err != nil || run.ID == 0 || (i > 0 && run.ID <= runs[i-1].ID) {
 			t.Fatalf("create run %d: %+v, %v", i, run, err)
 		}
 		runs = append(runs, run)
 	}
-	ev, err := r.CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: other.ID, Trigger: "event", State: meta.RunQueued, Scope: []byte(`["a:1"]`), RequestedBy: "system:replication"})
+	ev, err := (txWrites{s}).CreateReplicationRun(ctx, meta.ReplicationRun{RuleID: other.ID, Trigger: "event", State: meta.RunQueued, Scope: []byte(`["a:1"]`), RequestedBy: "system:replication"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func testReplicationRuns(t *testing.T, s meta.Store) {
 	if log, err := r.ReplicationItems(ctx, run.ID, 0, 10); err != nil || len(log) != 0 {
 		t.Fatalf("the log of a deleted run: %+v, %v", log, err)
 	}
-	if err := r.DeleteReplicationRule(ctx, rule.ID); err != nil {
+	if err := (txWrites{s}).DeleteReplicationRule(ctx, rule.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.ReplicationRun(ctx, runs[1].ID); !errors.Is(err, meta.ErrNotFound) {

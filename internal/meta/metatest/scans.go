@@ -259,7 +259,7 @@ func testAllowlist(t *testing.T, s meta.Store) {
 		{Namespace: "", ID: "CVE-2024-2", Reason: "disputed", CreatedBy: "admin"},
 		{Namespace: "other", ID: "CVE-2024-3", Reason: "x", CreatedBy: "bob"},
 	} {
-		if err := sc.PutAllowedVulnerability(ctx, a); err != nil {
+		if err := (txWrites{s}).PutAllowedVulnerability(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,17 +269,17 @@ func testAllowlist(t *testing.T, s meta.Store) {
 		t.Fatalf("AllowedVulnerabilities = %+v, %v", got, err)
 	}
 	// Replacing an entry moves its expiry.
-	if err := sc.PutAllowedVulnerability(ctx, meta.AllowedVulnerability{Namespace: "team", ID: "CVE-2024-1", Reason: "r2", CreatedBy: "alice"}); err != nil {
+	if err := (txWrites{s}).PutAllowedVulnerability(ctx, meta.AllowedVulnerability{Namespace: "team", ID: "CVE-2024-1", Reason: "r2", CreatedBy: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = sc.AllowedVulnerabilities(ctx, "team")
 	if len(got) != 1 || !got[0].Expires.IsZero() || got[0].Reason != "r2" {
 		t.Fatalf("after replacing: %+v", got)
 	}
-	if err := sc.DeleteAllowedVulnerability(ctx, "team", "CVE-2024-1"); err != nil {
+	if err := (txWrites{s}).DeleteAllowedVulnerability(ctx, "team", "CVE-2024-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.DeleteAllowedVulnerability(ctx, "team", "CVE-2024-1"); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).DeleteAllowedVulnerability(ctx, "team", "CVE-2024-1"); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("deleting twice: %v, want ErrNotFound", err)
 	}
 }

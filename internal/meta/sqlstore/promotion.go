@@ -46,19 +46,20 @@ var _ = prepared(qPutPromotionPolicy, qDeletePromotionPolicy, qPromotionPolicy, 
 	qPutNetworkRule, qDelNetworkRule, qNetworkRules)
 
 var (
-	_ meta.Promotions  = (*Store)(nil)
-	_ meta.PromotionTx = (*Tx)(nil)
+	_ meta.Promotions   = (*Store)(nil)
+	_ meta.PromotionTx  = (*Tx)(nil)
+	_ meta.PolicyWriter = (*Tx)(nil)
 )
 
 // PutPromotionPolicy stores p, replacing its namespace's policy.
-func (s *Store) PutPromotionPolicy(ctx context.Context, p meta.PromotionPolicy) error {
-	_, err := s.write.Exec(ctx, qPutPromotionPolicy, p.Namespace, string(p.Spec), p.UpdatedBy, orNow(p.UpdatedAt))
-	return s.wrap(err, "put the promotion policy of %s", p.Namespace)
+func (t *Tx) PutPromotionPolicy(ctx context.Context, p meta.PromotionPolicy) error {
+	_, err := t.db.Exec(ctx, qPutPromotionPolicy, p.Namespace, string(p.Spec), p.UpdatedBy, orNow(p.UpdatedAt))
+	return t.wrap(err, "put the promotion policy of %s", p.Namespace)
 }
 
 // DeletePromotionPolicy removes the policy of namespace.
-func (s *Store) DeletePromotionPolicy(ctx context.Context, namespace string) error {
-	return s.change(ctx, "promotion policy of "+namespace, qDeletePromotionPolicy, namespace)
+func (t *Tx) DeletePromotionPolicy(ctx context.Context, namespace string) error {
+	return t.change(ctx, "promotion policy of "+namespace, qDeletePromotionPolicy, namespace)
 }
 
 // PromotionPolicy returns the policy of namespace.
@@ -258,17 +259,17 @@ func scanRecord(row Row) (meta.PromotionRecord, error) {
 }
 
 // PutNetworkRule stores r, or removes its rule when r has no CIDRs.
-func (s *Store) PutNetworkRule(ctx context.Context, r meta.NetworkRule) error {
+func (t *Tx) PutNetworkRule(ctx context.Context, r meta.NetworkRule) error {
 	if len(r.CIDRs) == 0 {
-		_, err := s.write.Exec(ctx, qDelNetworkRule, r.Namespace, r.Action)
-		return s.wrap(err, "remove the %s network rule of %s", r.Action, r.Namespace)
+		_, err := t.db.Exec(ctx, qDelNetworkRule, r.Namespace, r.Action)
+		return t.wrap(err, "remove the %s network rule of %s", r.Action, r.Namespace)
 	}
 	cidrs, err := json.Marshal(r.CIDRs)
 	if err != nil {
 		return fmt.Errorf("network rule of %s: %w", r.Namespace, err)
 	}
-	_, err = s.write.Exec(ctx, qPutNetworkRule, r.Namespace, r.Action, string(cidrs), r.UpdatedBy, orNow(r.UpdatedAt))
-	return s.wrap(err, "put the %s network rule of %s", r.Action, r.Namespace)
+	_, err = t.db.Exec(ctx, qPutNetworkRule, r.Namespace, r.Action, string(cidrs), r.UpdatedBy, orNow(r.UpdatedAt))
+	return t.wrap(err, "put the %s network rule of %s", r.Action, r.Namespace)
 }
 
 // NetworkRules returns the rules of namespace.

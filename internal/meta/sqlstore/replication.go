@@ -11,7 +11,9 @@ import (
 )
 
 // Replication rules, runs and their logs (meta.Replication, migration
-// 0008). Each method is one statement on the writer or the read pool.
+// 0008). Each method is one statement on the writer or the read pool, but
+// the Tx's (meta.ReplicationWriter), which run in the caller's
+// transaction.
 
 const (
 	ruleColumns        = `id, name, enabled, spec, secret, created_at, updated_at`
@@ -38,29 +40,36 @@ var _ = prepared(qCreateReplRule, qUpdateReplRule, qDeleteReplRule, qReplRule, q
 var (
 	_ meta.Replication       = (*Store)(nil)
 	_ meta.ReplicationCursor = (*Store)(nil)
+	_ meta.ReplicationWriter = (*Tx)(nil)
 )
 
 // CreateReplicationRule stores r and returns it with its ID.
-func (s *Store) CreateReplicationRule(ctx context.Context, r meta.ReplicationRule) (meta.ReplicationRule, error) {
+func (t *Tx) CreateReplicationRule(ctx context.Context, r meta.ReplicationRule) (meta.ReplicationRule, error) {
 	r.CreatedAt = orNow(r.CreatedAt).UTC()
 	r.UpdatedAt = r.CreatedAt
-	err := s.write.QueryRow(ctx, qCreateReplRule, r.Name, r.Enabled, string(r.Spec), r.Secret, r.CreatedAt).Scan(&r.ID)
+	err := t.db.QueryRow(ctx, qCreateReplRule, r.Name, r.Enabled, string(r.Spec), r.Secret, r.CreatedAt).Scan(&r.ID)
 	if err != nil {
-		return meta.ReplicationRule{}, fmt.Errorf("create replication rule %s: %w", r.Name, s.d.Constraint(err))
+		return meta.ReplicationRule{}, fmt.Errorf("create replication rule %s: %w", r.Name, t.d.Constraint(err))
 	}
 	return r, nil
 }
 
 // UpdateReplicationRule replaces rule r.ID's name, state, definition and
 // secret.
-func (s *Store) UpdateReplicationRule(ctx context.Context, r meta.ReplicationRule) error {
-	return s.change(ctx, fmt.Sprintf("replication rule %d", r.ID), qUpdateReplRule,
-		r.ID, r.Name, r.Enabled, string(r.Spec), r.Secret, orNow(r.UpdatedAt))
+func (t *Tx) UpdateReplicationRule(ctx context.Context, r meta.ReplicationRule) error {
+	ok, err := affected(ctx, t.db, qUpdateReplRule, r.ID, r.Name, r.Enabled, string(r.Spec), r.Secret, orNow(r.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("replication rule %d: %w", r.ID, t.d.Constraint(err))
+	}
+	if !ok {
+		return fmt.Errorf("replication rule %d: %w", r.ID, meta.ErrNotFound)
+	}
+	return nil
 }
 
 // DeleteReplicationRule removes rule id, its runs and their logs.
-func (s *Store) DeleteReplicationRule(ctx context.Context, id int64) error {
-	return s.change(ctx, fmt.Sprintf("replication rule %d", id), qDeleteReplRule, id)
+func (t *Tx) DeleteReplicationRule(ctx context.Context, id int64) error {
+	return t.change(ctx, fmt.Sprintf("replication rule %d", id), qDeleteReplRule, id)
 }
 
 // ReplicationRule returns rule id.
@@ -90,15 +99,15 @@ func scanReplRule(row Row) (meta.ReplicationRule, error) {
 }
 
 // CreateReplicationRun records run and returns it with its ID.
-func (s *Store) CreateReplicationRun(ctx context.Context, run meta.ReplicationRun) (meta.ReplicationRun, error) {
+func (t *Tx) CreateReplicationRun(ctx context.Context, run meta.ReplicationRun) (meta.ReplicationRun, error) {
 	run.CreatedAt = orNow(run.CreatedAt).UTC()
 	var scope any
 	if run.Scope != nil {
 		scope = string(run.Scope)
 	}
-	err := s.write.QueryRow(ctx, qCreateReplRun, run.RuleID, run.Trigger, run.State, scope, run.RequestedBy, run.CreatedAt).Scan(&run.ID)
+	err := t.db.QueryRow(ctx, qCreateReplRun, run.RuleID, run.Trigger, run.State, scope, run.RequestedBy, run.CreatedAt).Scan(&run.ID)
 	if err != nil {
-		return meta.ReplicationRun{}, fmt.Errorf("create a run of replication rule %d: %w", run.RuleID, s.d.Constraint(err))
+		return meta.ReplicationRun{}, fmt.Errorf("create a run of replication rule %d: %w", run.RuleID, t.d.Constraint(err))
 	}
 	return run, nil
 }

@@ -338,34 +338,23 @@ func scanScanRow(row Row, withPackages, withResults bool) (meta.Scan, error) {
 }
 
 // PutAllowedVulnerability adds or replaces an allowlist entry, and tells
-// the other replicas to drop the pull decisions they cached.
-func (s *Store) PutAllowedVulnerability(ctx context.Context, a meta.AllowedVulnerability) error {
-	err := s.transact(ctx, func(db DB) error {
-		if _, err := db.Exec(ctx, qPutAllowed, a.Namespace, a.ID, a.Reason, nullTime(a.Expires), a.CreatedBy, orNow(a.CreatedAt)); err != nil {
-			return err
-		}
-		return s.notify(ctx, db, "")
-	})
-	return s.wrap(err, "allow %s in %q", a.ID, a.Namespace)
+// the other replicas, once the transaction commits, to drop the pull
+// decisions they cached.
+func (t *Tx) PutAllowedVulnerability(ctx context.Context, a meta.AllowedVulnerability) error {
+	if _, err := t.db.Exec(ctx, qPutAllowed, a.Namespace, a.ID, a.Reason, nullTime(a.Expires), a.CreatedBy, orNow(a.CreatedAt)); err != nil {
+		return t.wrap(err, "allow %s in %q", a.ID, a.Namespace)
+	}
+	return t.notifyChange(ctx, "")
 }
 
 // DeleteAllowedVulnerability removes an allowlist entry, and tells the
-// other replicas to drop the pull decisions they cached.
-func (s *Store) DeleteAllowedVulnerability(ctx context.Context, namespace, id string) error {
-	err := s.transact(ctx, func(db DB) error {
-		n, err := db.Exec(ctx, qDeleteAllowed, namespace, id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return meta.ErrNotFound
-		}
-		return s.notify(ctx, db, "")
-	})
-	if errors.Is(err, meta.ErrNotFound) {
-		return fmt.Errorf("allowlist entry %s of %q: %w", id, namespace, err)
+// other replicas, once the transaction commits, to drop the pull decisions
+// they cached.
+func (t *Tx) DeleteAllowedVulnerability(ctx context.Context, namespace, id string) error {
+	if err := t.change(ctx, fmt.Sprintf("allowlist entry %s of %q", id, namespace), qDeleteAllowed, namespace, id); err != nil {
+		return err
 	}
-	return s.wrap(err, "remove allowlist entry %s of %q", id, namespace)
+	return t.notifyChange(ctx, "")
 }
 
 // AllowedVulnerabilities lists the entries of the namespaces given.
