@@ -81,6 +81,7 @@ func TestUIInBrowser(t *testing.T) {
 			cfg.Auth.BcryptCost = 4
 			cfg.AdminPassword = adminPassword
 			cfg.Scanning.Enabled = true
+			opsConfig(t, &cfg)
 			tr := openTestRegistry(t, cfg)
 			uiInBrowser(t, tr, i == 0)
 		})
@@ -290,6 +291,7 @@ func uiInBrowser(t *testing.T, tr *testRegistry, shots bool) {
 	uiScanInBrowser(t, tr, b, shots)
 	uiPromoteInBrowser(t, tr, b, shots)
 	uiActivityInBrowser(t, tr, b, shots)
+	uiOpsInBrowser(t, tr, b, shots)
 
 	// A read-only user: no write buttons, and a forged delete (with the
 	// session's own token) is refused.

@@ -43,14 +43,7 @@ func newOpsFixture(t *testing.T, b backend) *opsFixture {
 	cfg.Auth.BcryptCost = 4
 	cfg.AdminPassword = adminPassword
 	cfg.Scanning.Enabled = true
-	webhookConfig(&cfg)
-	// Sealed passwords need a key on PostgreSQL; the same for both.
-	keyFile := filepath.Join(t.TempDir(), "credentials.key")
-	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Replication.CredentialsKeyFile, cfg.Proxy.CredentialsKeyFile = keyFile, keyFile
-	cfg.Replication.PollInterval = 100 * time.Millisecond
+	opsConfig(t, &cfg)
 	tr := openTestRegistry(t, cfg)
 	admin := auth.BasicAuthorization("admin", adminPassword)
 	f := &opsFixture{tr: tr}
@@ -72,6 +65,19 @@ func newOpsFixture(t *testing.T, b backend) *opsFixture {
 	f.nadia.signIn("nadia", "nadia-password")
 	f.rita.signIn("rita", "rita-password")
 	return f
+}
+
+// opsConfig lets webhooks reach receivers on loopback, gives sealed
+// passwords a key (PostgreSQL needs one; the same for both), and runs
+// replication soon after it is asked.
+func opsConfig(t *testing.T, cfg *config.Config) {
+	webhookConfig(cfg)
+	keyFile := filepath.Join(t.TempDir(), "credentials.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Replication.CredentialsKeyFile, cfg.Proxy.CredentialsKeyFile = keyFile, keyFile
+	cfg.Replication.PollInterval = 100 * time.Millisecond
 }
 
 // TestUIOperations runs the administration pages' tests on every backend.
