@@ -116,8 +116,16 @@ func (s *Service) Activity(ctx context.Context, c Caller, q ActivityQuery) (Acti
 		kinds = q.Kinds
 	}
 	mq := meta.EventQuery{Namespace: q.Namespace, Repository: q.Repository, BeforeSeq: q.Before, N: q.N}
-	for _, k := range kinds {
-		mq.Kinds = append(mq.Kinds, string(k))
+	// The whole stream's kinds are filtered here, not in SQL: a list of
+	// kinds over the whole stream is read through the kind index and
+	// sorted, every event of those kinds, where walking the stream back
+	// from its end stops after a page. A namespace's or repository's
+	// events are read through their own index, in order, kinds and all.
+	inGo := q.Namespace == "" && q.Repository == ""
+	if !inGo {
+		for _, k := range kinds {
+			mq.Kinds = append(mq.Kinds, string(k))
+		}
 	}
 	for range activityScanPages {
 		es, err := er.Events(ctx, mq)
@@ -126,6 +134,9 @@ func (s *Service) Activity(ctx context.Context, c Caller, q ActivityQuery) (Acti
 		}
 		for _, r := range es {
 			mq.BeforeSeq = r.Seq
+			if inGo && !slices.Contains(kinds, events.Kind(r.Kind)) {
+				continue
+			}
 			ok, err := may(ctx, r)
 			if err != nil {
 				return Activity{}, err

@@ -25,7 +25,9 @@ func daySeries(counts string) string {
 
 // pushDays is the query of PushDays for a scope: "" (the registry),
 // "namespace" or "repository". The kind is a literal so that the partial
-// index events_pushes serves it; the time range is $3 to $4.
+// indexes of pushes serve it from the index alone (events_pushes_at for
+// the registry, events_pushes for the others); the time range is $3 to
+// $4.
 func (r *Reads) pushDays(scope string) string {
 	day := r.d.Day("at")
 	cond := ""
@@ -42,12 +44,16 @@ func (r *Reads) pushDays(scope string) string {
 const (
 	qPullDaysRegistry = `SELECT day, CAST(SUM(pulls) AS BIGINT) AS n FROM repository_pull_days
 		WHERE day >= $1 AND day <= $2 GROUP BY day`
-	qPullDaysNamespace = `SELECT d.day, CAST(SUM(d.pulls) AS BIGINT) AS n
-		FROM repositories r JOIN repository_pull_days d ON d.repository_id = r.id
-		WHERE (r.name = $3 OR (r.name > $4 AND r.name < $5)) AND d.day >= $1 AND d.day <= $2 GROUP BY d.day`
+	// qPullDaysNamespace and qPullDaysRepository read each repository's
+	// days through the primary key (repository_id, day): the unary + keeps
+	// SQLite from reading every repository's days through the index on day
+	// instead (PostgreSQL has the same operator, a no-op).
+	qPullDaysNamespace = `SELECT d.day, CAST(SUM(d.pulls) AS BIGINT) AS n FROM repository_pull_days d
+		WHERE d.repository_id IN (SELECT r.id FROM repositories r WHERE (r.name = $3 OR (r.name > $4 AND r.name < $5)))
+		AND +d.day >= $1 AND +d.day <= $2 GROUP BY d.day`
 	qPullDaysRepository = `SELECT d.day, CAST(SUM(d.pulls) AS BIGINT) AS n
 		FROM repositories r JOIN repository_pull_days d ON d.repository_id = r.id
-		WHERE r.name = $3 AND d.day >= $1 AND d.day <= $2 GROUP BY d.day`
+		WHERE r.name = $3 AND +d.day >= $1 AND +d.day <= $2 GROUP BY d.day`
 
 	qStorageDays = `SELECT namespace, day, bytes FROM storage_days
 		WHERE namespace = $1 AND day >= $2 AND day <= $3 ORDER BY day`
