@@ -61,7 +61,9 @@ type Options struct {
 	// MaxConcurrent bounds the requests in flight to the registry at once;
 	// a blob being read holds one until it is closed. 0 means 3,
 	// regclient's default, which suits a one-off copy; a server that
-	// streams many blobs at once needs more.
+	// streams many blobs at once needs more. Blob uploads (PutBlob) are
+	// not counted: their callers bound them (replication by a rule's
+	// concurrency).
 	MaxConcurrent int
 	// FailFast makes a request fail at once when the registry cannot be
 	// reached or answers 429 or 5xx, with an error saying so (and the
