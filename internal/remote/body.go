@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -28,9 +29,15 @@ type Sender interface {
 
 // blobBody is the body of an upload request: the next n bytes of r.
 type blobBody struct {
-	r    io.Reader
-	n    int64  // bytes left
-	read *int64 // the upload's count of bytes read from r
+	r      io.Reader
+	n      int64  // bytes left
+	read   *int64 // the upload's count of bytes read from r
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newBlobBody(r io.Reader, n int64, read *int64) *blobBody {
+	return &blobBody{r: r, n: n, read: read, closed: make(chan struct{})}
 }
 
 func (b *blobBody) Read(p []byte) (int, error) {
@@ -49,7 +56,12 @@ func (b *blobBody) Read(p []byte) (int, error) {
 	return m, err
 }
 
-func (b *blobBody) Close() error { return nil }
+// Close marks the body done with: net/http closes it once it has stopped
+// writing it, whether the request succeeded or not.
+func (b *blobBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
 
 // sendTo writes up to n of the body's bytes to w, the connection itself.
 func (b *blobBody) sendTo(w io.Writer, n int64) (int64, error) {

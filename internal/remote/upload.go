@@ -71,6 +71,9 @@ type upload struct {
 	pos   int64 // the offset of src: bytes read from it
 	chunk int64 // bytes per request; 0 or at least desc.Size: one request
 
+	last    *blobBody // the body of the last request that had one
+	noMount bool      // the registry refused a mount from any repository
+
 	loc   *url.URL // the upload's location; nil before it starts
 	off   int64    // bytes the registry acknowledged
 	lost  bool     // a request failed: off is to be asked for again
@@ -129,20 +132,26 @@ func (u *upload) step(ctx context.Context) error {
 	}
 }
 
-// begin starts the upload, asking for a mount from any repository first.
+// begin starts the upload, asking for a mount from any repository first
+// (a registry that refuses the question is asked again without it).
 func (u *upload) begin(ctx context.Context) error {
 	ep := u.c.endpoint("/v2/" + u.repo + "/blobs/uploads/")
-	ep.RawQuery = url.Values{"mount": {u.desc.Digest.String()}}.Encode()
+	if !u.noMount {
+		ep.RawQuery = url.Values{"mount": {u.desc.Digest.String()}}.Encode()
+	}
 	resp, err := u.do(ctx, http.MethodPost, ep, nil, 0)
 	if err != nil {
 		return err
 	}
 	defer drain(resp)
-	switch resp.StatusCode {
-	case http.StatusCreated:
+	switch s := resp.StatusCode; {
+	case s == http.StatusCreated:
 		u.done = true
 		return nil
-	case http.StatusAccepted:
+	case s == http.StatusAccepted:
+	case !u.noMount && s >= 400 && s < 500 && s != http.StatusUnauthorized && s != http.StatusTooManyRequests:
+		u.noMount = true
+		return u.begin(ctx)
 	default:
 		return responseError(resp)
 	}
@@ -196,7 +205,7 @@ func (u *upload) status(ctx context.Context) error {
 
 // patch sends the next n bytes.
 func (u *upload) patch(ctx context.Context, n int64) error {
-	body, err := u.body(n)
+	body, err := u.body(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -232,7 +241,7 @@ func (u *upload) put(ctx context.Context, whole bool) error {
 	var n int64
 	if whole {
 		var err error
-		if body, err = u.body(u.desc.Size); err != nil {
+		if body, err = u.body(ctx, u.desc.Size); err != nil {
 			return err
 		}
 		n = u.desc.Size
@@ -252,11 +261,27 @@ func (u *upload) put(ctx context.Context, whole bool) error {
 }
 
 // body is the body of a request that sends n bytes of src from u.off.
-func (u *upload) body(n int64) (*blobBody, error) {
-	if err := u.seek(u.off); err != nil {
+func (u *upload) body(ctx context.Context, n int64) (*blobBody, error) {
+	return u.bodyAt(ctx, u.off, n)
+}
+
+// bodyAt is the body of a request that sends n bytes of src from off,
+// once the body before it is closed: net/http may go on writing a body
+// after the answer came (a registry that answered before it read it all),
+// and the two would share src's offset.
+func (u *upload) bodyAt(ctx context.Context, off, n int64) (*blobBody, error) {
+	if u.last != nil {
+		select {
+		case <-u.last.closed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err := u.seek(off); err != nil {
 		return nil, err
 	}
-	return &blobBody{r: u.src, n: n, read: &u.pos}, nil
+	u.last = newBlobBody(u.src, n, &u.pos)
+	return u.last, nil
 }
 
 // seek puts src at offset off. A reader that cannot seek may go on only
@@ -285,7 +310,10 @@ func (u *upload) seek(off int64) error {
 func (u *upload) do(ctx context.Context, method string, ep *url.URL, body *blobBody, n int64, header ...string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, ep.String(), nil)
 	if err != nil {
-		return nil, err
+		if body != nil {
+			body.Close()
+		}
+		return nil, permanent{err}
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -294,12 +322,7 @@ func (u *upload) do(ctx context.Context, method string, ep *url.URL, body *blobB
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Body, req.ContentLength = body, n
 		start := u.off
-		req.GetBody = func() (io.ReadCloser, error) {
-			if err := u.seek(start); err != nil {
-				return nil, err
-			}
-			return &blobBody{r: u.src, n: n, read: &u.pos}, nil
-		}
+		req.GetBody = func() (io.ReadCloser, error) { return u.bodyAt(ctx, start, n) }
 	} else if method == http.MethodPut || method == http.MethodPatch {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}

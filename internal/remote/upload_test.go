@@ -29,6 +29,12 @@ type uploads struct {
 	blob    digest.Digest // the blob closed
 	drop    func(method string, n int) int64
 	dropped bool // drop broke a request: it breaks one at most
+	// early, if set, may answer a request with a status before reading
+	// its body, once.
+	early       func(method string, n int) int
+	answered    bool
+	refuseMount bool // answer a mount from any repository 400
+	mounts      int  // POSTs asking for a mount
 }
 
 func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +43,13 @@ func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
 	const loc = "/v2/app/blobs/uploads/1"
 	switch {
 	case r.Method == http.MethodPost:
+		if r.URL.Query().Has("mount") {
+			u.mounts++
+			if u.refuseMount {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+		}
 		w.Header().Set("Location", loc)
 		w.WriteHeader(http.StatusAccepted)
 		return
@@ -52,6 +65,13 @@ func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
 		start, _, _ := strings.Cut(r.Header.Get("Content-Range"), "-")
 		if off, err := strconv.Atoi(start); err != nil || off != len(u.data) {
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+	}
+	if u.early != nil && !u.answered {
+		if status := u.early(r.Method, u.patches); status != 0 {
+			u.answered = true
+			w.WriteHeader(status)
 			return
 		}
 	}
@@ -146,6 +166,7 @@ func TestPutBlobResumes(t *testing.T) {
 		name    string
 		chunk   int64
 		drop    func(method string, patches int) int64
+		early   func(method string, patches int) int
 		noSeek  bool
 		wantErr string
 	}{
@@ -161,6 +182,12 @@ func TestPutBlobResumes(t *testing.T) {
 			}
 			return 0
 		}},
+		{name: "early answer", chunk: 1 << 20, early: func(m string, n int) int {
+			if m == http.MethodPatch && n == 2 {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		}},
 		{name: "no seek", chunk: 256 << 10, noSeek: true, drop: func(m string, n int) int64 {
 			if m == http.MethodPatch && n == 2 {
 				return 100 << 10
@@ -169,14 +196,14 @@ func TestPutBlobResumes(t *testing.T) {
 		}, wantErr: "cannot seek"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			up := &uploads{drop: tt.drop}
+			up := &uploads{drop: tt.drop, early: tt.early}
 			srv, calls := scripted(t, up.handle)
 			c, err := New(Options{URL: srv.URL, ChunkSize: tt.chunk})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, desc := blobOf(t, 1<<20)
-			var r io.Reader = bytes.NewReader(b)
+			b, desc := blobOf(t, 4<<20)
+			var r io.Reader = &sender{Reader: bytes.NewReader(b)}
 			if tt.noSeek {
 				r = struct{ io.Reader }{r}
 			}
@@ -217,5 +244,20 @@ func TestPutBlobRefused(t *testing.T) {
 	}
 	if errors.Is(err, ErrUnavailable) {
 		t.Error("a refusal classified as the registry being unavailable")
+	}
+}
+
+// TestPutBlobMount: a registry that refuses to be asked for a mount from
+// any repository is asked for an upload without it.
+func TestPutBlobMount(t *testing.T) {
+	up := &uploads{refuseMount: true}
+	srv, _ := scripted(t, up.handle)
+	c := client(t, srv.URL, false)
+	b, desc := blobOf(t, 64<<10)
+	if err := c.PutBlob(context.Background(), "app", desc, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	if up.mounts != 1 || up.blob != desc.Digest {
+		t.Fatalf("%d mount requests, blob %s", up.mounts, up.blob)
 	}
 }
