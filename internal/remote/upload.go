@@ -239,7 +239,7 @@ func (u *upload) put(ctx context.Context, whole bool) error {
 	ep.RawQuery = q.Encode()
 	var body *blobBody
 	var n int64
-	if whole {
+	if whole && u.desc.Size > 0 { // an empty blob goes with no body: net/http would send a length of 0 in chunks
 		var err error
 		if body, err = u.body(ctx, u.desc.Size); err != nil {
 			return err

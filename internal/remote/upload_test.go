@@ -35,6 +35,7 @@ type uploads struct {
 	answered    bool
 	refuseMount bool // answer a mount from any repository 400
 	mounts      int  // POSTs asking for a mount
+	unsized     int  // PATCHes and PUTs sent without a Content-Length
 }
 
 func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +68,9 @@ func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 			return
 		}
+	}
+	if len(r.TransferEncoding) > 0 {
+		u.unsized++
 	}
 	if u.early != nil && !u.answered {
 		if status := u.early(r.Method, u.patches); status != 0 {
@@ -143,8 +147,8 @@ func TestPutBlobSendsItself(t *testing.T) {
 			if err := c.PutBlob(context.Background(), "app", desc, r); err != nil {
 				t.Fatal(err)
 			}
-			if up.blob != desc.Digest || !bytes.Equal(up.data, b) {
-				t.Fatal("the registry holds other bytes")
+			if up.blob != desc.Digest || !bytes.Equal(up.data, b) || up.unsized != 0 {
+				t.Fatalf("the registry holds other bytes, or got %d requests without a length", up.unsized)
 			}
 			requests := int64(1)
 			if chunk > 0 {
@@ -259,5 +263,19 @@ func TestPutBlobMount(t *testing.T) {
 	}
 	if up.mounts != 1 || up.blob != desc.Digest {
 		t.Fatalf("%d mount requests, blob %s", up.mounts, up.blob)
+	}
+}
+
+// TestPutBlobEmpty: the empty blob goes in one PUT with a length of 0.
+func TestPutBlobEmpty(t *testing.T) {
+	up := &uploads{}
+	srv, _ := scripted(t, up.handle)
+	c := client(t, srv.URL, false)
+	b, desc := blobOf(t, 0)
+	if err := c.PutBlob(context.Background(), "app", desc, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	if up.blob != desc.Digest || up.unsized != 0 {
+		t.Fatalf("blob %s, %d requests without a length", up.blob, up.unsized)
 	}
 }

@@ -462,6 +462,11 @@ func TestReplicationResume(t *testing.T) {
 			replGet(t, survivor, runPath+"/log", &lines)
 			want := []logLine{{"team/a:v1", "copied"}, {"team/big:v1", "copied"}}
 			if run.State != "succeeded" || run.Attempts != 2 || fmt.Sprint(lines.Items) != fmt.Sprint(want) {
+				var why struct {
+					Items []struct{ Source, Result, Reason string }
+				}
+				replGet(t, survivor, runPath+"/log", &why)
+				t.Logf("the run's log, with reasons: %+v", why.Items)
 				t.Fatalf("after the resume: %+v, log %+v; want succeeded in 2 attempts, log %+v", run, lines.Items, want)
 			}
 			if got := tools.digest(W+"/team/a:v1", true); got != small {
