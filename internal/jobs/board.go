@@ -13,9 +13,12 @@ import (
 type Status struct {
 	Name  string
 	Every time.Duration
-	// Held: this process holds the job's lease and runs it.
-	Held    bool
-	Running bool
+	// Held: this process holds the job's lease and runs it. Tried: it
+	// has tried to take the lease (a process waits up to a tenth of the
+	// interval before its first try); not held after a try, another
+	// process holds it.
+	Held, Tried bool
+	Running     bool
 	// Runs and Failures count the runs since this process started.
 	Runs, Failures int64
 	LastStart      time.Time
@@ -69,7 +72,7 @@ func (b *Board) change(j Job, f func(*Status)) {
 }
 
 func (b *Board) add(j Job)             { b.change(j, func(*Status) {}) }
-func (b *Board) held(j Job, held bool) { b.change(j, func(s *Status) { s.Held = held }) }
+func (b *Board) held(j Job, held bool) { b.change(j, func(s *Status) { s.Held, s.Tried = held, true }) }
 
 func (b *Board) started(j Job, at time.Time) {
 	b.change(j, func(s *Status) { s.Running, s.LastStart = true, at })

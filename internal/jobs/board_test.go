@@ -31,11 +31,11 @@ func TestBoard(t *testing.T) {
 	start(t, jobs.Options{Leaser: leaser, Jobs: []jobs.Job{flaky}, Board: &b})
 	waitFor(t, "the second board to list the job", func() bool { return len(b.Statuses()) == 1 })
 	s := a.Statuses()[0]
-	if s.Name != "flaky" || s.Every != 10*time.Millisecond || !s.Held || s.LastError != "boom" || s.LastSuccess.IsZero() || s.LastFailure.IsZero() {
+	if s.Name != "flaky" || s.Every != 10*time.Millisecond || !s.Held || !s.Tried || s.LastError != "boom" || s.LastSuccess.IsZero() || s.LastFailure.IsZero() {
 		t.Errorf("holder's status: %+v", s)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if s := b.Statuses()[0]; s.Held || s.Runs != 0 || !s.LastStart.IsZero() {
+	if s := b.Statuses()[0]; s.Held || !s.Tried || s.Runs != 0 || !s.LastStart.IsZero() {
 		t.Errorf("the other process's status: %+v", s)
 	}
 	var none *jobs.Board

@@ -95,9 +95,9 @@ func (o Options) schedule(ctx context.Context, j Job) {
 		if err != nil && ctx.Err() == nil {
 			log.Warn("take job lease", "err", err)
 		}
+		o.Board.held(j, ok)
 		if ok {
 			log.Debug("job lease taken")
-			o.Board.held(j, true)
 			o.hold(ctx, j, lease, log)
 			o.Board.held(j, false)
 			lease.Release()

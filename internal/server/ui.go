@@ -49,7 +49,7 @@ func (s *Server) collectForUI(ctx context.Context, dryRun bool) (ui.GCReport, er
 func (s *Server) jobStatuses() []ui.JobStatus {
 	var out []ui.JobStatus
 	for _, j := range s.bg.board.Statuses() {
-		out = append(out, ui.JobStatus{Name: j.Name, Every: j.Every, Held: j.Held, Running: j.Running, Runs: j.Runs, Failures: j.Failures,
+		out = append(out, ui.JobStatus{Name: j.Name, Every: j.Every, Held: j.Held, Waiting: !j.Tried, Running: j.Running, Runs: j.Runs, Failures: j.Failures,
 			LastSuccess: j.LastSuccess, LastFailure: j.LastFailure, LastError: j.LastError, LastDuration: j.LastDuration})
 	}
 	return out

@@ -9,7 +9,9 @@ type JobStatus struct {
 	Every time.Duration
 	// Held: this replica holds the job's lease and runs it; another
 	// replica runs a job this one does not hold.
-	Held     bool
+	Held bool
+	// Waiting: this replica has not tried to take the lease yet.
+	Waiting  bool
 	Running  bool
 	Runs     int64
 	Failures int64

@@ -75,6 +75,8 @@ func init() {
 	funcs["webhooksNS"] = webhooksURL
 	funcs["formatName"] = formatName
 	funcs["pathEscape"] = url.PathEscape
+	// A job's first try waits up to a tenth of its interval.
+	funcs["jobStart"] = func(every time.Duration) time.Duration { return (every / 10).Round(time.Second) }
 	funcs["runTook"] = func(r meta.ReplicationRun) string {
 		switch {
 		case r.StartedAt.IsZero():
