@@ -16,8 +16,8 @@ import (
 // them), or from the upstream's answer to a HEAD request.
 func (m *mirror) StatBlob(ctx context.Context, repo string, d digest.Digest) (meta.Blob, error) {
 	if f := m.c.fills.find(repo, d); f != nil {
-		if size, _, _, err, _ := f.state(); err == nil && size >= 0 {
-			return meta.Blob{Digest: d, Size: size}, nil
+		if v := f.view(nil, 0); v.err == nil && v.size >= 0 {
+			return meta.Blob{Digest: d, Size: v.size}, nil
 		}
 	}
 	if b, ok, err := m.linkHeld(ctx, repo, d); ok || err != nil {

@@ -20,19 +20,18 @@ import (
 // store (meta.BlobFill) fetches it into an upload of the content store,
 // and records how far it has come with each chunk it stores. Any other
 // process whose clients want the blob meanwhile follows that upload from
-// the store as it grows, into its own spool, and reads the end from the
+// the store as it grows, into its own fill, and reads the end from the
 // blob once the holder has stored it. The holder touches its claim every
 // claimTouch; a claim untouched for claimStale belongs to a process
-// presumed dead, and the next process to look takes it over and fetches
-// the blob itself, so a dead filler holds nobody up for longer than that.
+// presumed dead, and the next process to look takes it over: it continues
+// the upload it was following, fetching the rest of the blob itself, so a
+// dead filler holds nobody up for longer than that.
 
 const (
 	defaultClaimTouch = 2 * time.Second
 	defaultClaimStale = 15 * time.Second
 	// followPoll is how often a follower looks at the holder's progress.
 	followPoll = 100 * time.Millisecond
-	// copyBuffer is the size of the reads from the upstream.
-	copyBuffer = 256 << 10
 )
 
 // errClaimLost: this process's claim was taken over (it was presumed dead).
@@ -42,9 +41,9 @@ var errClaimLost = errors.New("the claim on fetching the blob was taken over by 
 // or another process's fetch.
 func (c *Cache) fetchBlob(m *mirror, f *fill) error {
 	ctx := c.ctx
-	buf := make([]byte, copyBuffer)
+	followed := "" // the upload of the last holder followed, to continue
 	for {
-		if done, err := c.fromStore(ctx, f, buf); done || err != nil {
+		if done, err := c.fromStore(ctx, f); done || err != nil {
 			return err
 		}
 		now := time.Now().UTC()
@@ -62,13 +61,13 @@ func (c *Cache) fetchBlob(m *mirror, f *fill) error {
 		if ours {
 			// A holder that just let go of its claim has stored the blob
 			// first: read it from the store rather than fetch it again.
-			if done, err := c.fromStore(ctx, f, buf); done || err != nil {
+			if done, err := c.fromStore(ctx, f); done || err != nil {
 				c.release(ctx, f.key, cur.Holder)
 				return err
 			}
-			return c.fromUpstream(ctx, m, f, cur, buf)
+			return c.fromUpstream(ctx, m, f, cur, followed)
 		}
-		takeOver, err := c.follow(ctx, f, cur, buf)
+		takeOver, err := c.follow(ctx, f, cur, &followed)
 		if err != nil || !takeOver {
 			return err
 		}
@@ -77,7 +76,7 @@ func (c *Cache) fetchBlob(m *mirror, f *fill) error {
 
 // fromStore fills f from the store if the blob is stored and linked to
 // f's repository; it reports whether it was.
-func (c *Cache) fromStore(ctx context.Context, f *fill, buf []byte) (bool, error) {
+func (c *Cache) fromStore(ctx context.Context, f *fill) (bool, error) {
 	b, err := c.opts.Meta.Blob(ctx, f.key.repo, f.key.d)
 	if errors.Is(err, meta.ErrNotFound) {
 		return false, nil
@@ -99,10 +98,13 @@ func (c *Cache) fromStore(ctx context.Context, f *fill, buf []byte) (bool, error
 	if err := f.setSize(size); err != nil {
 		return false, err
 	}
+	if err := f.setStore("", size); err != nil {
+		return false, err
+	}
 	if _, err := rc.Seek(f.pos(), io.SeekStart); err != nil {
 		return false, err
 	}
-	if err := f.copyFrom(rc, buf, nil); err != nil {
+	if err := f.copyFrom(ctx, rc, nil, true); err != nil {
 		return false, err
 	}
 	return true, f.verify()
@@ -110,14 +112,16 @@ func (c *Cache) fromStore(ctx context.Context, f *fill, buf []byte) (bool, error
 
 // follow fills f from the fetch of the process holding claim cl, until
 // that process has stored the blob (done), failed, or is presumed dead;
-// it reports whether the claim is then to be taken (over).
-func (c *Cache) follow(ctx context.Context, f *fill, cl meta.BlobFill, buf []byte) (bool, error) {
+// it reports whether the claim is then to be taken (over), and keeps the
+// upload it followed last in followed.
+func (c *Cache) follow(ctx context.Context, f *fill, cl meta.BlobFill, followed *string) (bool, error) {
 	for {
 		if err := f.setSize(cl.Size); err != nil {
 			return false, err
 		}
 		if cl.UploadID != "" {
-			if err := c.readAlong(ctx, f, cl.UploadID, buf); err != nil {
+			*followed = cl.UploadID
+			if err := c.readAlong(ctx, f, cl.UploadID); err != nil {
 				return false, err
 			}
 		}
@@ -129,13 +133,17 @@ func (c *Cache) follow(ctx context.Context, f *fill, cl meta.BlobFill, buf []byt
 		next, err := c.opts.Meta.BlobFill(ctx, f.key.repo, f.key.d)
 		if errors.Is(err, meta.ErrNotFound) {
 			// The holder is done: stored, or failed and gone.
-			done, err := c.fromStore(ctx, f, buf)
+			done, err := c.fromStore(ctx, f)
 			return !done && err == nil, err
 		}
 		if err != nil {
 			return false, fmt.Errorf("follow the fetch of blob %s: %w", f.key.d, err)
 		}
 		if next.TouchedAt.Before(time.Now().Add(-c.claimStale)) {
+			if next.UploadID != "" {
+				*followed = next.UploadID
+				return true, c.readAlong(ctx, f, next.UploadID) // all the holder stored
+			}
 			return true, nil
 		}
 		cl = next
@@ -143,12 +151,15 @@ func (c *Cache) follow(ctx context.Context, f *fill, cl meta.BlobFill, buf []byt
 }
 
 // readAlong copies what upload id holds beyond what f has.
-func (c *Cache) readAlong(ctx context.Context, f *fill, id string, buf []byte) error {
+func (c *Cache) readAlong(ctx context.Context, f *fill, id string) error {
 	u, err := c.opts.Meta.Upload(ctx, id)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil // committed or abandoned: the claim will say which
 	}
 	if err != nil {
+		return err
+	}
+	if err := f.setStore(id, u.Offset); err != nil {
 		return err
 	}
 	from := f.pos()
@@ -163,12 +174,14 @@ func (c *Cache) readAlong(ctx context.Context, f *fill, id string, buf []byte) e
 		return fmt.Errorf("read the upload of blob %s: %w", f.key.d, err)
 	}
 	defer rc.Close()
-	return f.copyFrom(io.LimitReader(rc, u.Offset-from), buf, nil)
+	return f.copyFrom(ctx, io.LimitReader(rc, u.Offset-from), nil, true)
 }
 
 // fromUpstream fetches f from the upstream under claim cl, stores it as it
-// comes, and releases the claim.
-func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta.BlobFill, buf []byte) (err error) {
+// comes, and releases the claim. A fill that followed another process's
+// fetch (followed, its upload) continues that upload when it holds what
+// the fill has, and fetches only the rest.
+func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta.BlobFill, followed string) (err error) {
 	repo, d := f.key.repo, f.key.d
 	defer func() {
 		c.release(parent, f.key, cl.Holder)
@@ -199,15 +212,15 @@ func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta
 		return m.refused(repo+"@"+d.String(), err, true)
 	}
 	defer body.Close()
-	// Clients learn the size, and get their answer's headers, only once
-	// the blob may be stored: a blob over the quota is refused, not cut
-	// short.
-	u, err := c.reg.StartFill(ctx, repo, d, size)
+	u, err := c.fillUpload(ctx, f, size, followed)
 	if err != nil {
 		return err
 	}
+	// The upload goes once its clients are done with it, unless it is
+	// committed: what has left the fill's memory, they read from there.
+	cancelUpload := func() { f.whenDone(func() { _ = c.reg.CancelUpload(context.WithoutCancel(ctx), repo, u.ID) }) }
 	if err := f.setSize(size); err != nil {
-		_ = c.reg.CancelUpload(context.WithoutCancel(ctx), repo, u.ID)
+		cancelUpload()
 		return err
 	}
 	cl.UploadID, cl.Size = u.ID, size
@@ -216,13 +229,19 @@ func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta
 	stored := make(chan error, 1)
 	sctx, stopStore := context.WithCancel(ctx)
 	defer stopStore()
-	c.wg.Go(func() { stored <- c.store(sctx, f, u.ID) })
+	c.wg.Go(func() {
+		err := c.store(sctx, f, u.ID, u.Offset)
+		if err != nil {
+			f.storeFailed(err)
+		}
+		stored <- err
+	})
 
 	idle := func() { timer.Reset(c.opts.IdleTimeout) }
 	idle()
-	err = skip(body, f.pos()) // what a fill taken over has already
+	err = skip(body, f.pos()) // what a fill that followed another has already
 	if err == nil {
-		err = f.copyFrom(body, buf, idle)
+		err = f.copyFrom(ctx, body, idle, false)
 	}
 	if err == nil {
 		err = f.verify()
@@ -230,7 +249,7 @@ func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta
 	if err != nil {
 		stopStore()
 		<-stored
-		_ = c.reg.CancelUpload(context.WithoutCancel(ctx), repo, u.ID)
+		cancelUpload()
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		} else if fctx.Err() != nil && ctx.Err() == nil {
@@ -240,15 +259,38 @@ func (c *Cache) fromUpstream(parent context.Context, m *mirror, f *fill, cl meta
 		return fmt.Errorf("fetch blob %s from upstream %s: %w", d, m.host, err)
 	}
 	if err := <-stored; err != nil {
-		// Every client got the blob; only the cache missed it. The next
+		// Every client gets the blob; only the cache missed it. The next
 		// pull fetches it again.
-		_ = c.reg.CancelUpload(context.WithoutCancel(ctx), repo, u.ID)
+		cancelUpload()
 		c.log.Warn("proxy: blob fetched but not stored", "repository", repo, "digest", d, "err", err)
 		c.emit(Event{Type: EventFillFailed, Namespace: m.cfg.Namespace, Upstream: m.host, Repository: repo, Digest: d, Detail: "not stored: " + err.Error()})
 		return nil
 	}
 	c.emit(Event{Type: EventCacheFilled, Namespace: m.cfg.Namespace, Upstream: m.host, Repository: repo, Digest: d, Size: f.pos(), Detail: "blob"})
 	return nil
+}
+
+// fillUpload returns the upload f's bytes are stored in: the one of the
+// fetch f followed (of a holder presumed dead) when it holds exactly what
+// f has, or a new one. Clients learn the size, and get their answer's
+// headers, only once the blob may be stored: a blob over the quota is
+// refused before any byte is fetched, not cut short.
+func (c *Cache) fillUpload(ctx context.Context, f *fill, size int64, followed string) (meta.Upload, error) {
+	if followed != "" && f.pos() > 0 {
+		u, err := c.reg.Upload(ctx, f.key.repo, followed)
+		if err == nil && u.Offset == f.pos() {
+			return u, f.setStore(u.ID, u.Offset)
+		}
+	}
+	u, err := c.reg.StartFill(ctx, f.key.repo, f.key.d, size)
+	if err != nil {
+		return meta.Upload{}, err
+	}
+	if err := f.setStore(u.ID, 0); err != nil {
+		_ = c.reg.CancelUpload(context.WithoutCancel(ctx), f.key.repo, u.ID)
+		return meta.Upload{}, err
+	}
+	return u, nil
 }
 
 // release lets go of holder's claim on fetching key's blob.
@@ -294,10 +336,10 @@ func (c *Cache) keepClaim(ctx context.Context, cl meta.BlobFill, update <-chan m
 	}
 }
 
-// store stores the bytes of f in fill upload id as they come, a chunk (up
-// to a mark) at a time, and commits the blob once it is proven.
-func (c *Cache) store(ctx context.Context, f *fill, id string) error {
-	var pos int64
+// store stores the bytes of f from pos in fill upload id as they come, a
+// chunk (up to a mark) at a time, from the fill's memory, and commits the
+// blob once it is proven.
+func (c *Cache) store(ctx context.Context, f *fill, id string, pos int64) error {
 	for {
 		mk, final, err := f.nextMark(ctx, pos)
 		if err != nil {
@@ -309,14 +351,17 @@ func (c *Cache) store(ctx context.Context, f *fill, id string) error {
 				state = nil // the registry keeps sha256 states; it hashes this itself
 			}
 			n := mk.offset - pos
-			if _, err := c.reg.AppendFill(ctx, f.key.repo, id, pos, n, io.NewSectionReader(f.spool, pos, n), state); err != nil {
+			if _, err := c.reg.AppendFill(ctx, f.key.repo, id, pos, n, f.section(pos, n), state); err != nil {
 				return err
 			}
 			pos = mk.offset
+			f.setStored(pos)
 		}
 		if final && pos == mk.offset {
-			_, err := c.reg.CommitUpload(ctx, f.key.repo, id, f.key.d, pos, 0, http.NoBody)
-			return err
+			if _, err := c.reg.CommitUpload(ctx, f.key.repo, id, f.key.d, pos, 0, http.NoBody); err != nil {
+				return err
+			}
+			return f.setStore("", pos)
 		}
 	}
 }

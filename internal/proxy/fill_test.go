@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -129,4 +132,89 @@ func TestDeadFillerTakenOver(t *testing.T) {
 		t.Errorf("layer fetched %d times, want 1", n)
 	}
 	eventually(t, "the layer is stored", func() bool { return c.holds("hub/library/app", layer.Digest) })
+}
+
+// TestLateClientReadsFromStore: a fill keeps only a window of the blob in
+// memory; a client that joins once the first bytes have left it reads
+// them from the store's upload, and the rest from memory, and gets the
+// blob whole, as does the client that started the fetch.
+func TestLateClientReadsFromStore(t *testing.T) {
+	ctx := context.Background()
+	up := newUpstream(t)
+	img := bigImage(t, up, "library/big", "v1", 12<<20)
+	layer := img.blobs[1]
+	up.slow = 2 * time.Millisecond
+	c := newCache(t, newStore(t), up.srv.URL, time.Hour)
+	proxy.SetChunk(c.px, 1<<20) // a window of 3 MiB
+	path := "/v2/hub/library/big/blobs/" + layer.Digest.String()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		status, _, got := c.get(path)
+		if status != http.StatusOK || !bytes.Equal(got, img.blobOf[layer.Digest]) {
+			t.Errorf("the first client: %d, %d of %d bytes", status, len(got), layer.Size)
+		}
+	})
+	eventually(t, "the fill has stored 6 MiB", func() bool {
+		fl, err := c.st.ms.BlobFill(ctx, "hub/library/big", layer.Digest)
+		if err != nil || fl.UploadID == "" {
+			return false
+		}
+		u, err := c.st.ms.Upload(ctx, fl.UploadID)
+		return err == nil && u.Offset >= 6<<20
+	})
+	status, _, got := c.get(path)
+	if status != http.StatusOK || !bytes.Equal(got, img.blobOf[layer.Digest]) {
+		t.Errorf("the late client: %d, %d of %d bytes", status, len(got), layer.Size)
+	}
+	wg.Wait()
+	if n := up.count("GET blobs " + layer.Digest.String()); n != 1 {
+		t.Errorf("layer fetched %d times, want 1", n)
+	}
+	for _, e := range c.events.of(proxy.EventFillFailed) {
+		t.Errorf("a fill failed: %s", e.Detail)
+	}
+}
+
+// TestTakeOverContinuesUpload: a process that followed a fetch whose
+// holder died continues that holder's upload, fetching only the rest of
+// the blob, and commits it: the upload the dead holder left is the blob.
+func TestTakeOverContinuesUpload(t *testing.T) {
+	ctx := context.Background()
+	up := newUpstream(t)
+	img := bigImage(t, up, "library/big", "v1", 3<<20)
+	layer := img.blobs[1]
+	body := img.blobOf[layer.Digest]
+	st := newStore(t)
+	c := newCache(t, st, up.srv.URL, time.Hour)
+	proxy.SetClaimTimes(c.px, 100*time.Millisecond, time.Second)
+	proxy.SetChunk(c.px, 1<<20)
+
+	// The dead holder stored the first MiB in its upload.
+	u, err := c.reg.StartFill(ctx, "hub/library/big", layer.Digest, layer.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	h.Write(body[:1<<20])
+	state, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if _, err := c.reg.AppendFill(ctx, "hub/library/big", u.ID, 0, 1<<20, bytes.NewReader(body[:1<<20]), state); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = st.ms.Update(ctx, func(tx meta.Tx) error {
+		_, _, err := tx.ClaimBlobFill(ctx, meta.BlobFill{Repository: "hub/library/big", Digest: layer.Digest, Holder: "dead",
+			Size: layer.Size, UploadID: u.ID, StartedAt: now, TouchedAt: now}, now.Add(-time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pull("hub/library/big", "v1", img)
+	eventually(t, "the layer is stored", func() bool { return c.holds("hub/library/big", layer.Digest) })
+	if _, err := st.ms.Upload(ctx, u.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Errorf("the dead holder's upload is still there (%v): it was not the one committed", err)
+	}
+	if n := up.count("GET blobs " + layer.Digest.String()); n != 1 {
+		t.Errorf("layer fetched %d times, want 1", n)
+	}
 }

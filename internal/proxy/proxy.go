@@ -96,8 +96,8 @@ type Cache struct {
 
 	// claimTouch and claimStale: see claim.go.
 	claimTouch, claimStale time.Duration
-	// chunk: see defaultChunk.
-	chunk int64
+	// chunk and window: see defaultChunk, defaultWindow.
+	chunk, window int64
 
 	mu      sync.RWMutex
 	mirrors map[string]*mirror // by namespace
@@ -142,7 +142,7 @@ func New(opts Options) (*Cache, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cache{opts: opts, log: opts.Logger, reg: opts.Registry, ctx: ctx, cancel: cancel, mirrors: map[string]*mirror{},
-		claimTouch: defaultClaimTouch, claimStale: defaultClaimStale, chunk: defaultChunk}
+		claimTouch: defaultClaimTouch, claimStale: defaultClaimStale, chunk: defaultChunk, window: defaultWindow}
 	c.fills = &fills{c: c, active: map[fillKey]*fill{}}
 	return c, nil
 }
