@@ -9,9 +9,6 @@ import (
 // docs/proxy.md). Which namespaces mirror which upstream is not
 // configuration but data, set through the management API.
 type Proxy struct {
-	// SpoolDir holds the bytes of blobs being fetched while clients read
-	// them. Empty means <dataDir>/proxy-spool.
-	SpoolDir string `yaml:"spoolDir"`
 	// CheckTimeout bounds asking an upstream whether a cached tag moved;
 	// past it the cached manifest is served with a warning.
 	CheckTimeout time.Duration `yaml:"checkTimeout"`
@@ -39,9 +36,6 @@ func defaultProxy() Proxy {
 }
 
 func (c *Config) resolveProxy() {
-	if c.Proxy.SpoolDir == "" {
-		c.Proxy.SpoolDir = filepath.Join(c.DataDir, "proxy-spool")
-	}
 	if c.Proxy.CredentialsKeyFile == "" && c.Database.Driver == "sqlite" {
 		c.Proxy.CredentialsKeyFile = filepath.Join(c.DataDir, "proxy-credentials.key")
 	}

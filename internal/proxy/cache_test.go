@@ -59,7 +59,7 @@ func TestPullThrough(t *testing.T) {
 func TestDockerHubNames(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	px, err := proxy.New(proxy.Options{Registry: st.registry(), Meta: st.ms, Content: st.cs, SpoolDir: t.TempDir(), Logger: quiet})
+	px, err := proxy.New(proxy.Options{Registry: st.registry(), Meta: st.ms, Content: st.cs, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

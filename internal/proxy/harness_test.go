@@ -197,7 +197,7 @@ func newCache(t *testing.T, st store, url string, interval time.Duration, opts .
 	t.Helper()
 	ctx := context.Background()
 	c := &cache{t: t, st: st, reg: st.registry(), events: &eventLog{}}
-	o := proxy.Options{Registry: c.reg, Meta: st.ms, Content: st.cs, SpoolDir: t.TempDir(), Logger: quiet,
+	o := proxy.Options{Registry: c.reg, Meta: st.ms, Content: st.cs, Logger: quiet,
 		Events: c.events.add, CheckTimeout: time.Second, FetchTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second}
 	for _, f := range opts {
 		f(&o)

@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -57,10 +56,6 @@ type Options struct {
 	// them; nil when no credentials key is configured, and then only
 	// anonymous upstreams work.
 	Sealer *remote.Sealer
-	// SpoolDir holds the bytes of blobs being fetched while clients read
-	// them; it must exist. Files there are unlinked as soon as they are
-	// made.
-	SpoolDir string
 	// Holder names this process in the claims on fetching a blob; a
 	// random name when empty.
 	Holder string
@@ -136,9 +131,6 @@ func New(opts Options) (*Cache, error) {
 			}
 			return err == nil, err
 		}
-	}
-	if st, err := os.Stat(opts.SpoolDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("proxy spool directory %q: not a directory", opts.SpoolDir)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cache{opts: opts, log: opts.Logger, reg: opts.Registry, ctx: ctx, cancel: cancel, mirrors: map[string]*mirror{},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/proxy"
@@ -16,9 +15,6 @@ import (
 // metadata store and contacts no upstream.
 func (s *Server) openProxy(ctx context.Context) error {
 	c := s.cfg.Proxy
-	if err := os.MkdirAll(c.SpoolDir, 0o700); err != nil {
-		return fmt.Errorf("proxy.spoolDir: %w", err)
-	}
 	var sealer *remote.Sealer
 	if path := c.CredentialsKeyFile; path != "" {
 		var err error
@@ -31,7 +27,6 @@ func (s *Server) openProxy(ctx context.Context) error {
 		Meta:           s.meta,
 		Content:        s.content,
 		Sealer:         sealer,
-		SpoolDir:       c.SpoolDir,
 		UserAgent:      "wharf (pull-through cache)",
 		Logger:         s.log,
 		Events:         proxyEvents(s.log, s.metrics.NewProxy()),

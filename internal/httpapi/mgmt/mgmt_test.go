@@ -75,7 +75,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px, err := proxy.New(proxy.Options{Registry: e.reg, Meta: st, Content: cs, Sealer: sealer, SpoolDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	px, err := proxy.New(proxy.Options{Registry: e.reg, Meta: st, Content: cs, Sealer: sealer, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
