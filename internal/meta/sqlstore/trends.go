@@ -25,9 +25,8 @@ func daySeries(counts string) string {
 
 // pushDays is the query of PushDays for a scope: "" (the registry),
 // "namespace" or "repository". The kind is a literal so that the partial
-// indexes of pushes serve it from the index alone (events_pushes_at for
-// the registry, events_pushes for the others); the time range is $3 to
-// $4.
+// index of pushes, events_pushes (kind, namespace, at, repository), serves
+// it from the index alone; the time range is $3 to $4.
 func (r *Reads) pushDays(scope string) string {
 	day := r.d.Day("at")
 	cond := ""
