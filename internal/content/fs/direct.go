@@ -24,10 +24,12 @@ import (
 // and writing work on the same buffers side by side, not one after the
 // other, and the buffers are small, so a chunk's pipeline fills and drains
 // quickly: a chunked push (16 MiB PATCHes) waits, per chunk, for one
-// buffer's read before hashing starts and for the last buffer's hash or
-// write after the body ends. The writer writes every filled buffer waiting
+// buffer's read before hashing starts and for the last writes after the body
+// ends. Each of directWriters writers writes every filled buffer waiting
 // for it in one pwritev of up to maxWriteBatch buffers, so a disk that falls
-// behind gets the larger writes it is faster with.
+// behind gets the larger writes, and the two writes in flight, it is faster
+// with (8 MiB writes: 0.8-1.1 GB/s one at a time, 1.2-1.4 two at a time, on
+// the loaded development machine's disk).
 //
 // Direct I/O wants the file offset, the length and the memory of every write
 // aligned to the device's logical block size; directAlign covers every common
@@ -48,6 +50,8 @@ const (
 	writeBuffers = 16
 	// maxWriteBatch is the most buffers one write takes.
 	maxWriteBatch = 8
+	// directWriters is how many writes an upload has in flight at most.
+	directWriters = 2
 	// minDirectUpload: an upload smaller than this (counted from its
 	// start) goes through the page cache, where its pulls find it.
 	minDirectUpload = 4 << 20
@@ -178,40 +182,57 @@ func directPipeline(ctx context.Context, f, df *os.File, off int64, r io.Reader,
 	}
 	var failed atomic.Bool
 	toWrite := make(chan *directChunk, writeBuffers)
-	wrote := make(chan error, 1)
-	go func() {
-		var werr error
-		batch := make([]*directChunk, 0, maxWriteBatch)
-		iovs := make([][]byte, 0, maxWriteBatch)
-		for c := range toWrite {
-			batch = append(batch[:0], c)
-		more:
-			for len(batch) < maxWriteBatch {
-				select {
-				case c, ok := <-toWrite:
-					if !ok {
-						break more
-					}
-					batch = append(batch, c)
-				default:
-					break more
+	var taking sync.Mutex
+	// nextBatch takes the next buffer to write and those queued right
+	// behind it, up to maxWriteBatch: consecutive, so one write takes
+	// them. It returns none once toWrite is closed and empty.
+	nextBatch := func(batch []*directChunk) []*directChunk {
+		taking.Lock()
+		defer taking.Unlock()
+		c, ok := <-toWrite
+		if !ok {
+			return batch[:0]
+		}
+		batch = append(batch[:0], c)
+		for len(batch) < maxWriteBatch {
+			select {
+			case c, ok := <-toWrite:
+				if !ok {
+					return batch
 				}
-			}
-			if werr == nil {
-				iovs = iovs[:0]
-				for _, c := range batch {
-					iovs = append(iovs, (*c.buf)[:c.n])
-				}
-				if werr = writeAtv(df, iovs, batch[0].off); werr != nil {
-					failed.Store(true)
-				}
-			}
-			for _, c := range batch {
-				release(c)
+				batch = append(batch, c)
+			default:
+				return batch
 			}
 		}
-		wrote <- werr
-	}()
+		return batch
+	}
+	wrote := make(chan error, directWriters)
+	for range directWriters {
+		go func() {
+			var werr error
+			batch := make([]*directChunk, 0, maxWriteBatch)
+			iovs := make([][]byte, 0, maxWriteBatch)
+			for {
+				if batch = nextBatch(batch); len(batch) == 0 {
+					break
+				}
+				if !failed.Load() {
+					iovs = iovs[:0]
+					for _, c := range batch {
+						iovs = append(iovs, (*c.buf)[:c.n])
+					}
+					if werr = writeAtv(df, iovs, batch[0].off); werr != nil {
+						failed.Store(true)
+					}
+				}
+				for _, c := range batch {
+					release(c)
+				}
+			}
+			wrote <- werr
+		}()
+	}
 	var toHash chan *directChunk
 	hashed := make(chan struct{})
 	if h != nil {
@@ -262,7 +283,12 @@ func directPipeline(ctx context.Context, f, df *os.File, off int64, r io.Reader,
 	if toHash != nil {
 		close(toHash)
 	}
-	werr := <-wrote
+	var werr error
+	for range directWriters {
+		if err := <-wrote; werr == nil {
+			werr = err
+		}
+	}
 	<-hashed
 	for range writeBuffers {
 		writeBufs.Put(<-free)

@@ -227,6 +227,35 @@ func TestDirectWriteFailure(t *testing.T) {
 	checkUpload(t, s, "up-fail", append(first, second...))
 }
 
+// TestDirectWriteRefused: a disk write that fails ends the chunk with the
+// error, whichever writer met it, and stops reading the body.
+func TestDirectWriteRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "upload")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	df, err := os.Open(p) // read-only: every write fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer df.Close()
+	body := bytes.NewReader(randomBytes(rand.New(rand.NewPCG(11, 12)), 32<<20))
+	buf := writeBufs.Get().(*[]byte)
+	n, err := readFull(context.Background(), body, *buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = directPipeline(context.Background(), f, df, 0, body, sha256.New(), []filled{{buf, n}}, nil)
+	if err == nil {
+		t.Fatal("a chunk whose disk writes failed reported no error")
+	}
+	if body.Len() == 0 {
+		t.Error("the body was read to its end after the disk refused the first write")
+	}
+}
+
 func randomBytes(rng *rand.Rand, n int) []byte {
 	b := make([]byte, n+8)
 	for i := 0; i < n; i += 8 {
