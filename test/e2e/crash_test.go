@@ -149,7 +149,7 @@ func crashLosesNothing(t *testing.T, b e2eBackend) {
 	env := append(b.env(t), "WHARF_GC_INTERVAL=1s")
 	load := &crashLoad{all: map[digest.Digest]bool{}}
 	rounds := 4
-	slowBlob := randomBytes(8 << 20)
+	slowBlob := randomBytes(16 << 20)
 	slowDigest := digest.FromBytes(slowBlob)
 	var slowLoc string
 	var slowSent int64
@@ -243,7 +243,10 @@ func startSlowUpload(t *testing.T, l *crashLoad, blob []byte) (string, int64) {
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start slow upload: %v %v", resp, err)
 	}
-	resp, err = l.req("PATCH", resp.Header.Get("Location"), blob[:2<<20], "application/octet-stream", fmt.Sprintf("0-%d", 2<<20-1))
+	// The acknowledged first chunk is large enough for the fs store's
+	// direct writes, and ends mid-block.
+	first := 6<<20 + 5
+	resp, err = l.req("PATCH", resp.Header.Get("Location"), blob[:first], "application/octet-stream", fmt.Sprintf("0-%d", first-1))
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("first slow chunk: %v %v", resp, err)
 	}
@@ -251,7 +254,7 @@ func startSlowUpload(t *testing.T, l *crashLoad, blob []byte) (string, int64) {
 	go func() {
 		pr, pw := io.Pipe()
 		go func() {
-			for off := 2 << 20; off < 6<<20; off += 64 << 10 {
+			for off := first; off < first+4<<20; off += 64 << 10 {
 				if _, err := pw.Write(blob[off : off+64<<10]); err != nil {
 					return
 				}
@@ -264,7 +267,7 @@ func startSlowUpload(t *testing.T, l *crashLoad, blob []byte) (string, int64) {
 			resp.Body.Close()
 		}
 	}()
-	return loc, 2 << 20
+	return loc, int64(first)
 }
 
 // finishSlowUpload resumes the slow upload from wherever the registry says it
