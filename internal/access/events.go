@@ -19,9 +19,9 @@ func (s *Service) record(ctx context.Context, actor, client string, data events.
 }
 
 // Record writes an event caused by caller c about repository repo ("" for
-// none) through Options.Record, off the request path: for services whose
-// changes are not in the metadata store's transactions (a promotion to
-// another registry) and for their refusals.
+// none) through Options.Record, off the request path: for the refusals of
+// services, which record no change (a change writes its event in its
+// transaction).
 func (s *Service) Record(ctx context.Context, c Caller, repo string, data events.Data) {
 	if s.opts.Record == nil {
 		return

@@ -144,7 +144,7 @@ type Tx interface {
 	EventWriter
 	WebhookWriter
 	ReplicationWriter
-	AllowlistWriter
+	ScanWriter
 	PolicyWriter
 	// PutBlob records blob b if it is not recorded yet. Recorded or not,
 	// the blob stays until the transaction ends: a garbage collector

@@ -121,12 +121,6 @@ type NetworkRule struct {
 // [PolicyWriter] write; metatest.RunPromotion checks a backend.
 type Promotions interface {
 	PromotionReader
-	// CreatePromotionRequest records r and returns it with its ID.
-	CreatePromotionRequest(ctx context.Context, r PromotionRequest) (PromotionRequest, error)
-	// Approve records a's approval of its request; ErrConflict if the
-	// approver approved it already, ErrNotFound if the request is not
-	// pending.
-	Approve(ctx context.Context, a Approval) error
 	// AppendPromotionRecord records rec on its own and returns its ID.
 	AppendPromotionRecord(ctx context.Context, rec PromotionRecord) (int64, error)
 }
@@ -169,11 +163,17 @@ type PromotionReader interface {
 
 // PromotionTx is implemented by a [Tx] that can write a promotion's record
 // in the transaction that copies the image, so that the two commit
-// together or not at all.
+// together or not at all; and requests and approvals, with their events.
 type PromotionTx interface {
 	// AppendPromotionRecord records rec and returns its ID.
 	AppendPromotionRecord(ctx context.Context, rec PromotionRecord) (int64, error)
 	// ClosePromotionRequest moves request id from pending to state,
 	// naming the record that closed it; ErrConflict if it is not pending.
 	ClosePromotionRequest(ctx context.Context, id int64, state string, recordID int64) error
+	// CreatePromotionRequest records r and returns it with its ID.
+	CreatePromotionRequest(ctx context.Context, r PromotionRequest) (PromotionRequest, error)
+	// Approve records a's approval of its request, holding the request's
+	// row so that it cannot close meanwhile; ErrConflict if the approver
+	// approved it already, ErrNotFound if the request is not pending.
+	Approve(ctx context.Context, a Approval) error
 }

@@ -121,6 +121,9 @@ type ReplicationWriter interface {
 	// CreateReplicationRun records run and returns it with its ID;
 	// ErrNotFound if its rule does not exist.
 	CreateReplicationRun(ctx context.Context, run ReplicationRun) (ReplicationRun, error)
+	// UpdateReplicationRun is [Replication.UpdateReplicationRun] in the
+	// transaction: for a run's end, which has an event.
+	UpdateReplicationRun(ctx context.Context, run ReplicationRun) error
 }
 
 // ReplicationCursor is implemented by stores that keep how far the

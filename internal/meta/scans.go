@@ -105,9 +105,18 @@ type AllowedVulnerability struct {
 	CreatedAt time.Time
 }
 
-// AllowlistWriter changes the vulnerability allowlists; [Tx] includes it,
-// so that the event recording a change commits with it.
-type AllowlistWriter interface {
+// ScanWriter makes the changes of scanning that have events: a scan asked
+// for, a scan's result, an allowlist entry; [Tx] includes it, so that the
+// event recording a change commits with it.
+type ScanWriter interface {
+	// EnqueueScans is [Scans.EnqueueScans] in the transaction.
+	EnqueueScans(ctx context.Context, now time.Time, reqs ...ScanRequest) (int, error)
+	// FinishScan stores the result of a running scan owner holds (State,
+	// FinishedAt, Error, Source, DataVersion, Packages, Findings,
+	// Problems, Counts, Highest of s), and announces a change of
+	// s.Repository to other replicas; ErrConflict if owner holds it no
+	// longer.
+	FinishScan(ctx context.Context, owner string, s Scan) error
 	// PutAllowedVulnerability adds or replaces an allowlist entry. It and
 	// DeleteAllowedVulnerability announce a change of every repository
 	// (a change watcher's "") to other replicas, whose cached pull
@@ -140,12 +149,6 @@ type Scans interface {
 	// RenewScan extends owner's claim on a running scan; ErrConflict if
 	// owner holds it no longer.
 	RenewScan(ctx context.Context, repo string, d digest.Digest, owner string, until time.Time) error
-	// FinishScan stores the result of a running scan owner holds (State,
-	// FinishedAt, Error, Source, DataVersion, Packages, Findings,
-	// Problems, Counts, Highest of s), and announces a change of
-	// s.Repository to other replicas; ErrConflict if owner holds it no
-	// longer.
-	FinishScan(ctx context.Context, owner string, s Scan) error
 	// Rematch replaces the findings of a scanned manifest whose packages
 	// were matched against version from (DataVersion, Findings, Counts,
 	// Highest of s), and announces a change of s.Repository; ErrConflict

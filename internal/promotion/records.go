@@ -110,7 +110,22 @@ func (s *Service) Approve(ctx context.Context, c access.Caller, id int64, commen
 	if len(comment) > 1000 {
 		return Result{}, apierr.New(apierr.RequestInvalid, "comment: at most 1000 characters")
 	}
-	err = s.opts.Store.Approve(ctx, meta.Approval{RequestID: id, Approver: approver, Comment: comment, At: s.now().UTC()})
+	t, err := s.parse(Request{Source: req.SourceRepository + "@" + req.Digest.String(), Target: targetOf(req), Remote: req.Remote})
+	if err != nil {
+		return Result{}, err
+	}
+	// The approval and its promotion.approved event commit together.
+	err = s.opts.Store.Update(ctx, func(tx meta.Tx) error {
+		ptx, ok := tx.(meta.PromotionTx)
+		if !ok {
+			return errors.New("the metadata store cannot record approvals")
+		}
+		if err := ptx.Approve(ctx, meta.Approval{RequestID: id, Approver: approver, Comment: comment, At: s.now().UTC()}); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, callerEvent(ctx, c, t.targetRepo, &events.PromotionApproved{Request: id, Digest: req.Digest,
+			Tag: t.tag, Remote: req.Remote, Comment: comment}))
+	})
 	switch {
 	case errors.Is(err, meta.ErrConflict):
 		return Result{}, apierr.New(apierr.Conflict, "%s approved promotion request %d already", approver, id)
@@ -119,18 +134,13 @@ func (s *Service) Approve(ctx context.Context, c access.Caller, id int64, commen
 	case err != nil:
 		return Result{}, fmt.Errorf("approve: %w", err)
 	}
-	if req, err = s.opts.Store.PromotionRequest(ctx, id); err != nil {
+	if req, err = s.opts.Store.PromotionRequest(ctx, id); err != nil { // with the approval
 		return Result{}, fmt.Errorf("read promotion request %d: %w", id, err)
-	}
-	t, err := s.parse(Request{Source: req.SourceRepository + "@" + req.Digest.String(), Target: targetOf(req), Remote: req.Remote})
-	if err != nil {
-		return Result{}, err
 	}
 	if err := s.resolve(ctx, t); err != nil {
 		return Result{}, err
 	}
 	t.req.Source = req.Source
-	s.opts.Access.Record(ctx, c, t.targetRepo, &events.PromotionApproved{Request: id, Digest: t.digest, Tag: t.tag, Remote: t.req.Remote, Comment: comment})
 	// The requester's own rights are not asked again: they were when the
 	// request was made, and the approver's now.
 	res, err := s.run(ctx, c, t, req.RequestedBy, req)

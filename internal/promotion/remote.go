@@ -91,10 +91,21 @@ func (s *Service) copyRemote(ctx context.Context, c access.Caller, t *target, re
 			return err
 		}
 		rec.ID = id
-		if requestID != 0 && copyErr == nil {
-			return ptx.ClosePromotionRequest(ctx, requestID, meta.RequestPromoted, id)
+		if copyErr != nil {
+			return nil // refused: its access.denied is an observation
 		}
-		return nil
+		if requestID != 0 {
+			if err := ptx.ClosePromotionRequest(ctx, requestID, meta.RequestPromoted, id); err != nil {
+				return err
+			}
+		}
+		// The record of the copy and its artifact.promoted event commit
+		// together.
+		promoted := &events.ArtifactPromoted{Digest: t.digest, From: t.sourceRepo, Remote: t.req.Remote}
+		if t.tag != "" {
+			promoted.Tags = []string{t.tag}
+		}
+		return events.Append(ctx, tx, callerEvent(ctx, c, t.targetRepo, promoted))
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("record the promotion: %w", err)
@@ -107,11 +118,6 @@ func (s *Service) copyRemote(ctx context.Context, c access.Caller, t *target, re
 		return res, &apierr.Error{Code: apierr.Unavailable, Message: fmt.Sprintf("promotion to %s failed (record %d): %s", t.req.Remote, rec.ID, remote.Reason(copyErr)), Err: copyErr}
 	}
 	res.State = StatePromoted
-	promoted := &events.ArtifactPromoted{Digest: t.digest, From: t.sourceRepo, Remote: t.req.Remote}
-	if t.tag != "" {
-		promoted.Tags = []string{t.tag}
-	}
-	s.opts.Access.Record(ctx, c, t.targetRepo, promoted)
 	return res, nil
 }
 

@@ -274,6 +274,14 @@ func (s *Service) Promote(ctx context.Context, c access.Caller, req Request) (Re
 	return s.run(ctx, c, t, requester, pending)
 }
 
+// callerEvent is an event of data about repo caused by c, with the
+// request ctx carries: the event of a change promotion makes.
+func callerEvent(ctx context.Context, c access.Caller, repo string, data events.Data) events.Event {
+	e := events.New(ctx, repo, data)
+	e.Actor = events.Actor{Name: c.Principal.String(), Client: c.Client, Request: events.ActorFrom(ctx).Request}
+	return e
+}
+
 // run evaluates the gates of t for requester (with the approvals of
 // pending, if any) and promotes, waits or refuses.
 func (s *Service) run(ctx context.Context, c access.Caller, t *target, requester string, pending meta.PromotionRequest) (Result, error) {
@@ -288,9 +296,23 @@ func (s *Service) run(ctx context.Context, c access.Caller, t *target, requester
 		return s.copy(ctx, c, t, rec, pending.ID, res)
 	case onlyApprovalsMissing(gates):
 		if pending.ID == 0 {
-			pending, err = s.opts.Store.CreatePromotionRequest(ctx, meta.PromotionRequest{
-				Source: t.req.Source, SourceRepository: t.sourceRepo, Digest: t.digest, TargetRepository: t.targetRepo,
-				TargetTag: t.tag, Remote: t.req.Remote, RequestedBy: requester, CreatedAt: s.now().UTC(),
+			// A new request, with its promotion.requested event; asking
+			// again while it waits changes nothing.
+			err = s.opts.Store.Update(ctx, func(tx meta.Tx) error {
+				ptx, ok := tx.(meta.PromotionTx)
+				if !ok {
+					return errors.New("the metadata store cannot record promotion requests")
+				}
+				var err error
+				pending, err = ptx.CreatePromotionRequest(ctx, meta.PromotionRequest{
+					Source: t.req.Source, SourceRepository: t.sourceRepo, Digest: t.digest, TargetRepository: t.targetRepo,
+					TargetTag: t.tag, Remote: t.req.Remote, RequestedBy: requester, CreatedAt: s.now().UTC(),
+				})
+				if err != nil {
+					return err
+				}
+				return events.Append(ctx, tx, callerEvent(ctx, c, t.targetRepo, &events.PromotionRequested{Request: pending.ID,
+					Digest: t.digest, From: t.sourceRepo, Tag: t.tag, Remote: t.req.Remote}))
 			})
 			if err != nil {
 				return Result{}, fmt.Errorf("record the promotion request: %w", err)
@@ -298,8 +320,6 @@ func (s *Service) run(ctx context.Context, c access.Caller, t *target, requester
 		}
 		res.State = StatePending
 		res.Pending = pendingOf(pending)
-		s.opts.Access.Record(ctx, c, t.targetRepo, &events.PromotionRequested{Request: pending.ID, Digest: t.digest, From: t.sourceRepo,
-			Tag: t.tag, Remote: t.req.Remote})
 		return res, nil
 	}
 	rec.Result = meta.PromotionRefused

@@ -3,7 +3,6 @@ package replication
 import (
 	"bytes"
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/wharf-dev/wharf/internal/events"
@@ -19,14 +18,11 @@ func TestRunEndedEvent(t *testing.T) {
 	here, there := newSite(t, backend), newSite(t, backend)
 	pushImage(t, here.reg, "team/app", "v1", "amd64", random(t, 500))
 
-	var mu sync.Mutex
-	var got []events.Event
 	sealer, err := remote.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Options{Store: here.meta.(Store), Registry: here.reg, Sealer: sealer, Logger: quiet,
-		Record: func(e events.Event) { mu.Lock(); got = append(got, e); mu.Unlock() }})
+	svc, err := New(Options{Store: here.meta.(Store), Registry: here.reg, Sealer: sealer, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +32,7 @@ func TestRunEndedEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := runNow(t, svc, rule.ID)
-	mu.Lock()
-	defer mu.Unlock()
+	got := runsEnded(t, here.meta)
 	if len(got) != 1 {
 		t.Fatalf("events of one run: %+v", got)
 	}
@@ -46,4 +41,25 @@ func TestRunEndedEvent(t *testing.T) {
 		d.State != meta.RunSucceeded || d.Copied != 1 || d.Bytes == 0 || d.Trigger != run.Trigger {
 		t.Errorf("event %+v: %+v", got[0], got[0].Data)
 	}
+}
+
+// runsEnded reads the replication.run events of runs that ended from the
+// stream of store, oldest first.
+func runsEnded(t *testing.T, store meta.Store) []events.Event {
+	t.Helper()
+	recs, err := store.(meta.EventReader).Events(context.Background(), meta.EventQuery{Kinds: []string{string(events.KindReplicationRun)}, N: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Event
+	for i := len(recs) - 1; i >= 0; i-- {
+		e, err := events.Decode(recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Data.(*events.ReplicationRun).State != meta.RunQueued {
+			out = append(out, e)
+		}
+	}
+	return out
 }

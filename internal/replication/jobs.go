@@ -217,7 +217,11 @@ func (s *Service) execute(ctx context.Context, run meta.ReplicationRun) {
 		if cause != nil {
 			r.run.Error = describe(cause)
 		}
-		if err := r.flush(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		e := events.New(events.WithActor(ctx, events.System("replication")), "", &events.ReplicationRun{
+			Rule: r.run.RuleID, Name: rule.Name, Run: r.run.ID, Trigger: r.run.Trigger, State: state,
+			Copied: r.run.Copied, Skipped: r.run.Skipped, Deleted: r.run.Deleted, Failed: r.run.Failed,
+			Bytes: r.run.Bytes, Error: r.run.Error, Duration: r.run.FinishedAt.Sub(r.run.StartedAt)})
+		if err := r.end(context.WithoutCancel(ctx), e); err != nil && !errors.Is(err, meta.ErrNotFound) {
 			log.Error("replication: record the end of a run", "err", err)
 		}
 		if mt := s.o.Metrics; mt != nil {
@@ -226,13 +230,6 @@ func (s *Service) execute(ctx context.Context, run meta.ReplicationRun) {
 		}
 		log.Info("replication run ended", "state", state, "copied", r.run.Copied, "skipped", r.run.Skipped,
 			"deleted", r.run.Deleted, "failed", r.run.Failed, "bytes", r.run.Bytes, "err", r.run.Error)
-		if rec := s.o.Record; rec != nil {
-			e := events.New(events.WithActor(ctx, events.System("replication")), "", &events.ReplicationRun{
-				Rule: r.run.RuleID, Name: rule.Name, Run: r.run.ID, Trigger: r.run.Trigger, State: state,
-				Copied: r.run.Copied, Skipped: r.run.Skipped, Deleted: r.run.Deleted, Failed: r.run.Failed,
-				Bytes: r.run.Bytes, Error: r.run.Error, Duration: r.run.FinishedAt.Sub(r.run.StartedAt)})
-			rec(e)
-		}
 	}
 	if run.StartedAt.IsZero() {
 		r.run.StartedAt = s.now().UTC()

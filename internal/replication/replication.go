@@ -77,9 +77,6 @@ type Options struct {
 	Events EventStream
 	// UserAgent names wharf in the remote registries' logs.
 	UserAgent string
-	// Record writes the replication.run event of every run that ends, off
-	// the run's path; nil records none.
-	Record func(events.Event)
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/apierr"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/remote"
 )
@@ -101,6 +102,27 @@ func (r *runner) flush(ctx context.Context) error {
 		return err
 	}
 	return r.s.o.Store.UpdateReplicationRun(ctx, run)
+}
+
+// end records the run's end: the lines of its log not yet written, then
+// its final state with e, its replication.run event, in one transaction.
+// A crash between the two leaves the run running, for the job's next
+// holder to resume and end.
+func (r *runner) end(ctx context.Context, e events.Event) error {
+	r.mu.Lock()
+	items := r.pending
+	r.pending = nil
+	run := r.run
+	r.mu.Unlock()
+	if err := r.s.o.Store.AppendReplicationItems(ctx, items...); err != nil {
+		return err
+	}
+	return r.s.o.Store.Update(ctx, func(tx meta.Tx) error {
+		if err := tx.UpdateReplicationRun(ctx, run); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, e)
+	})
 }
 
 // resume reads what earlier attempts of the run logged, so that they are

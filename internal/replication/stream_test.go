@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +22,6 @@ func TestEventStream(t *testing.T) {
 			here, there := newSite(t, backend), newSite(t, backend)
 			svc := here.service(t)
 			svc.o.Events = here.meta.(EventStream)
-			var mu sync.Mutex
-			var recorded []events.Event
-			svc.o.Record = func(e events.Event) { mu.Lock(); recorded = append(recorded, e); mu.Unlock() }
 			rule, err := svc.CreateRule(ctx, Rule{Name: "events", Enabled: true, Direction: Push, Remote: Remote{URL: there.url},
 				Repositories: []string{"team/**"}, Tags: []string{"v*"}, Deletes: true, Trigger: Trigger{OnEvent: true}})
 			if err != nil {
@@ -83,8 +79,7 @@ func TestEventStream(t *testing.T) {
 				t.Fatalf("events read again after the cursor passed them: run %+v", again)
 			}
 
-			mu.Lock()
-			defer mu.Unlock()
+			recorded := runsEnded(t, here.meta)
 			if len(recorded) == 0 {
 				t.Fatal("no replication.run event")
 			}

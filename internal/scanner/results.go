@@ -139,7 +139,15 @@ func (s *Service) Request(ctx context.Context, repo string, ref oci.Reference) (
 	for _, t := range ts {
 		reqs = append(reqs, meta.ScanRequest{Repository: repo, Digest: t.digest, Priority: 10, Again: true})
 	}
-	if _, err := s.store.EnqueueScans(ctx, time.Now(), reqs...); err != nil {
+	// Queued with its scan.requested event, by the actor ctx carries.
+	e := events.New(ctx, repo, &events.ScanRequested{Reference: ref.String()})
+	err = s.opts.Meta.Update(ctx, func(tx meta.Tx) error {
+		if _, err := tx.EnqueueScans(ctx, time.Now(), reqs...); err != nil {
+			return err
+		}
+		return events.Append(ctx, tx, e)
+	})
+	if err != nil {
 		return ImageScan{}, err
 	}
 	s.signal()

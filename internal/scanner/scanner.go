@@ -39,6 +39,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/content"
+	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/registry"
@@ -91,6 +92,21 @@ type Hooks struct {
 	NewCritical func(repo string, d digest.Digest, ids []string)
 	// Loaded is called when a vulnerability bundle is loaded.
 	Loaded func(ref vulndb.Ref)
+}
+
+// scanCompleted is the event of scan res that took took, by the scanner
+// (actor system:scanner), with its findings counted by severity.
+func scanCompleted(res meta.Scan, took time.Duration) events.Event {
+	c := res.Counts
+	vulns := map[string]int{}
+	for sev, n := range map[string]int{"critical": c.Critical, "high": c.High, "medium": c.Medium, "low": c.Low, "unknown": c.Unknown} {
+		if n > 0 {
+			vulns[sev] = n
+		}
+	}
+	ctx := events.WithActor(context.Background(), events.System("scanner"))
+	return events.New(ctx, res.Repository, &events.ScanCompleted{Digest: res.Digest, Scanner: "wharf", Status: res.State,
+		Vulnerabilities: vulns, Error: res.Error, Duration: took})
 }
 
 // Service scans and keeps scans. It is safe for concurrent use.
@@ -377,13 +393,22 @@ func (s *Service) runClaimed(ctx context.Context, sc meta.Scan) {
 		return
 	}
 	res.Repository, res.Digest, res.FinishedAt = sc.Repository, sc.Digest, time.Now()
-	if err := s.store.FinishScan(context.WithoutCancel(ctx), s.owner, res); err != nil {
+	took := time.Since(start)
+	// The result and its scan.completed event commit together.
+	e := scanCompleted(res, took)
+	stored := context.WithoutCancel(ctx)
+	err = s.opts.Meta.Update(stored, func(tx meta.Tx) error {
+		if err := tx.FinishScan(stored, s.owner, res); err != nil {
+			return err
+		}
+		return events.Append(stored, tx, e)
+	})
+	if err != nil {
 		s.log.Warn("store scan", "repository", sc.Repository, "digest", sc.Digest, "err", err)
 		return
 	}
 	s.reg.Invalidate(sc.Repository)
 	s.wakeWaiters(sc.Repository, sc.Digest)
-	took := time.Since(start)
 	s.log.Info("scanned", "repository", sc.Repository, "digest", sc.Digest, "state", res.State, "took", took,
 		"critical", res.Counts.Critical, "high", res.Counts.High, "error", res.Error)
 	if s.opts.Hooks.Scanned != nil {

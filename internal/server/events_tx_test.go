@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -282,4 +283,90 @@ func publicKeyPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// TestRequestEventsInTransaction: a scan asked for, a promotion that waits
+// for approval and an approval write their events once, in the change's
+// transaction; refused by the database, they leave neither the change nor
+// the event. A scan's end and a promotion's copy are events once too.
+func TestRequestEventsInTransaction(t *testing.T) {
+	mainBackends(t, func(t *testing.T, b backend) {
+		ar := newAuthRegistryOn(t, b, func(c *config.Config) { c.Scanning.Enabled = true })
+		ar.user("bob", true) // a second person, to approve
+		ar.namespace("team", false, nil)
+		ar.namespace("prod", false, nil)
+		admin := &client{tr: ar.testRegistry, user: "admin", secret: adminPassword}
+		bob := &client{tr: ar.testRegistry, user: "bob", secret: "bob-pw"}
+		if s := admin.pushImage("team/app", "v1", []byte(`{"n":1}`)); s != http.StatusCreated {
+			t.Fatal(s)
+		}
+		call := func(c *client, what, method, path, body string, status int) response {
+			t.Helper()
+			r := c.do(method, path, []byte(body), "Content-Type", "application/json")
+			if status != 0 && r.status != status || status == 0 && r.status < 500 {
+				t.Fatalf("%s: %s %s: %d, want %d (0: a server error): %s", what, method, path, r.status, status, r.body)
+			}
+			return r
+		}
+		call(admin, "approvals gate", "PUT", "/api/v1/namespaces/prod/promotion-policy", `{"gates":{"approvals":1}}`, http.StatusOK)
+		promote := `{"source":"team/app:v1","target":"prod/app:v1"}`
+		requests := func() string { return string(admin.do("GET", "/api/v1/promotion-requests", nil).body) }
+		state := func() string {
+			return string(admin.do("GET", "/api/v1/repositories/team/app/scans/v1", nil).body) + requests()
+		}
+		kinds := []events.Kind{events.KindScanRequested, events.KindPromotionRequested, events.KindPromotionApproved}
+		count := func() map[events.Kind]int {
+			out := map[events.Kind]int{}
+			for _, e := range ar.streamOf() {
+				out[e.Kind()]++
+			}
+			return out
+		}
+
+		// Refused by the database: nothing changes.
+		before := state()
+		undo := refuseEvents(t, ar.cfg, kinds...)
+		call(admin, "scan with its event refused", "POST", "/api/v1/repositories/team/app/scans/v1", "", 0)
+		call(admin, "promotion request with its event refused", "POST", "/api/v1/promotions", promote, 0)
+		undo()
+		if after := state(); after != before {
+			t.Errorf("refused requests changed something:\n%s\nwas\n%s", after, before)
+		}
+		if c := count(); c[events.KindScanRequested]+c[events.KindPromotionRequested] != 0 {
+			t.Errorf("refused requests left events: %v", c)
+		}
+
+		// Made: each once.
+		call(admin, "scan", "POST", "/api/v1/repositories/team/app/scans/v1", "", http.StatusAccepted)
+		var pending struct{ Request struct{ ID int64 } }
+		if err := json.Unmarshal(call(admin, "promote", "POST", "/api/v1/promotions", promote, http.StatusAccepted).body, &pending); err != nil || pending.Request.ID == 0 {
+			t.Fatalf("pending promotion: %v %+v", err, pending)
+		}
+		call(admin, "ask again", "POST", "/api/v1/promotions", promote, http.StatusAccepted)
+		approve := fmt.Sprintf("/api/v1/promotion-requests/%d/approve", pending.Request.ID)
+		before = requests() // the scan goes on meanwhile
+		undo = refuseEvents(t, ar.cfg, events.KindPromotionApproved)
+		call(bob, "approval with its event refused", "POST", approve, `{"comment":"ok"}`, 0)
+		undo()
+		if after := requests(); after != before {
+			t.Errorf("a refused approval changed something:\n%s\nwas\n%s", after, before)
+		}
+		call(bob, "approve", "POST", approve, `{"comment":"ok"}`, http.StatusCreated)
+
+		deadline := time.Now().Add(30 * time.Second)
+		for count()[events.KindScanCompleted] == 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		want := map[events.Kind]int{events.KindScanRequested: 1, events.KindScanCompleted: 1, events.KindPromotionRequested: 1,
+			events.KindPromotionApproved: 1, events.KindArtifactPromoted: 1}
+		got := count()
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				delete(got, k)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
 }

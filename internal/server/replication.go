@@ -21,7 +21,7 @@ func (s *Server) newReplication() (*replication.Service, error) {
 		return nil, nil
 	}
 	o := replication.Options{Store: st, Registry: s.registry, Logger: s.log, Metrics: s.metrics.NewReplication(),
-		UserAgent: "wharf-replication", Record: s.record}
+		UserAgent: "wharf-replication"}
 	if es, ok := s.meta.(replication.EventStream); ok {
 		o.Events = es
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/content"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/jobs"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/metrics"
@@ -24,9 +23,9 @@ import (
 
 // newScanner builds the scanner scanning.* configures, or nil when
 // scanning is off.
-// Every scan that ends is recorded as a scan.completed event through record.
-func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, ms meta.Store, m *metrics.Scans, log *slog.Logger,
-	record func(events.Event)) (*scanner.Service, error) {
+// Every scan that ends records its scan.completed event with its result
+// (the scanner does, in the result's transaction).
+func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, ms meta.Store, m *metrics.Scans, log *slog.Logger) (*scanner.Service, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
@@ -39,7 +38,6 @@ func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, m
 		Hooks: scanner.Hooks{
 			Scanned: func(repo string, d digest.Digest, state string, took time.Duration, c meta.ScanCounts) {
 				m.Scanned(state, took)
-				record(scanCompleted(repo, d, state, took, c))
 			},
 			NewCritical: func(repo string, d digest.Digest, ids []string) {
 				m.NewCritical()
@@ -56,19 +54,6 @@ func newScanner(cfg config.Scanning, reg *registry.Registry, cs content.Store, m
 		return b.Noted, b.Queued, b.Running, err
 	})
 	return sv, nil
-}
-
-// scanCompleted is the event of a scan of manifest d of repo that ended in
-// state after took, with its findings counted by severity.
-func scanCompleted(repo string, d digest.Digest, state string, took time.Duration, c meta.ScanCounts) events.Event {
-	vulns := map[string]int{}
-	for sev, n := range map[string]int{"critical": c.Critical, "high": c.High, "medium": c.Medium, "low": c.Low, "unknown": c.Unknown} {
-		if n > 0 {
-			vulns[sev] = n
-		}
-	}
-	ctx := events.WithActor(context.Background(), events.System("scanner"))
-	return events.New(ctx, repo, &events.ScanCompleted{Digest: d, Scanner: "wharf", Status: state, Vulnerabilities: vulns, Duration: took})
 }
 
 // manifestPushed hands a pushed manifest to the scanner.

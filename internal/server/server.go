@@ -116,7 +116,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, now fun
 	if cfg.Scanning.Enabled {
 		s.scanMetrics = s.metrics.NewScans()
 	}
-	if s.scanner, err = newScanner(cfg.Scanning, s.registry, cs, ms, s.scanMetrics, log, s.record); err != nil {
+	if s.scanner, err = newScanner(cfg.Scanning, s.registry, cs, ms, s.scanMetrics, log); err != nil {
 		_ = ms.Close()
 		return nil, err
 	}

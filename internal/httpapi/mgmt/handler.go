@@ -255,25 +255,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// recordChange records a change whose event is not in a transaction of
-// this registry's store (a scan asked for): data once err says it was
-// made, through Options.Record, or the refusal. Nil data records only a
-// refusal (the change wrote its own event, in its transaction).
-// The event is about repository repo, or namespace ns, or neither.
-func (h *Handler) recordChange(r *http.Request, c access.Caller, action, target string, err error, ns, repo string, data events.Data) {
-	if err != nil {
-		h.refused(r, c, action, target, err)
-		return
-	}
-	if h.opts.Record != nil && data != nil {
-		e := events.New(r.Context(), repo, data)
-		if ns != "" {
-			e = e.InNamespace(ns)
-		}
-		h.opts.Record(e)
-	}
-}
-
 // refused records a change that err refused, if it did: access.denied for
 // a refusal of the caller's access (DENIED), request.failed for any other
 // (bad input, a conflict, something not found). A change that is made

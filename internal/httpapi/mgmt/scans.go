@@ -12,7 +12,6 @@ import (
 	"github.com/wharf-dev/wharf/internal/access"
 	"github.com/wharf-dev/wharf/internal/apierr"
 	"github.com/wharf-dev/wharf/internal/auth"
-	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 	"github.com/wharf-dev/wharf/internal/oci"
 	"github.com/wharf-dev/wharf/internal/scan/vulndb"
@@ -173,7 +172,7 @@ func (h *Handler) requestScan(w http.ResponseWriter, r *http.Request, c access.C
 		}
 	}
 	out, err := sv.Request(ctx, repo, ref)
-	h.recordChange(r, c, "scan.request", repo+":"+ref.String(), err, "", repo, &events.ScanRequested{Reference: ref.String()})
+	h.refused(r, c, "scan.request", repo+":"+ref.String(), err) // a scan queued wrote its event in its transaction
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}
@@ -222,7 +221,7 @@ func (h *Handler) writeSBOM(w http.ResponseWriter, r *http.Request, c access.Cal
 	ctx, cancel := context.WithTimeout(r.Context(), sbomWait)
 	defer cancel()
 	ds, err := sv.SBOM(ctx, repo, ref, in.Format)
-	h.recordChange(r, c, "sbom.write", repo+":"+ref.String(), err, "", repo, nil) // the SBOM's push is its event
+	h.refused(r, c, "sbom.write", repo+":"+ref.String(), err) // the SBOM's push is its event
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}
@@ -245,7 +244,7 @@ func (h *Handler) writeScanReport(w http.ResponseWriter, r *http.Request, c acce
 	ctx, cancel := context.WithTimeout(r.Context(), sbomWait)
 	defer cancel()
 	ds, err := sv.Report(ctx, repo, ref)
-	h.recordChange(r, c, "scan.report", repo+":"+ref.String(), err, "", repo, nil) // the report's push is its event
+	h.refused(r, c, "scan.report", repo+":"+ref.String(), err) // the report's push is its event
 	if err != nil {
 		return scanError(err, "image "+repo+":"+ref.String())
 	}

@@ -124,11 +124,7 @@ func (h *Handler) scanNow(w http.ResponseWriter, r *http.Request, v visitor, t t
 		_, err = h.opts.Scanner.Request(ctx, t.Repo, t.ref())
 		return err
 	}()
-	if err != nil {
-		h.refused(r, v, "scan.request", t.Repo+":"+t.ref().String(), err)
-	} else {
-		h.acc.Record(r.Context(), v.caller, t.Repo, &events.ScanRequested{Reference: t.ref().String()})
-	}
+	h.record(r, v, "scan.request", t.Repo+":"+t.ref().String(), err) // a scan queued wrote its event in its transaction
 	if err != nil {
 		h.fail(w, r, v, err)
 		return

@@ -61,18 +61,18 @@ func testPromotionRequests(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	p := promotionsOf(t, s)
 	d := digest.FromString("image")
-	req, err := p.CreatePromotionRequest(ctx, meta.PromotionRequest{Source: "ci/app:latest", SourceRepository: "ci/app",
+	req, err := (txWrites{s}).CreatePromotionRequest(ctx, meta.PromotionRequest{Source: "ci/app:latest", SourceRepository: "ci/app",
 		Digest: d, TargetRepository: "prod/app", TargetTag: "1.0", RequestedBy: "user:alice"})
 	if err != nil || req.ID == 0 || req.State != meta.RequestPending {
 		t.Fatalf("create: %+v, %v", req, err)
 	}
-	if err := p.Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:bob", Comment: "lgtm"}); err != nil {
+	if err := (txWrites{s}).Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:bob", Comment: "lgtm"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:bob"}); !errors.Is(err, meta.ErrConflict) {
+	if err := (txWrites{s}).Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:bob"}); !errors.Is(err, meta.ErrConflict) {
 		t.Fatalf("approving twice: %v, want ErrConflict", err)
 	}
-	if err := p.Approve(ctx, meta.Approval{RequestID: 999, Approver: "user:bob"}); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).Approve(ctx, meta.Approval{RequestID: 999, Approver: "user:bob"}); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("approving no request: %v, want ErrNotFound", err)
 	}
 	got, err := p.PendingPromotionRequest(ctx, "ci/app", d, "prod/app", "1.0", "")
@@ -106,7 +106,7 @@ func testPromotionRequests(t *testing.T, s meta.Store) {
 	if err != nil || got.State != meta.RequestPromoted || got.RecordID != recID || got.ClosedAt.IsZero() {
 		t.Fatalf("closed: %+v, %v", got, err)
 	}
-	if err := p.Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:carol"}); !errors.Is(err, meta.ErrNotFound) {
+	if err := (txWrites{s}).Approve(ctx, meta.Approval{RequestID: req.ID, Approver: "user:carol"}); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("approving a closed request: %v, want ErrNotFound", err)
 	}
 	if reqs, err := p.PromotionRequests(ctx, meta.RequestPending, 10); err != nil || len(reqs) != 0 {

@@ -83,7 +83,7 @@ func testScanQueue(t *testing.T, s meta.Store) {
 		t.Fatal("a third claim succeeded with two scans both running")
 	}
 	backlog(t, sc, 0, 2)
-	if err := sc.FinishScan(ctx, "w1", meta.Scan{Repository: "team/b", Digest: b.Digest, State: meta.ScanScanned, FinishedAt: at(13)}); err != nil {
+	if err := (txWrites{s}).FinishScan(ctx, "w1", meta.Scan{Repository: "team/b", Digest: b.Digest, State: meta.ScanScanned, FinishedAt: at(13)}); err != nil {
 		t.Fatal(err)
 	}
 	backlog(t, sc, 0, 1) // a finished scan is no longer in the queue
@@ -148,7 +148,7 @@ func testScanClaims(t *testing.T, s meta.Store) {
 	if !ok || got.Owner != "heir" || got.Attempts != 2 {
 		t.Fatalf("claim after the lease = %+v, %v; want heir, attempt 2", got, ok)
 	}
-	if err := sc.FinishScan(ctx, owner, meta.Scan{Repository: "team/a", Digest: m.Digest, State: meta.ScanScanned}); !errors.Is(err, meta.ErrConflict) {
+	if err := (txWrites{s}).FinishScan(ctx, owner, meta.Scan{Repository: "team/a", Digest: m.Digest, State: meta.ScanScanned}); !errors.Is(err, meta.ErrConflict) {
 		t.Fatalf("FinishScan by the old owner: %v, want ErrConflict", err)
 	}
 	// A scan whose worker keeps dying fails after MaxAttempts.
@@ -188,7 +188,7 @@ func testScanResults(t *testing.T, s meta.Store) {
 	res := meta.Scan{Repository: "team/a", Digest: a.Digest, State: meta.ScanScanned, FinishedAt: at(5),
 		Source: "layers", DataVersion: "sha256:v1", Packages: []byte(`[{"name":"openssl"}]`), Findings: []byte(`[{"id":"CVE-1"}]`),
 		Problems: []byte(`[]`), Counts: meta.ScanCounts{Critical: 1, Fixable: 1}, Highest: "critical"}
-	if err := sc.FinishScan(ctx, ra.Owner, res); err != nil {
+	if err := (txWrites{s}).FinishScan(ctx, ra.Owner, res); err != nil {
 		t.Fatalf("FinishScan: %v", err)
 	}
 	got, err := sc.Scan(ctx, "team/a", a.Digest)
@@ -198,7 +198,7 @@ func testScanResults(t *testing.T, s meta.Store) {
 		t.Fatalf("Scan = %+v, %v", got, err)
 	}
 	rb, _ := sc.Scan(ctx, "team/a", b.Digest)
-	if err := sc.FinishScan(ctx, rb.Owner, meta.Scan{Repository: "team/a", Digest: b.Digest, State: meta.ScanFailed, Error: "bad layer"}); err != nil {
+	if err := (txWrites{s}).FinishScan(ctx, rb.Owner, meta.Scan{Repository: "team/a", Digest: b.Digest, State: meta.ScanFailed, Error: "bad layer"}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := sc.ScanList(ctx, meta.ScanQuery{Repository: "team/a"})

@@ -203,7 +203,7 @@ func testVulnerabilityTotals(t *testing.T, s meta.Store) {
 		if !ok {
 			t.Fatal("nothing to claim")
 		}
-		if err := sc.FinishScan(ctx, "w", meta.Scan{Repository: got.Repository, Digest: got.Digest, State: state,
+		if err := (txWrites{s}).FinishScan(ctx, "w", meta.Scan{Repository: got.Repository, Digest: got.Digest, State: state,
 			FinishedAt: at(3), Counts: c, Highest: highest}); err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,8 @@ import (
 )
 
 // txWrites makes the writes a store offers only in a transaction
-// (replication rules and runs, allowlists, promotion policies, network
-// rules) one call each, every call its own Update, for the tests of what
+// (replication rules and runs, scans, allowlists, promotion policies,
+// requests and approvals, network rules) one call each, every call its own Update, for the tests of what
 // they store.
 type txWrites struct{ s meta.Store }
 
@@ -54,4 +54,20 @@ func (w txWrites) DeletePromotionPolicy(ctx context.Context, namespace string) e
 
 func (w txWrites) PutNetworkRule(ctx context.Context, r meta.NetworkRule) error {
 	return w.s.Update(ctx, func(tx meta.Tx) error { return tx.PutNetworkRule(ctx, r) })
+}
+
+func (w txWrites) FinishScan(ctx context.Context, owner string, sc meta.Scan) error {
+	return w.s.Update(ctx, func(tx meta.Tx) error { return tx.FinishScan(ctx, owner, sc) })
+}
+
+func (w txWrites) CreatePromotionRequest(ctx context.Context, r meta.PromotionRequest) (out meta.PromotionRequest, err error) {
+	err = w.s.Update(ctx, func(tx meta.Tx) error {
+		out, err = tx.(meta.PromotionTx).CreatePromotionRequest(ctx, r)
+		return err
+	})
+	return out, err
+}
+
+func (w txWrites) Approve(ctx context.Context, a meta.Approval) error {
+	return w.s.Update(ctx, func(tx meta.Tx) error { return tx.(meta.PromotionTx).Approve(ctx, a) })
 }

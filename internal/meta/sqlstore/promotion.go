@@ -75,34 +75,32 @@ func (r *Reads) PromotionPolicy(ctx context.Context, namespace string) (meta.Pro
 }
 
 // CreatePromotionRequest records r as pending.
-func (s *Store) CreatePromotionRequest(ctx context.Context, r meta.PromotionRequest) (meta.PromotionRequest, error) {
+func (t *Tx) CreatePromotionRequest(ctx context.Context, r meta.PromotionRequest) (meta.PromotionRequest, error) {
 	r.CreatedAt = orNow(r.CreatedAt).UTC()
 	r.State = meta.RequestPending
-	err := s.write.QueryRow(ctx, qCreateRequest, r.Source, r.SourceRepository, r.Digest.String(), r.TargetRepository,
+	err := t.db.QueryRow(ctx, qCreateRequest, r.Source, r.SourceRepository, r.Digest.String(), r.TargetRepository,
 		r.TargetTag, r.Remote, r.RequestedBy, r.CreatedAt).Scan(&r.ID)
 	if err != nil {
-		return meta.PromotionRequest{}, s.wrap(err, "create a promotion request")
+		return meta.PromotionRequest{}, t.wrap(err, "create a promotion request")
 	}
 	return r, nil
 }
 
-// Approve records an approval of a pending request, in one transaction
-// that holds the request's row so that it cannot close meanwhile.
-func (s *Store) Approve(ctx context.Context, a meta.Approval) error {
-	return s.transact(ctx, func(db DB) error {
-		ok, err := exists(ctx, db, qRequestPending, a.RequestID)
-		if err == nil && !ok {
-			err = fmt.Errorf("no pending request: %w", meta.ErrNotFound)
-		}
-		if err != nil {
-			return s.wrap(err, "approve promotion request %d", a.RequestID)
-		}
-		added, err := affected(ctx, db, qApprove, a.RequestID, a.Approver, a.Comment, orNow(a.At))
-		if err == nil && !added {
-			err = fmt.Errorf("%s approved it already: %w", a.Approver, meta.ErrConflict)
-		}
-		return s.wrap(err, "approve promotion request %d", a.RequestID)
-	})
+// Approve records an approval of a pending request, holding the request's
+// row until the transaction ends so that it cannot close meanwhile.
+func (t *Tx) Approve(ctx context.Context, a meta.Approval) error {
+	ok, err := exists(ctx, t.db, qRequestPending, a.RequestID)
+	if err == nil && !ok {
+		err = fmt.Errorf("no pending request: %w", meta.ErrNotFound)
+	}
+	if err != nil {
+		return t.wrap(err, "approve promotion request %d", a.RequestID)
+	}
+	added, err := affected(ctx, t.db, qApprove, a.RequestID, a.Approver, a.Comment, orNow(a.At))
+	if err == nil && !added {
+		err = fmt.Errorf("%s approved it already: %w", a.Approver, meta.ErrConflict)
+	}
+	return t.wrap(err, "approve promotion request %d", a.RequestID)
 }
 
 // PromotionRequest returns request id with its approvals.

@@ -119,6 +119,14 @@ func (s *Store) UpdateReplicationRun(ctx context.Context, run meta.ReplicationRu
 		run.Deleted, run.Bytes, run.Error)
 }
 
+// UpdateReplicationRun writes run's state, times and totals in the
+// transaction.
+func (t *Tx) UpdateReplicationRun(ctx context.Context, run meta.ReplicationRun) error {
+	return t.change(ctx, fmt.Sprintf("replication run %d", run.ID), qUpdateReplRun, run.ID, run.State,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Attempts, run.Copied, run.Skipped, run.Failed,
+		run.Deleted, run.Bytes, run.Error)
+}
+
 // ReplicationRun returns run id.
 func (r *Reads) ReplicationRun(ctx context.Context, id int64) (meta.ReplicationRun, error) {
 	run, err := scanReplRun(r.db.QueryRow(ctx, qReplRun, id))

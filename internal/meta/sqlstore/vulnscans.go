@@ -101,30 +101,44 @@ var _ = prepared(qEnqueueScan, qRequeueScan, qScanCandidates, qExpiredScans, qCl
 
 var _ meta.Scans = (*Store)(nil)
 
-// EnqueueScans queues the requests whose manifests exist.
+// EnqueueScans queues the requests whose manifests exist, in a
+// transaction of its own.
 func (s *Store) EnqueueScans(ctx context.Context, now time.Time, reqs ...meta.ScanRequest) (int, error) {
 	if len(reqs) == 0 {
 		return 0, nil
 	}
 	var queued int
 	err := s.transact(ctx, func(db DB) error {
-		queued = 0
-		for _, r := range reqs {
-			n, err := db.Exec(ctx, qEnqueueScan, r.Repository, r.Digest.String(), r.Priority, now)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				n, err = db.Exec(ctx, qRequeueScan, r.Repository, r.Digest.String(), r.Priority, now, r.Again)
-				if err != nil {
-					return err
-				}
-			}
-			queued += int(n)
-		}
-		return nil
+		var err error
+		queued, err = enqueueScans(ctx, db, now, reqs)
+		return err
 	})
 	return queued, s.wrap(err, "queue %d scans", len(reqs))
+}
+
+// EnqueueScans queues the requests whose manifests exist, in the
+// transaction.
+func (t *Tx) EnqueueScans(ctx context.Context, now time.Time, reqs ...meta.ScanRequest) (int, error) {
+	queued, err := enqueueScans(ctx, t.db, now, reqs)
+	return queued, t.wrap(err, "queue %d scans", len(reqs))
+}
+
+func enqueueScans(ctx context.Context, db DB, now time.Time, reqs []meta.ScanRequest) (int, error) {
+	queued := 0
+	for _, r := range reqs {
+		n, err := db.Exec(ctx, qEnqueueScan, r.Repository, r.Digest.String(), r.Priority, now)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			n, err = db.Exec(ctx, qRequeueScan, r.Repository, r.Digest.String(), r.Priority, now, r.Again)
+			if err != nil {
+				return 0, err
+			}
+		}
+		queued += int(n)
+	}
+	return queued, nil
 }
 
 type scanCandidate struct {
@@ -193,21 +207,18 @@ func (s *Store) RenewScan(ctx context.Context, repo string, d digest.Digest, own
 }
 
 // FinishScan stores a result, if owner still holds the scan.
-func (s *Store) FinishScan(ctx context.Context, owner string, sc meta.Scan) error {
-	err := s.transact(ctx, func(db DB) error {
-		c := sc.Counts
-		n, err := db.Exec(ctx, qFinishScan, sc.Repository, sc.Digest.String(), owner, sc.State, orNow(sc.FinishedAt),
-			sc.Error, sc.Source, sc.DataVersion, sc.Packages, sc.Findings, sc.Problems,
-			c.Critical, c.High, c.Medium, c.Low, c.Unknown, c.Fixable, sc.Highest)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return meta.ErrConflict
-		}
-		return s.notify(ctx, db, sc.Repository)
-	})
-	return s.wrap(err, "store scan of %s@%s", sc.Repository, sc.Digest)
+func (t *Tx) FinishScan(ctx context.Context, owner string, sc meta.Scan) error {
+	c := sc.Counts
+	n, err := t.db.Exec(ctx, qFinishScan, sc.Repository, sc.Digest.String(), owner, sc.State, orNow(sc.FinishedAt),
+		sc.Error, sc.Source, sc.DataVersion, sc.Packages, sc.Findings, sc.Problems,
+		c.Critical, c.High, c.Medium, c.Low, c.Unknown, c.Fixable, sc.Highest)
+	if err != nil {
+		return t.wrap(err, "store scan of %s@%s", sc.Repository, sc.Digest)
+	}
+	if n == 0 {
+		return fmt.Errorf("store scan of %s@%s: %w", sc.Repository, sc.Digest, meta.ErrConflict)
+	}
+	return t.notifyChange(ctx, sc.Repository)
 }
 
 // Rematch replaces findings matched against version from.
