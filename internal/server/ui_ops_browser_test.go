@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wharf-dev/wharf/internal/auth"
@@ -198,5 +199,62 @@ func uiOpsInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, shot
 	}
 	if shots {
 		screenshot(t, b, "upstream")
+	}
+}
+
+// TestUIOperationsWithoutJavaScript creates a webhook, pings it and
+// creates and runs a replication rule with script turned off, on a
+// registry without access control (the local administrator); then every
+// administration page fits a phone-sized screen.
+func TestUIOperationsWithoutJavaScript(t *testing.T) {
+	testbrowser.Require(t)
+	cfg := newConfig(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}})
+	opsConfig(t, &cfg)
+	tr := openTestRegistry(t, cfg)
+	pushHostile(t, tr, "", "", "team/app", "v1")
+	remote := newTestRegistry(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}})
+	rc := newReceiver(t, nil)
+	u := tr.srv.URL
+	b := testbrowser.Start(t)
+	b.Do(call(emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}))
+
+	b.Do(
+		chromedp.Navigate(u+"/-/webhooks"),
+		chromedp.SetValue(chromedp.CSS("#wh-name"), "ci"),
+		chromedp.SetValue(chromedp.CSS("#wh-url"), rc.srv.URL),
+		chromedp.Click(chromedp.CSS(`input[name="kinds"][value="tag.deleted"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-webhook"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-secret"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="ping"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="deliveries"]`)),
+	)
+	if got := b.Text(`[data-testid="deliveries"]`); !strings.Contains(got, "webhook.ping") || !strings.Contains(got, "204") {
+		t.Errorf("the delivery log without script: %q", got)
+	}
+	webhook := b.Location()
+	b.Do(
+		chromedp.Navigate(u+"/-/replication"),
+		chromedp.SetValue(chromedp.CSS("#rule-name"), "to-dr"),
+		chromedp.SetValue(chromedp.CSS("#rule-url"), remote.srv.URL),
+		chromedp.SetValue(chromedp.CSS("#rule-repos"), "team/**"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-rule"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rule"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="run-now"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="replication-runs"]`)),
+	)
+	if got := b.Text("main"); !strings.Contains(got, "Run 1 of to-dr is queued") {
+		t.Errorf("run now without script: %q", got)
+	}
+	rule := b.Location()
+
+	// On a phone, with script: no page is wider than the screen.
+	k := testbrowser.Start(t)
+	k.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, page := range []string{webhook, rule, u + "/-/replication", u + "/-/webhooks", u + "/-/replication/runs/1", u + "/-/admin", u + "/ns/team/-/trust"} {
+		k.Do(chromedp.Navigate(page))
+		if w := testbrowser.Eval[int](k, "document.documentElement.scrollWidth"); w > 390 {
+			t.Errorf("%s is %d px wide on a 390 px screen: %s", page, w, testbrowser.Eval[string](k,
+				`[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > 390).slice(-3).map(e => e.outerHTML.slice(0, 120)).join(" | ")`))
+		}
 	}
 }
