@@ -370,3 +370,35 @@ func TestRequestEventsInTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestScanResultWithItsEvent: a scan's result is stored with its
+// scan.completed event or not at all: with the event refused by the
+// database, the scan stays running (its claim lapses and another worker
+// scans it again) and no event is written.
+func TestScanResultWithItsEvent(t *testing.T) {
+	mainBackends(t, func(t *testing.T, b backend) {
+		ar := newAuthRegistryOn(t, b, func(c *config.Config) { c.Scanning.Enabled = true })
+		ar.namespace("team", false, nil)
+		admin := &client{tr: ar.testRegistry, user: "admin", secret: adminPassword}
+		if s := admin.pushImage("team/app", "v1", []byte(`{"n":1}`)); s != http.StatusCreated {
+			t.Fatal(s)
+		}
+		undo := refuseEvents(t, ar.cfg, events.KindScanCompleted)
+		defer undo()
+		if r := admin.do("POST", "/api/v1/repositories/team/app/scans/v1", nil); r.status != http.StatusAccepted && r.status != http.StatusOK {
+			t.Fatalf("scan: %d %s", r.status, r.body)
+		}
+		// A scan of this image takes milliseconds; give the worker time
+		// to try to store it.
+		var state struct{ Manifests []struct{ Status string } }
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			_ = json.Unmarshal(admin.do("GET", "/api/v1/repositories/team/app/scans/v1", nil).body, &state)
+			if len(state.Manifests) != 1 || state.Manifests[0].Status != "queued" && state.Manifests[0].Status != "running" {
+				t.Fatalf("the scan's result was stored without its event: %+v", state)
+			}
+		}
+		if n := len(of(ar.streamOf(), events.KindScanCompleted)); n != 0 {
+			t.Errorf("%d scan.completed events", n)
+		}
+	})
+}
