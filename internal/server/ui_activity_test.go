@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-dev/wharf/internal/auth"
+	"github.com/wharf-dev/wharf/internal/config"
 	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
 )
@@ -143,5 +144,30 @@ func uiActivity(t *testing.T, tr *testRegistry) {
 	}
 	if team := adm.get("/ns/team/-/activity", http.StatusOK); !strings.Contains(team, "member.put") {
 		t.Errorf("the administrator's feed of team lacks the member's event")
+	}
+}
+
+// TestUIActivityWithoutAccessControl: on a laptop the local administrator
+// reads the registry's feed and charts and a namespace's, whose namespace
+// has no record (pushes create none without access control); a request
+// from elsewhere is refused.
+func TestUIActivityWithoutAccessControl(t *testing.T) {
+	tr := openTestRegistry(t, newConfig(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}}))
+	pushHostile(t, tr, "", "", "team/app", "v1")
+	if err := tr.s.RunJob(context.Background(), "storage-metrics"); err != nil {
+		t.Fatal(err)
+	}
+	c := newWebClient(t, tr)
+	all := c.get("/-/activity", http.StatusOK)
+	if m := pushesShown.FindStringSubmatch(all); m == nil || m[1] != "3" || !strings.Contains(all, `href="/r/team/app/-/tags/v1"`) {
+		t.Errorf("the registry's feed and charts (pushes %q):\n%s", m, all)
+	}
+	ns := c.get("/ns/team", http.StatusOK)
+	if !strings.Contains(ns, `data-testid="chart-ns-storage"`) || strings.Contains(ns, "No storage counted yet") || !strings.Contains(ns, `data-testid="feed"`) {
+		t.Errorf("the namespace page's charts and feed:\n%s", ns)
+	}
+	c.get("/ns/team/-/activity", http.StatusOK)
+	if r := c.do("GET", "/-/activity", nil, "X-Forwarded-For", "203.0.113.9"); r.status != http.StatusForbidden {
+		t.Errorf("the feed to a forwarded request: %d", r.status)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -181,7 +182,7 @@ func newLineChart(id, title string, from time.Time, days int, names []string, sa
 			case 1:
 				ls.Dots = append(ls.Dots, lineDot{lastX, lastY})
 			default:
-				ls.Lines = append(ls.Lines, fmt.Sprint(run))
+				ls.Lines = append(ls.Lines, strings.Join(run, " "))
 			}
 			run = nil
 		}
