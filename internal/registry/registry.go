@@ -67,9 +67,10 @@ type Hooks struct {
 	// RetentionDeleted is called for every tag or manifest retention
 	// removes; kind is "tag" or "manifest".
 	RetentionDeleted func(kind string)
-	// ManifestPushed is called after a manifest is stored by a push,
-	// before the push is answered: it must not block (the scanner notes
-	// the manifest and returns).
+	// ManifestPushed is called after a manifest is stored by a push, or
+	// fetched into a pull-through cache (stored there like a push),
+	// before the push or pull is answered: it must not block (the
+	// scanner notes the manifest and returns).
 	ManifestPushed func(repo string, d digest.Digest, m *oci.Manifest)
 	// PullRefused is called for a pull an image policy refused, with the
 	// rule that refused it; PullWarned for each rule in warn mode that a

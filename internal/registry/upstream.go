@@ -120,7 +120,9 @@ type CachedManifest struct {
 // its tag, in one transaction. It is checked like a push (its form, the
 // namespace's quota, immutable tags) except that the blobs and child
 // manifests it references need not be there: a pull-through cache fetches
-// them when they are first pulled.
+// them when they are first pulled. Once stored it is handed to the
+// ManifestPushed hook as a pushed one is, so that scanning on push scans
+// what a cache fetches (reading its layers through the cache).
 func (r *Registry) PutCachedManifest(ctx context.Context, c CachedManifest) (*meta.Manifest, error) {
 	if err := checkName(c.Repository); err != nil {
 		return nil, err
@@ -183,6 +185,9 @@ func (r *Registry) PutCachedManifest(ctx context.Context, c CachedManifest) (*me
 	r.cache.invalidate(c.Repository)
 	if err != nil {
 		return nil, internal("store cached manifest", r.lifecycleError(ctx, err, "manifest", c.Repository, rec.Digest, c.Tag))
+	}
+	if r.hooks.ManifestPushed != nil {
+		r.hooks.ManifestPushed(c.Repository, rec.Digest, m)
 	}
 	stored, err := r.meta.Manifest(ctx, c.Repository, rec.Digest)
 	if errors.Is(err, meta.ErrNotFound) {
