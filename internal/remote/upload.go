@@ -77,7 +77,7 @@ type upload struct {
 	loc   *url.URL // the upload's location; nil before it starts
 	off   int64    // bytes the registry acknowledged
 	lost  bool     // a request failed: off is to be asked for again
-	final bool     // the closing PUT was sent
+	final bool     // a closing PUT was sent
 	done  bool
 }
 
@@ -233,10 +233,11 @@ func (u *upload) patch(ctx context.Context, n int64) error {
 // put closes the upload with the blob's digest: with the whole blob as its
 // body when whole, empty after the chunks.
 func (u *upload) put(ctx context.Context, whole bool) error {
-	ep := *u.loc
-	q := ep.Query()
-	q.Set("digest", u.desc.Digest.String())
-	ep.RawQuery = q.Encode()
+	ep := *u.loc // its query as the registry wrote it: some sign it
+	if ep.RawQuery != "" {
+		ep.RawQuery += "&"
+	}
+	ep.RawQuery += "digest=" + url.QueryEscape(u.desc.Digest.String())
 	var body *blobBody
 	var n int64
 	if whole && u.desc.Size > 0 { // an empty blob goes with no body: net/http would send a length of 0 in chunks
@@ -245,9 +246,8 @@ func (u *upload) put(ctx context.Context, whole bool) error {
 			return err
 		}
 		n = u.desc.Size
-	} else {
-		u.final = true
 	}
+	u.final = true
 	resp, err := u.do(ctx, http.MethodPut, &ep, body, n)
 	if err != nil {
 		return err

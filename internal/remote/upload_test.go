@@ -36,6 +36,7 @@ type uploads struct {
 	refuseMount bool // answer a mount from any repository 400
 	mounts      int  // POSTs asking for a mount
 	unsized     int  // PATCHes and PUTs sent without a Content-Length
+	loseAnswer  bool // the closing PUT's answer is lost with its connection, once
 }
 
 func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +55,19 @@ func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", loc)
 		w.WriteHeader(http.StatusAccepted)
 		return
+	case r.Method == http.MethodHead:
+		if u.blob == "" || !strings.HasSuffix(r.URL.Path, "/blobs/"+u.blob.String()) {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(u.data)))
+		w.WriteHeader(http.StatusOK)
+		return
 	case r.Method == http.MethodGet:
+		if u.blob != "" { // closed: the upload is gone
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
 		w.Header().Set("Location", loc)
 		if len(u.data) > 0 {
 			w.Header().Set("Range", fmt.Sprintf("0-%d", len(u.data)-1))
@@ -106,6 +119,12 @@ func (u *uploads) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.blob = digest.Digest(r.URL.Query().Get("digest"))
+	if u.loseAnswer {
+		u.loseAnswer = false
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+		return
+	}
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -277,5 +296,28 @@ func TestPutBlobEmpty(t *testing.T) {
 	}
 	if up.blob != desc.Digest || up.unsized != 0 {
 		t.Fatalf("blob %s, %d requests without a length", up.blob, up.unsized)
+	}
+}
+
+// TestPutBlobAnswerLost: a closing PUT the registry carried out, whose
+// answer was lost with the connection, is found done: the upload is gone
+// and the blob is there.
+func TestPutBlobAnswerLost(t *testing.T) {
+	for _, chunk := range []int64{0, 256 << 10} {
+		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
+			up := &uploads{loseAnswer: true}
+			srv, _ := scripted(t, up.handle)
+			c, err := New(Options{URL: srv.URL, ChunkSize: chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, desc := blobOf(t, 1<<20)
+			if err := c.PutBlob(context.Background(), "app", desc, bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+			if up.loseAnswer || up.blob != desc.Digest {
+				t.Fatalf("answer lost: %v, blob %s", !up.loseAnswer, up.blob)
+			}
+		})
 	}
 }
