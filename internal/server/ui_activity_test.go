@@ -48,7 +48,7 @@ func uiActivity(t *testing.T, tr *testRegistry) {
 	api("POST", "/api/v1/namespaces", `{"name":"secret"}`, 201)
 	api("POST", "/api/v1/namespaces", `{"name":"pub","public":true}`, 201)
 	api("PUT", "/api/v1/namespaces/team/members/rita", `{"role":"readonly"}`, 200)
-	pushHostile(t, tr, "admin", adminPassword, "team/app", "v1")      // three pushes: the image, an SBOM, a signature
+	pushHostile(t, tr, "admin", adminPassword, "team/app", "v1")      // three pushes (the image, an SBOM, a signature), and a fourth below
 	pushHostile(t, tr, "admin", adminPassword, "secret/hidden", "v1") // three more, rita's to neither see nor count
 	pushHostile(t, tr, "admin", adminPassword, "secret/hidden", "v2")
 	pushHostile(t, tr, "admin", adminPassword, "pub/tool", "latest")
@@ -69,13 +69,23 @@ func uiActivity(t *testing.T, tr *testRegistry) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And a repository name no push could give (names are checked), as a
+	// record written by another writer of the stream could hold.
+	rec, err := events.Records(events.New(ctx, "team/app", &events.ArtifactPushed{Digest: d, Tags: []string{"v9"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec[0].Repository = "team/" + hostile
+	if err := tr.s.MetaStore().Update(context.Background(), func(tx meta.Tx) error { return tx.AppendEvents(context.Background(), rec...) }); err != nil {
+		t.Fatal(err)
+	}
 
 	rita := newWebClient(t, tr)
 	rita.signIn("rita", "rita-password")
 	feed := rita.get("/ns/team/-/activity", http.StatusOK)
 	noScript(t, "the namespace's feed", feed)
-	if !strings.Contains(feed, "&lt;script&gt;window.__xss=1") {
-		t.Errorf("rita's feed of team does not show the hostile events' text (escaped)")
+	if !strings.Contains(feed, "&lt;script&gt;window.__xss=1") || !strings.Contains(feed, `href="/r/team/%22%3E%3Cscript%3E`) {
+		t.Errorf("rita's feed of team does not show the hostile events' text and repository (escaped)")
 	}
 	for _, want := range []string{`data-testid="feed"`, `href="/r/team/app/-/tags/v1"`, ">admin</span> pushed", "scanned", "checked the signature of"} {
 		if !strings.Contains(feed, want) {
@@ -98,8 +108,8 @@ func uiActivity(t *testing.T, tr *testRegistry) {
 	}
 	ns := rita.get("/ns/team", http.StatusOK)
 	noScript(t, "the namespace page", ns)
-	if m := pushesShown.FindStringSubmatch(ns); m == nil || m[1] != "3" {
-		t.Errorf("rita's chart of team's pushes: %q; want 3 (team's, not secret's)", m)
+	if m := pushesShown.FindStringSubmatch(ns); m == nil || m[1] != "4" {
+		t.Errorf("rita's chart of team's pushes: %q; want 4 (team's, not secret's)", m)
 	}
 	for _, want := range []string{`data-testid="feed"`, `data-testid="chart-ns-pushes"`, `data-testid="chart-ns-storage"`, `<desc id="ns-pulls-d">`, "<table"} {
 		if !strings.Contains(ns, want) {
@@ -134,8 +144,8 @@ func uiActivity(t *testing.T, tr *testRegistry) {
 	adm.signIn("admin", adminPassword)
 	all := adm.get("/-/activity", http.StatusOK)
 	noScript(t, "the registry's feed", all)
-	if m := pushesShown.FindStringSubmatch(all); m == nil || m[1] != "12" {
-		t.Errorf("the registry's chart of pushes: %q; want 12", m)
+	if m := pushesShown.FindStringSubmatch(all); m == nil || m[1] != "13" {
+		t.Errorf("the registry's chart of pushes: %q; want 13", m)
 	}
 	for _, want := range []string{"secret/hidden", "pub/tool", `data-testid="chart-all-storage"`, `data-testid="chart-ns-top-storage"`} {
 		if !strings.Contains(all, want) {
