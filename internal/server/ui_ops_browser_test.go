@@ -86,6 +86,17 @@ func uiOpsInBrowser(t *testing.T, tr *testRegistry, b *testbrowser.Browser, shot
 	if shots {
 		screenshot(t, b, "webhook")
 	}
+	// A webhook whose name holds script, listed and opened: the script
+	// does not run.
+	if r := tr.do("POST", "/api/v1/webhooks", []byte(`{"name":"\"><img src=x onerror=\"window.__xss=3\">","url":"`+rc.srv.URL+`"}`),
+		"Authorization", admin, "Content-Type", "application/json"); r.status != http.StatusCreated {
+		t.Fatalf("hostile webhook: %d %s", r.status, r.body)
+	}
+	b.Do(chromedp.Navigate(u+"/-/webhooks"), chromedp.Click(chromedp.CSS(`[data-testid="webhooks"] tbody tr:first-child a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook"]`)))
+	if !testbrowser.Eval[bool](b, "window.__xss === undefined") || !strings.Contains(b.Text("h1"), "onerror") {
+		t.Errorf("a webhook's hostile name: script ran, or the name is not shown (%q)", b.Text("h1"))
+	}
 
 	// A replication rule to a second registry, with a password, run now.
 	remote := newTestRegistry(t, backend{name: "fs+sqlite", configure: func(*testing.T, *config.Config) {}})

@@ -230,6 +230,15 @@ func uiWebhooks(t *testing.T, f *opsFixture) {
 	f.nadia.get("/-/webhooks/"+sysID[1], http.StatusNotFound)
 	f.nadia.post("/-/webhooks/"+sysID[1]+"/ping", url.Values{"csrf": {token}}, http.StatusNotFound)
 
+	// A hostile name short enough to be stored is shown as text.
+	short := `"><script>window.__xss=1</script>`
+	stored := string(f.admin.post("/-/webhooks", url.Values{"csrf": {at}, "name": {short}, "url": {rc.srv.URL + "/?q=" + url.QueryEscape(short)}, "enabled": {"1"}}, http.StatusCreated).body)
+	noScript(t, "a webhook with a hostile name", stored)
+	noScript(t, "the webhooks with a hostile name", f.admin.get("/-/webhooks", http.StatusOK))
+	if !strings.Contains(stored, "&lt;script&gt;window.__xss=1&lt;/script&gt;") {
+		t.Errorf("the hostile name is not shown as text")
+	}
+
 	// Deleting: gone from the list and the API.
 	if got := string(f.nadia.post(hook+"/delete", url.Values{"csrf": {token}}, http.StatusOK).body); !strings.Contains(got, "Webhook ci deleted") {
 		t.Errorf("deleting:\n%s", got)
