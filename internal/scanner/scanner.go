@@ -73,6 +73,10 @@ type Options struct {
 	// Poll is how often idle workers look for scans other replicas
 	// queued (5 seconds).
 	Poll time.Duration
+	// PushYield is how long scans on push wait while pushes keep arriving
+	// (5 seconds): then one worker runs one, and the replica waits again,
+	// at least nine times as long as that scan took.
+	PushYield time.Duration
 	// RefreshInterval is how often the vulnerability data's pointer is
 	// read, to load a new bundle (1 minute).
 	RefreshInterval time.Duration
@@ -144,6 +148,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 5 * time.Second
+	}
+	if o.PushYield <= 0 {
+		o.PushYield = maxYield
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Minute
@@ -228,9 +235,15 @@ const (
 	// noteBatchDelay is how long pushes are gathered before they are
 	// queued in one transaction.
 	noteBatchDelay = time.Second
-	// maxYield bounds how long a worker yields: under pushes that never
-	// stop it still scans one image every maxYield.
+	// maxYield bounds how long scans on push wait: under pushes that
+	// never stop, one worker of the replica still scans one image every
+	// maxYield (Options.PushYield), or every ten times as long as that
+	// scan took if longer, so scans take at most a tenth of one core from
+	// the pushes.
 	maxYield = 5 * time.Second
+	// yieldShare is that tenth: after a scan that took d, the replica
+	// waits (yieldShare-1)*d.
+	yieldShare = 10
 )
 
 // busy reports whether pushes are arriving.
@@ -254,8 +267,8 @@ func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.refreshLoop(ctx) })
 	wg.Go(func() { s.queueNotes(ctx) })
-	for range s.opts.Workers {
-		wg.Go(func() { s.work(ctx) })
+	for i := range s.opts.Workers {
+		wg.Go(func() { s.work(ctx, i == 0) })
 	}
 	wg.Wait()
 }
@@ -332,10 +345,13 @@ func (s *Service) signal() {
 }
 
 // work claims and runs scans until ctx is done. While pushes arrive it
-// claims only scans asked for (on demand, a pull that waits), and the
-// scans of pushes at most one every maxYield.
-func (s *Service) work(ctx context.Context) {
+// claims only scans asked for (on demand, a pull that waits); the floor
+// worker (one per replica) also claims the scans of pushes, one after
+// each yield: Options.PushYield, or yieldShare-1 times as long as its last
+// scan took if longer.
+func (s *Service) work(ctx context.Context, floor bool) {
 	yielding := time.Time{}
+	yieldFor := s.opts.PushYield
 	for ctx.Err() == nil {
 		now := time.Now()
 		claim := meta.ScanClaim{Owner: s.owner, Now: now, Until: now.Add(s.opts.Lease), MaxAttempts: 3}
@@ -343,7 +359,7 @@ func (s *Service) work(ctx context.Context) {
 			if yielding.IsZero() {
 				yielding = now
 			}
-			if now.Sub(yielding) < maxYield {
+			if !floor || now.Sub(yielding) < yieldFor {
 				claim.MinPriority = 1
 			}
 		}
@@ -356,7 +372,11 @@ func (s *Service) work(ctx context.Context) {
 				yielding = time.Time{}
 			}
 			s.signal() // another worker may find more
+			start := time.Now()
 			s.runClaimed(ctx, sc)
+			if claim.MinPriority == 0 {
+				yieldFor = max(s.opts.PushYield, (yieldShare-1)*time.Since(start))
+			}
 			continue
 		}
 		if claim.MinPriority > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -459,6 +460,62 @@ func TestBacklog(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// TestPushYield: while pushes keep arriving, scans on push wait, and one
+// worker of the replica (not each) scans one image per yield; when the
+// pushes stop, the workers drain the backlog.
+func TestPushYield(t *testing.T) {
+	e := newEnv(t, backends[0], scanner.Options{OnPush: true, Workers: 3, PushYield: time.Second})
+	e.importData(advisories...)
+	ctx := context.Background()
+	st := e.meta.(meta.Scans)
+	var reqs []meta.ScanRequest
+	for i := range 12 {
+		img := scantest.NewImage("linux/amd64", scantest.Debian(openssl), scantest.Layer("app/id", fmt.Sprint(i)))
+		e.push("team/app", fmt.Sprintf("v%d", i), img)
+		reqs = append(reqs, meta.ScanRequest{Repository: "team/app", Digest: img.Digest})
+	}
+	if _, err := st.EnqueueScans(ctx, time.Now(), reqs...); err != nil {
+		t.Fatal(err)
+	}
+	// Pushes arriving: notes of a manifest the store does not have, which
+	// the queue skips.
+	pushing, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m := &oci.Manifest{MediaType: "application/vnd.oci.image.manifest.v1+json",
+			Config: &oci.Descriptor{MediaType: "application/vnd.oci.image.config.v1+json"}}
+		for pushing.Err() == nil {
+			e.scan.Pushed("team/other", digest.FromString(time.Now().String()), m)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	scanned := func() int {
+		list, err := st.ScanList(ctx, meta.ScanQuery{Repository: "team/app", States: []string{meta.ScanScanned}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	e.start()
+	time.Sleep(2500 * time.Millisecond)
+	// One scan after the first second, one after the second: each of
+	// three workers yielding on its own would have run six.
+	if n := scanned(); n > 3 {
+		t.Fatalf("%d scans on push ran in 2.5 s of pushes with a yield of 1 s; want at most 3", n)
+	}
+	stop()
+	<-done
+	deadline := time.Now().Add(30 * time.Second)
+	for scanned() < len(reqs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d images scanned 30 s after the pushes stopped", scanned(), len(reqs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestAllowlistAndReport: an allowlisted finding is marked, and a scan
