@@ -3,7 +3,9 @@ package replication
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/events"
 	"github.com/wharf-dev/wharf/internal/meta"
@@ -62,4 +64,67 @@ func runsEnded(t *testing.T, store meta.Store) []events.Event {
 		}
 	}
 	return out
+}
+
+// refusingEvents is a store whose transactions fail when they append an
+// event, as a database refusing the statement would: the rest of the
+// transaction is the real store's, and rolls back.
+type refusingEvents struct{ Store }
+
+func (s refusingEvents) Update(ctx context.Context, fn func(meta.Tx) error) error {
+	return s.Store.Update(ctx, func(tx meta.Tx) error { return fn(refusingTx{tx}) })
+}
+
+type refusingTx struct{ meta.Tx }
+
+func (refusingTx) AppendEvents(context.Context, ...meta.Event) error {
+	return errors.New("event refused")
+}
+
+// TestRunEndWithItsEvent: a run's end is stored with its replication.run
+// event or not at all. With the event refused the run stays running, and
+// the next holder of the job resumes and ends it: one event.
+func TestRunEndWithItsEvent(t *testing.T) {
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			here, there := newSite(t, backend), newSite(t, backend)
+			pushImage(t, here.reg, "team/app", "v1", "amd64", random(t, 500))
+			svc := here.service(t)
+			rule, err := svc.CreateRule(ctx, Rule{Name: "dr", Enabled: true, Direction: Push, Remote: Remote{URL: there.url},
+				Repositories: []string{"team/**"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := svc.RunNow(ctx, rule.ID, "user:test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused := here.service(t)
+			refused.o.Store = refusingEvents{refused.o.Store}
+			// The job tries to end the run again as long as it holds it:
+			// give it a moment, then let it go as a process that stops.
+			short, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = refused.work(short, JobOptions{PollInterval: 20 * time.Millisecond, MaxRuns: 4})
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal(err)
+			}
+			if got, err := svc.Run(ctx, run.ID); err != nil || got.State != meta.RunRunning {
+				t.Fatalf("the run whose end was refused: %+v %v", got, err)
+			}
+			if got := runsEnded(t, here.meta); len(got) != 0 {
+				t.Fatalf("events of a run whose end was refused: %+v", got)
+			}
+			if err := svc.work(ctx, JobOptions{PollInterval: 20 * time.Millisecond, MaxRuns: 4}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := svc.Run(ctx, run.ID); err != nil || got.State != meta.RunSucceeded {
+				t.Fatalf("the run resumed: %+v %v", got, err)
+			}
+			if got := runsEnded(t, here.meta); len(got) != 1 || got[0].Data.(*events.ReplicationRun).Run != run.ID {
+				t.Fatalf("events of the run: %+v", got)
+			}
+		})
+	}
 }
