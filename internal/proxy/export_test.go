@@ -13,7 +13,3 @@ func SetClaimTimes(c *Cache, touch, stale time.Duration) {
 // test need not fetch the real size many times over to see a fill
 // advance by chunks; the fills' memory window follows.
 func SetChunk(c *Cache, n int64) { c.chunk, c.window = n, 2*n+blockSize }
-
-// SetWindow sets how many bytes of a blob a fill of c keeps in memory, so
-// that a test sees clients read what has left it from the store.
-func SetWindow(c *Cache, n int64) { c.window = n }
