@@ -442,6 +442,49 @@ func TestRefusalsCostTheSame(t *testing.T) {
 	})
 }
 
+// TestConcurrentPasswordChecksShareOneComparison: sixteen requests with
+// one user's password at once (a CI job's parallel pulls with Basic
+// authentication, on a cold cache or as its entry lapses) cost one bcrypt
+// comparison, not sixteen; a wrong password shares nothing with the right one.
+func TestConcurrentPasswordChecksShareOneComparison(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		const cost = 8
+		f := newFixture(t, b, func(o *access.Options) { o.BcryptCost = cost })
+		f.user(t, "alice", "alice-password", false)
+		var w bcryptWork
+		access.SetPasswordCompare(f.svc, w.compare)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := f.svc.Login(ctx, "alice", "alice-password", client)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+		}
+		// One Verify costs 2^cost, whatever the hash's own cost.
+		if total, costs := w.take(); total != 1<<cost {
+			t.Errorf("16 concurrent logins did bcrypt work %d (comparisons at costs %v); want %d, one check", total, costs, 1<<cost)
+		}
+		addr := netip.AddrFrom4([4]byte{198, 51, 100, 7})
+		if _, err := f.svc.Login(ctx, "alice", "not-her-password", addr); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Fatalf("wrong password: %v", err)
+		}
+		if total, _ := w.take(); total != 1<<cost {
+			t.Errorf("a wrong password did bcrypt work %d; want %d", total, 1<<cost)
+		}
+	})
+}
+
 func TestAccessTokens(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		f := newFixture(t, b, nil)

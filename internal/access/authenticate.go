@@ -157,13 +157,12 @@ func (s *Service) passwordLogin(ctx context.Context, name, password string, now 
 		return p, refuse(FailWrongPassword, "account has no password"), true, nil
 	}
 	if !s.passwords.verified(name, password, u.PasswordHash, now) {
-		if err := s.verifier.Verify(u.PasswordHash, password); err != nil {
+		if err := s.passwords.check(name, password, u.PasswordHash, now, s.verifier.Verify); err != nil {
 			if errors.Is(err, auth.ErrPasswordMismatch) {
 				return p, refuse(FailWrongPassword, "wrong password"), true, nil
 			}
 			return p, refusal{}, false, err
 		}
-		s.passwords.remember(name, password, u.PasswordHash, now)
 		fresh = true
 	}
 	if u.Disabled {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/wharf-dev/wharf/internal/auth"
 )
 
@@ -14,15 +16,18 @@ import (
 // next request with it skips bcrypt. The entry is keyed by a SHA-256 of user
 // and password and holds the hash it was checked against: a password change
 // (a new hash) invalidates it, and the user is still read from the store on
-// every request, so disabling an account takes effect at once.
+// every request, so disabling an account takes effect at once. Concurrent
+// checks of one user and password (a CI job's parallel pulls as its entry
+// lapses) share one bcrypt comparison through flight.
 const (
 	passwordTTL        = 5 * time.Minute
 	maxPasswordEntries = 10_000
 )
 
 type passwordCache struct {
-	mu sync.Mutex
-	m  map[string]passwordEntry
+	mu     sync.Mutex
+	m      map[string]passwordEntry
+	flight singleflight.Group
 }
 
 type passwordEntry struct {
@@ -39,6 +44,20 @@ func (c *passwordCache) verified(user, password, hash string, now time.Time) boo
 	defer c.mu.Unlock()
 	e, ok := c.m[passwordKey(user, password)]
 	return ok && e.hash == hash && now.Sub(e.at) < passwordTTL && !now.Before(e.at)
+}
+
+// check compares password with hash through compare, one comparison at a
+// time per user, password and hash however many callers ask at once, and
+// remembers a match.
+func (c *passwordCache) check(user, password, hash string, now time.Time, compare func(hash, password string) error) error {
+	_, err, _ := c.flight.Do(passwordKey(user, password)+"\x00"+hash, func() (any, error) {
+		if err := compare(hash, password); err != nil {
+			return nil, err
+		}
+		c.remember(user, password, hash, now)
+		return nil, nil
+	})
+	return err
 }
 
 func (c *passwordCache) remember(user, password, hash string, now time.Time) {
