@@ -18,18 +18,18 @@ import (
 // cache and then fsyncing it costs two to three times as long as writing it
 // directly, and it is CPU time the hashing of the next bytes needs.
 //
-// A chunk moves in writeBufSize buffers through three stages at once: the
+// A chunk moves in directBufSize buffers through three stages at once: the
 // request's goroutine reads the next buffer while a hasher goroutine hashes
-// a filled one and a writer goroutine writes filled ones to the disk. Hashing
+// a filled one and writer goroutines write filled ones to the disk. Hashing
 // and writing work on the same buffers side by side, not one after the
-// other, and the buffers are small, so a chunk's pipeline fills and drains
-// quickly: a chunked push (16 MiB PATCHes) waits, per chunk, for one
-// buffer's read before hashing starts and for the last writes after the body
-// ends. Each of directWriters writers writes every filled buffer waiting
-// for it in one pwritev of up to maxWriteBatch buffers, so a disk that falls
-// behind gets the larger writes, and the two writes in flight, it is faster
-// with (8 MiB writes: 0.8-1.1 GB/s one at a time, 1.2-1.4 two at a time, on
-// the loaded development machine's disk).
+// other, so a chunked push (16 MiB PATCHes) waits, per chunk, for one
+// buffer's read before hashing starts and, after the body ends, for the
+// last buffer's hash or write, not for its hash and then its write. Each of
+// directWriters writers writes the filled buffers waiting for it in one
+// pwritev of up to maxWriteBatch buffers, so a disk that falls behind gets
+// the larger writes, and the two writes in flight, it is faster with (8 MiB
+// writes: 0.8-1.1 GB/s one at a time, 1.2-1.4 two at a time, on the loaded
+// development machine's disk).
 //
 // Direct I/O wants the file offset, the length and the memory of every write
 // aligned to the device's logical block size; directAlign covers every common
@@ -40,26 +40,26 @@ import (
 
 const (
 	directAlign = 4096
-	// directBufSize is the size of a cold send's direct reads (send.go).
+	// directBufSize is the unit a direct upload is read, hashed and written
+	// in, and the size of a cold send's direct reads (send.go): the two
+	// share their buffers, so a pull right after a push finds them in
+	// memory already.
 	directBufSize = 4 << 20
-	// writeBufSize is the unit a direct upload is read, hashed and written
-	// in.
-	writeBufSize = 1 << 20
 	// writeBuffers per upload in flight: being filled, hashed, waiting
 	// for the disk or being written.
-	writeBuffers = 16
+	writeBuffers = 5
 	// maxWriteBatch is the most buffers one write takes.
-	maxWriteBatch = 8
+	maxWriteBatch = 2
 	// directWriters is how many writes an upload has in flight at most.
 	directWriters = 2
 	// minDirectUpload: an upload smaller than this (counted from its
 	// start) goes through the page cache, where its pulls find it.
-	minDirectUpload = 4 << 20
+	minDirectUpload = directBufSize
 )
 
 // The buffers writeDirect reads before it decides on direct I/O must fit
 // in the pipeline's writeBuffers.
-var _ [writeBuffers - minDirectUpload/writeBufSize]struct{}
+var _ [writeBuffers - minDirectUpload/directBufSize]struct{}
 
 // alignedPool returns a pool of size-byte buffers whose memory starts on a
 // directAlign boundary.
@@ -72,12 +72,8 @@ func alignedPool(size int) *sync.Pool {
 	}}
 }
 
-var (
-	// alignedBuffers holds directBufSize buffers, for direct reads.
-	alignedBuffers = alignedPool(directBufSize)
-	// writeBufs holds writeBufSize buffers, for direct writes.
-	writeBufs = alignedPool(writeBufSize)
-)
+// alignedBuffers holds directBufSize buffers, for direct reads and writes.
+var alignedBuffers = alignedPool(directBufSize)
 
 // directChunk is a filled buffer to hash and to write at a file offset. The
 // stage that finishes with it last frees it.
@@ -123,16 +119,16 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 	var rerr error
 	total := offset + written
 	for {
-		buf := writeBufs.Get().(*[]byte)
+		buf := alignedBuffers.Get().(*[]byte)
 		n, err := readFull(ctx, r, *buf)
 		first = append(first, filled{buf, n})
 		total += int64(n)
 		rerr = err
-		if err != nil || n < writeBufSize || total >= minDirectUpload {
+		if err != nil || n < directBufSize || total >= minDirectUpload {
 			break
 		}
 	}
-	ended := rerr != nil || first[len(first)-1].n < writeBufSize
+	ended := rerr != nil || first[len(first)-1].n < directBufSize
 	var df *os.File
 	if !ended || total >= minDirectUpload {
 		df, _ = openDirect(p) // nil: no direct I/O here
@@ -145,7 +141,7 @@ func writeDirect(ctx context.Context, f *os.File, p string, offset int64, r io.R
 			}
 			m, err := f.Write((*b.buf)[:b.n])
 			written += int64(m)
-			writeBufs.Put(b.buf)
+			alignedBuffers.Put(b.buf)
 			if err != nil {
 				return written, err
 			}
@@ -173,7 +169,7 @@ func directPipeline(ctx context.Context, f, df *os.File, off int64, r io.Reader,
 	start := off
 	free := make(chan *[]byte, writeBuffers)
 	for range writeBuffers - len(first) {
-		free <- writeBufs.Get().(*[]byte)
+		free <- alignedBuffers.Get().(*[]byte)
 	}
 	release := func(c *directChunk) {
 		if c.refs.Add(-1) == 0 {
@@ -271,12 +267,12 @@ func directPipeline(ctx context.Context, f, df *os.File, off int64, r io.Reader,
 	for _, b := range first {
 		send(b)
 	}
-	ended := rerr != nil || first[len(first)-1].n < writeBufSize
+	ended := rerr != nil || first[len(first)-1].n < directBufSize
 	for !ended && !failed.Load() {
 		buf := <-free
 		n, err := readFull(ctx, r, *buf)
 		rerr = err
-		ended = err != nil || n < writeBufSize
+		ended = err != nil || n < directBufSize
 		send(filled{buf, n})
 	}
 	close(toWrite)
@@ -291,7 +287,7 @@ func directPipeline(ctx context.Context, f, df *os.File, off int64, r io.Reader,
 	}
 	<-hashed
 	for range writeBuffers {
-		writeBufs.Put(<-free)
+		alignedBuffers.Put(<-free)
 	}
 	if h != nil {
 		h.Write(tail) // after every buffer before it

@@ -56,7 +56,7 @@ func TestDirectWrites(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{directBufSize + 1, 3, 2 * directBufSize, directAlign - 1, 2*directBufSize + directAlign + 7, 100, 3*directBufSize - 5,
-		writeBufSize, writeBufSize - 1, 2*maxWriteBatch*writeBufSize + 1, writeBuffers * writeBufSize, directAlign}
+		directBufSize, directBufSize - 1, 2*maxWriteBatch*directBufSize + 1, writeBuffers * directBufSize, directAlign}
 	var all []byte
 	for _, n := range sizes {
 		all = append(all, randomBytes(rng, n)...)
@@ -98,7 +98,7 @@ func TestAppendHashing(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	sizes := []int{0, directAlign + 3, directBufSize - 1, 3*directBufSize + directAlign + 11, 5, 2 * directBufSize, directBufSize + 1,
-		writeBufSize - 3, (writeBuffers+maxWriteBatch)*writeBufSize + 7, writeBufSize}
+		directBufSize - 3, (writeBuffers+maxWriteBatch)*directBufSize + 7, directBufSize}
 	var all []byte
 	h := sha256.New()
 	ctx := context.Background()
@@ -242,7 +242,7 @@ func TestDirectWriteRefused(t *testing.T) {
 	}
 	defer df.Close()
 	body := bytes.NewReader(randomBytes(rand.New(rand.NewPCG(11, 12)), 32<<20))
-	buf := writeBufs.Get().(*[]byte)
+	buf := alignedBuffers.Get().(*[]byte)
 	n, err := readFull(context.Background(), body, *buf)
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,9 @@ const (
 
 const (
 	// readDepth is how many buffers a cold send holds at once, being read
-	// directly or waiting for the socket: 32 MiB, about 25 ms ahead of a
-	// client taking 1.3 GB/s, so that the virtual disk's slower reads do
-	// not stall the send (with 4, a cold 1 GiB send waited 25-590 ms for
-	// the disk in all; with 8, 20-137 ms).
-	readDepth = 8
+	// directly or waiting for the socket. (8 was tried: the disk waits
+	// over a cold 1 GiB send fell, but the pulls were no faster.)
+	readDepth = 4
 	// readAhead is how many windows ahead of sendfile sendAhead asks the
 	// kernel to read.
 	readAhead = 4
