@@ -341,7 +341,8 @@ func explainAll(t *testing.T, s *Store, queries []string) {
 		for _, step := range plan {
 			// Walking a partial index of the scan queue reads the rows
 			// waiting or running alone.
-			partial := step == "SCAN scans USING INDEX scans_running" || step == "SCAN scans USING INDEX scans_queue"
+			partial := step == "SCAN scans USING INDEX scans_running" || step == "SCAN scans USING INDEX scans_queue" ||
+				step == "SCAN events USING INDEX events_undispatched"
 			scan := strings.HasPrefix(step, "SCAN ") && step != "SCAN CONSTANT ROW" && !strings.HasPrefix(step, "SCAN json_each") && !partial
 			if scan || strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("%s: plan %q scans or sorts", q, plan)
@@ -591,4 +592,48 @@ func TestPromotion(t *testing.T) {
 			return err
 		}
 	})
+}
+
+// TestEventStreamPlans: the statements the webhook dispatcher runs twice
+// a second, and the deliveries' queue, read only the rows they need. The
+// dispatcher's "dispatched = FALSE" did not match the partial index's
+// "dispatched = 0", and each poll walked the whole stream.
+func TestEventStreamPlans(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, Options{})
+	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
+		st.m.Range(func(q, stmt any) bool {
+			stmt.(*sql.Stmt).Close()
+			st.m.Delete(q)
+			return true
+		})
+	}
+	now := time.Now().UTC()
+	err := s.Update(ctx, func(tx meta.Tx) error {
+		return tx.AppendEvents(ctx, meta.Event{ID: "e1", Kind: "artifact.pushed", At: now, Repository: "r", Target: "r:latest", Result: "ok", Data: []byte(`{}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.UndispatchedEvents(ctx, 10)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("UndispatchedEvents = %v, %v", es, err)
+	}
+	if err := s.Dispatch(ctx, []int64{es[0].Seq}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.writerStmts.done.Wait()
+	var queries []string
+	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
+		st.m.Range(func(q, _ any) bool {
+			if strings.Contains(q.(string), "dispatched") {
+				queries = append(queries, q.(string))
+			}
+			return true
+		})
+	}
+	if len(queries) < 2 {
+		t.Fatalf("only %d statements of the dispatcher ran: %q", len(queries), queries)
+	}
+	explainAll(t, s, queries)
 }
