@@ -51,6 +51,7 @@ type EventQuery struct {
 	Namespace  string
 	Repository string
 	BeforeSeq  int64 // only events with Seq < BeforeSeq: the cursor of the next page
+	AfterSeq   int64 // only events with Seq > AfterSeq: what a reader has not seen yet
 	N          int   // at most N events; 0 means 100
 }
 

@@ -64,7 +64,10 @@ func (s *Service) readEvents(ctx context.Context) error {
 	}
 	var evs []meta.Event // newest first
 	for before := int64(0); ; {
-		page, err := st.Events(ctx, meta.EventQuery{Kinds: triggerKinds, BeforeSeq: before, N: eventPage})
+		// AfterSeq bounds the read to the events since the cursor: without
+		// it, the kinds' index hands over every event of those kinds the
+		// stream holds, to be sorted, at every poll.
+		page, err := st.Events(ctx, meta.EventQuery{Kinds: triggerKinds, BeforeSeq: before, AfterSeq: cursor, N: eventPage})
 		if err != nil {
 			return fmt.Errorf("read the event stream: %w", err)
 		}

@@ -94,6 +94,9 @@ func testAppendEvents(t *testing.T, s EventStore) {
 		{meta.EventQuery{Kinds: []string{"tag.deleted", "artifact.pushed"}, Namespace: "ops"}, []string{"ev-3", "ev-2"}},
 		{meta.EventQuery{Repository: "team/app"}, []string{"ev-1"}},
 		{meta.EventQuery{BeforeSeq: all[0].Seq, N: 1}, []string{"ev-2"}},
+		{meta.EventQuery{AfterSeq: all[2].Seq}, []string{"ev-3", "ev-2"}},
+		{meta.EventQuery{Kinds: []string{"artifact.pushed"}, AfterSeq: all[2].Seq}, []string{"ev-3"}},
+		{meta.EventQuery{AfterSeq: all[2].Seq, BeforeSeq: all[0].Seq}, []string{"ev-2"}},
 	} {
 		es, err := s.Events(ctx, tc.q)
 		must(t, "Events", err)

@@ -122,6 +122,9 @@ func (r *Reads) Events(ctx context.Context, q meta.EventQuery) ([]meta.Event, er
 	if q.BeforeSeq > 0 {
 		w.add("seq < $", q.BeforeSeq)
 	}
+	if q.AfterSeq > 0 {
+		w.add("seq > $", q.AfterSeq)
+	}
 	es, err := collect(ctx, r.db, scanEvent, w.query(`SELECT `+eventColumns+` FROM events`, "seq", q.N), w.args...)
 	if err != nil {
 		return nil, r.wrap(err, "list events")
