@@ -162,6 +162,9 @@ func (s *Service) startRuns(ctx context.Context, max int) error {
 		run := runs[i]
 		s.mu.Lock()
 		_, busy := s.active[run.RuleID]
+		if h, ok := s.held[run.ID]; ok && s.now().Before(h.until) {
+			busy = true
+		}
 		full := len(s.active) >= max
 		if !busy && !full {
 			s.active[run.RuleID] = run.ID
@@ -186,13 +189,34 @@ func (s *Service) startRuns(ctx context.Context, max int) error {
 			// The list was read before the slot was taken: a run of this
 			// rule may have ended in between, and must not run again.
 			cur, err := s.o.Store.ReplicationRun(ctx, run.ID)
-			if err != nil || (cur.State != meta.RunQueued && cur.State != meta.RunRunning) {
+			if err == nil && cur.State != meta.RunQueued && cur.State != meta.RunRunning {
 				return
 			}
-			s.execute(ctx, cur)
+			if err == nil {
+				s.execute(ctx, cur)
+				cur, err = s.o.Store.ReplicationRun(ctx, run.ID)
+			}
+			s.hold(ctx, run.ID, err == nil && cur.State != meta.RunQueued && cur.State != meta.RunRunning)
 		})
 	}
 	return nil
+}
+
+// hold notes how run id's attempt here went: ended (its end recorded), or
+// not, when it waits before it is tried again. A run stopped by the end of
+// ctx is not held: it is the next holder's of the job to resume.
+func (s *Service) hold(ctx context.Context, id int64, ended bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ended || ctx.Err() != nil {
+		delete(s.held, id)
+		return
+	}
+	h := s.held[id]
+	h.wait = min(max(2*h.wait, time.Second), time.Minute)
+	h.until = s.now().Add(h.wait)
+	s.held[id] = h
+	s.log.Warn("replication: a run stopped without its end recorded; trying it again later", "run", id, "after", h.wait)
 }
 
 // execute carries out run, or resumes it, and records how it ended. When

@@ -93,8 +93,18 @@ type Service struct {
 
 	mu     sync.Mutex
 	active map[int64]int64 // rule ID -> the run of it in progress here
+	held   map[int64]held  // run ID -> a run left unfinished by a failure here, not retried before its time
 	wg     sync.WaitGroup
 	ended  chan struct{} // a run ended
+}
+
+// held is a run that stopped here without its end recorded (the store
+// failed), waiting until after to be tried again, with the wait doubling
+// at each failure: without it the job picked the run up again at once,
+// for as long as the store kept failing.
+type held struct {
+	until time.Time
+	wait  time.Duration
 }
 
 // New returns a Service.
@@ -103,7 +113,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("replication: a store and a registry are required")
 	}
 	s := &Service{o: o, log: o.Logger, now: o.Now, wake: make(chan struct{}, 1), active: map[int64]int64{}, ended: make(chan struct{}, 1),
-		seen: map[int64]bool{}}
+		seen: map[int64]bool{}, held: map[int64]held{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
