@@ -84,7 +84,8 @@ type ScanQuery struct {
 	Repository string
 	Digests    []digest.Digest
 	States     []string
-	N          int // at most N; 0 means 1000
+	After      digest.Digest // with Repository: only digests after After, the cursor of the next page
+	N          int           // at most N; 0 means 1000
 }
 
 // SeverityCount is how many scanned manifests have Highest as the severity

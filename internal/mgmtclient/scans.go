@@ -28,8 +28,7 @@ func (c *Client) RequestScan(ctx context.Context, repo, ref string, wait time.Du
 
 // Scans lists the scans of repo's manifests.
 func (c *Client) Scans(ctx context.Context, repo string) ([]mgmt.ManifestScan, error) {
-	var l mgmt.List[mgmt.ManifestScan]
-	return l.Items, c.do(ctx, http.MethodGet, "/repositories/"+repoPath(repo)+"/scans", nil, nil, &l)
+	return all[mgmt.ManifestScan](ctx, c, "/repositories/"+repoPath(repo)+"/scans", "last", nil)
 }
 
 // WriteSBOM stores an SBOM of image ref of repo in format as a referrer.

@@ -277,8 +277,8 @@ func allowedFor(f scan.Finding, allow []Allowed, now time.Time) (Allowed, bool) 
 }
 
 // Repository lists the scans of the manifests of repo, without findings.
-func (s *Service) Repository(ctx context.Context, repo string) ([]ManifestScan, error) {
-	scans, err := s.store.ScanList(ctx, meta.ScanQuery{Repository: repo})
+func (s *Service) Repository(ctx context.Context, repo string, p meta.Page) ([]ManifestScan, error) {
+	scans, err := s.store.ScanList(ctx, meta.ScanQuery{Repository: repo, After: digest.Digest(p.Last), N: p.N})
 	if err != nil {
 		return nil, err
 	}

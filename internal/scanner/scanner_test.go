@@ -236,7 +236,7 @@ func TestScanOnPush(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		// An artifact (an SBOM referrer is one) is never queued.
-		list, err := e.scan.Repository(context.Background(), "team/app")
+		list, err := e.scan.Repository(context.Background(), "team/app", meta.Page{N: 100})
 		if err != nil || len(list) != 1 {
 			t.Fatalf("scans of team/app = %+v, %v; want the image's only", list, err)
 		}

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -120,6 +122,41 @@ func TestScanPermissions(t *testing.T) {
 	}
 	if len(of(es, events.KindScanRequested)) != 1 || len(of(es, events.KindPolicyChanged)) != 3 {
 		t.Errorf("scan requests and allowlist changes: %+v", es)
+	}
+	// The repository's scans come a page at a time, by digest.
+	cfg2 := []byte(`{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	if s := c.pushBlob("team/app", cfg2); s != http.StatusCreated {
+		t.Fatalf("push blob: %d", s)
+	}
+	if r := c.do("PUT", "/v2/team/app/manifests/v2", image(cfg2, []byte("not a layer")), "Content-Type", "application/vnd.oci.image.manifest.v1+json"); r.status != http.StatusCreated {
+		t.Fatalf("push v2: %d %s", r.status, r.body)
+	}
+	if r := call(as("dev"), "POST", "/api/v1/repositories/team/app/scans/v2?wait=30s", ""); r.status != 200 {
+		t.Fatalf("scan v2: %d %s", r.status, r.body)
+	}
+	var seen []string
+	for path := "/api/v1/repositories/team/app/scans?n=1"; ; {
+		var l struct {
+			Items []struct{ Digest string }
+			Next  string
+		}
+		r := call(as("reader"), "GET", path, "")
+		if err := json.Unmarshal(r.body, &l); r.status != 200 || err != nil || len(l.Items) > 1 {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		for _, it := range l.Items {
+			seen = append(seen, it.Digest)
+		}
+		if l.Next == "" || len(seen) > 5 {
+			break
+		}
+		path = "/api/v1/repositories/team/app/scans?n=1&last=" + url.QueryEscape(l.Next)
+	}
+	if len(seen) != 2 || seen[0] >= seen[1] {
+		t.Errorf("scans a page of one at a time: %q; want two digests in order", seen)
+	}
+	if r := call(as("reader"), "GET", "/api/v1/repositories/team/app/scans?n=0", ""); r.status != 400 {
+		t.Errorf("n=0: %d %s", r.status, r.body)
 	}
 }
 

@@ -122,11 +122,15 @@ func (h *Handler) listScans(w http.ResponseWriter, r *http.Request, c access.Cal
 	if err := h.repoAccess(r.Context(), c, repo, auth.ActionPull); err != nil {
 		return err
 	}
-	out, err := sv.Repository(r.Context(), repo)
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	out, err := sv.Repository(r.Context(), repo, pg)
 	if err != nil {
 		return scanError(err, "repository "+repo)
 	}
-	return writeJSON(w, http.StatusOK, List[ManifestScan]{Items: out})
+	return writeJSON(w, http.StatusOK, List[ManifestScan]{Items: out, Next: next(out, pg, func(m ManifestScan) string { return m.Digest.String() })})
 }
 
 func (h *Handler) getScan(w http.ResponseWriter, r *http.Request, c access.Caller, p params) error {

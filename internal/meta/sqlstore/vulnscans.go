@@ -275,6 +275,10 @@ func (r *Reads) ScanList(ctx context.Context, q meta.ScanQuery) ([]meta.Scan, er
 		query += fmt.Sprintf(` AND s.state %s`, r.d.InList(len(args)+1))
 		args = append(args, q.States)
 	}
+	if q.After != "" {
+		query += fmt.Sprintf(` AND s.digest > $%d`, len(args)+1)
+		args = append(args, q.After.String())
+	}
 	out, err := collect(ctx, r.db, func(row Row) (meta.Scan, error) { return scanScanRow(row, false, false) },
 		query+` ORDER BY r.name, s.digest LIMIT $2`, args...)
 	return out, r.wrap(err, "list scans")
