@@ -56,7 +56,7 @@ func TestDirectWrites(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{directBufSize + 1, 3, 2 * directBufSize, directAlign - 1, 2*directBufSize + directAlign + 7, 100, 3*directBufSize - 5,
-		directBufSize, directBufSize - 1, 2*maxWriteBatch*directBufSize + 1, writeBuffers * directBufSize, directAlign}
+		directBufSize, directBufSize - 1, 4*directBufSize + 1, directBuffers * directBufSize, directAlign}
 	var all []byte
 	for _, n := range sizes {
 		all = append(all, randomBytes(rng, n)...)
@@ -98,7 +98,7 @@ func TestAppendHashing(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	sizes := []int{0, directAlign + 3, directBufSize - 1, 3*directBufSize + directAlign + 11, 5, 2 * directBufSize, directBufSize + 1,
-		directBufSize - 3, (writeBuffers+maxWriteBatch)*directBufSize + 7, directBufSize}
+		directBufSize - 3, (directBuffers+2)*directBufSize + 7, directBufSize}
 	var all []byte
 	h := sha256.New()
 	ctx := context.Background()
@@ -116,10 +116,9 @@ func TestAppendHashing(t *testing.T) {
 	checkUpload(t, s, "up-hash", all)
 }
 
-// TestDirectWritesBypassCache: a chunk that takes an upload past
-// minDirectUpload goes to the disk directly, leaving the page cache alone,
-// while a smaller upload is written through the page cache, where the pulls
-// of small blobs find it.
+// TestDirectWritesBypassCache: a chunk of a buffer or more goes to the disk
+// directly, leaving the page cache alone, while a smaller upload is written
+// through the page cache, where the pulls of small blobs find it.
 func TestDirectWritesBypassCache(t *testing.T) {
 	s, err := New(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -130,12 +129,12 @@ func TestDirectWritesBypassCache(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	ctx := context.Background()
-	small := randomBytes(rng, minDirectUpload-directAlign)
+	small := randomBytes(rng, directBufSize-directAlign)
 	if _, _, err := s.AppendHashing(ctx, "up-small", 0, "", bytes.NewReader(small), sha256.New()); err != nil {
 		t.Fatal(err)
 	}
 	if !uploadCached(t, s, "up-small", 0, int64(len(small))) {
-		t.Error("an upload smaller than minDirectUpload is not in the page cache")
+		t.Error("an upload smaller than a buffer is not in the page cache")
 	}
 	big := randomBytes(rng, 16<<20)
 	if _, _, err := s.AppendHashing(ctx, "up-big", 0, "", bytes.NewReader(big[:directAlign+1]), sha256.New()); err != nil {
@@ -225,35 +224,6 @@ func TestDirectWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUpload(t, s, "up-fail", append(first, second...))
-}
-
-// TestDirectWriteRefused: a disk write that fails ends the chunk with the
-// error, whichever writer met it, and stops reading the body.
-func TestDirectWriteRefused(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "upload")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	df, err := os.Open(p) // read-only: every write fails
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer df.Close()
-	body := bytes.NewReader(randomBytes(rand.New(rand.NewPCG(11, 12)), 32<<20))
-	buf := alignedBuffers.Get().(*[]byte)
-	n, err := readFull(context.Background(), body, *buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = directPipeline(context.Background(), f, df, 0, body, sha256.New(), []filled{{buf, n}}, nil)
-	if err == nil {
-		t.Fatal("a chunk whose disk writes failed reported no error")
-	}
-	if body.Len() == 0 {
-		t.Error("the body was read to its end after the disk refused the first write")
-	}
 }
 
 func randomBytes(rng *rand.Rand, n int) []byte {
