@@ -175,13 +175,21 @@ func TestUsageFigures(t *testing.T) {
 		day1Bytes := size(idx) + size(amd.manifest) + size(v2)
 		check("day 30", 4, 2, served, day1Bytes, 1, 1)
 
-		// Pruning on day 40 deletes days 0 and 1, not the totals: back on
-		// day 30 they no longer count.
-		clock.Set(day0.AddDate(0, 0, 40))
-		if err := tr.s.RunJob(context.Background(), "prune-pull-counts"); err != nil {
-			t.Fatal(err)
+		// Pruning on day 40 deletes the manifests' days 0 and 1 (kept 35
+		// days), not the repository's (kept for the 90-day charts) nor the
+		// totals: back on day 30 the tags' recent pulls no longer count.
+		prune := func(day int) {
+			t.Helper()
+			clock.Set(day0.AddDate(0, 0, day))
+			if err := tr.s.RunJob(context.Background(), "prune-pull-counts"); err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(day0.AddDate(0, 0, 30))
 		}
-		clock.Set(day0.AddDate(0, 0, 30))
-		check("day 30 after pruning", 4, 0, served, 0, 0, 0)
+		prune(40)
+		check("day 30 after pruning on day 40", 4, 2, served, day1Bytes, 0, 0)
+		// On day 100 the repository's days 0 and 1 go too.
+		prune(100)
+		check("day 30 after pruning on day 100", 4, 0, served, 0, 0, 0)
 	})
 }
