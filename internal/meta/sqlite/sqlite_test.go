@@ -267,13 +267,7 @@ func TestConnections(t *testing.T) {
 func TestQueryPlans(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, Options{})
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, stmt any) bool {
-			stmt.(*sql.Stmt).Close()
-			st.m.Delete(q)
-			return true
-		})
-	}
+	forgetStatements(s)
 	m := push(t, s, "r", "latest", 10)
 	index := meta.Manifest{Repository: "r", Digest: digest.FromString("index"), MediaType: "x", Size: 5,
 		Payload: []byte("index"), Children: []digest.Digest{m.Digest}}
@@ -303,18 +297,39 @@ func TestQueryPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.writerStmts.done.Wait() // for what the transactions ran first
-	var queries []string
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, _ any) bool {
-			queries = append(queries, q.(string))
-			return true
-		})
-	}
+	queries := statementsRun(s, "")
 	if len(queries) < 12 {
 		t.Fatalf("only %d statements ran: %q", len(queries), queries)
 	}
 	explainAll(t, s, queries)
+}
+
+// forgetStatements closes and forgets s's prepared statements, so that
+// statementsRun names only those run after.
+func forgetStatements(s *Store) {
+	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
+		st.m.Range(func(q, stmt any) bool {
+			stmt.(*sql.Stmt).Close()
+			st.m.Delete(q)
+			return true
+		})
+	}
+}
+
+// statementsRun returns the statements s prepared (those containing
+// containing, when not empty), once the writer's queue has run.
+func statementsRun(s *Store, containing string) []string {
+	s.writerStmts.done.Wait()
+	var queries []string
+	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
+		st.m.Range(func(q, _ any) bool {
+			if strings.Contains(q.(string), containing) {
+				queries = append(queries, q.(string))
+			}
+			return true
+		})
+	}
+	return queries
 }
 
 // explainAll fails the test if a plan of queries scans a table or sorts.
@@ -361,13 +376,7 @@ func explainAll(t *testing.T, s *Store, queries []string) {
 func TestScanQueuePlans(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, Options{})
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, stmt any) bool {
-			stmt.(*sql.Stmt).Close()
-			st.m.Delete(q)
-			return true
-		})
-	}
+	forgetStatements(s)
 	m := push(t, s, "r", "latest", 1)
 	now := time.Now()
 	if _, err := s.EnqueueScans(ctx, now, meta.ScanRequest{Repository: "r", Digest: m.Digest}); err != nil {
@@ -387,16 +396,7 @@ func TestScanQueuePlans(t *testing.T) {
 	if _, _, err := s.ScanBacklog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.writerStmts.done.Wait()
-	var queries []string
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, _ any) bool {
-			if strings.Contains(q.(string), "scans") {
-				queries = append(queries, q.(string))
-			}
-			return true
-		})
-	}
+	queries := statementsRun(s, "scans")
 	if len(queries) < 7 {
 		t.Fatalf("only %d statements of the queue ran: %q", len(queries), queries)
 	}
@@ -601,13 +601,7 @@ func TestPromotion(t *testing.T) {
 func TestEventStreamPlans(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, Options{})
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, stmt any) bool {
-			stmt.(*sql.Stmt).Close()
-			st.m.Delete(q)
-			return true
-		})
-	}
+	forgetStatements(s)
 	now := time.Now().UTC()
 	err := s.Update(ctx, func(tx meta.Tx) error {
 		return tx.AppendEvents(ctx, meta.Event{ID: "e1", Kind: "artifact.pushed", At: now, Repository: "r", Target: "r:latest", Result: "ok", Data: []byte(`{}`)})
@@ -622,16 +616,7 @@ func TestEventStreamPlans(t *testing.T) {
 	if err := s.Dispatch(ctx, []int64{es[0].Seq}, nil); err != nil {
 		t.Fatal(err)
 	}
-	s.writerStmts.done.Wait()
-	var queries []string
-	for _, st := range []*statements{s.readerStmts, s.writerStmts} {
-		st.m.Range(func(q, _ any) bool {
-			if strings.Contains(q.(string), "dispatched") {
-				queries = append(queries, q.(string))
-			}
-			return true
-		})
-	}
+	queries := statementsRun(s, "dispatched")
 	if len(queries) < 2 {
 		t.Fatalf("only %d statements of the dispatcher ran: %q", len(queries), queries)
 	}
