@@ -365,7 +365,9 @@ func write(ctx context.Context, f *os.File, r io.Reader, durable bool) (int64, e
 }
 
 // ReadUpload opens upload id positioned at offset. An offset past the end of
-// the upload gives ErrOffset.
+// the upload gives ErrOffset. Like a blob's, the reader's SendTo sends a
+// range with sendfile where the page cache holds it and with direct reads
+// where it does not (see send.go).
 func (s *Store) ReadUpload(ctx context.Context, id, _ string, offset int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read upload %s: %w", id, err)
@@ -391,7 +393,7 @@ func (s *Store) ReadUpload(ctx context.Context, id, _ string, offset int64) (io.
 		f.Close()
 		return nil, fmt.Errorf("read upload %s: %w", id, err)
 	}
-	return f, nil
+	return &blobFile{File: f, store: s, upload: true}, nil
 }
 
 // Commit fsyncs upload id, renames it to blob d and fsyncs the blob's

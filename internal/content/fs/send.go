@@ -118,13 +118,20 @@ func (s *sends) prune(now time.Time) {
 	}
 }
 
-// blobFile is a blob open for reading: the *os.File, whose Read and Seek
-// it offers, and SendTo, which sends a range of it the fastest way.
+// blobFile is a blob or an upload open for reading: the *os.File, whose
+// Read and Seek it offers, and SendTo, which sends a range of it the
+// fastest way.
 type blobFile struct {
 	*os.File
 	store  *Store
 	digest digest.Digest
 	size   int64
+	// upload: the file is an upload, which may still grow and may become
+	// a blob (be renamed) while it is read. It has no digest to remember
+	// its sends by, so each window goes by what the page cache holds: a
+	// pull-through cache's second client, arriving while the first one's
+	// fill commits, reads the bytes the fill wrote directly at disk speed.
+	upload bool
 	// readDirect: an earlier SendTo of this reader read directly. Its
 	// later ranges are as cold (a blob sent in chunks, one request each,
 	// as replication does), though the send has marked the blob hot.
@@ -139,11 +146,26 @@ func (b *blobFile) SendTo(w io.Writer, n int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n > b.size-off {
-		n = max(b.size-off, 0)
+	size := b.size
+	if b.upload {
+		fi, err := b.Stat()
+		if err != nil {
+			return 0, err
+		}
+		size = fi.Size()
+	}
+	if n > size-off {
+		n = max(size-off, 0)
 	}
 	if !b.store.direct || n < minDirectSend {
 		return io.CopyN(w, b.File, n)
+	}
+	if b.upload {
+		sent, _, err := b.sendCold(w, off, n)
+		if err == nil {
+			_, err = b.Seek(off+sent, io.SeekStart)
+		}
+		return sent, err
 	}
 	now := time.Now()
 	cold := b.store.sends.begin(b.digest, now)
@@ -195,13 +217,10 @@ func (b *blobFile) sendCold(w io.Writer, off, n int64) (int64, bool, error) {
 		return m, false, err
 	}
 	defer resident.close()
-	df, err := openDirectRead(b.Name())
-	if err == nil && !sameFile(b.File, df) {
-		// Deleted, or replaced (a damaged blob uploaded again), since
-		// b was opened: only b's own file may be sent.
-		df.Close()
-		err = errors.New("blob file replaced")
-	}
+	// Only b's own file may be sent, though it may have been deleted,
+	// replaced (a damaged blob uploaded again) or renamed (an upload
+	// committed) since b was opened.
+	df, err := reopenDirect(b.File)
 	if err != nil {
 		m, err := io.CopyN(w, b.File, n)
 		return m, false, err
@@ -348,6 +367,24 @@ func readDirect(df *os.File, at, want, skip, limit int64) segment {
 		return segment{err: fmt.Errorf("read blob: %w", err)}
 	}
 	return segment{off: at + skip, n: limit, buf: buf, skip: int(skip)}
+}
+
+// reopenDirect opens the file f is open on again, for direct reads:
+// through /proc/self/fd, which reaches that file whatever has happened to
+// its name since; without /proc, by its name, if that still leads to it.
+func reopenDirect(f *os.File) (*os.File, error) {
+	if df, err := openDirectRead(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil {
+		return df, nil
+	}
+	df, err := openDirectRead(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	if !sameFile(f, df) {
+		df.Close()
+		return nil, errors.New("file replaced since it was opened")
+	}
+	return df, nil
 }
 
 // sameFile reports whether a and b are open on the same file.

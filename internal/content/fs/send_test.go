@@ -257,3 +257,76 @@ func TestSendReplacedFile(t *testing.T) {
 		t.Fatalf("send of a blob replaced after it was opened: %v, the bytes sent are the opened file's: %v", err, bytes.Equal(out.Bytes(), data))
 	}
 }
+
+// sender is what the /v2 handler and a pull-through cache's clients use to
+// send what a store reader holds.
+type sender interface {
+	SendTo(w io.Writer, n int64) (int64, error)
+}
+
+// fileCached reports whether the page cache holds most of [off, off+n)
+// of the file at p.
+func fileCached(t *testing.T, p string, off, n int64) bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := newResidency(f, off, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	return r.mostly(off, n)
+}
+
+// TestSendUpload: an upload is sent like a cold blob, with direct reads
+// that leave the page cache as it was: while it grows, and when it is
+// committed (renamed to its blob) between being opened and being sent, as
+// a pull-through cache's second client finds it when it arrives while the
+// first client's fill commits.
+func TestSendUpload(t *testing.T) {
+	s := directStore(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(17, 18))
+	data := randomBytes(rng, 3*sendWindow+777)
+	size := int64(len(data))
+	d := digest.FromBytes(data)
+	id := "fill-" + d.Encoded()[:16]
+	half := int64(2*sendWindow + 5)
+	if _, _, err := s.Append(ctx, id, 0, "", bytes.NewReader(data[:half])); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.ReadUpload(ctx, id, "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	// The upload grows after it was opened; the reader sends what it holds.
+	if _, _, err := s.Append(ctx, id, half, "", bytes.NewReader(data[half:])); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := s.uploadPath(id)
+	if fileCached(t, up, 0, size) {
+		t.Fatal("the page cache holds an upload written with direct I/O")
+	}
+	snd, ok := rc.(sender)
+	if !ok {
+		t.Fatalf("the upload reader %T cannot SendTo", rc)
+	}
+	var out bytes.Buffer
+	if m, err := snd.SendTo(&out, sendWindow); err != nil || m != sendWindow || !bytes.Equal(out.Bytes(), data[3:3+sendWindow]) {
+		t.Fatalf("send of a growing upload: %d bytes, %v, right bytes %v", m, err, bytes.Equal(out.Bytes(), data[3:3+sendWindow]))
+	}
+	// Committed before the rest is sent: the rest comes from the same file.
+	if err := s.Commit(ctx, id, "", size, d); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := snd.SendTo(&out, size); err != nil || m != size-3-sendWindow || !bytes.Equal(out.Bytes(), data[3:]) {
+		t.Fatalf("send of an upload committed since it was opened: %d bytes, %v, right bytes %v", m, err, bytes.Equal(out.Bytes(), data[3:]))
+	}
+	if cached(t, s, d, size) {
+		t.Error("sending the upload filled the page cache; it should have read directly")
+	}
+}
