@@ -19,8 +19,10 @@ const proxyRounds = 3
 // blobs of the configured size, pushed to the upstream untimed, it times,
 // one after the other: a GET from the upstream directly, the first GET
 // through the cache (cold: the cache fetches the blob from the upstream as
-// it streams it, and stores it), and a second GET through the cache (warm:
-// from the cache's store). Every GET hashes what it reads.
+// it streams it, and stores it), a second GET through the cache (warm:
+// from the cache's store) and, to compare the warm pull with, a local
+// pull: the blob pushed to the measured registry itself (untimed) and its
+// first GET there. Every GET hashes what it reads.
 func (r *runner) proxyPull(ctx context.Context) ([]Result, error) {
 	if r.opts.UpstreamURL == "" || r.opts.ProxyNamespace == "" {
 		r.logf("proxy-pull: skipped: no --upstream-url and --proxy-namespace")
@@ -32,7 +34,8 @@ func (r *runner) proxyPull(ctx context.Context) ([]Result, error) {
 	}
 	repo := r.repo("proxy-" + r.nonce)
 	cached := r.opts.ProxyNamespace + "/" + repo
-	var direct, cold, warm []window
+	local := r.repo("proxy-local-" + r.nonce)
+	var direct, cold, warm, here []window
 	for round := range proxyRounds {
 		b, err := r.newBigBlob()
 		if err != nil {
@@ -52,7 +55,12 @@ func (r *runner) proxyPull(ctx context.Context) ([]Result, error) {
 				c    *Client
 				repo string
 				to   *[]window
-			}{{up, repo, &direct}, {r.client, cached, &cold}, {r.client, cached, &warm}} {
+			}{{up, repo, &direct}, {r.client, cached, &cold}, {r.client, cached, &warm}, {r.client, local, &here}} {
+				if step.to == &here {
+					if err := r.pushBlobFile(ctx, local, b); err != nil {
+						return fmt.Errorf("setup: push to the registry: %w", err)
+					}
+				}
 				v := newVerifier(b.digest, b.size)
 				w, err := r.measure(func() error {
 					n, err := step.c.GetBlob(ctx, step.repo, b.digest.String(), v)
@@ -71,15 +79,17 @@ func (r *runner) proxyPull(ctx context.Context) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.logf("  round %d: upstream %s, cold %s, warm %s", round+1, direct[round].elapsed.Round(time.Millisecond),
-			cold[round].elapsed.Round(time.Millisecond), warm[round].elapsed.Round(time.Millisecond))
+		r.logf("  round %d: upstream %s, cold %s, warm %s, local %s", round+1, direct[round].elapsed.Round(time.Millisecond),
+			cold[round].elapsed.Round(time.Millisecond), warm[round].elapsed.Round(time.Millisecond), here[round].elapsed.Round(time.Millisecond))
 	}
-	d, c, w := median(direct), median(cold), median(warm)
+	d, c, w, l := median(direct), median(cold), median(warm), median(here)
 	res := []Result{
 		r.transferResult("proxy-upstream-pull", r.opts.Size, d, fmt.Sprintf("GET from the upstream directly; median of %d", proxyRounds)),
 		r.transferResult("proxy-cold-pull", r.opts.Size, c, fmt.Sprintf("first GET through the cache; median of %d; %.0f%% of the upstream's", proxyRounds,
 			100*d.elapsed.Seconds()/c.elapsed.Seconds())),
-		r.transferResult("proxy-warm-pull", r.opts.Size, w, fmt.Sprintf("second GET, from the cache; median of %d", proxyRounds)),
+		r.transferResult("proxy-warm-pull", r.opts.Size, w, fmt.Sprintf("second GET, from the cache; median of %d; %.0f%% of proxy-local-pull's", proxyRounds,
+			100*l.elapsed.Seconds()/w.elapsed.Seconds())),
+		r.transferResult("proxy-local-pull", r.opts.Size, l, fmt.Sprintf("first GET of the same blob pushed to this registry; median of %d", proxyRounds)),
 	}
 	// The upstream's CPU is not this registry's.
 	res[0].ServerCPU, res[0].PerCPU, res[0].PerCPUUnit = nil, nil, ""
@@ -91,4 +101,14 @@ func median(ws []window) window {
 	s := slices.Clone(ws)
 	slices.SortFunc(s, func(a, b window) int { return int(a.elapsed - b.elapsed) })
 	return s[len(s)/2]
+}
+
+// pushBlobFile pushes blob b to repo of the measured registry.
+func (r *runner) pushBlobFile(ctx context.Context, repo string, b *blobFile) error {
+	f, err := os.Open(b.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return r.client.PushBlob(ctx, repo, b.digest.String(), f, b.size)
 }
