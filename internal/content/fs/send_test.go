@@ -264,23 +264,6 @@ type sender interface {
 	SendTo(w io.Writer, n int64) (int64, error)
 }
 
-// fileCached reports whether the page cache holds most of [off, off+n)
-// of the file at p.
-func fileCached(t *testing.T, p string, off, n int64) bool {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := newResidency(f, off, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.close()
-	return r.mostly(off, n)
-}
-
 // TestSendUpload: an upload is sent like a cold blob, with direct reads
 // that leave the page cache as it was: while it grows, and when it is
 // committed (renamed to its blob) between being opened and being sent, as
@@ -307,8 +290,7 @@ func TestSendUpload(t *testing.T) {
 	if _, _, err := s.Append(ctx, id, half, "", bytes.NewReader(data[half:])); err != nil {
 		t.Fatal(err)
 	}
-	up, _ := s.uploadPath(id)
-	if fileCached(t, up, 0, size) {
+	if uploadCached(t, s, id, 0, size) {
 		t.Fatal("the page cache holds an upload written with direct I/O")
 	}
 	snd, ok := rc.(sender)
