@@ -56,7 +56,7 @@ func TestDirectWrites(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{directBufSize + 1, 3, 2 * directBufSize, directAlign - 1, 2*directBufSize + directAlign + 7, 100, 3*directBufSize - 5,
-		directBufSize, directBufSize - 1, 4*directBufSize + 1, directBuffers * directBufSize, directAlign}
+		directBufSize, directBufSize - 1, 4*directBufSize + 1, directRing, directAlign}
 	var all []byte
 	for _, n := range sizes {
 		all = append(all, randomBytes(rng, n)...)
@@ -98,7 +98,7 @@ func TestAppendHashing(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	sizes := []int{0, directAlign + 3, directBufSize - 1, 3*directBufSize + directAlign + 11, 5, 2 * directBufSize, directBufSize + 1,
-		directBufSize - 3, (directBuffers+2)*directBufSize + 7, directBufSize}
+		directBufSize - 3, directRing + 2*directBufSize + 7, directBufSize}
 	var all []byte
 	h := sha256.New()
 	ctx := context.Background()
