@@ -66,6 +66,37 @@ func writeBlobFile(dir string, size int64) (*blobFile, error) {
 
 func (b *blobFile) remove() { os.Remove(b.path) }
 
+// splitBlobFile writes b in parts of size bytes, each to a temporary file
+// of its own in dir, written back to the disk as writeBlobFile's are, and
+// returns their paths in order. On an error the paths returned so far are
+// the caller's to remove.
+func splitBlobFile(dir string, b *blobFile, size int64) ([]string, error) {
+	src, err := os.Open(b.path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	var paths []string
+	for off := int64(0); off < b.size; off += size {
+		f, err := os.CreateTemp(dir, "wharf-bench-*.part")
+		if err != nil {
+			return paths, fmt.Errorf("blob part: %w", err)
+		}
+		paths = append(paths, f.Name())
+		_, err = io.CopyN(f, src, min(size, b.size-off))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return paths, fmt.Errorf("blob part: %w", err)
+		}
+	}
+	return paths, nil
+}
+
 // verifier hashes what is written to it and compares the result with an
 // expected blob.
 type verifier struct {
