@@ -47,7 +47,7 @@ func (s *Store) TryLease(ctx context.Context, name string) (meta.Lease, bool, er
 		}
 		return nil, false, nil
 	}
-	l := &lease{lost: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+	l := &lease{name: name, lost: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
 	go l.hold(conn)
 	return l, true, nil
 }
@@ -67,6 +67,7 @@ func leaseConnConfig(base *pgx.ConnConfig) *pgx.ConnConfig {
 
 // lease is a held advisory lock; its goroutine owns the connection.
 type lease struct {
+	name    string
 	lost    chan struct{}
 	release chan struct{}
 	done    chan struct{}
@@ -82,7 +83,10 @@ func (l *lease) Release() {
 }
 
 // hold pings conn until Release; if a ping fails it closes lost and the
-// connection at once.
+// connection at once. Release unlocks before it closes the connection:
+// closing alone frees the lock only once the server's backend has exited,
+// a moment after Release returns, and another TryLease in that moment
+// would find the lease still held.
 func (l *lease) hold(conn *pgx.Conn) {
 	defer close(l.done)
 	defer closeConn(conn)
@@ -91,6 +95,9 @@ func (l *lease) hold(conn *pgx.Conn) {
 	for {
 		select {
 		case <-l.release:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, leaseClass, l.name)
+			cancel()
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), leaseCheckEvery)

@@ -49,10 +49,26 @@ func TestLeaseHeldOnceAndTakenOver(t *testing.T) {
 	}
 	lb.Release()
 	lb.Release() // a second Release is harmless
-	if la, ok, err = a.TryLease(ctx, "gc"); err != nil || !ok {
-		t.Fatalf("TryLease after Release: ok=%v err=%v", ok, err)
+	// A released lease is free when Release returns: another store can
+	// take it at once, every time. (Closing the connection alone freed it
+	// only when the server's backend had exited, a moment later.)
+	for i := range 100 {
+		s := []*Store{a, b}[i%2]
+		l, ok, err := s.TryLease(ctx, "gc")
+		if err != nil || !ok {
+			t.Fatalf("TryLease right after Release (%d): ok=%v err=%v", i, ok, err)
+		}
+		l.Release()
+		var held int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = hashtext('gc')::oid AND l.granted
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, leaseClass).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held != 0 {
+			t.Fatalf("lease still held after Release returned (%d)", i)
+		}
 	}
-	la.Release()
 }
 
 // TestLeaseConnectionKeepalives: the server probes a lease connection after
