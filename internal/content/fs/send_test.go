@@ -73,10 +73,7 @@ func cached(t *testing.T, s *Store, d digest.Digest, size int64) bool {
 
 func directStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newDirectStore(t)
 	if !s.direct {
 		t.Skip("the test directory's filesystem refuses O_DIRECT: blobs are always sent with sendfile there")
 	}
